@@ -1,0 +1,52 @@
+"""Versioned schema of the workspace file: append a new list, never edit an old one.
+
+The data tables ``profiles`` and ``events`` are created by ingestion, since
+their columns come from the user's files. Uniqueness (ids, names) is enforced
+by the service under the write lock rather than by DuckDB indexes, which
+refuse some updates of indexed rows inside one transaction.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE workspace_meta (key VARCHAR, value VARCHAR)",
+        """CREATE TABLE loads (
+            id VARCHAR, table_name VARCHAR, mode VARCHAR, source VARCHAR,
+            rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT,
+            loaded_at TIMESTAMP)""",
+        """CREATE TABLE catalog (
+            name VARCHAR, source VARCHAR, type VARCHAR, null_share DOUBLE,
+            distinct_count BIGINT, approximate BOOLEAN, min_value VARCHAR,
+            max_value VARCHAR, top_values VARCHAR, refreshed_at TIMESTAMP)""",
+        """CREATE TABLE definitions (
+            id VARCHAR, name VARCHAR, description VARCHAR, tags VARCHAR[],
+            expression VARCHAR, pql VARCHAR, version INTEGER,
+            created_at TIMESTAMP, updated_at TIMESTAMP)""",
+        """CREATE TABLE definition_versions (
+            definition_id VARCHAR, version INTEGER, name VARCHAR, description VARCHAR,
+            tags VARCHAR[], expression VARCHAR, pql VARCHAR, saved_at TIMESTAMP)""",
+        """CREATE TABLE jobs (
+            id VARCHAR, status VARCHAR, segments VARCHAR, as_of TIMESTAMP,
+            schedule_id VARCHAR, pid INTEGER, created_at TIMESTAMP,
+            started_at TIMESTAMP, finished_at TIMESTAMP, metrics VARCHAR,
+            error VARCHAR)""",
+        """CREATE TABLE memberships (
+            segment_id VARCHAR, profile_id VARCHAR, status VARCHAR,
+            last_qualification_time TIMESTAMP, version INTEGER)""",
+        """CREATE TABLE membership_history (
+            job_id VARCHAR, segment_id VARCHAR, version INTEGER, as_of TIMESTAMP,
+            qualified BIGINT, realized BIGINT, existing BIGINT, exited BIGINT,
+            evaluated_at TIMESTAMP)""",
+        """CREATE TABLE membership_changes (
+            job_id VARCHAR, segment_id VARCHAR, version INTEGER,
+            profile_id VARCHAR, change VARCHAR)""",
+        """CREATE TABLE schedules (
+            id VARCHAR, name VARCHAR, cron VARCHAR, timezone VARCHAR,
+            segments VARCHAR, active BOOLEAN, created_at TIMESTAMP,
+            updated_at TIMESTAMP, last_run_at TIMESTAMP, last_job_id VARCHAR)""",
+        """CREATE TABLE exports (
+            id VARCHAR, status VARCHAR, request VARCHAR, created_at TIMESTAMP,
+            finished_at TIMESTAMP, metrics VARCHAR, files VARCHAR, error VARCHAR)""",
+    ],
+]

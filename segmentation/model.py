@@ -1,0 +1,350 @@
+"""The segment expression tree: what the visual builder edits and PQL encodes.
+
+Every node is a frozen pydantic model tagged by ``kind`` so a tree
+round-trips through JSON. Trees are kept in one canonical shape (groups have
+at least two items, event conditions hold their event types and time window
+apart from other filters) so that ``parse(to_pql(tree)) == tree``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+CompareOp = Literal["=", "!=", ">", ">=", "<", "<="]
+ArithOp = Literal["+", "-", "*", "/", "%"]
+TimeUnit = Literal[
+    "millisecond",
+    "second",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "year",
+    "decade",
+    "century",
+    "millennium",
+]
+Scalar = Union[bool, int, float, str]
+FuncName = Literal[
+    "currentMonth",
+    "currentYear",
+    "currentDayOfMonth",
+    "getMonth",
+    "getYear",
+    "getDayOfMonth",
+]
+AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
+Measure = Literal["count", "sum", "average", "min", "max"]
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- operands (scalar values) ---------------------------------------------------
+
+
+class FieldRef(Node):
+    """A column: ``path`` is the name as written (dots kept, no variable prefix).
+
+    ``scope`` says which table it names: the profile, or the event being
+    filtered inside an event condition.
+    """
+
+    kind: Literal["field"] = "field"
+    path: str
+    scope: Literal["profile", "event"] = "profile"
+
+    @field_validator("path")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("field path must not be empty")
+        return value
+
+
+class Lit(Node):
+    """A literal scalar or list of scalars."""
+
+    kind: Literal["literal"] = "literal"
+    value: Union[Scalar, list[Scalar]]
+
+
+class DateLit(Node):
+    kind: Literal["date"] = "date"
+    value: dt.date
+
+
+class DateTimeLit(Node):
+    kind: Literal["datetime"] = "datetime"
+    value: dt.datetime
+
+
+class Anchor(Node):
+    """``now`` (the evaluation's as-of time) or a calendar day boundary."""
+
+    kind: Literal["anchor"] = "anchor"
+    name: AnchorName
+
+
+class Arith(Node):
+    kind: Literal["arith"] = "arith"
+    op: ArithOp
+    left: Operand
+    right: Operand
+
+
+class Func(Node):
+    """Date functions: ``currentMonth()`` or ``birthDate.getMonth()``."""
+
+    kind: Literal["func"] = "func"
+    name: FuncName
+    args: list[Operand] = Field(default_factory=list)
+
+
+Operand = Annotated[
+    Union[FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func],
+    Field(discriminator="kind"),
+]
+
+
+# --- time windows for ``occurs`` --------------------------------------------------
+
+
+class Period(Node):
+    """A calendar period: ``this month``, ``last week``, ``next year``."""
+
+    kind: Literal["period"] = "period"
+    which: Literal["this", "last", "next"]
+    unit: TimeUnit
+
+
+TimePoint = Annotated[
+    Union[Anchor, Period, DateLit, DateTimeLit, FieldRef],
+    Field(discriminator="kind"),
+]
+
+
+class RelativeWindow(Node):
+    """``occurs <= 30 days before now``: compare the distance to an anchor."""
+
+    kind: Literal["relative"] = "relative"
+    cmp: CompareOp
+    amount: int = Field(ge=0)
+    unit: TimeUnit
+    direction: Literal["before", "after", "from"]
+    anchor: TimePoint
+
+
+class PointWindow(Node):
+    """``occurs before today``, ``occurs after date(..)``, ``occurs on this month``."""
+
+    kind: Literal["point"] = "point"
+    direction: Literal["before", "after", "on"]
+    anchor: TimePoint
+
+
+class BetweenWindow(Node):
+    """``occurs between date(..) and date(..)``, inclusive on dates."""
+
+    kind: Literal["between"] = "between"
+    start: TimePoint
+    end: TimePoint
+
+
+TimeWindow = Annotated[
+    Union[RelativeWindow, PointWindow, BetweenWindow], Field(discriminator="kind")
+]
+
+
+class Duration(Node):
+    amount: int = Field(ge=0)
+    unit: TimeUnit
+
+
+# --- conditions (boolean) ---------------------------------------------------------
+
+
+class And(Node):
+    kind: Literal["and"] = "and"
+    items: list[Condition] = Field(min_length=2)
+
+
+class Or(Node):
+    kind: Literal["or"] = "or"
+    items: list[Condition] = Field(min_length=2)
+
+
+class Not(Node):
+    kind: Literal["not"] = "not"
+    item: Condition
+
+
+class BoolConst(Node):
+    """``true`` selects every profile; ``false`` none."""
+
+    kind: Literal["bool"] = "bool"
+    value: bool
+
+
+class Compare(Node):
+    kind: Literal["compare"] = "compare"
+    op: CompareOp
+    left: Operand
+    right: Operand
+
+
+class InList(Node):
+    """``x in [..]``; ``negate`` is PQL's ``notIn``, which is false on null."""
+
+    kind: Literal["in"] = "in"
+    operand: Operand
+    values: list[Scalar] = Field(min_length=1)
+    negate: bool = False
+
+
+class TextMatch(Node):
+    """String tests. ``negate`` spells doesNotContain, notEqualTo and the like.
+
+    ``like`` and ``matches`` carry neither a case flag nor a negation in PQL.
+    """
+
+    kind: Literal["text"] = "text"
+    op: Literal["contains", "startsWith", "endsWith", "equals", "like", "matches"]
+    operand: Operand
+    value: str
+    case_sensitive: bool = True
+    negate: bool = False
+
+
+class NullCheck(Node):
+    kind: Literal["null"] = "null"
+    operand: Operand
+    is_null: bool = True
+
+
+class ListMatch(Node):
+    """List fields: ``interests.intersects(["a","b"])``; ``includes`` takes one value."""
+
+    kind: Literal["list"] = "list"
+    op: Literal["intersects", "includes", "subsetOf", "supersetOf"]
+    operand: Operand
+    values: list[Scalar] = Field(min_length=1)
+
+
+class Occurs(Node):
+    kind: Literal["occurs"] = "occurs"
+    operand: Operand
+    window: TimeWindow
+
+
+class EventCondition(Node):
+    """Something the profile did: a measure over its matching events vs. a value.
+
+    ``event_types`` (any of), ``window`` (on the event timestamp) and ``where``
+    (other filters on event fields, scope "event") select the events; then
+    ``measure`` (count, or an aggregate of ``field``) is compared with ``value``.
+    "Did not perform" is ``count = 0``. A profile with no matching events has
+    count 0 and sum 0; average, min and max are missing, so they never match.
+    """
+
+    kind: Literal["event"] = "event"
+    event_types: list[str] = Field(default_factory=list)
+    where: Condition | None = None
+    window: TimeWindow | None = None
+    measure: Measure = "count"
+    field: str | None = None
+    op: CompareOp = ">="
+    value: float | int = 1
+
+
+class SequenceStep(Node):
+    """One step of a chain: WHAT (types, where), WHEN (window), COUNT (at least n)."""
+
+    label: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    event_types: list[str] = Field(default_factory=list)
+    where: Condition | None = None
+    window: TimeWindow | None = None
+    count: int = Field(default=1, ge=1)
+    within_previous: Duration | None = None
+
+
+class Sequence(Node):
+    """PQL ``chain``: steps in strict time order."""
+
+    kind: Literal["sequence"] = "sequence"
+    steps: list[SequenceStep] = Field(min_length=1)
+
+
+class SegmentRef(Node):
+    """``inSegment("id or name")``: membership in another saved definition."""
+
+    kind: Literal["segment"] = "segment"
+    segment: str
+
+
+Condition = Annotated[
+    Union[
+        And,
+        Or,
+        Not,
+        BoolConst,
+        Compare,
+        InList,
+        TextMatch,
+        NullCheck,
+        ListMatch,
+        Occurs,
+        EventCondition,
+        Sequence,
+        SegmentRef,
+    ],
+    Field(discriminator="kind"),
+]
+Expression = Condition
+
+for _model in (Arith, Func, And, Or, Not, EventCondition, SequenceStep):
+    _model.model_rebuild()
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Expression)
+
+
+def expression_from_json(data: str | dict[str, Any]) -> Expression:
+    """Validate a tree given as JSON text or a dict."""
+    if isinstance(data, str):
+        return _ADAPTER.validate_json(data)
+    return _ADAPTER.validate_python(data)
+
+
+def expression_to_dict(expr: Expression) -> dict[str, Any]:
+    return _ADAPTER.dump_python(expr, mode="json")
+
+
+def expression_to_json(expr: Expression) -> str:
+    return json.dumps(expression_to_dict(expr), sort_keys=True)
+
+
+def expression_json_schema() -> dict[str, Any]:
+    return _ADAPTER.json_schema()
+
+
+def walk(expr: Any):
+    """Yield every node of a tree, depth first, the root first."""
+    yield expr
+    if isinstance(expr, BaseModel):
+        for name in type(expr).model_fields:
+            value = getattr(expr, name)
+            children = value if isinstance(value, list) else [value]
+            for child in children:
+                if isinstance(child, BaseModel):
+                    yield from walk(child)
+
+
+def segment_refs(expr: Expression) -> list[str]:
+    """The ids or names of the segments an expression refers to."""
+    return [node.segment for node in walk(expr) if isinstance(node, SegmentRef)]

@@ -1,0 +1,203 @@
+"""The workspace file: one DuckDB database per file per process.
+
+Each thread gets its own connection to the shared database instance (DuckDB
+caches the instance per path inside a process), every result is fully fetched
+before it leaves a method, and all writes go through one lock so that they are
+applied one at a time, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from segmentation.errors import SegmentationError, WorkspaceLockedError
+from segmentation.migrations import MIGRATIONS
+
+DEFAULT_PATH = Path("workspace") / "segments.duckdb"
+ENV_PATH = "SEGMENTATION_WORKSPACE"
+
+_LOCK_PATTERN = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def default_path() -> str:
+    return os.environ.get(ENV_PATH, str(DEFAULT_PATH))
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB; inner double quotes are doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Database:
+    """A workspace database; use :meth:`open` so a process holds one per file."""
+
+    _registry: dict[str, Database] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, path: str, *, memory_limit: str | None = None, threads: int | None = None):
+        self.path = path
+        self.is_memory = path == ":memory:" or path.startswith(":memory:")
+        self._target = f":memory:ws_{uuid.uuid4().hex}" if path == ":memory:" else path
+        self._config: dict[str, Any] = {}
+        if memory_limit:
+            self._config["memory_limit"] = memory_limit
+        if threads:
+            self._config["threads"] = threads
+        if not self.is_memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._config["temp_directory"] = str(Path(path).with_suffix(".tmp"))
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._connections: list[duckdb.DuckDBPyConnection] = []
+        self._keepalive = self._connect()  # keeps the instance (and its cache) alive
+        self._migrate()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, **config: Any) -> Database:
+        """The process-wide database for ``path`` (a new one for ``:memory:``)."""
+        key = str(path) if path is not None else default_path()
+        if key == ":memory:":
+            return cls(key, **config)
+        key = str(Path(key).resolve())
+        with cls._registry_lock:
+            db = cls._registry.get(key)
+            if db is None or db.closed:
+                db = cls(key, **config)
+                cls._registry[key] = db
+            return db
+
+    # --- connections ---------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._keepalive is None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            con = duckdb.connect(self._target, config=self._config)
+        except duckdb.IOException as exc:
+            raise _translate_open_error(self.path, exc) from exc
+        self._connections.append(con)
+        return con
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own connection to the workspace."""
+        if self.closed:
+            raise SegmentationError(f"The workspace {self.path} is closed.")
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+        return con
+
+    def close(self) -> None:
+        for con in self._connections:
+            try:
+                con.close()
+            except duckdb.Error:
+                pass
+        self._connections.clear()
+        self._keepalive = None
+        self._local = threading.local()
+
+    # --- reading -------------------------------------------------------------------
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        return self.connection().execute(sql, params or []).fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple | None:
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+    def df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        return self.connection().execute(sql, params or []).df()
+
+    def table_exists(self, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_name = ?",
+                [name],
+            )
+        )
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) of a table's columns in order; empty when it does not exist."""
+        return [
+            (r[0], r[1])
+            for r in self.rows(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                [table],
+            )
+        ]
+
+    # --- writing -------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One serialized write transaction; rolled back whole on any error."""
+        with self._write_lock:
+            con = self.connection()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        con = self.connection()
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
+        )
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            with self.write() as tx:
+                for statement in statements:
+                    tx.execute(statement)
+                tx.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+
+    # --- workspace settings --------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        value = self.scalar("SELECT value FROM workspace_meta WHERE key = ?", [key])
+        return default if value is None else value
+
+    def set_meta(self, key: str, value: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        if con is None:
+            with self.write() as tx:
+                self.set_meta(key, value, tx)
+            return
+        con.execute("DELETE FROM workspace_meta WHERE key = ?", [key])
+        con.execute("INSERT INTO workspace_meta VALUES (?, ?)", [key, value])
+
+
+def _translate_open_error(path: str, exc: duckdb.IOException) -> SegmentationError:
+    match = _LOCK_PATTERN.search(str(exc))
+    if match:
+        return WorkspaceLockedError(
+            f"The workspace {path} is in use by another program "
+            f"({match['prog']}, PID {match['pid']}). DuckDB lets one program write a "
+            "workspace at a time: stop that program (a running dashboard or scheduler?), "
+            "or use another workspace with --workspace."
+        )
+    return SegmentationError(f"Cannot open the workspace {path}: {exc}")
