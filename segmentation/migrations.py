@@ -49,4 +49,10 @@ MIGRATIONS: list[list[str]] = [
             id VARCHAR, status VARCHAR, request VARCHAR, created_at TIMESTAMP,
             finished_at TIMESTAMP, metrics VARCHAR, files VARCHAR, error VARCHAR)""",
     ],
+    [
+        # schedules: why the last run failed (NULL when it succeeded), and the
+        # moment slots are owed from (reset on a new cron/timezone or activation)
+        "ALTER TABLE schedules ADD COLUMN last_error VARCHAR",
+        "ALTER TABLE schedules ADD COLUMN anchor_at TIMESTAMP",
+    ],
 ]

@@ -1,0 +1,52 @@
+"""Segment Studio: the dashboard entry point (`streamlit run app.py`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import streamlit as st
+
+from ui.state import service
+
+HERE = Path(__file__).parent
+st.set_page_config(page_title="Segment Studio", page_icon=":material/donut_large:", layout="wide")
+
+PAGES = [
+    st.Page(HERE / "pages" / "builder.py", title="Builder", icon=":material/tune:", default=True),
+    st.Page(HERE / "pages" / "preview.py", title="Preview", icon=":material/table_view:"),
+    st.Page(HERE / "pages" / "estimates.py", title="Estimates", icon=":material/bar_chart:"),
+    st.Page(HERE / "pages" / "jobs.py", title="Jobs", icon=":material/play_circle:"),
+    st.Page(HERE / "pages" / "schedules.py", title="Schedules", icon=":material/schedule:"),
+    st.Page(HERE / "pages" / "exports.py", title="Exports", icon=":material/download:"),
+    st.Page(HERE / "pages" / "search.py", title="Search", icon=":material/search:"),
+    st.Page(HERE / "pages" / "data.py", title="Data", icon=":material/database:"),
+]
+
+
+def sidebar() -> None:
+    svc = service()
+    info = svc.info()
+    with st.sidebar:
+        st.markdown("### Segment Studio")
+        st.caption(f"Workspace `{Path(info['path']).name}`")
+        cols = st.columns(2)
+        cols[0].metric("Profiles", f"{info['profiles']:,}")
+        cols[1].metric("Events", f"{info['events']:,}")
+        if info["last_load"]:
+            loaded = info["last_load"]["loaded_at"]
+            st.caption(f"Last load: {info['last_load']['table']} at {loaded:%Y-%m-%d %H:%M} UTC")
+        st.divider()
+        mode = st.radio("Evaluate as of", ["Now", "A chosen time"], horizontal=True, key="as_of_mode")
+        if mode == "Now":
+            st.session_state["as_of"] = None
+        else:
+            today = dt.datetime.now(dt.UTC).date()
+            day = st.date_input("Date", value=today, key="as_of_date")
+            clock = st.time_input("Time (UTC)", value=dt.time(0, 0), key="as_of_time")
+            st.session_state["as_of"] = dt.datetime.combine(day, clock)
+        st.caption(f"Timezone for calendar windows: **{info['timezone']}**")
+
+
+sidebar()
+st.navigation(PAGES).run()

@@ -1,0 +1,166 @@
+"""The `segmentation` command: set up a workspace, load data, run jobs headless."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from segmentation.errors import SegmentationError
+from segmentation.store import ENV_PATH, default_path
+
+EPILOG = f"""The workspace is one DuckDB file: --workspace PATH, or ${ENV_PATH},
+or ./workspace/segments.duckdb. Only one program may write it at a time, so stop
+the dashboard before loading data from the command line.
+
+Examples:
+  segmentation init --demo                  create the workspace with the demo data
+  segmentation ingest profiles people.csv --id-column customer_id
+  segmentation ingest events events.parquet --mode append
+  segmentation generate-demo --profiles 1000000 --out bench/data/1m
+  segmentation run '*'                      evaluate every saved segment now
+  segmentation scheduler                    run the schedules without the dashboard
+"""
+
+
+def _service(args: argparse.Namespace):
+    from segmentation.service import SegmentationService
+
+    return SegmentationService.open(args.workspace)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    if args.timezone:
+        svc.set_timezone(args.timezone)
+    if args.demo:
+        from segmentation.demo import load_demo
+
+        message = load_demo(svc, force=args.force)
+        print(message)
+    info = svc.info()
+    print(f"Workspace {info['path']}: {info['profiles']:,} profiles, {info['events']:,} events, "
+          f"{info['definitions']} definitions, timezone {info['timezone']}.")
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    report = svc.ingest(
+        args.table,
+        args.file,
+        mode=args.mode,
+        id_column=args.id_column,
+        event_type_column=args.event_type_column,
+        timestamp_column=args.timestamp_column,
+    )
+    print(report.summary())
+    for problem in report.problems[:20]:
+        print(f"  row {problem.row}, column {problem.column}: {problem.reason} ({problem.value!r})")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from segmentation.samples import generate_demo
+
+    files = generate_demo(
+        args.out,
+        profiles=args.profiles,
+        events_per_profile=args.events_per_profile,
+        seed=args.seed,
+        fmt=args.format,
+    )
+    print(files.model_dump_json(indent=2))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    info = svc.info()
+    print(json.dumps(info, indent=2, default=str))
+    if args.catalog:
+        for field in svc.catalog():
+            print(f"  {field.source:8} {field.name:32} {field.type:12} "
+                  f"nulls {field.null_share:6.1%}  distinct {field.distinct_count:,}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    segments = "*" if args.segments == ["*"] else args.segments
+    job = svc.jobs.run(segments)
+    print(f"Job {job.id}: {job.status}")
+    names = {s.segment_id: s.name for s in job.segments}
+    for seg, counts in job.metrics.segmented_profile_by_status_counter.items():
+        print(f"  {names.get(seg, seg)}: {job.metrics.segmented_profile_counter[seg]:,} "
+              f"qualified ({counts['realized']:,} entered, {counts['exited']:,} exited)")
+    if job.status != "SUCCEEDED":
+        raise SegmentationError(job.error or f"The job ended {job.status}.")
+
+
+def cmd_scheduler(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    print(f"Scheduler running on {svc.db.path}; Ctrl-C to stop.")
+    svc.run_scheduler_forever(poll_seconds=args.poll)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segmentation",
+        description="Segment Studio: build audience segments over your own customer data.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workspace", default=default_path(), help="the workspace DuckDB file")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", help="create the workspace (and load the demo data)")
+    init.add_argument("--demo", action="store_true", help="load sample_data/ if the workspace is empty")
+    init.add_argument("--force", action="store_true", help="with --demo: reload even if data exists")
+    init.add_argument("--timezone", help="workspace timezone for calendar windows, e.g. Europe/Berlin")
+    init.set_defaults(func=cmd_init)
+
+    ing = sub.add_parser("ingest", help="load profiles or events from CSV or Parquet")
+    ing.add_argument("table", choices=["profiles", "events"])
+    ing.add_argument("file", help="a .csv, .csv.gz or .parquet file")
+    ing.add_argument("--mode", choices=["replace", "append"], default="replace")
+    ing.add_argument("--id-column", help="the profile id column (detected when omitted)")
+    ing.add_argument("--event-type-column", help="events: the event type column")
+    ing.add_argument("--timestamp-column", help="events: the timestamp column")
+    ing.set_defaults(func=cmd_ingest)
+
+    gen = sub.add_parser("generate-demo", help="write a deterministic demo data set of any size")
+    gen.add_argument("--profiles", type=int, default=5000)
+    gen.add_argument("--events-per-profile", type=float, default=25)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--format", choices=["csv", "parquet"], default="parquet")
+    gen.add_argument("--out", type=Path, required=True, help="folder for the files")
+    gen.set_defaults(func=cmd_generate)
+
+    info = sub.add_parser("info", help="counts and the field catalog")
+    info.add_argument("--catalog", action="store_true", help="also list every field")
+    info.set_defaults(func=cmd_info)
+
+    run = sub.add_parser("run", help="evaluate segments now and record who entered and exited")
+    run.add_argument("segments", nargs="+", help="definition ids or names, or '*' for all")
+    run.set_defaults(func=cmd_run)
+
+    sched = sub.add_parser("scheduler", help="run due schedules until stopped (no dashboard)")
+    sched.add_argument("--poll", type=float, default=30.0, help="seconds between checks")
+    sched.set_defaults(func=cmd_scheduler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except SegmentationError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""What the compiler knows about the tables: column names and DuckDB types.
+
+Field names are checked here before any identifier reaches SQL text, and each
+resolved field carries a coarse *kind* (text, number, ...) so conditions can
+refuse a type mismatch with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from segmentation.errors import InvalidInputError
+from segmentation.store import Database, quote_ident
+
+Kind = Literal["text", "number", "bool", "date", "timestamp", "timestamptz", "list", "struct", "other"]
+Scope = Literal["profile", "event"]
+
+TABLES: dict[str, str] = {"profile": "profiles", "event": "events"}
+# In PQL ``eventType`` and ``timestamp`` name the event columns chosen at ingest.
+EVENT_TYPE_COLUMN = "eventType"
+TIMESTAMP_COLUMN = "timestamp"
+
+_NUMBER = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|INT|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|"
+    r"UHUGEINT|FLOAT|REAL|DOUBLE|DECIMAL(\(.*\))?|NUMERIC(\(.*\))?)$"
+)
+
+
+def kind_of(duck_type: str) -> Kind:
+    """Map a DuckDB type name (as information_schema spells it) to a kind."""
+    t = duck_type.strip().upper()
+    if t.endswith("[]") or re.search(r"\[\d+\]$", t):
+        return "list"
+    if t.startswith("STRUCT"):
+        return "struct"
+    if t in ("VARCHAR", "TEXT", "STRING", "UUID") or t.startswith("VARCHAR("):
+        return "text"
+    if t in ("BOOLEAN", "BOOL"):
+        return "bool"
+    if t == "DATE":
+        return "date"
+    if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        return "timestamptz"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    if _NUMBER.match(t):
+        return "number"
+    return "other"
+
+
+def element_type(list_type: str) -> str:
+    t = list_type.strip()
+    return re.sub(r"\[\d*\]$", "", t)
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+        elif not quoted and ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def struct_fields(duck_type: str) -> dict[str, str]:
+    """``STRUCT(city VARCHAR, "zip code" VARCHAR)`` -> {"city": "VARCHAR", ...}."""
+    t = duck_type.strip()
+    inner = t[t.index("(") + 1 : t.rindex(")")]
+    out: dict[str, str] = {}
+    for part in _split_top_level(inner):
+        if part.startswith('"'):
+            end = 1
+            while True:
+                end = part.index('"', end)
+                if end + 1 < len(part) and part[end + 1] == '"':
+                    end += 2
+                    continue
+                break
+            name, rest = part[1:end].replace('""', '"'), part[end + 1 :]
+        else:
+            name, _, rest = part.partition(" ")
+        out[name] = rest.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedField:
+    """A field checked against the schema: SQL to read it, its type and kind."""
+
+    path: str
+    scope: Scope
+    column: str
+    struct_path: tuple[str, ...]
+    duck_type: str
+    kind: Kind
+
+    def sql(self, alias: str | None) -> str:
+        parts = ([alias] if alias else []) + [quote_ident(self.column)]
+        parts += [quote_ident(p) for p in self.struct_path]
+        return ".".join(parts)
+
+    def describe(self) -> str:
+        return f"{self.scope} field {self.path!r} ({self.duck_type})"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Columns of ``profiles`` and ``events``; ``None`` when the table does not exist."""
+
+    profile_columns: dict[str, str] | None = None
+    event_columns: dict[str, str] | None = None
+
+    @classmethod
+    def from_db(cls, db: Database) -> Schema:
+        profiles = db.columns("profiles")
+        events = db.columns("events")
+        return cls(
+            profile_columns=dict(profiles) if profiles else None,
+            event_columns=dict(events) if events else None,
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        profiles: dict[str, str] | list[tuple[str, str]] | None,
+        events: dict[str, str] | list[tuple[str, str]] | None,
+    ) -> Schema:
+        return cls(
+            profile_columns=dict(profiles) if profiles is not None else None,
+            event_columns=dict(events) if events is not None else None,
+        )
+
+    def columns(self, scope: Scope) -> dict[str, str] | None:
+        return self.profile_columns if scope == "profile" else self.event_columns
+
+    @property
+    def has_profiles(self) -> bool:
+        return self.profile_columns is not None
+
+    @property
+    def has_events(self) -> bool:
+        return self.event_columns is not None
+
+    def resolve(self, path: str, scope: Scope) -> ResolvedField:
+        """An exact column name first (dots kept whole), then a STRUCT path walk."""
+        columns = self.columns(scope)
+        table = TABLES[scope]
+        if columns is None:
+            raise InvalidInputError(
+                f"The {scope} field {path!r} cannot be used: the workspace has no "
+                f"{table} table yet. Load {table} data first."
+            )
+        if path in columns:
+            return ResolvedField(path, scope, path, (), columns[path], kind_of(columns[path]))
+        parts = path.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            column = ".".join(parts[:cut])
+            if column not in columns:
+                continue
+            duck_type, walked = columns[column], []
+            for name in parts[cut:]:
+                if kind_of(duck_type) != "struct":
+                    break
+                fields = struct_fields(duck_type)
+                if name not in fields:
+                    break
+                duck_type = fields[name]
+                walked.append(name)
+            else:
+                return ResolvedField(
+                    path, scope, column, tuple(walked), duck_type, kind_of(duck_type)
+                )
+        raise InvalidInputError(self._unknown_message(path, scope))
+
+    def _unknown_message(self, path: str, scope: Scope) -> str:
+        known = self.known_names(scope)
+        close = difflib.get_close_matches(path, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"Unknown {scope} field {path!r}: the {TABLES[scope]} table has no such column.{hint}"
+
+    def known_names(self, scope: Scope) -> list[str]:
+        names: list[str] = []
+        for column, duck_type in (self.columns(scope) or {}).items():
+            names.append(column)
+            if kind_of(duck_type) == "struct":
+                names += [f"{column}.{sub}" for sub in struct_fields(duck_type)]
+        return names

@@ -1,0 +1,294 @@
+"""Segment definitions: named, tagged, versioned expressions in the workspace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import uuid
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.model import Expression, expression_from_json, expression_to_json
+from segmentation.pql import parse, to_pql
+from segmentation.store import Database
+
+SortKey = Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"]
+_SORT_SQL = {
+    "name": "lower(name) ASC",
+    "-name": "lower(name) DESC",
+    "updated_at": "updated_at ASC",
+    "-updated_at": "updated_at DESC",
+    "created_at": "created_at ASC",
+    "-created_at": "created_at DESC",
+}
+_COLUMNS = "id, name, description, tags, expression, pql, version, created_at, updated_at"
+
+
+class Definition(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    expression: Expression
+    pql: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DefinitionPage(BaseModel):
+    items: list[Definition]
+    total: int
+    next_offset: int | None
+
+
+def _row_to_definition(row: tuple) -> Definition:
+    return Definition(
+        id=row[0],
+        name=row[1],
+        description=row[2] or "",
+        tags=list(row[3] or []),
+        expression=expression_from_json(row[4]),
+        pql=row[5],
+        version=row[6],
+        created_at=row[7],
+        updated_at=row[8],
+    )
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise InvalidInputError("A segment definition needs a name.")
+    if len(cleaned) > 200:
+        raise InvalidInputError(f"The name is {len(cleaned)} characters long; at most 200.")
+    return cleaned
+
+
+def _clean_tags(tags: list[str] | None) -> list[str]:
+    seen: list[str] = []
+    for tag in tags or []:
+        tag = tag.strip()
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+def to_expression(pql: str | None, expression: Expression | dict | None) -> Expression:
+    """The expression from exactly one of PQL text or a tree (or its JSON dict)."""
+    if (pql is None) == (expression is None):
+        raise InvalidInputError("Give the segment either as PQL text or as an expression.")
+    if pql is not None:
+        return parse(pql)
+    if isinstance(expression, dict):
+        return expression_from_json(expression)
+    return expression
+
+
+class DefinitionStore:
+    """CRUD with versions. ``validate`` checks an expression against the workspace
+    (fields, types, segment references and cycles) before anything is written."""
+
+    def __init__(
+        self,
+        db: Database,
+        validate: Callable[[Expression, str | None], None],
+        blockers: Callable[[Definition], list[str]],
+    ):
+        self._db = db
+        self._validate = validate
+        self._blockers = blockers
+
+    # --- reading -------------------------------------------------------------------
+
+    def get(self, id_or_name: str) -> Definition:
+        row = self._db.one(f"SELECT {_COLUMNS} FROM definitions WHERE id = ?", [id_or_name])
+        if row is None:
+            row = self._db.one(
+                f"SELECT {_COLUMNS} FROM definitions WHERE lower(name) = lower(?)", [id_or_name]
+            )
+        if row is None:
+            raise NotFoundError(self._unknown_message(id_or_name))
+        return _row_to_definition(row)
+
+    def find(self, id_or_name: str) -> Definition | None:
+        try:
+            return self.get(id_or_name)
+        except NotFoundError:
+            return None
+
+    def bulk_get(self, ids: list[str]) -> list[Definition]:
+        return [self.get(i) for i in ids]
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        sort: SortKey = "name",
+        name_contains: str | None = None,
+        tag: str | None = None,
+    ) -> DefinitionPage:
+        if sort not in _SORT_SQL:
+            raise InvalidInputError(f"Unknown sort {sort!r}; use one of {', '.join(_SORT_SQL)}.")
+        where, params = ["true"], []
+        if name_contains:
+            where.append("contains(lower(name), lower(?))")
+            params.append(name_contains)
+        if tag:
+            where.append("list_contains(tags, ?)")
+            params.append(tag)
+        condition = " AND ".join(where)
+        total = self._db.scalar(f"SELECT count(*) FROM definitions WHERE {condition}", params)
+        rows = self._db.rows(
+            f"SELECT {_COLUMNS} FROM definitions WHERE {condition} "
+            f"ORDER BY {_SORT_SQL[sort]}, id LIMIT ? OFFSET ?",
+            [*params, max(0, limit), max(0, offset)],
+        )
+        items = [_row_to_definition(r) for r in rows]
+        next_offset = offset + len(items) if offset + len(items) < total else None
+        return DefinitionPage(items=items, total=total, next_offset=next_offset)
+
+    def all(self) -> list[Definition]:
+        rows = self._db.rows(f"SELECT {_COLUMNS} FROM definitions ORDER BY lower(name), id")
+        return [_row_to_definition(r) for r in rows]
+
+    def versions(self, id_or_name: str) -> list[Definition]:
+        current = self.get(id_or_name)
+        rows = self._db.rows(
+            "SELECT definition_id, name, description, tags, expression, pql, version, "
+            "saved_at, saved_at FROM definition_versions WHERE definition_id = ? "
+            "ORDER BY version",
+            [current.id],
+        )
+        return [_row_to_definition(r) for r in rows]
+
+    def _unknown_message(self, id_or_name: str) -> str:
+        names = [r[0] for r in self._db.rows("SELECT name FROM definitions")]
+        close = difflib.get_close_matches(id_or_name, names, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"No segment definition with id or name {id_or_name!r}.{hint}"
+
+    # --- writing -------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        name: str,
+        pql: str | None = None,
+        expression: Expression | dict | None = None,
+        description: str = "",
+        tags: list[str] | None = None,
+    ) -> Definition:
+        name = _clean_name(name)
+        expr = to_expression(pql, expression)
+        self._validate(expr, None)
+        now = _now()
+        definition = Definition(
+            id=str(uuid.uuid4()),
+            name=name,
+            description=description or "",
+            tags=_clean_tags(tags),
+            expression=expr,
+            pql=to_pql(expr),
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._db.write() as con:
+            self._check_name_free(con, name, None)
+            self._insert(con, definition)
+        return definition
+
+    def update(
+        self,
+        id_or_name: str,
+        *,
+        name: str | None = None,
+        pql: str | None = None,
+        expression: Expression | dict | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+    ) -> Definition:
+        current = self.get(id_or_name)
+        changes: dict = {}
+        if name is not None:
+            changes["name"] = _clean_name(name)
+        if pql is not None or expression is not None:
+            expr = to_expression(pql, expression)
+            self._validate(expr, current.id)
+            changes["expression"] = expr
+            changes["pql"] = to_pql(expr)
+        if description is not None:
+            changes["description"] = description
+        if tags is not None:
+            changes["tags"] = _clean_tags(tags)
+        if not changes:
+            return current
+        updated = current.model_copy(
+            update={**changes, "version": current.version + 1, "updated_at": _now()}
+        )
+        with self._db.write() as con:
+            if "name" in changes:
+                self._check_name_free(con, updated.name, current.id)
+            con.execute("DELETE FROM definitions WHERE id = ?", [current.id])
+            self._insert(con, updated)
+        return updated
+
+    def duplicate(self, id_or_name: str, new_name: str | None = None) -> Definition:
+        source = self.get(id_or_name)
+        name = new_name or self._free_copy_name(source.name)
+        return self.create(
+            name=name,
+            expression=source.expression,
+            description=source.description,
+            tags=source.tags,
+        )
+
+    def delete(self, id_or_name: str) -> None:
+        """Delete, unless another definition or a schedule still uses it."""
+        current = self.get(id_or_name)
+        reasons = self._blockers(current)
+        if reasons:
+            raise ConflictError(
+                f"Cannot delete {current.name!r}: it is used by " + "; ".join(reasons) + "."
+            )
+        with self._db.write() as con:
+            con.execute("DELETE FROM definitions WHERE id = ?", [current.id])
+            con.execute("DELETE FROM memberships WHERE segment_id = ?", [current.id])
+
+    def _free_copy_name(self, name: str) -> str:
+        taken = {r[0].lower() for r in self._db.rows("SELECT name FROM definitions")}
+        candidate, n = f"{name} (copy)", 2
+        while candidate.lower() in taken:
+            candidate, n = f"{name} (copy {n})", n + 1
+        return candidate
+
+    @staticmethod
+    def _check_name_free(con, name: str, own_id: str | None) -> None:
+        row = con.execute(
+            "SELECT id FROM definitions WHERE lower(name) = lower(?) AND id IS DISTINCT FROM ?",
+            [name, own_id],
+        ).fetchone()
+        if row:
+            raise ConflictError(f"A segment definition named {name!r} already exists.")
+
+    @staticmethod
+    def _insert(con, d: Definition) -> None:
+        expression = expression_to_json(d.expression)
+        con.execute(
+            f"INSERT INTO definitions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [d.id, d.name, d.description, d.tags, expression, d.pql, d.version]
+            + [d.created_at, d.updated_at],
+        )
+        con.execute(
+            "INSERT INTO definition_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [d.id, d.version, d.name, d.description, d.tags, expression, d.pql, d.updated_at],
+        )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

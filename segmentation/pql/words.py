@@ -1,0 +1,117 @@
+"""The vocabulary of PQL shared by the parser and the formatter."""
+
+from __future__ import annotations
+
+COMPARE_OPS = ("=", "!=", ">", ">=", "<", "<=")
+
+# Plural and singular spellings -> the model's singular TimeUnit.
+UNITS: dict[str, str] = {}
+for _singular, _plural in (
+    ("millisecond", "milliseconds"),
+    ("second", "seconds"),
+    ("minute", "minutes"),
+    ("hour", "hours"),
+    ("day", "days"),
+    ("week", "weeks"),
+    ("month", "months"),
+    ("year", "years"),
+    ("decade", "decades"),
+    ("century", "centuries"),
+    ("millennium", "millennia"),
+):
+    UNITS[_singular] = _singular
+    UNITS[_plural] = _singular
+PLURAL = {singular: plural for plural, singular in UNITS.items() if plural != singular}
+
+ANCHORS = ("now", "today", "yesterday", "tomorrow")
+PERIOD_WORDS = ("this", "last", "next")
+CURRENT_FUNCS = ("currentMonth", "currentYear", "currentDayOfMonth")
+GET_FUNCS = ("getMonth", "getYear", "getDayOfMonth")
+MEASURES = ("count", "sum", "average", "min", "max")
+
+# method name -> (TextMatch op, negate)
+TEXT_METHODS: dict[str, tuple[str, bool]] = {
+    "contains": ("contains", False),
+    "doesNotContain": ("contains", True),
+    "startsWith": ("startsWith", False),
+    "doesNotStartWith": ("startsWith", True),
+    "endsWith": ("endsWith", False),
+    "doesNotEndWith": ("endsWith", True),
+    "equals": ("equals", False),
+    "notEqualTo": ("equals", True),
+}
+TEXT_SPELLING = {value: name for name, value in TEXT_METHODS.items()}
+LIST_METHODS = ("intersects", "includes", "subsetOf", "supersetOf")
+NULL_METHODS = {"isNull": True, "isNotNull": False}
+
+# Valid in AEP PQL, not evaluated here: name -> construct named in UnsupportedError.
+UNSUPPORTED_METHODS = {
+    "regexGroup": "regexGroup()",
+    "topN": "topN()",
+    "bottomN": "bottomN()",
+    "head": "head()",
+    "get": "map .get()",
+    "keys": "map .keys()",
+    "values": "map .values()",
+    "filter": ".filter()",
+    "map": ".map()",
+    "distinct": ".distinct()",
+    "groupBy": ".groupBy()",
+    "intersection": ".intersection()",
+    "any": "xEvent.any()",
+    "all": "xEvent.all()",
+    "exists": ".exists()",
+}
+UNSUPPORTED_FUNCTIONS = {"if": "if(...)"}
+
+KNOWN_METHODS = (
+    *TEXT_METHODS,
+    "matches",
+    *LIST_METHODS,
+    *NULL_METHODS,
+    *GET_FUNCS,
+    *MEASURES,
+    *UNSUPPORTED_METHODS,
+)
+INFIX_WORDS = ("and", "or", "in", "notIn", "like", "matches", "occurs")
+KNOWN_FUNCTIONS = (*CURRENT_FUNCS, "date", "inSegment", "chain", *UNSUPPORTED_FUNCTIONS)
+
+# Words a bare field name must not look like (compared lowercased); such names get backticks.
+RESERVED = {
+    word.lower()
+    for word in (
+        "and",
+        "or",
+        "not",
+        "true",
+        "false",
+        "in",
+        "notIn",
+        "like",
+        "matches",
+        "occurs",
+        *ANCHORS,
+        *PERIOD_WORDS,
+        "before",
+        "after",
+        "from",
+        "on",
+        "between",
+        "date",
+        "xEvent",
+        "select",
+        "exists",
+        "forall",
+        "let",
+        "over",
+        "where",
+        "chain",
+        "inSegment",
+        "if",
+        *CURRENT_FUNCS,
+        *MEASURES,
+        "what",
+        "when",
+        *UNITS,
+    )
+}

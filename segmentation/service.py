@@ -1,0 +1,333 @@
+"""SegmentationService: the one API the dashboard, the CLI, notebooks and tests use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import threading
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from segmentation import estimate as estimates
+from segmentation.aep_json import definitions_from_aep, definitions_to_aep
+from segmentation.catalog import FieldInfo, event_types, load_catalog
+from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
+from segmentation.definitions import Definition, DefinitionStore
+from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.ingest import IngestReport, ingest
+from segmentation.jobs import JobRunner, SegmentJob
+from segmentation.model import Expression, segment_refs
+from segmentation.pql import parse
+from segmentation.preview import PreviewPage, preview_page
+from segmentation.store import Database
+
+Query = str | Expression
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def to_utc_naive(value: dt.datetime | None) -> dt.datetime:
+    """The evaluation time as naive UTC (how timestamps are stored)."""
+    if value is None:
+        return utc_now()
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+class SegmentationService:
+    """Open with :meth:`open`; one per workspace file per process is plenty."""
+
+    def __init__(self, db: Database, exports_dir: Path | None = None):
+        self.db = db
+        self._schema_cache: tuple[str, Schema] | None = None
+        self._lock = threading.Lock()
+        self.definitions = DefinitionStore(db, self._validate, self._blockers)
+        self.jobs = Jobs(self)
+        base = Path(db.path).parent if not db.is_memory else Path("workspace")
+        self.exports_dir = exports_dir or base / "exports"
+        self._init_extras()
+        self.jobs.runner.recover()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, **config: Any):
+        exports_dir = config.pop("exports_dir", None)
+        db = Database.open(path, **config)
+        return cls(db, exports_dir=Path(exports_dir) if exports_dir else None)
+
+    def close(self) -> None:
+        self._close_extras()
+        self.db.close()
+
+    # --- workspace -----------------------------------------------------------------
+
+    @property
+    def timezone(self) -> str:
+        return self.db.get_meta("timezone", "UTC") or "UTC"
+
+    def set_timezone(self, name: str) -> None:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidInputError(f"Unknown timezone {name!r}; e.g. Europe/Berlin.") from exc
+        self.db.set_meta("timezone", name)
+
+    def info(self) -> dict[str, Any]:
+        def count(table: str) -> int:
+            return self.db.scalar(f"SELECT count(*) FROM {table}") if self.db.table_exists(
+                table
+            ) else 0
+
+        last = self.db.one(
+            "SELECT table_name, loaded_at, rows_loaded FROM loads ORDER BY loaded_at DESC LIMIT 1"
+        )
+        return {
+            "path": self.db.path,
+            "profiles": count("profiles"),
+            "events": count("events"),
+            "definitions": count("definitions"),
+            "timezone": self.timezone,
+            "last_load": None if last is None else {
+                "table": last[0], "loaded_at": last[1], "rows": last[2]
+            },
+        }
+
+    def ingest(
+        self,
+        table: Literal["profiles", "events"],
+        source: str | os.PathLike[str],
+        *,
+        mode: Literal["replace", "append"] = "replace",
+        **options: Any,
+    ) -> IngestReport:
+        report = ingest(self.db, table, source, mode=mode, **options)
+        self._schema_cache = None
+        estimates.refresh_sample(self.db)
+        return report
+
+    def catalog(self) -> list[FieldInfo]:
+        return load_catalog(self.db)
+
+    def event_types(self) -> list[tuple[str, int]]:
+        return event_types(self.db)
+
+    def schema(self) -> Schema:
+        key = str(self.db.scalar("SELECT count(*) FROM loads"))
+        with self._lock:
+            if self._schema_cache is None or self._schema_cache[0] != key:
+                self._schema_cache = (key, Schema.from_db(self.db))
+            return self._schema_cache[1]
+
+    # --- compiling -----------------------------------------------------------------
+
+    def expression(self, query: Query) -> Expression:
+        """PQL text, an Expression, or a saved definition's id -> Expression."""
+        if not isinstance(query, str):
+            return query
+        text = query.strip()
+        if _UUID.match(text):
+            return self.definitions.get(text).expression
+        return parse(query)
+
+    def _resolve_ref(self, ref: str) -> Expression:
+        return self.definitions.get(ref).expression
+
+    def _options(self, as_of: dt.datetime, sampled: bool = False) -> CompileOptions:
+        return CompileOptions(
+            as_of=as_of,
+            timezone=self.timezone,
+            resolve_segment=self._resolve_ref,
+            tables=estimates.SAMPLE_TABLES if sampled else ("profiles", "events"),
+        )
+
+    def compile(self, query: Query, as_of: dt.datetime | None = None, sampled: bool = False):
+        expr = self.expression(query)
+        compiled = compile_segment(expr, self.schema(), self._options(to_utc_naive(as_of), sampled))
+        return compiled.sql, list(compiled.params)
+
+    def _validate(self, expr: Expression, own_id: str | None) -> None:
+        """Refuse unknown references, cycles and (with data loaded) unknown fields."""
+        self._check_cycles(expr, own_id)
+        if not self.db.table_exists("profiles"):
+            return
+
+        def resolve(ref: str) -> Expression:
+            target = self.definitions.get(ref)
+            return expr if target.id == own_id else target.expression
+
+        options = self._options(utc_now())
+        options = options.model_copy(update={"resolve_segment": resolve})
+        compile_segment(expr, self.schema(), options)
+
+    def _check_cycles(self, expr: Expression, own_id: str | None) -> None:
+        def visit(e: Expression, path: list[str]) -> None:
+            for ref in segment_refs(e):
+                target = self.definitions.get(ref)
+                if own_id is not None and target.id == own_id or target.id in path:
+                    chain = " -> ".join([*path, target.name])
+                    raise ConflictError(f"Segment references form a cycle: {chain}.")
+                visit(target.expression, [*path, target.name])
+
+        visit(expr, [self.definitions.get(own_id).name] if own_id else [])
+
+    def _blockers(self, definition: Definition) -> list[str]:
+        reasons = []
+        for other in self.definitions.all():
+            if other.id == definition.id:
+                continue
+            refs = {r.lower() for r in segment_refs(other.expression)}
+            if definition.id.lower() in refs or definition.name.lower() in refs:
+                reasons.append(f"definition {other.name!r}")
+        reasons.extend(self._schedule_blockers(definition))
+        return reasons
+
+    # --- preview and estimate ------------------------------------------------------
+
+    def preview(
+        self,
+        query: Query,
+        as_of: dt.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        columns: list[str] | None = None,
+    ) -> PreviewPage:
+        sql, params = self.compile(query, as_of)
+        return preview_page(self.db, sql, params, columns=columns, limit=limit, offset=offset)
+
+    def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
+        expr, when = self.expression(query), to_utc_naive(as_of)
+        return estimates.estimate(self.db, lambda sampled: self._compile_expr(expr, when, sampled))
+
+    def breakdown(self, query: Query, column: str, as_of: dt.datetime | None = None):
+        expr, when = self.expression(query), to_utc_naive(as_of)
+        return estimates.breakdown(
+            self.db, lambda sampled: self._compile_expr(expr, when, sampled), column
+        )
+
+    def overlap(self, queries: dict[str, Query], as_of: dt.datetime | None = None):
+        when = to_utc_naive(as_of)
+        sampled = estimates.sample_info(self.db).buckets is not None
+        compiled = {k: self._compile_expr(self.expression(q), when, sampled)
+                    for k, q in queries.items()}
+        return estimates.overlap(self.db, compiled, sampled)
+
+    def _compile_expr(self, expr: Expression, as_of: dt.datetime, sampled: bool):
+        compiled = compile_segment(expr, self.schema(), self._options(as_of, sampled))
+        return compiled.sql, list(compiled.params)
+
+    # --- membership ----------------------------------------------------------------
+
+    def members(self, segment: str, statuses: list[str] | None = None) -> pd.DataFrame:
+        return self.jobs.runner.members(self.definitions.get(segment).id, statuses)
+
+    # --- AEP JSON ------------------------------------------------------------------
+
+    def export_aep(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
+        defs = self.definitions.bulk_get(ids) if ids else self.definitions.all()
+        return definitions_to_aep(defs)
+
+    def import_aep(self, payload: Any, on_conflict: Literal["error", "skip", "rename"] = "error"):
+        """Create definitions from AEP JSON (one object or a list); all or nothing."""
+        specs = definitions_from_aep(payload)
+        for spec in specs:
+            parse(spec.pql)
+        existing = {d.name.lower() for d in self.definitions.all()}
+        clashes = [s.name for s in specs if s.name.lower() in existing]
+        if clashes and on_conflict == "error":
+            raise ConflictError(f"Definitions already exist with these names: {clashes}.")
+        created = []
+        for spec in specs:
+            name = spec.name
+            if name.lower() in existing:
+                if on_conflict == "skip":
+                    continue
+                name = f"{name} (imported)"
+            created.append(self.definitions.create(
+                name=name, pql=spec.pql, description=spec.description, tags=spec.tags
+            ))
+        return created
+
+    # --- schedules, exports, search (wired in _init_extras) ------------------------
+
+    def _init_extras(self) -> None:
+        from segmentation.service_extras import attach
+
+        attach(self)
+
+    def _close_extras(self) -> None:
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None:
+            scheduler.stop()
+
+    def _schedule_blockers(self, definition: Definition) -> list[str]:
+        return [f"schedule {s.name!r}" for s in self.schedules.uses_segment(definition.id)]
+
+
+class Jobs:
+    """svc.jobs: run definitions (or "*") and read the results."""
+
+    def __init__(self, svc: SegmentationService):
+        self._svc = svc
+        self.runner = JobRunner(svc.db, self._compile_many)
+
+    def _definitions(self, segments: list[str] | str) -> list[Definition]:
+        if segments == "*" or segments == ["*"]:
+            defs = self._svc.definitions.all()
+        else:
+            if isinstance(segments, str):
+                segments = [segments]
+            defs = self._svc.definitions.bulk_get(segments)
+        if not defs:
+            raise InvalidInputError("There are no segment definitions to evaluate.")
+        unique = {d.id: d for d in defs}
+        from segmentation.jobs import order_by_dependency
+
+        return order_by_dependency(
+            list(unique.values()),
+            lambda d: [self._svc.definitions.get(r).id for r in segment_refs(d.expression)],
+        )
+
+    def _compile_many(self, defs: list[Definition], as_of: dt.datetime):
+        if not self._svc.db.table_exists("profiles"):
+            raise InvalidInputError("Load profiles before running a segment job.")
+        compiled = compile_many(
+            {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
+        )
+        return compiled.sql, list(compiled.params)
+
+    def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
+        defs = self._definitions(segments)
+        return self.runner.run(defs, to_utc_naive(as_of), **kwargs)
+
+    def start(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
+        defs = self._definitions(segments)
+        return self.runner.start(defs, to_utc_naive(as_of), **kwargs)
+
+    def get(self, job_id: str) -> SegmentJob:
+        return self.runner.get(job_id)
+
+    def list(self, limit: int = 50, offset: int = 0, status: str | None = None):
+        return self.runner.list(limit=limit, offset=offset, status=status)
+
+    def cancel(self, job_id: str) -> SegmentJob:
+        return self.runner.cancel(job_id)
+
+    def wait(self, job_id: str, timeout: float = 60.0) -> SegmentJob:
+        return self.runner.wait(job_id, timeout)
+
+    def changes(self, job_id: str, segment_id: str | None = None) -> pd.DataFrame:
+        self.runner.get(job_id)
+        return self.runner.changes(job_id, segment_id)
+
+    def history(self, segment_id: str | None = None) -> pd.DataFrame:
+        return self.runner.history(segment_id)
+
+
+__all__ = ["NotFoundError", "SegmentationService"]
