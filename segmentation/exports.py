@@ -139,6 +139,7 @@ class _Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     con: duckdb.DuckDBPyConnection | None = None
+    started: bool = False
     in_copy: bool = False
 
 
@@ -222,13 +223,16 @@ class ExportManager:
             raise ConflictError(f"export {export_id} already {job.status}; nothing to cancel")
         with self._lock:
             run = self._runs.get(export_id)
+            queued = run is not None and not run.started
             if run is not None:
                 run.cancel.set()
                 if run.in_copy and run.con is not None:
                     run.con.interrupt()
-        if run is None:
-            # recorded as unfinished but not running in this process (it died): close it
-            self._finish(export_id, "CANCELLED", error="cancelled (no running worker found)")
+        if run is None or queued:
+            # queued (the worker will skip it), or recorded as unfinished by a
+            # process that is gone: close it here
+            reason = "cancelled by request" if queued else "cancelled (no running worker found)"
+            self._finish(export_id, "CANCELLED", error=reason)
             return self.get(export_id)
         deadline = time.monotonic() + timeout
         while not run.done.wait(0.2) and time.monotonic() < deadline:
@@ -334,16 +338,22 @@ class ExportManager:
     def _execute(self, job: ExportJob, segments: list[_Segment], run: _Run) -> None:
         written: list[Path] = []
         started = time.monotonic()
+        with self._lock:
+            if run.cancel.is_set():  # cancelled while queued: already recorded
+                run.done.set()
+                self._runs.pop(job.id, None)
+                return
+            run.started = True
         try:
-            if run.cancel.is_set():
-                raise _Cancelled
             self._set_status(job.id, "PROCESSING")
             run.con = self.db.connection()
             self.exports_dir.mkdir(parents=True, exist_ok=True)
             fields = self._resolve_fields(job.request)  # again: the table may have changed
             rows = 0
+            has_profiles = self.db.table_exists("profiles")
             for target, seg_ids in self._plan(job, segments):
-                rows += self._copy(job.request, fields, seg_ids, target, run)
+                select, params = _select(job.request, fields, seg_ids, has_profiles)
+                rows += self._copy(select, params, job.request.format, target, run)
                 written.append(target)
             metrics = ExportMetrics(
                 profiles_exported=rows,
@@ -397,15 +407,7 @@ class ExportManager:
         except (OSError, ValueError):
             return False
 
-    def _copy(
-        self,
-        request: ExportRequest,
-        fields: list[str],
-        segment_ids: list[str],
-        target: Path,
-        run: _Run,
-    ) -> int:
-        select, params = _select(request, fields, segment_ids)
+    def _copy(self, select: str, params: list[object], fmt: str, target: Path, run: _Run) -> int:
         partial = target.with_name(f".{target.name}.partial")
         con = run.con
         assert con is not None
@@ -417,7 +419,7 @@ class ExportManager:
             # duckdb 2.0 binds the COPY target as a parameter (checked), so no
             # path is ever pasted into SQL text
             result = con.execute(
-                f"COPY ({select}) TO ? ({_COPY_OPTIONS[request.format]})",  # noqa: S608
+                f"COPY ({select}) TO ? ({_COPY_OPTIONS[fmt]})",
                 [*params, str(partial)],
             ).fetchall()
         except BaseException:
@@ -467,7 +469,7 @@ class ExportManager:
 
 
 def _select(
-    request: ExportRequest, fields: list[str], segment_ids: list[str]
+    request: ExportRequest, fields: list[str], segment_ids: list[str], has_profiles: bool
 ) -> tuple[str, list[object]]:
     """The members query: identifiers are checked columns, every value a parameter."""
     cols = ["m.profile_id AS profile_id"]
@@ -487,7 +489,8 @@ def _select(
     if request.qualified_before is not None:
         where.append("m.last_qualification_time < ?")
         params.append(request.qualified_before)
-    join = "JOIN profiles p ON p.profile_id = m.profile_id" if len(fields) > 1 else ""
+    # only members that are still profiles (a re-load may have dropped some)
+    join = "JOIN profiles p ON p.profile_id = m.profile_id" if has_profiles else ""
     sql = (
         f"SELECT {', '.join(cols)} FROM memberships m {join} "  # noqa: S608
         f"WHERE {' AND '.join(where)} ORDER BY m.segment_id, m.profile_id"
@@ -515,8 +518,7 @@ def _remove(paths: list[Path]) -> None:
 
 
 def _message(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if isinstance(exc, duckdb.Error) else text
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
 def _now() -> dt.datetime:
