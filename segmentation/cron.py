@@ -54,9 +54,6 @@ _DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 QUARTZ_DAY_NAMES = {name: number for number, name in enumerate(_DAY_NAMES, start=1)}
 UNIX_DAY_NAMES = {name: number for number, name in enumerate(_DAY_NAMES)}
 
-# The largest jump of a UTC offset at one transition is 2 hours in tzdb;
-# a little more keeps the look-ahead of next_runs safe.
-_MAX_DST_JUMP = timedelta(hours=3)
 _MAX_CANDIDATES = 100_000
 
 
@@ -145,10 +142,7 @@ def parse_cron(text: str) -> CronSpec:
     if parsed["day-of-week"] == "*":
         _check_day_can_occur(parsed["day-of-month"], parsed["month"])
 
-    if dialect == "quartz":
-        second = parsed["second"]
-    else:
-        second = [0]
+    second = parsed["second"] if dialect == "quartz" else [0]
     croniter_fields = [
         _emit(second, _SECOND),
         _emit(parsed["minute"], _MINUTE),
@@ -389,8 +383,10 @@ def next_runs(spec_or_text: CronSpec | str, tz: str, after: datetime, n: int) ->
         for instant in _instants(wall, tzinfo, both_folds=spec.every_hour):
             if instant > after_utc:
                 found.add(instant)
-        # every later wall time maps to an instant after this bound
-        bound = wall - _offset(tzinfo, wall - timedelta(hours=12)) - _MAX_DST_JUMP
+        # every later wall time maps to an instant after this bound: the largest
+        # UTC offset within a day either side covers any DST jump close by
+        largest = max(_offset(tzinfo, wall + timedelta(days=d)) for d in (-1, 0, 1))
+        bound = wall - largest
         if len(found) >= n and bound > sorted(found)[n - 1]:
             break
     return [instant.replace(tzinfo=UTC).astimezone(tzinfo) for instant in sorted(found)[:n]]
@@ -436,5 +432,5 @@ def describe(text: CronSpec | str) -> str:
     )
     try:
         return ExpressionDescriptor(spec._descriptor_text, options).get_description()
-    except Exception:  # noqa: BLE001 - words are a nicety; the cron itself is valid
+    except Exception:  # words are a nicety; the cron itself is valid
         return f"cron {spec.text}"

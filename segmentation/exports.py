@@ -52,6 +52,7 @@ _COPY_OPTIONS: dict[str, str] = {
     "json": "FORMAT json",  # newline-delimited
 }
 MAX_SLUG = 60
+_ID_PATTERN = re.compile(r"exp-[0-9a-f]{12}")
 _SEGMENT_COLUMN = "segment_id"
 _MEMBERSHIP_COLUMNS = ("membership_status", "last_qualification_time")
 
@@ -69,7 +70,7 @@ class ExportRequest(BaseModel):
     qualified_before: dt.datetime | None = None  # exclusive
     combined: bool = True
     include_membership: bool = False  # add membership_status, last_qualification_time
-    name: str | None = None  # a label for people; only its slug reaches a file name
+    name: str | None = Field(default=None, max_length=200)  # only its slug reaches a path
 
     @field_validator("segments", "fields", "statuses")
     @classmethod
@@ -228,11 +229,15 @@ class ExportManager:
                 run.cancel.set()
                 if run.in_copy and run.con is not None:
                     run.con.interrupt()
-        if run is None or queued:
-            # queued (the worker will skip it), or recorded as unfinished by a
-            # process that is gone: close it here
-            reason = "cancelled by request" if queued else "cancelled (no running worker found)"
-            self._finish(export_id, "CANCELLED", error=reason)
+        if run is not None and queued:
+            self._finish(export_id, "CANCELLED", error="cancelled by request")
+            run.done.set()  # the worker skips it when its turn comes
+            return self.get(export_id)
+        if run is None:
+            # recorded as unfinished by a process that is gone: close it, drop its partials
+            if _ID_PATTERN.fullmatch(export_id):
+                _remove(list(self.exports_dir.glob(f".{export_id}_*.partial")))
+            self._finish(export_id, "CANCELLED", error="cancelled (no running worker found)")
             return self.get(export_id)
         deadline = time.monotonic() + timeout
         while not run.done.wait(0.2) and time.monotonic() < deadline:

@@ -4,10 +4,15 @@ Everything here is about the file itself (does it exist, how big, which format,
 is it well-formed CSV); what the columns mean is decided in ``ingest``.
 """
 
+# SQL text here carries identifiers (through quote_ident, after checking they exist) and
+# our own constants only; every value is a bound parameter.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -94,14 +99,18 @@ def _options_sql(options: dict[str, object]) -> str:
     return "".join(f", {key} = ${key}" for key in options)
 
 
-def sniff(con: duckdb.DuckDBPyConnection, path: Path, name: str, delimiter: str | None) -> SourceInfo:
+def sniff(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, delimiter: str | None
+) -> SourceInfo:
     fmt = detect_format(path)
     if fmt == "parquet":
         try:
             rows = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)})
             columns = [(r[0], r[1]) for r in rows.fetchall()]
         except duckdb.Error as exc:
-            raise InvalidInputError(f"{name} is not a readable Parquet file: {_first_line(exc)}") from exc
+            raise InvalidInputError(
+                f"{name} is not a readable Parquet file: {_first_line(exc)}"
+            ) from exc
         return SourceInfo(path=path, format="parquet", columns=columns)
 
     options = _csv_options(delimiter)
@@ -134,73 +143,78 @@ def sniff(con: duckdb.DuckDBPyConnection, path: Path, name: str, delimiter: str 
     )
 
 
-def read_into_stage(
+Build = Callable[[str, dict[str, object], dict[str, str]], None]
+
+
+def read_into(
     con: duckdb.DuckDBPyConnection,
     info: SourceInfo,
-    stage: str,
     name: str,
+    target: str,
     forced_types: dict[str, str],
+    retry_types: dict[str, str],
+    build: Build,
 ) -> None:
-    """CREATE TEMP TABLE ``stage`` with every data row of the file, in file order.
+    """Let ``build(reader_sql, params, column_types)`` create the temp table ``target``
+    from the file; ``reader_sql`` is a table function call that yields the data rows in
+    file order, with ``forced_types`` applied to CSV columns.
 
     CSV lines the reader cannot split or decode stop the load with their line numbers.
     A value that does not fit the type the sniffer guessed from its sample (say a
-    "12.5x" far down an integer column) is not a bad row but a bad guess: the file is
-    then read again with types detected from every row.
+    "12.5x" far down an integer column, or an unreadable date) is a bad guess rather
+    than a bad row: the file is read again with types detected from every row and
+    ``retry_types`` forced too (the caller then checks those columns row by row).
     """
+    params: dict[str, object] = {"path": str(info.path)}
     if info.format == "parquet":
-        try:
-            con.execute(
-                f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT * FROM read_parquet($path)",
-                {"path": str(info.path)},
-            )
-        except duckdb.Error as exc:
-            raise InvalidInputError(f"{name} is not a readable Parquet file: {_first_line(exc)}") from exc
+        reader = "read_parquet($path)"
+        _build(con, name, target, reader, params, build, "Parquet")
         return
-
     for sample_all in (False, True):
-        rejects = _read_csv(con, info, stage, name, forced_types, sample_all)
+        forced = {**forced_types, **retry_types} if sample_all else forced_types
+        options: dict[str, object] = dict(info.options)
+        if forced:
+            options["types"] = forced
+        if sample_all:
+            options["sample_size"] = -1
+        suffix = uuid.uuid4().hex[:12]
+        rejects_table, rejects_scan = f"__rejects_{suffix}", f"__reject_scans_{suffix}"
+        reader = (
+            f"read_csv($path{_options_sql(options)}, store_rejects = true, "
+            f"rejects_table = '{rejects_table}', rejects_scan = '{rejects_scan}')"
+        )
+        try:
+            _build(con, name, target, reader, {**params, **options}, build, "CSV")
+            rejects = con.execute(
+                "SELECT count(*) OVER (PARTITION BY error_type), line, column_name, error_type, "
+                f"csv_line, error_message FROM {rejects_table} ORDER BY line LIMIT 1000"
+            ).fetchall()
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {rejects_table}")
+            con.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
         if not rejects:
             return
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(target)}")
         structural = [r for r in rejects if r[3] != "CAST"]
         if structural or sample_all:
-            con.execute(f"DROP TABLE IF EXISTS {quote_ident(stage)}")
             raise _reader_error(name, info, structural or rejects)
-        con.execute(f"DROP TABLE {quote_ident(stage)}")
 
 
-def _read_csv(
+def _build(
     con: duckdb.DuckDBPyConnection,
-    info: SourceInfo,
-    stage: str,
     name: str,
-    forced_types: dict[str, str],
-    sample_all: bool,
-) -> list[tuple]:
-    suffix = uuid.uuid4().hex[:12]
-    rejects_table, rejects_scan = f"__rejects_{suffix}", f"__reject_scans_{suffix}"
-    options: dict[str, object] = dict(info.options)
-    if forced_types:
-        options["types"] = forced_types
-    if sample_all:
-        options["sample_size"] = -1
-    sql = (
-        f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT * FROM read_csv($path"
-        f"{_options_sql(options)}, store_rejects = true, "
-        f"rejects_table = '{rejects_table}', rejects_scan = '{rejects_scan}')"
-    )
+    target: str,
+    reader: str,
+    params: dict[str, object],
+    build: Build,
+    kind: str,
+) -> None:
     try:
-        con.execute(sql, {"path": str(info.path), **options})
-        return con.execute(
-            f"SELECT count(*) OVER (PARTITION BY error_type), line, column_name, error_type, "
-            f"csv_line, error_message FROM {rejects_table} ORDER BY line LIMIT 1000"
-        ).fetchall()
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
+        build(reader, params, {r[0]: r[1] for r in described})
     except duckdb.Error as exc:
-        con.execute(f"DROP TABLE IF EXISTS {quote_ident(stage)}")
-        raise InvalidInputError(f"{name} cannot be read as CSV: {_first_line(exc)}") from exc
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {rejects_table}")
-        con.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(target)}")
+        raise InvalidInputError(f"{name} cannot be read as {kind}: {_first_line(exc)}") from exc
 
 
 def _reader_error(name: str, info: SourceInfo, rejects: list[tuple]) -> InvalidInputError:
@@ -209,7 +223,7 @@ def _reader_error(name: str, info: SourceInfo, rejects: list[tuple]) -> InvalidI
     for count, _line, _col, kind, _text, _msg in rejects:
         counts[kind] = count
     parts = []
-    for count, line, column, kind, text, message in rejects[:5]:
+    for _count, line, column, kind, text, message in rejects[:5]:
         label = _STRUCTURAL_LABELS.get(kind, kind.lower())
         where = f"row {line - offset} (line {line})"
         if column and kind not in ("TOO MANY COLUMNS",):
@@ -223,7 +237,9 @@ def _reader_error(name: str, info: SourceInfo, rejects: list[tuple]) -> InvalidI
     )
     hint = ""
     if "INVALID ENCODING" in counts:
-        hint = " Save the file as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet program) and load it again."
+        hint = (
+            " Save the file as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet program) and load it again."
+        )
     elif {"MISSING COLUMNS", "TOO MANY COLUMNS"} & counts.keys():
         expected = len(info.columns)
         hint = (

@@ -126,12 +126,12 @@ def _tokenize(text: str) -> list[_Token]:
                 raise SearchSyntaxError("this quote is never closed", text, col)
             tokens.append(_Token("PHRASE", "".join(chars), col))
             i = end + 1
-        elif ch == "-" and (not tokens or _prefix_allowed(text, i)):
-            # a leading minus (at the start or after space/paren) means NOT
-            if i + 1 >= n or text[i + 1].isspace() or text[i + 1] == ")":
-                raise SearchSyntaxError("'-' must be followed by what to exclude", text, col)
+        elif ch == "-" and _prefix_allowed(text, i) and _excludable(text, i + 1):
+            # a leading minus before a word, phrase or group means NOT ("--" is a word)
             tokens.append(_Token("MINUS", ch, col))
             i += 1
+        elif ch == "-" and (i + 1 >= n or text[i + 1].isspace() or text[i + 1] == ")"):
+            raise SearchSyntaxError("'-' must be followed by what to exclude", text, col)
         else:
             end = i
             chars = []
@@ -156,6 +156,10 @@ def _tokenize(text: str) -> list[_Token]:
 
 def _prefix_allowed(text: str, i: int) -> bool:
     return i == 0 or text[i - 1].isspace() or text[i - 1] in "(:"
+
+
+def _excludable(text: str, i: int) -> bool:
+    return i < len(text) and (text[i].isalnum() or text[i] in '_"(*?\\')
 
 
 # --- patterns ----------------------------------------------------------------------

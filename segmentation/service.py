@@ -16,13 +16,25 @@ from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
+from segmentation.cron import describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
+from segmentation.exports import ExportManager
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
 from segmentation.ingest import IngestReport, ingest
-from segmentation.jobs import JobRunner, SegmentJob
+from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import Expression, segment_refs
 from segmentation.pql import parse
 from segmentation.preview import PreviewPage, preview_page
+from segmentation.schedules import ScheduleRunner, ScheduleStore
+from segmentation.search import (
+    FieldHit,
+    ProfileView,
+    SegmentHit,
+    profile_view,
+    search_fields,
+    search_profile,
+    search_segments,
+)
 from segmentation.store import Database
 
 Query = str | Expression
@@ -237,7 +249,7 @@ class SegmentationService:
         """Create definitions from AEP JSON (one object or a list); all or nothing."""
         specs = definitions_from_aep(payload)
         for spec in specs:
-            parse(spec.pql)
+            self._validate(parse(spec.pql), None)
         existing = {d.name.lower() for d in self.definitions.all()}
         clashes = [s.name for s in specs if s.name.lower() in existing]
         if clashes and on_conflict == "error":
@@ -254,20 +266,66 @@ class SegmentationService:
             ))
         return created
 
-    # --- schedules, exports, search (wired in _init_extras) ------------------------
+    # --- schedules, exports, search ------------------------------------------------
 
     def _init_extras(self) -> None:
-        from segmentation.service_extras import attach
-
-        attach(self)
+        self.schedules = ScheduleStore(self.db, self._check_segment_ids)
+        self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
+        self.exports = ExportManager(self.db, self.exports_dir)
+        self.search = Search(self.db)
 
     def _close_extras(self) -> None:
-        scheduler = getattr(self, "scheduler", None)
-        if scheduler is not None:
-            scheduler.stop()
+        self.scheduler.stop()
+        self.exports.close()
+
+    def _check_segment_ids(self, segments: list[str]) -> None:
+        for segment in segments:
+            if segment != "*":
+                self.definitions.get(segment)
+
+    def _run_scheduled(self, segments: list[str], schedule_id: str) -> str:
+        return self.jobs.run(segments, schedule_id=schedule_id).id
 
     def _schedule_blockers(self, definition: Definition) -> list[str]:
         return [f"schedule {s.name!r}" for s in self.schedules.uses_segment(definition.id)]
+
+    def start_scheduler(self) -> None:
+        """Run due schedules in a background thread of this process (the dashboard)."""
+        self.scheduler.start()
+
+    def run_scheduler_forever(self, poll_seconds: float = 30.0) -> None:
+        self.scheduler.poll_seconds = poll_seconds
+        try:
+            self.scheduler.run_forever()
+        finally:
+            self.scheduler.stop()
+
+    @staticmethod
+    def cron_next_runs(cron: str, timezone: str = "UTC", n: int = 5) -> list[dt.datetime]:
+        return next_runs(cron, timezone, dt.datetime.now(dt.UTC), n)
+
+    @staticmethod
+    def cron_describe(cron: str) -> str:
+        return describe(cron)
+
+
+class Search:
+    """svc.search: segments, fields and profiles."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def segments(self, query: str, limit: int = 50) -> list[SegmentHit]:
+        return search_segments(self._db, query, limit)
+
+    def fields(self, query: str) -> list[FieldHit]:
+        return search_fields(self._db, query)
+
+    def profile(self, term: str, events_limit: int = 20):
+        return search_profile(self._db, term, events_limit)
+
+    def profile_view(self, profile_id: str, events_limit: int = 20) -> ProfileView:
+        return profile_view(self._db, profile_id, events_limit)
 
 
 class Jobs:
@@ -287,8 +345,6 @@ class Jobs:
         if not defs:
             raise InvalidInputError("There are no segment definitions to evaluate.")
         unique = {d.id: d for d in defs}
-        from segmentation.jobs import order_by_dependency
-
         return order_by_dependency(
             list(unique.values()),
             lambda d: [self._svc.definitions.get(r).id for r in segment_refs(d.expression)],
@@ -300,7 +356,8 @@ class Jobs:
         compiled = compile_many(
             {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
         )
-        return compiled.sql, list(compiled.params)
+        sql = f"SELECT segment_key AS segment_id, profile_id FROM ({compiled.sql})"
+        return sql, list(compiled.params)
 
     def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
         defs = self._definitions(segments)

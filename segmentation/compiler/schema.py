@@ -15,7 +15,9 @@ from typing import Literal
 from segmentation.errors import InvalidInputError
 from segmentation.store import Database, quote_ident
 
-Kind = Literal["text", "number", "bool", "date", "timestamp", "timestamptz", "list", "struct", "other"]
+Kind = Literal[
+    "text", "number", "bool", "date", "timestamp", "timestamptz", "list", "struct", "other"
+]
 Scope = Literal["profile", "event"]
 
 TABLES: dict[str, str] = {"profile": "profiles", "event": "events"}
@@ -186,7 +188,9 @@ class Schema:
         known = self.known_names(scope)
         close = difflib.get_close_matches(path, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        return f"Unknown {scope} field {path!r}: the {TABLES[scope]} table has no such column.{hint}"
+        return (
+            f"Unknown {scope} field {path!r}: the {TABLES[scope]} table has no such column.{hint}"
+        )
 
     def known_names(self, scope: Scope) -> list[str]:
         names: list[str] = []

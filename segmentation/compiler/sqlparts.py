@@ -81,3 +81,44 @@ def sql_or(parts: list[str]) -> str:
     if "TRUE" in parts:
         return "TRUE"
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def finalize(sql: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """Renumber ``$n`` in order of use and drop values no longer referenced.
+
+    Folding (``x AND FALSE`` -> ``FALSE``) can drop fragments whose values were
+    already bound; DuckDB refuses parameters that the text does not use.
+    Quoted identifiers and string literals are skipped, so a column named
+    ``"a$1"`` is left alone.
+    """
+    out: list[str] = []
+    mapping: dict[int, int] = {}
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "\"'":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(sql[i : j + 1])
+            i = j + 1
+        elif ch == "$" and i + 1 < n and sql[i + 1].isdigit():
+            j = i + 1
+            while j < n and sql[j].isdigit():
+                j += 1
+            old = int(sql[i + 1 : j])
+            new = mapping.setdefault(old, len(mapping) + 1)
+            out.append(f"${new}")
+            i = j
+        else:
+            out.append(ch)
+            i += 1
+    params = [None] * len(mapping)
+    for old, new in mapping.items():
+        params[new - 1] = values[old - 1]
+    return "".join(out), params

@@ -37,9 +37,8 @@ from segmentation.model import (
     PointWindow,
     RelativeWindow,
 )
-from segmentation.model import Duration as DurationNode
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 _SMALL = {
     "millisecond": dt.timedelta(milliseconds=1),
@@ -240,7 +239,3 @@ def _relative(w: RelativeWindow, anchor: TimeValue, cmp: Cmp, shift: Shift) -> s
 
 def _and(a: str, b: str) -> str:
     return f"({a} AND {b})"
-
-
-def duration_shift(clock: Clock, instant: dt.datetime, duration: DurationNode) -> dt.datetime:
-    return clock.shift(instant, duration.amount, duration.unit)

@@ -1,0 +1,190 @@
+"""Exports: write segment members to CSV, Parquet or JSON files and download them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from segmentation.exports import FINISHED, ExportJob
+from ui.state import service
+from ui.widgets import attempt, header, require_data, require_segments, segment_options
+
+MIME = {
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".jsonl": "application/x-ndjson",
+}
+STATUS_ICONS = {"NEW": "🕓", "PROCESSING": "⏳", "SUCCEEDED": "✅", "FAILED": "❌", "CANCELLED": "⏹️"}
+
+svc = service()
+header(
+    "Exports",
+    "Write the members the last job recorded (realized, existing, exited) to files, "
+    "one combined file or one per segment. Run the segments on the Jobs page first.",
+)
+
+
+def profile_columns() -> list[str]:
+    fields = attempt(svc.catalog) or []
+    return [f.name for f in fields if str(f.source).startswith("profile")]
+
+
+def create_form(names: dict[str, str]) -> None:
+    with st.container(border=True):
+        st.markdown("**New export**")
+        left, right = st.columns(2)
+        with left:
+            segments = st.multiselect(
+                "Segments", list(names), format_func=names.__getitem__, key="exp_segments"
+            )
+            fields = st.multiselect(
+                "Fields",
+                profile_columns(),
+                key="exp_fields",
+                placeholder="All profile fields",
+                help="profile_id always comes first; leave empty for every profile field.",
+            )
+            name = st.text_input("Name (optional)", key="exp_name", placeholder="Spring campaign")
+        with right:
+            fmt = st.radio(
+                "Format",
+                ["csv", "parquet", "json"],
+                horizontal=True,
+                key="exp_format",
+                help="JSON is written one object per line (.jsonl).",
+            )
+            statuses = st.multiselect(
+                "Membership status",
+                ["realized", "existing", "exited"],
+                default=["realized", "existing"],
+                key="exp_statuses",
+                help="realized: entered in the last run; existing: still in; exited: left.",
+            )
+            combined = st.toggle(
+                "One combined file",
+                value=True,
+                key="exp_combined",
+                help="On: one file with a segment_id column. Off: one file per segment.",
+            )
+            include_membership = st.checkbox(
+                "Add membership status and qualification time", key="exp_membership"
+            )
+            window = st.checkbox("Only profiles qualified in a date range", key="exp_window")
+            after = before = None
+            if window:
+                today = dt.date.today()
+                dates = st.date_input(
+                    "Qualified between (UTC)",
+                    value=(today - dt.timedelta(days=30), today),
+                    key="exp_dates",
+                )
+                if isinstance(dates, tuple) and len(dates) == 2:
+                    after = dt.datetime.combine(dates[0], dt.time())
+                    before = dt.datetime.combine(dates[1] + dt.timedelta(days=1), dt.time())
+        clicked = st.button(
+            "Create export",
+            type="primary",
+            icon=":material/file_export:",
+            disabled=not segments,
+            key="exp_create",
+        )
+    if clicked:
+        request = {
+            "segments": segments,
+            "fields": fields,
+            "format": fmt,
+            "statuses": statuses,
+            "combined": combined,
+            "include_membership": include_membership,
+            "qualified_after": after,
+            "qualified_before": before,
+            "name": name.strip() or None,
+        }
+        job = attempt(svc.exports.create, request, run_async=True)
+        if job is not None:
+            st.toast(f"Export {job.id} started.", icon=":material/file_export:")
+
+
+def download_buttons(job: ExportJob) -> None:
+    for i, name in enumerate(job.files):
+        path = Path(name)
+        if not path.exists():
+            st.caption(f"{path.name} (removed)")
+            continue
+        size = path.stat().st_size
+        st.download_button(
+            f"{path.name} ({size / 1024:,.1f} KB)",
+            data=path.read_bytes,  # read on click, not on every rerun
+            file_name=path.name,
+            mime=MIME.get(path.suffix, "application/octet-stream"),
+            key=f"exp_dl_{job.id}_{i}",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+
+
+def job_list() -> None:
+    jobs = attempt(svc.exports.list, limit=50) or []
+    busy = any(j.status not in FINISHED for j in jobs)
+    if st.session_state.get("exp_busy") and not busy:
+        st.session_state["exp_busy"] = False
+        st.rerun()  # a full run stops the once-a-second refresh
+    if not jobs:
+        st.info("No exports yet — create one above.")
+        return
+    names = segment_options(svc)
+    rows = [
+        {
+            "created (UTC)": j.created_at,
+            "status": f"{STATUS_ICONS.get(j.status, '')} {j.status}",
+            "name": j.request.name or "",
+            "segments": ", ".join(names.get(s, s) for s in j.request.segments),
+            "format": j.request.format,
+            "rows": j.metrics.profiles_exported,
+            "files": j.metrics.files,
+            "seconds": round(j.metrics.seconds, 2),
+            "error": j.error or "",
+            "id": j.id,
+        }
+        for j in jobs
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={
+            "created (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        },
+    )
+    for job in jobs:
+        if job.status not in FINISHED:
+            cols = st.columns([5, 1])
+            cols[0].write(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` is {job.status.lower()}")
+            if cols[1].button("Cancel", key=f"exp_cancel_{job.id}", icon=":material/stop:"):
+                attempt(svc.exports.cancel, job.id, timeout=5.0)
+                st.rerun(scope="fragment")
+    finished = [j for j in jobs if j.status == "SUCCEEDED" and j.files][:10]
+    if finished:
+        st.markdown("**Download**")
+        for job in finished:
+            label = job.request.name or ", ".join(names.get(s, s) for s in job.request.segments)
+            with st.expander(f"{job.created_at:%Y-%m-%d %H:%M:%S} · {label}", expanded=job is jobs[0]):
+                download_buttons(job)
+
+
+def watch() -> None:
+    """The job list, refreshed every second while an export is running."""
+    jobs = attempt(svc.exports.list, limit=50) or []
+    busy = any(j.status not in FINISHED for j in jobs)
+    st.session_state["exp_busy"] = busy
+    st.fragment(run_every=1 if busy else None)(job_list)()
+
+
+if require_data(svc) and require_segments(svc):
+    names = segment_options(svc)
+    create_form(names)
+    st.subheader("Exports")
+    watch()

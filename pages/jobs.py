@@ -1,0 +1,202 @@
+"""Jobs: evaluate segments now, follow the history, see who entered and who exited."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from segmentation.jobs import FINISHED, SegmentJob
+from ui.state import as_of, service
+from ui.widgets import (
+    attempt,
+    csv_download,
+    fmt_ms,
+    header,
+    require_data,
+    require_segments,
+    segments_multiselect,
+)
+
+STATUS_ICONS = {
+    "NEW": "🕓",
+    "PROCESSING": "⏳",
+    "SUCCEEDED": "✅",
+    "FAILED": "❌",
+    "CANCELLING": "⏹️",
+    "CANCELLED": "⏹️",
+}
+JOB_KEY = "jobs_selected"
+
+svc = service()
+header(
+    "Jobs",
+    "Evaluate segments now; each run records who entered and who exited, and the "
+    "history keeps every run's counts and timings.",
+)
+
+
+def run_now() -> None:
+    with st.container(border=True):
+        st.markdown("**Run now**")
+        chosen = segments_multiselect(svc, "jobs_run_segments")
+        when = as_of()
+        st.caption(
+            "Evaluated "
+            + ("now" if when is None else f"as of {when:%Y-%m-%d %H:%M} UTC (sidebar)")
+            + ". Segments that use other segments run after them."
+        )
+        clicked = st.button(
+            "Run now",
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=not chosen,
+            key="jobs_run",
+        )
+    if not clicked:
+        return
+    with st.status("Running the segment job ...", expanded=True) as status:
+        bar = st.progress(0.0, text="Starting")
+
+        def progress(fraction: float, message: str) -> None:
+            bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+        job = attempt(svc.jobs.run, chosen, as_of=when, progress=progress)
+        if job is None:
+            status.update(label="The job could not start", state="error")
+            return
+        if job.status == "SUCCEEDED":
+            total = sum(job.metrics.segmented_profile_counter.values())
+            status.update(
+                label=f"Job succeeded: {len(job.segments)} segment(s), "
+                f"{total:,} qualified memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}",
+                state="complete",
+                expanded=False,
+            )
+        else:
+            status.update(label=f"Job {job.status.lower()}", state="error")
+            if job.error:
+                st.error(job.error)
+    st.session_state[JOB_KEY] = job.id
+
+
+def job_row(job: SegmentJob) -> dict:
+    by_status = job.metrics.segmented_profile_by_status_counter
+    return {
+        "created": job.created_at,
+        "status": f"{STATUS_ICONS.get(job.status, '')} {job.status}",
+        "segments": ", ".join(s.name for s in job.segments),
+        "as of": job.as_of,
+        "source": job.source,
+        "duration": fmt_ms(job.metrics.total_time.total_time_in_ms),
+        "segmentation": fmt_ms(job.metrics.profile_segmentation_time.total_time_in_ms),
+        "profiles": job.metrics.total_profiles,
+        "qualified": sum(job.metrics.segmented_profile_counter.values()),
+        "entered": sum(c.get("realized", 0) for c in by_status.values()),
+        "exited": sum(c.get("exited", 0) for c in by_status.values()),
+        "error": job.error or "",
+        "id": job.id,
+    }
+
+
+@st.fragment(run_every=2)
+def running_jobs() -> None:
+    """Unfinished jobs (e.g. a schedule's), refreshed every 2 s, with Cancel."""
+    jobs = attempt(svc.jobs.list, limit=50) or []
+    running = [j for j in jobs if j.status not in FINISHED]
+    if not running:
+        return
+    st.markdown("**Running**")
+    for job in running:
+        cols = st.columns([5, 1])
+        names = ", ".join(s.name for s in job.segments)
+        cols[0].write(f"{STATUS_ICONS.get(job.status, '')} {job.status} · {names} · `{job.id[:8]}`")
+        if job.status != "CANCELLING" and cols[1].button(
+            "Cancel", key=f"jobs_cancel_{job.id}", icon=":material/stop:"
+        ):
+            attempt(svc.jobs.cancel, job.id)
+            st.rerun(scope="fragment")
+
+
+def history() -> list[SegmentJob]:
+    st.subheader("History")
+    jobs = attempt(svc.jobs.list, limit=100) or []
+    if not jobs:
+        st.info("No job has run yet — use Run now above.")
+        return []
+    frame = pd.DataFrame([job_row(j) for j in jobs])
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config={
+            "created": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "as of": st.column_config.DatetimeColumn("As of (UTC)", format="YYYY-MM-DD HH:mm"),
+            "profiles": st.column_config.NumberColumn("Profiles", format="localized"),
+            "qualified": st.column_config.NumberColumn("Qualified", format="localized"),
+            "entered": st.column_config.NumberColumn("Entered", format="localized"),
+            "exited": st.column_config.NumberColumn("Exited", format="localized"),
+            "id": st.column_config.TextColumn("Job id", width="small"),
+        },
+    )
+    return jobs
+
+
+def job_detail(jobs: list[SegmentJob]) -> None:
+    st.subheader("Entered and exited")
+    by_id = {j.id: j for j in jobs}
+    ids = list(by_id)
+    wanted = st.session_state.get(JOB_KEY)
+    index = ids.index(wanted) if wanted in ids else 0
+
+    def label(job_id: str) -> str:
+        j = by_id[job_id]
+        return f"{j.created_at:%Y-%m-%d %H:%M:%S} · {j.status} · {len(j.segments)} segment(s)"
+
+    job_id = st.selectbox("Job", ids, index=index, format_func=label, key="jobs_pick")
+    job = by_id[job_id]
+    if job.error:
+        st.error(job.error)
+    by_status = job.metrics.segmented_profile_by_status_counter
+    rows = [
+        {
+            "segment": s.name,
+            "version": s.version,
+            "qualified": job.metrics.segmented_profile_counter.get(s.segment_id, 0),
+            "entered": by_status.get(s.segment_id, {}).get("realized", 0),
+            "still in": by_status.get(s.segment_id, {}).get("existing", 0),
+            "exited": by_status.get(s.segment_id, {}).get("exited", 0),
+        }
+        for s in job.segments
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if job.status != "SUCCEEDED":
+        return
+    names = {s.segment_id: s.name for s in job.segments}
+    segment_id = st.selectbox(
+        "Segment", list(names), format_func=names.__getitem__, key="jobs_pick_segment"
+    )
+    changes = attempt(svc.jobs.changes, job.id, segment_id)
+    if changes is None:
+        return
+    left, right = st.columns(2)
+    for col, change in ((left, "entered"), (right, "exited")):
+        ids_frame = changes.loc[changes["change"] == change, ["profile_id"]]
+        with col:
+            st.markdown(f"**{change.capitalize()}** ({len(ids_frame):,})")
+            if ids_frame.empty:
+                st.caption(f"Nobody {change}.")
+                continue
+            st.dataframe(ids_frame, hide_index=True, height=240)
+            csv_download(
+                ids_frame,
+                f"Download {change} (CSV)",
+                f"{names[segment_id]}-{change}-{job.id[:8]}.csv".replace(" ", "_"),
+                key=f"jobs_dl_{change}",
+            )
+
+
+if require_data(svc) and require_segments(svc):
+    run_now()
+    running_jobs()
+    jobs = history()
+    if jobs:
+        job_detail(jobs)

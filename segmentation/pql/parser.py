@@ -1,0 +1,923 @@
+"""Recursive-descent PQL parser: tokens -> expression tree (segmentation.model).
+
+Precedence, loosest first: ``or``; ``and``; ``not``/``!``; comparisons and
+``in``/``notIn``/``like``/``matches``/``occurs``; ``+ -``; ``* / %``; unary
+minus (numbers only); postfix ``.method(...)`` and ``[filter]``.
+
+Only SegmentationError subclasses leave this module: PQLSyntaxError for text
+that is not PQL, UnsupportedError for PQL this tool does not evaluate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from segmentation.errors import PQLSyntaxError, UnsupportedError
+from segmentation.model import (
+    And,
+    Anchor,
+    Arith,
+    BetweenWindow,
+    BoolConst,
+    Compare,
+    DateLit,
+    DateTimeLit,
+    Duration,
+    EventCondition,
+    FieldRef,
+    Func,
+    InList,
+    ListMatch,
+    Lit,
+    Not,
+    NullCheck,
+    Occurs,
+    Or,
+    Period,
+    PointWindow,
+    RelativeWindow,
+    SegmentRef,
+    Sequence,
+    SequenceStep,
+    TextMatch,
+)
+from segmentation.pql import words
+from segmentation.pql.events import combine, items_of, split_filter
+from segmentation.pql.lexer import Positions, Token, tokenize
+
+MAX_DEPTH = 50
+
+CONDITIONS = (
+    And,
+    Or,
+    Not,
+    BoolConst,
+    Compare,
+    InList,
+    TextMatch,
+    NullCheck,
+    ListMatch,
+    Occurs,
+    EventCondition,
+    Sequence,
+    SegmentRef,
+)
+OPERANDS = (FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func)
+
+
+@dataclass(frozen=True)
+class _Events:
+    """``xEvent`` or ``xEvent[filter]`` before its measure is known."""
+
+    filter: Any
+    token: Token
+
+
+@dataclass(frozen=True)
+class _Aggregate:
+    """``xEvent[...].sum(f)`` before the comparison that makes it a condition."""
+
+    measure: str
+    field: str | None
+    filter: Any
+    token: Token
+
+
+@dataclass(frozen=True)
+class _StepRef:
+    """A chain label used as a time (``WHEN(<= 2 hours after A)``)."""
+
+    label: str
+    token: Token
+
+
+def parse(text: str) -> Any:
+    """PQL text -> Expression. Raises PQLSyntaxError or UnsupportedError only."""
+    if not isinstance(text, str):
+        raise PQLSyntaxError("PQL must be given as text", "", 1, 1)
+    try:
+        return _Parser(text).parse_all()
+    except RecursionError:
+        raise PQLSyntaxError(
+            f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1
+        ) from None
+
+
+def _suggest(word: str, candidates: Any) -> str:
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.positions = Positions(text)
+        self.tokens = tokenize(text)
+        self.i = 0
+        self.depth = 0
+        self.scope = "profile"
+        self.event_var: str | None = None
+        self.profile_var: str | None = None
+
+    # --- token helpers ----------------------------------------------------------
+
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+
+    def advance(self) -> Token:
+        token = self.peek()
+        if token.kind != "eof":
+            self.i += 1
+        return token
+
+    def error(self, message: str, token: Token | None = None) -> PQLSyntaxError:
+        token = token or self.peek()
+        return PQLSyntaxError(message, self.text, token.line, token.column)
+
+    def expect_op(self, op: str, what: str | None = None) -> Token:
+        token = self.peek()
+        if not token.is_op(op):
+            raise self.error(f"expected {what or repr(op)} but found {token.describe()}")
+        return self.advance()
+
+    def expect_word(self, word: str, *, ci: bool = False) -> Token:
+        token = self.peek()
+        ok = token.is_word_ci(word.lower()) if ci else token.is_word(word)
+        if not ok:
+            raise self.error(f"expected '{word}' but found {token.describe()}")
+        return self.advance()
+
+    def expect_name(self, what: str) -> Token:
+        token = self.peek()
+        if token.kind != "ident":
+            raise self.error(f"expected {what} but found {token.describe()}")
+        return self.advance()
+
+    def make(self, cls: type[BaseModel], token: Token, **fields: Any) -> Any:
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            detail = exc.errors()[0].get("msg", "invalid value")
+            raise self.error(f"invalid {cls.__name__}: {detail}", token) from None
+
+    @contextmanager
+    def nested(self, token: Token, levels: int = 1) -> Iterator[None]:
+        self.depth += levels
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nesting deeper than {MAX_DEPTH} levels", token)
+        try:
+            yield
+        finally:
+            self.depth -= levels
+
+    @contextmanager
+    def event_scope(self, token: Token, var: str | None) -> Iterator[None]:
+        if self.scope == "event":
+            raise UnsupportedError("an event condition inside an event filter")
+        saved = (self.scope, self.event_var)
+        self.scope, self.event_var = "event", var
+        try:
+            yield
+        finally:
+            self.scope, self.event_var = saved
+
+    # --- conditions ---------------------------------------------------------------
+
+    def parse_all(self) -> Any:
+        self.lambda_header()
+        start = self.peek()
+        if start.kind == "eof":
+            raise self.error("expected a condition but found end of text")
+        node = self.parse_or()
+        if self.peek().kind != "eof":
+            token = self.peek()
+            raise self.error(f"expected 'and', 'or' or end of text but found {token.describe()}")
+        return self.as_condition(node, start)
+
+    def lambda_header(self) -> None:
+        t = [self.peek(k) for k in range(4)]
+        if t[0].kind == "ident" and t[1].is_op("=>"):
+            self.profile_var, self.i = t[0].text, 2
+        elif t[0].is_op("(") and t[1].kind == "ident" and t[2].is_op(")") and t[3].is_op("=>"):
+            self.profile_var, self.i = t[1].text, 4
+        elif t[0].is_op("(") and t[1].kind == "ident" and t[2].is_op(","):
+            j = 3
+            while self.peek(j).kind == "ident" or self.peek(j).is_op(","):
+                j += 1
+            if self.peek(j).is_op(")") and self.peek(j + 1).is_op("=>"):
+                raise UnsupportedError("a query with several parameters")
+
+    def as_condition(self, node: Any, token: Token) -> Any:
+        if isinstance(node, Lit) and isinstance(node.value, bool):
+            return BoolConst(value=node.value)
+        if isinstance(node, CONDITIONS):
+            return node
+        if isinstance(node, (_Events, _Aggregate)):
+            raise self.error(
+                "expected a comparison such as xEvent[...].count() >= 1", node.token
+            )
+        raise self.error("expected a condition but found a value (compare it, e.g. x = 1)", token)
+
+    def as_operand(self, node: Any, token: Token) -> Any:
+        if isinstance(node, OPERANDS):
+            return node
+        if isinstance(node, (_Events, _Aggregate)):
+            raise self.error(
+                "an event measure must stand on the left: xEvent[...].count() >= 1", node.token
+            )
+        raise self.error("expected a value but found a condition", token)
+
+    def parse_or(self) -> Any:
+        start = self.peek()
+        with self.nested(start):
+            items = [self.parse_and()]
+            tokens = [start]
+            while self.peek().is_word_ci("or"):
+                self.advance()
+                tokens.append(self.peek())
+                items.append(self.parse_and())
+        if len(items) == 1:
+            return items[0]
+        return Or(items=[self.as_condition(n, t) for n, t in zip(items, tokens, strict=True)])
+
+    def parse_and(self) -> Any:
+        start = self.peek()
+        items = [self.parse_not()]
+        tokens = [start]
+        while self.peek().is_word_ci("and"):
+            self.advance()
+            tokens.append(self.peek())
+            items.append(self.parse_not())
+        if len(items) == 1:
+            return items[0]
+        return And(items=[self.as_condition(n, t) for n, t in zip(items, tokens, strict=True)])
+
+    def parse_not(self) -> Any:
+        token = self.peek()
+        if token.is_word_ci("not") or token.is_op("!"):
+            self.advance()
+            with self.nested(token):
+                start = self.peek()
+                item = self.parse_not()
+            return Not(item=self.as_condition(item, start))
+        return self.parse_comparison()
+
+    def parse_comparison(self) -> Any:
+        start = self.peek()
+        left = self.parse_additive()
+        token = self.peek()
+        if isinstance(left, _Aggregate):
+            return self.event_comparison(left)
+        if isinstance(left, _Events):
+            raise self.error(
+                "expected .count(), .sum(f), .average(f), .min(f) or .max(f) after xEvent",
+                token,
+            )
+        if not isinstance(left, OPERANDS):
+            return left
+        if token.kind == "op" and token.text in words.COMPARE_OPS:
+            self.advance()
+            right_token = self.peek()
+            right = self.parse_additive()
+            return Compare(
+                op=token.text,
+                left=left,
+                right=self.as_operand(right, right_token),
+            )
+        if token.is_op("=="):
+            raise self.error("use '=' to compare", token)
+        if token.is_word("in", "notIn"):
+            self.advance()
+            values = self.list_literal(at_least_one=True)
+            return self.make(
+                InList, token, operand=left, values=values, negate=token.text == "notIn"
+            )
+        if token.is_word("like", "matches"):
+            self.advance()
+            value = self.string_literal()
+            return TextMatch(op=token.text, operand=left, value=value)
+        if token.is_word("occurs"):
+            self.advance()
+            window = self.parse_window()
+            return Occurs(operand=left, window=window)
+        if token.kind == "ident" and not token.is_word_ci("and", "or"):
+            raise self.unknown_operator(token, start)
+        return left
+
+    def unknown_operator(self, token: Token, start: Token) -> PQLSyntaxError:
+        word = token.text
+        if word in words.KNOWN_METHODS:
+            return self.error(f"'{word}' is a method: write value.{word}(...)", token)
+        hint = _suggest(word, (*words.INFIX_WORDS, *words.KNOWN_METHODS))
+        return self.error(f"unknown operator '{word}'{hint}", token)
+
+    def event_comparison(self, agg: _Aggregate) -> EventCondition:
+        token = self.peek()
+        if not (token.kind == "op" and token.text in words.COMPARE_OPS):
+            raise self.error(
+                f"expected a comparison after {agg.measure}() (e.g. >= 1) "
+                f"but found {token.describe()}"
+            )
+        self.advance()
+        value = self.number_literal()
+        event_types, window, rest = split_filter(agg.filter)
+        return self.make(
+            EventCondition,
+            agg.token,
+            event_types=event_types,
+            where=combine(rest),
+            window=window,
+            measure=agg.measure,
+            field=agg.field,
+            op=token.text,
+            value=value,
+        )
+
+    # --- arithmetic ------------------------------------------------------------------
+
+    def parse_additive(self) -> Any:
+        start = self.peek()
+        left = self.parse_multiplicative()
+        chain = 0
+        while self.peek().is_op("+", "-"):
+            op = self.advance()
+            chain += 1
+            if self.depth + chain > MAX_DEPTH:
+                raise self.error(f"nesting deeper than {MAX_DEPTH} levels", op)
+            right_token = self.peek()
+            right = self.parse_multiplicative()
+            left = Arith(
+                op=op.text,
+                left=self.as_operand(left, start),
+                right=self.as_operand(right, right_token),
+            )
+        return left
+
+    def parse_multiplicative(self) -> Any:
+        start = self.peek()
+        left = self.parse_unary()
+        chain = 0
+        while self.peek().is_op("*", "/", "%"):
+            op = self.advance()
+            chain += 1
+            if self.depth + chain > MAX_DEPTH:
+                raise self.error(f"nesting deeper than {MAX_DEPTH} levels", op)
+            right_token = self.peek()
+            right = self.parse_unary()
+            left = Arith(
+                op=op.text,
+                left=self.as_operand(left, start),
+                right=self.as_operand(right, right_token),
+            )
+        return left
+
+    def parse_unary(self) -> Any:
+        token = self.peek()
+        if token.is_op("-"):
+            if self.peek(1).kind not in ("int", "float"):
+                raise self.error("a minus sign may only stand before a number", token)
+            self.advance()
+            number = self.advance()
+            return self.parse_postfix(Lit(value=-number.value), token)  # type: ignore[operator]
+        if token.is_op("!", "not") or token.is_word_ci("not"):
+            raise self.error(
+                f"{token.describe()} must stand before a condition, as in not (x = 1)", token
+            )
+        return self.parse_postfix(self.parse_primary(), token)
+
+    def parse_postfix(self, node: Any, start: Token) -> Any:
+        while True:
+            token = self.peek()
+            if token.is_op("["):
+                node = self.filter_suffix(node, token)
+            elif token.is_op("."):
+                self.advance()
+                name = self.peek()
+                if name.kind != "ident" or not self.peek(1).is_op("("):
+                    raise self.error(
+                        f"expected a method call such as .isNull() after '.' "
+                        f"but found {name.describe()}",
+                        name,
+                    )
+                self.advance()
+                self.advance()  # "("
+                node = self.method(node, name, start)
+                self.expect_op(")")
+            else:
+                return node
+
+    def filter_suffix(self, node: Any, token: Token) -> Any:
+        if isinstance(node, _Events) and node.filter is None:
+            self.advance()
+            with self.event_scope(token, None):
+                start = self.peek()
+                cond = self.as_condition(self.parse_or(), start)
+            self.expect_op("]")
+            return _Events(cond, node.token)
+        if isinstance(node, FieldRef):
+            raise UnsupportedError("array filter field[...] (other than xEvent[...])")
+        raise self.error("unexpected '['", token)
+
+    # --- methods ---------------------------------------------------------------------
+
+    def method(self, base: Any, name: Token, start: Token) -> Any:
+        word = name.text
+        if word in words.UNSUPPORTED_METHODS:
+            raise UnsupportedError(words.UNSUPPORTED_METHODS[word])
+        if isinstance(base, _Events):
+            return self.measure(base, name)
+        if word in words.MEASURES:
+            raise UnsupportedError(f"{word}() on a field (only on xEvent)")
+        if not isinstance(base, OPERANDS):
+            raise self.error(f"'.{word}()' cannot follow a condition", name)
+        if word in words.TEXT_METHODS:
+            op, negate = words.TEXT_METHODS[word]
+            value = self.string_literal()
+            case_sensitive = True
+            if self.peek().is_op(","):
+                self.advance()
+                case_sensitive = self.bool_literal()
+            return TextMatch(
+                op=op, operand=base, value=value, case_sensitive=case_sensitive, negate=negate
+            )
+        if word == "matches":
+            return TextMatch(op="matches", operand=base, value=self.string_literal())
+        if word in words.LIST_METHODS:
+            values = (
+                [self.scalar_literal()]
+                if word == "includes"
+                else self.list_literal(at_least_one=True)
+            )
+            return self.make(ListMatch, name, op=word, operand=base, values=values)
+        if word in words.NULL_METHODS:
+            return NullCheck(operand=base, is_null=words.NULL_METHODS[word])
+        if word in words.GET_FUNCS:
+            return Func(name=word, args=[base])
+        raise self.unknown_operator(name, start)
+
+    def measure(self, base: _Events, name: Token) -> _Aggregate:
+        word = name.text
+        if word not in words.MEASURES:
+            raise self.error(
+                f"unknown event measure '{word}'{_suggest(word, words.MEASURES)}", name
+            )
+        field = None
+        if word != "count":
+            with self.event_scope(name, None):
+                token = self.peek()
+                ref = self.field_path()
+                if ref.scope != "event":
+                    raise self.error(f"{word}() needs a field of the event", token)
+                field = ref.path
+        return _Aggregate(word, field, base.filter, base.token)
+
+    # --- primaries ---------------------------------------------------------------------
+
+    def parse_primary(self) -> Any:
+        token = self.peek()
+        kind = token.kind
+        if kind in ("int", "float", "string"):
+            self.advance()
+            return Lit(value=token.value)
+        if token.is_op("("):
+            self.advance()
+            node = self.parse_or()
+            self.expect_op(")", "')'")
+            return node
+        if token.is_op("["):
+            return Lit(value=self.list_literal())
+        if token.is_op("^"):
+            raise UnsupportedError("^ (up-reference to an outer level)")
+        if kind in ("qident", "param"):
+            return self.field_path()
+        if kind == "ident":
+            return self.word_primary(token)
+        raise self.error(f"expected a value but found {token.describe()}")
+
+    def word_primary(self, token: Token) -> Any:
+        word, nxt = token.text, self.peek(1)
+        call = nxt.is_op("(")
+        if token.is_word_ci("true", "false"):
+            self.advance()
+            return Lit(value=word.lower() == "true")
+        if token.is_word_ci("and", "or", "not") or word in ("in", "notIn", "like", "occurs"):
+            raise self.error(f"expected a value but found {token.describe()}")
+        if word in words.ANCHORS:
+            self.advance()
+            return Anchor(name=word)
+        if word == "xEvent":
+            if self.scope == "event":
+                raise UnsupportedError("an event condition inside an event filter")
+            self.advance()
+            return _Events(None, token)
+        if word in ("select", "exists", "forall") and nxt.kind == "ident":
+            return self.comprehension()
+        if word == "let" and nxt.kind == "ident":
+            return self.let()
+        if not call:
+            return self.field_path()
+        if word == "date":
+            return self.date_literal()
+        if word in words.CURRENT_FUNCS:
+            self.advance()
+            self.advance()
+            self.expect_op(")", f"')' ({word}() takes no arguments)")
+            return Func(name=word)
+        if word == "inSegment":
+            self.advance()
+            self.advance()
+            segment = self.string_literal()
+            self.expect_op(")")
+            return SegmentRef(segment=segment)
+        if word in ("chain", "CHAIN"):
+            return self.chain()
+        if word in words.UNSUPPORTED_FUNCTIONS:
+            raise UnsupportedError(words.UNSUPPORTED_FUNCTIONS[word])
+        hint = _suggest(word, words.KNOWN_FUNCTIONS)
+        raise self.error(f"unknown function '{word}'{hint}", token)
+
+    def field_path(self) -> FieldRef:
+        """A dotted name; strips ``$1.``, the lambda variable and the event variable."""
+        token = self.peek()
+        scope = self.scope
+        segments: list[str] = []
+        prefixed = False
+        if token.kind == "param":
+            if token.value != 1:
+                raise UnsupportedError(f"parameter {token.text} (only $1, the profile)")
+            self.advance()
+            scope, prefixed = "profile", True
+        elif token.kind == "ident" and self.peek(1).is_op(".") and token.text in (
+            self.profile_var,
+            self.event_var,
+        ):
+            self.advance()
+            scope = "profile" if token.text == self.profile_var else "event"
+            prefixed = True
+        elif token.kind in ("ident", "qident"):
+            segments.append(self.advance().text)
+        else:
+            raise self.error(f"expected a field name but found {token.describe()}")
+        if prefixed:
+            self.expect_op(".", f"'.' after {token.text}")
+            name = self.peek()
+            if name.kind not in ("ident", "qident"):
+                raise self.error(f"expected a field name but found {name.describe()}")
+            segments.append(self.advance().text)
+        while (
+            self.peek().is_op(".")
+            and self.peek(1).kind in ("ident", "qident")
+            and not (self.peek(1).kind == "ident" and self.peek(2).is_op("("))
+        ):
+            self.advance()
+            segments.append(self.advance().text)
+        return self.make(FieldRef, token, path=".".join(segments), scope=scope)
+
+    # --- literals ----------------------------------------------------------------------
+
+    def string_literal(self) -> str:
+        token = self.peek()
+        if token.kind != "string":
+            raise self.error(f'expected a string in double quotes but found {token.describe()}')
+        self.advance()
+        return token.text
+
+    def bool_literal(self) -> bool:
+        token = self.peek()
+        if not token.is_word_ci("true", "false"):
+            raise self.error(f"expected true or false but found {token.describe()}")
+        self.advance()
+        return token.text.lower() == "true"
+
+    def number_literal(self) -> int | float:
+        token = self.peek()
+        sign = 1
+        if token.is_op("-"):
+            self.advance()
+            sign = -1
+        number = self.peek()
+        if number.kind not in ("int", "float"):
+            raise self.error(f"expected a number but found {number.describe()}")
+        self.advance()
+        return sign * number.value  # type: ignore[operator]
+
+    def scalar_literal(self) -> Any:
+        token = self.peek()
+        if token.kind == "string":
+            return self.string_literal()
+        if token.is_word_ci("true", "false"):
+            return self.bool_literal()
+        if token.kind in ("int", "float") or token.is_op("-"):
+            return self.number_literal()
+        raise self.error(
+            f"expected a plain value (string, number, true or false) but found {token.describe()}"
+        )
+
+    def list_literal(self, at_least_one: bool = False) -> list[Any]:
+        start = self.expect_op("[", "'[' to start a list")
+        if at_least_one and self.peek().is_op("]"):
+            raise self.error("the list needs at least one value", start)
+        values: list[Any] = []
+        if not self.peek().is_op("]"):
+            values.append(self.scalar_literal())
+            while self.peek().is_op(","):
+                self.advance()
+                values.append(self.scalar_literal())
+        self.expect_op("]", "',' or ']'")
+        return values
+
+    def int_literal(self, what: str) -> int:
+        token = self.peek()
+        if token.kind != "int":
+            raise self.error(f"expected {what} (a whole number) but found {token.describe()}")
+        self.advance()
+        return token.value  # type: ignore[return-value]
+
+    def date_literal(self) -> DateLit | DateTimeLit:
+        token = self.advance()
+        self.advance()  # "("
+        parts = [self.int_literal("a date part")]
+        while self.peek().is_op(","):
+            self.advance()
+            parts.append(self.int_literal("a date part"))
+        self.expect_op(")", "')'")
+        if len(parts) not in (3, 6):
+            raise self.error(
+                "date() takes 3 numbers (year, month, day) or 6 (with hour, minute, second)",
+                token,
+            )
+        try:
+            if len(parts) == 3:
+                return DateLit(value=dt.date(*parts))
+            return DateTimeLit(value=dt.datetime(*parts))
+        except (ValueError, OverflowError) as exc:
+            raise self.error(f"invalid date: {exc}", token) from None
+
+    # --- time windows ----------------------------------------------------------------------
+
+    def parse_window(self, labels: tuple[str, ...] = ()) -> Any:
+        token = self.peek()
+        if token.kind == "op" and token.text in words.COMPARE_OPS:
+            self.advance()
+            amount = self.int_literal("an amount")
+            unit = self.unit()
+            direction = self.peek()
+            if not direction.is_word("before", "after", "from"):
+                raise self.error(
+                    f"expected 'before', 'after' or 'from' but found {direction.describe()}"
+                )
+            self.advance()
+            anchor = self.time_point(labels)
+            if isinstance(anchor, _StepRef):
+                return (token.text, amount, unit, direction.text, anchor)
+            return self.make(
+                RelativeWindow,
+                token,
+                cmp=token.text,
+                amount=amount,
+                unit=unit,
+                direction=direction.text,
+                anchor=anchor,
+            )
+        if token.is_word("from"):
+            raise UnsupportedError("occurs from <time> without an amount")
+        if token.is_word("between"):
+            self.advance()
+            start = self.time_point(labels)
+            self.expect_word("and", ci=True)
+            end = self.time_point(labels)
+            self.no_step_ref(start, end)
+            return BetweenWindow(start=start, end=end)
+        direction = "on"
+        if token.is_word("before", "after", "on"):
+            self.advance()
+            direction = token.text
+        anchor = self.time_point(labels)
+        self.no_step_ref(anchor)
+        return PointWindow(direction=direction, anchor=anchor)
+
+    def no_step_ref(self, *points: Any) -> None:
+        if any(isinstance(point, _StepRef) for point in points):
+            raise UnsupportedError("WHEN relative to a step other than '<= N units after <step>'")
+
+    def unit(self) -> str:
+        token = self.peek()
+        if token.kind != "ident" or token.text not in words.UNITS:
+            hint = _suggest(token.text, words.UNITS) if token.kind == "ident" else ""
+            raise self.error(f"expected a time unit such as days but found {token.describe()}{hint}")
+        self.advance()
+        return words.UNITS[token.text]
+
+    def time_point(self, labels: tuple[str, ...] = ()) -> Any:
+        token = self.peek()
+        if token.is_word(*words.ANCHORS):
+            self.advance()
+            return Anchor(name=token.text)
+        if token.is_word(*words.PERIOD_WORDS) and self.peek(1).kind == "ident":
+            self.advance()
+            return Period(which=token.text, unit=self.unit())
+        if token.is_word("date") and self.peek(1).is_op("("):
+            return self.date_literal()
+        if token.kind == "ident" and token.text in labels and not self.peek(1).is_op("."):
+            self.advance()
+            return _StepRef(token.text, token)
+        if token.kind in ("ident", "qident", "param"):
+            return self.field_path()
+        raise self.error(
+            "expected a time (now, today, this month, date(2024, 1, 31) or a date field) "
+            f"but found {token.describe()}"
+        )
+
+    # --- event forms -------------------------------------------------------------------------
+
+    def comprehension(self) -> EventCondition:
+        keyword = self.advance()
+        var = self.expect_name("a variable name").text
+        self.expect_word("from")
+        self.event_source(keyword.text)
+        cond = None
+        if self.peek().is_word("where") or self.peek().is_op(":"):
+            self.advance()
+            with self.event_scope(keyword, var):
+                start = self.peek()
+                cond = self.as_condition(self.parse_or(), start)
+        if keyword.text == "forall":
+            if cond is None:
+                raise self.error("forall needs a condition: forall X from xEvent where ...")
+            return EventCondition(where=Not(item=cond), op="=", value=0)
+        event_types, window, rest = split_filter(cond)
+        return EventCondition(event_types=event_types, window=window, where=combine(rest))
+
+    def event_source(self, keyword: str) -> None:
+        source = self.peek()
+        if not source.is_word("xEvent"):
+            raise UnsupportedError(f"{keyword} over an array other than xEvent")
+        if self.scope == "event":
+            raise UnsupportedError("an event condition inside an event filter")
+        self.advance()
+        if self.peek().is_op(","):
+            raise UnsupportedError(f"several generators in {keyword}")
+
+    def let(self) -> EventCondition:
+        keyword = self.advance()
+        name = self.expect_name("a variable name").text
+        self.expect_op("=")
+        paren = self.peek().is_op("(")
+        if paren:
+            self.advance()
+        measure_token = self.peek()
+        if not measure_token.is_word(*words.MEASURES):
+            raise UnsupportedError("let with a value other than sum/average/min/max/count ... over")
+        self.advance()
+        path_start = self.i
+        if not self.peek().is_word("over"):
+            self.field_path()  # re-read below, once the variable is known
+        path_end = self.i
+        self.expect_word("over")
+        var = self.expect_name("a variable name").text
+        self.expect_word("from")
+        self.event_source("let")
+        field = None
+        with self.event_scope(keyword, var):
+            if measure_token.text != "count":
+                if path_start == path_end:
+                    raise self.error(f"{measure_token.text} needs a field", measure_token)
+                resume, self.i = self.i, path_start
+                ref = self.field_path()
+                self.i = resume
+                if ref.scope != "event":
+                    raise self.error(f"{measure_token.text} needs a field of the event", measure_token)
+                field = ref.path
+            cond = None
+            if self.peek().is_word("where") or self.peek().is_op(":"):
+                self.advance()
+                start = self.peek()
+                cond = self.as_condition(self.parse_or(), start)
+        if paren:
+            self.expect_op(")")
+        self.expect_word("in")
+        op, value = self.let_body(name)
+        event_types, window, rest = split_filter(cond)
+        return self.make(
+            EventCondition,
+            measure_token,
+            event_types=event_types,
+            window=window,
+            where=combine(rest),
+            measure=measure_token.text,
+            field=field,
+            op=op,
+            value=value,
+        )
+
+    def let_body(self, name: str) -> tuple[str, int | float]:
+        paren = self.peek().is_op("(")
+        if paren:
+            self.advance()
+        unsupported = UnsupportedError(f"let body other than '{name} <op> <number>'")
+        if not self.peek().is_word(name):
+            raise unsupported
+        self.advance()
+        op = self.peek()
+        if not (op.kind == "op" and op.text in words.COMPARE_OPS):
+            raise unsupported
+        self.advance()
+        value = self.number_literal()
+        if paren:
+            if not self.peek().is_op(")"):
+                raise unsupported
+            self.advance()
+        return op.text, value
+
+    def chain(self) -> Sequence:
+        token = self.advance()
+        self.advance()  # "("
+        source = self.peek()
+        if not source.is_word("xEvent"):
+            raise UnsupportedError("chain over an array other than xEvent")
+        if self.scope == "event":
+            raise UnsupportedError("an event condition inside an event filter")
+        self.advance()
+        self.expect_op(",")
+        order = self.peek()
+        if not order.is_word("timestamp"):
+            raise UnsupportedError("chain ordered by a field other than timestamp")
+        self.advance()
+        self.expect_op(",")
+        self.expect_op("[", "'[' before the chain steps")
+        steps: list[SequenceStep] = []
+        while True:
+            steps.append(self.chain_step(steps))
+            if not self.peek().is_op(","):
+                break
+            self.advance()
+        self.expect_op("]", "',' or ']' after a chain step")
+        self.expect_op(")", "')' to close chain(")
+        return self.make(Sequence, token, steps=steps)
+
+    def chain_step(self, previous: list[SequenceStep]) -> SequenceStep:
+        label = self.expect_name("a step label such as A")
+        if any(step.label == label.text for step in previous):
+            raise self.error(f"step label '{label.text}' is used twice", label)
+        self.expect_op(":", f"':' after the step label {label.text}")
+        seen: set[str] = set()
+        what: Any = None
+        extra: list[Any] = []
+        window = within = None
+        count = 1
+        with self.event_scope(label, None):
+            while True:
+                token = self.peek()
+                clause = token.text.upper() if token.kind == "ident" else ""
+                if clause not in ("WHAT", "WHEN", "COUNT", "WHERE") or not self.peek(1).is_op("("):
+                    break
+                self.advance()
+                self.advance()
+                if clause == "WHEN":
+                    when = self.parse_window(tuple(step.label for step in previous))
+                    if isinstance(when, tuple):
+                        within = self.within_previous(when, previous)
+                        clause = "WHEN (after the previous step)"
+                    else:
+                        window = when
+                elif clause == "COUNT":
+                    count = self.int_literal("a count")
+                    if count < 1:
+                        raise self.error("COUNT must be at least 1", token)
+                else:
+                    start = self.peek()
+                    cond = self.as_condition(self.parse_or(), start)
+                    if clause == "WHAT":
+                        what = cond
+                    else:
+                        extra = items_of(cond)
+                if clause in seen:
+                    raise self.error(f"{clause} is given twice in step {label.text}", token)
+                seen.add(clause)
+                self.expect_op(")", "')'")
+        event_types, _, rest = split_filter(what, take_window=False)
+        return self.make(
+            SequenceStep,
+            label,
+            label=label.text,
+            event_types=event_types,
+            where=combine(rest + extra),
+            window=window,
+            count=count,
+            within_previous=within,
+        )
+
+    def within_previous(self, when: tuple[Any, ...], previous: list[SequenceStep]) -> Duration:
+        cmp, amount, unit, direction, ref = when
+        if cmp != "<=" or direction != "after" or ref.label != previous[-1].label:
+            raise UnsupportedError(
+                "WHEN relative to a step other than '<= N units after <previous step>'"
+            )
+        return Duration(amount=amount, unit=unit)

@@ -1,0 +1,60 @@
+"""Shared fixtures: small real workspaces built from generated files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segmentation import SegmentationService
+
+AS_OF = dt.datetime(2026, 6, 30, 12, 0, 0)
+EVENT_TYPES = ["page_view", "add_to_cart", "purchase", "email_open"]
+
+
+def make_frames(n_profiles: int = 400, n_events: int = 6000, seed: int = 7):
+    """Profiles and events with NULLs and a spread of times before and after AS_OF."""
+    rng = np.random.default_rng(seed)
+    ids = [f"P{i:05d}" for i in range(n_profiles)]
+    profiles = pd.DataFrame(
+        {
+            "profile_id": ids,
+            "email": [f"user{i}@example.com" for i in range(n_profiles)],
+            "country": rng.choice(["US", "DE", "FR", "GB", None], n_profiles),
+            "age": rng.integers(18, 80, n_profiles).astype(float),
+            "loyaltyTier": rng.choice(["none", "silver", "gold"], n_profiles),
+        }
+    )
+    profiles.loc[rng.random(n_profiles) < 0.1, "age"] = np.nan
+    start = AS_OF - dt.timedelta(days=120)
+    offsets = rng.integers(0, 130 * 24 * 3600, n_events)
+    events = pd.DataFrame(
+        {
+            "profile_id": rng.choice(ids, n_events),
+            "eventType": rng.choice(EVENT_TYPES, n_events, p=[0.5, 0.2, 0.1, 0.2]),
+            "timestamp": [start + dt.timedelta(seconds=int(s)) for s in offsets],
+            "revenue": rng.integers(5, 300, n_events).astype(float),
+        }
+    )
+    events.loc[events["eventType"] != "purchase", "revenue"] = np.nan
+    return profiles, events
+
+
+@pytest.fixture
+def frames():
+    return make_frames()
+
+
+@pytest.fixture
+def svc(tmp_path: Path, frames) -> SegmentationService:
+    profiles, events = frames
+    profiles.to_csv(tmp_path / "profiles.csv", index=False)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    service = SegmentationService.open(":memory:", exports_dir=tmp_path / "exports")
+    service.ingest("profiles", tmp_path / "profiles.csv")
+    service.ingest("events", tmp_path / "events.csv")
+    yield service
+    service.close()

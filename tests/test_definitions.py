@@ -1,0 +1,142 @@
+"""Definitions: create, list, update with versions, duplicate, delete rules, persistence."""
+
+from __future__ import annotations
+
+import pytest
+
+from segmentation import SegmentationError, SegmentationService
+from segmentation.errors import ConflictError, InvalidInputError, NotFoundError, PQLSyntaxError
+
+
+def test_create_get_by_id_and_name(svc: SegmentationService):
+    d = svc.definitions.create(
+        name="  Gold  members ", pql='loyaltyTier = "gold"', tags=["loyalty", "loyalty", " vip "]
+    )
+    assert d.name == "Gold members"
+    assert d.version == 1
+    assert d.tags == ["loyalty", "vip"]
+    assert d.pql == 'loyaltyTier = "gold"'
+    assert svc.definitions.get(d.id) == d
+    assert svc.definitions.get("gold MEMBERS").id == d.id
+
+
+def test_update_bumps_version_and_keeps_old(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    v2 = svc.definitions.update(d.id, pql='loyaltyTier in ["gold", "silver"]', description="wider")
+    assert v2.version == 2 and v2.description == "wider"
+    versions = svc.definitions.versions(d.id)
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].pql == 'loyaltyTier = "gold"'
+
+
+def test_list_paging_sorting_and_filters(svc: SegmentationService):
+    for name, tag in [("b one", "x"), ("a two", "y"), ("c three", "x")]:
+        svc.definitions.create(name=name, pql="age > 30", tags=[tag])
+    page = svc.definitions.list(limit=2, sort="name")
+    assert [d.name for d in page.items] == ["a two", "b one"]
+    assert page.total == 3 and page.next_offset == 2
+    assert [d.name for d in svc.definitions.list(tag="x").items] == ["b one", "c three"]
+    assert [d.name for d in svc.definitions.list(name_contains="THR").items] == ["c three"]
+    assert svc.definitions.list(offset=2, sort="-name").items[0].name == "a two"
+
+
+def test_duplicate_gets_a_free_name(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    first = svc.definitions.duplicate(d.id)
+    second = svc.definitions.duplicate(d.id)
+    assert (first.name, second.name) == ("Gold (copy)", "Gold (copy 2)")
+    assert first.expression == d.expression
+
+
+def test_delete_refused_while_referenced_then_allowed(svc: SegmentationService):
+    base = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    user = svc.definitions.create(name="Gold US", pql='inSegment("Gold") and country = "US"')
+    with pytest.raises(ConflictError, match="Gold US"):
+        svc.definitions.delete(base.id)
+    assert svc.definitions.get(base.id)
+    svc.definitions.delete(user.id)
+    svc.definitions.delete(base.id)
+    with pytest.raises(NotFoundError):
+        svc.definitions.get(base.id)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"name": "", "pql": "age > 1"}, InvalidInputError, "needs a name"),
+        ({"name": "x", "pql": "age >"}, PQLSyntaxError, "line 1, column 6"),
+        ({"name": "x", "pql": "agee > 1"}, InvalidInputError, "age"),
+        ({"name": "x", "pql": 'country > 5'}, InvalidInputError, "country"),
+        ({"name": "x", "pql": 'inSegment("nope")'}, NotFoundError, "nope"),
+        ({"name": "x"}, InvalidInputError, "either as PQL text or as an expression"),
+    ],
+)
+def test_bad_definitions_change_nothing(svc: SegmentationService, kwargs, error, message):
+    svc.definitions.create(name="Keep", pql="age > 1")
+    with pytest.raises(error, match=message):
+        svc.definitions.create(**kwargs)
+    assert [d.name for d in svc.definitions.all()] == ["Keep"]
+
+
+def test_duplicate_names_refused_case_insensitively(svc: SegmentationService):
+    svc.definitions.create(name="Gold", pql="age > 1")
+    with pytest.raises(ConflictError, match="already exists"):
+        svc.definitions.create(name="GOLD", pql="age > 2")
+    other = svc.definitions.create(name="Silver", pql="age > 3")
+    with pytest.raises(ConflictError):
+        svc.definitions.update(other.id, name="gold")
+    assert svc.definitions.get(other.id).version == 1
+
+
+def test_cycles_are_refused(svc: SegmentationService):
+    a = svc.definitions.create(name="A", pql="age > 1")
+    svc.definitions.create(name="B", pql='inSegment("A")')
+    with pytest.raises(ConflictError, match="cycle"):
+        svc.definitions.update(a.id, pql='inSegment("B")')
+    with pytest.raises(ConflictError, match="cycle"):
+        svc.definitions.update(a.id, pql='inSegment("A")')
+    assert svc.definitions.get(a.id).pql == "age > 1"
+
+
+def test_everything_survives_reopen(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    svc = SegmentationService.open(path)
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"', tags=["t"])
+    svc.definitions.update(d.id, description="kept")
+    svc.close()
+    again = SegmentationService.open(path)
+    got = again.definitions.get(d.id)
+    assert (got.description, got.version, got.tags) == ("kept", 2, ["t"])
+    again.close()
+
+
+def test_aep_json_round_trip(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"', description="g", tags=["a"])
+    payload = svc.export_aep([d.id])
+    assert payload[0]["expression"] == {"type": "PQL", "format": "pql/text", "value": d.pql}
+    assert payload[0]["schema"] == {"name": "_xdm.context.profile"}
+    created = svc.import_aep(payload, on_conflict="rename")
+    assert created[0].name == "Gold (imported)"
+    assert created[0].expression == d.expression and created[0].tags == ["a"]
+    with pytest.raises(ConflictError):
+        svc.import_aep(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "holds no definitions"),
+        ('[{"name": "x"}]', "'expression' must be"),
+        ('{"name": "x", "expression": {"type": "PQL", "format": "pql/json", "value": "{}"}}',
+         "not supported yet"),
+        ('[{"name": "a", "expression": {"value": "age > 1"}}, '
+         '{"name": "A", "expression": {"value": "age > 2"}}]', "twice"),
+        ('[{"name": "ok", "expression": {"value": "age > 1"}}, '
+         '{"name": "bad", "expression": {"value": "age >"}}]', "line 1"),
+    ],
+)
+def test_bad_aep_imports_create_nothing(svc: SegmentationService, payload, message):
+    with pytest.raises(SegmentationError, match=message):
+        svc.import_aep(payload)
+    assert svc.definitions.all() == []

@@ -1,0 +1,111 @@
+"""Estimates: exact when small, sampled and honest when large; breakdowns and overlaps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from segmentation import SegmentationService
+from segmentation import estimate as estimates
+from segmentation.errors import InvalidInputError
+from tests.conftest import AS_OF, EVENT_TYPES, make_frames
+
+
+def exact_count(svc: SegmentationService, pql: str) -> int:
+    return svc.preview(pql, as_of=AS_OF, limit=1).total
+
+
+def test_small_workspace_is_counted_exactly(svc: SegmentationService, frames):
+    profiles, _ = frames
+    est = svc.estimate('country = "US"', as_of=AS_OF)
+    expected = int((profiles["country"] == "US").sum())
+    assert est.exact
+    assert est.estimated_size == est.low == est.high == expected
+    assert est.standard_error == 0 and est.profiles_read == 400
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> SegmentationService:
+    folder = tmp_path_factory.mktemp("big")
+    profiles, events = make_frames(n_profiles=20_000, n_events=200_000, seed=11)
+    profiles.to_parquet(folder / "p.parquet")
+    events.to_parquet(folder / "e.parquet")
+    svc = SegmentationService.open(":memory:", exports_dir=folder / "exports")
+    svc.ingest("profiles", folder / "p.parquet")
+    svc.ingest("events", folder / "e.parquet")
+    info = estimates.refresh_sample(svc.db, threshold=5_000, target=2_000)
+    assert info.buckets is not None and 1_500 < info.profiles < 2_500
+    yield svc
+    svc.close()
+
+
+def random_segment(rng: random.Random) -> str:
+    atoms = [
+        lambda: f"age > {rng.randint(18, 80)}",
+        lambda: f'country = "{rng.choice(["US", "DE", "FR", "GB"])}"',
+        lambda: f'loyaltyTier in ["{rng.choice(["none", "silver", "gold"])}"]',
+        lambda: (
+            f'xEvent[eventType = "{rng.choice(EVENT_TYPES)}" and timestamp occurs '
+            f"<= {rng.randint(1, 120)} days before now].count() >= {rng.randint(1, 4)}"
+        ),
+    ]
+    parts = [rng.choice(atoms)() for _ in range(rng.randint(1, 3))]
+    joiner = rng.choice([" and ", " or "])
+    return joiner.join(parts)
+
+
+def test_interval_covers_the_exact_count_at_least_93_percent(big: SegmentationService):
+    rng = random.Random(2026)
+    covered, total = 0, 200
+    for _ in range(total):
+        pql = random_segment(rng)
+        est = big.estimate(pql, as_of=AS_OF)
+        assert not est.exact and est.low <= est.estimated_size <= est.high
+        covered += est.low <= exact_count(big, pql) <= est.high
+    assert covered / total >= 0.93, f"covered {covered} of {total}"
+
+
+def test_sampled_estimate_repeats_exactly(big: SegmentationService):
+    pql = 'xEvent[eventType = "purchase"].count() >= 2'
+    first, second = big.estimate(pql, as_of=AS_OF), big.estimate(pql, as_of=AS_OF)
+    assert first == second
+    assert first.profiles_read == first.sample_size < first.total_profiles == 20_000
+
+
+def test_breakdown_sums_to_the_estimate(big: SegmentationService):
+    pql = "age > 40"
+    table = big.breakdown(pql, "country", as_of=AS_OF)
+    assert set(table["value"]) == {"US", "DE", "FR", "GB", "(missing)"}
+    assert table["matched"].sum() == big.estimate(pql, as_of=AS_OF).profiles_matched
+    assert (table["low"] <= table["estimated_size"]).all()
+    assert (table["estimated_size"] <= table["high"]).all()
+
+
+def test_breakdown_of_unknown_column(svc: SegmentationService):
+    with pytest.raises(InvalidInputError, match="nope"):
+        svc.breakdown("age > 1", "nope")
+
+
+def test_overlap_counts_and_jaccard(svc: SegmentationService, frames):
+    profiles, _ = frames
+    table = svc.overlap({"US": 'country = "US"', "gold": 'loyaltyTier = "gold"'}, as_of=AS_OF)
+    us = set(profiles[profiles["country"] == "US"]["profile_id"])
+    gold = set(profiles[profiles["loyaltyTier"] == "gold"]["profile_id"])
+    row = table[(table["segment_a"] == "US") & (table["segment_b"] == "gold")].iloc[0]
+    assert row["intersection"] == len(us & gold)
+    assert row["jaccard"] == pytest.approx(len(us & gold) / len(us | gold))
+    diagonal = table[table["segment_a"] == table["segment_b"]]
+    assert set(diagonal["jaccard"]) == {1.0}
+
+
+@pytest.mark.parametrize(
+    ("matched", "read", "total"),
+    [(0, 1000, 100_000), (1000, 1000, 100_000), (500, 1000, 1000), (3, 10, 1_000_000)],
+)
+def test_wilson_interval_edges(matched, read, total):
+    se, low, high = estimates.wilson_interval(matched, read, total)
+    assert 0 <= low <= high <= total
+    assert low >= matched and high <= total - (read - matched)
+    if read == total:
+        assert low == high == matched and se == 0

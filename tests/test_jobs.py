@@ -1,0 +1,131 @@
+"""Segment jobs: statuses, membership transitions, change log, history, recovery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from segmentation import SegmentationService
+from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from tests.conftest import AS_OF
+
+
+def bought_within(events: pd.DataFrame, as_of: dt.datetime, days: int) -> set[str]:
+    seen = events[(events["timestamp"] <= as_of) & (events["eventType"] == "purchase")]
+    recent = seen[seen["timestamp"] >= as_of - dt.timedelta(days=days)]
+    return set(recent["profile_id"])
+
+
+RECENT_BUYERS = 'xEvent[eventType = "purchase" and timestamp occurs <= 7 days before now].count() >= 1'
+
+
+def test_first_run_marks_everyone_realized(svc: SegmentationService, frames):
+    _, events = frames
+    d = svc.definitions.create(name="Recent buyers", pql=RECENT_BUYERS)
+    job = svc.jobs.run([d.id], as_of=AS_OF)
+    expected = bought_within(events, AS_OF, 7)
+    assert job.status == "SUCCEEDED"
+    assert job.metrics.segmented_profile_counter[d.id] == len(expected)
+    assert job.metrics.total_profiles == 400
+    members = svc.members(d.id)
+    assert set(members["profile_id"]) == expected
+    assert set(members["status"]) == {"realized"}
+    assert job.metrics.total_time.total_time_in_ms >= 0
+
+
+def test_second_run_records_entered_existing_exited(svc: SegmentationService, frames):
+    _, events = frames
+    d = svc.definitions.create(name="Recent buyers", pql=RECENT_BUYERS)
+    first = svc.jobs.run([d.id], as_of=AS_OF)
+    later = AS_OF + dt.timedelta(days=5)
+    second = svc.jobs.run([d.id], as_of=later)
+    before, after = bought_within(events, AS_OF, 7), bought_within(events, later, 7)
+    counts = second.metrics.segmented_profile_by_status_counter[d.id]
+    assert counts == {
+        "realized": len(after - before),
+        "existing": len(after & before),
+        "exited": len(before - after),
+    }
+    members = svc.members(d.id, statuses=["realized", "existing", "exited"])
+    by_status = members.groupby("status")["profile_id"].apply(set).to_dict()
+    assert by_status.get("exited", set()) == before - after
+    assert by_status.get("realized", set()) == after - before
+    changes = svc.jobs.changes(second.id)
+    entered = set(changes[changes["change"] == "entered"]["profile_id"])
+    assert entered == after - before
+    assert set(changes[changes["change"] == "exited"]["profile_id"]) == before - after
+    history = svc.jobs.history(d.id)
+    assert list(history["job_id"]) == [first.id, second.id]
+    assert list(history["qualified"]) == [len(before), len(after)]
+
+
+def test_star_runs_every_definition_with_references_first(svc: SegmentationService):
+    base = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    svc.definitions.create(name="Gold in US", pql='inSegment("Gold") and country = "US"')
+    job = svc.jobs.run("*", as_of=AS_OF)
+    assert [s.name for s in job.segments][0] == "Gold"
+    gold_us = svc.definitions.get("Gold in US")
+    assert job.metrics.segmented_profile_counter[gold_us.id] <= (
+        job.metrics.segmented_profile_counter[base.id]
+    )
+
+
+def test_version_is_recorded_with_each_run(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    svc.jobs.run([d.id], as_of=AS_OF)
+    svc.definitions.update(d.id, pql='loyaltyTier = "silver"')
+    job = svc.jobs.run([d.id], as_of=AS_OF)
+    assert job.segments[0].version == 2
+    assert set(svc.jobs.history(d.id)["version"]) == {1, 2}
+
+
+def test_cancel_of_finished_job_is_refused(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    job = svc.jobs.run([d.id], as_of=AS_OF)
+    with pytest.raises(ConflictError, match="already SUCCEEDED"):
+        svc.jobs.cancel(job.id)
+    assert svc.jobs.get(job.id).status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("segments", "error"),
+    [(["no-such-id"], NotFoundError), ([], InvalidInputError)],
+)
+def test_bad_job_requests(svc: SegmentationService, segments, error):
+    with pytest.raises(error):
+        svc.jobs.run(segments, as_of=AS_OF)
+    assert svc.jobs.list() == []
+
+
+def test_failed_job_keeps_membership(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    svc.jobs.run([d.id], as_of=AS_OF)
+    before = svc.members(d.id)
+    svc.db.connection().execute("ALTER TABLE profiles RENAME COLUMN loyaltyTier TO tier")
+    svc._schema_cache = None
+    job = svc.jobs.run([d.id], as_of=AS_OF)
+    assert job.status == "FAILED"
+    assert "loyaltyTier" in job.error
+    pd.testing.assert_frame_equal(svc.members(d.id), before)
+
+
+def test_job_left_running_by_a_dead_process_is_failed_on_open(tmp_path, frames):
+    path = tmp_path / "ws.duckdb"
+    profiles, _ = frames
+    profiles.to_csv(tmp_path / "p.csv", index=False)
+    svc = SegmentationService.open(path)
+    svc.ingest("profiles", tmp_path / "p.csv")
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    good = svc.jobs.run([d.id], as_of=AS_OF)
+    members = svc.members(d.id)
+    stuck = svc.jobs.runner.create([svc.definitions.get(d.id)], AS_OF)
+    svc.jobs.runner._set_status(stuck.id, "PROCESSING")
+    svc.close()
+    reopened = SegmentationService.open(path)
+    assert reopened.jobs.get(stuck.id).status == "FAILED"
+    assert "stopped before it finished" in reopened.jobs.get(stuck.id).error
+    assert reopened.jobs.get(good.id).status == "SUCCEEDED"
+    pd.testing.assert_frame_equal(reopened.members(d.id), members)
+    reopened.close()

@@ -1,0 +1,178 @@
+"""Small widgets the pages share: headers, empty states, segment pickers, downloads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from segmentation import SegmentationError, SegmentationService
+from ui.state import show_error
+
+T = TypeVar("T")
+
+BUILDER_PAGE = "pages/builder.py"
+DATA_PAGE = "pages/data.py"
+# Downloads are held in server memory while the session lives; above this many
+# rows the page offers the first rows only and says so.
+DOWNLOAD_ROW_CAP = 100_000
+
+
+def header(title: str, help_text: str) -> None:
+    st.title(title)
+    st.caption(help_text)
+
+
+def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call the service; a SegmentationError is shown with st.error and gives None."""
+    try:
+        return fn(*args, **kwargs)
+    except SegmentationError as exc:
+        show_error(exc)
+        return None
+
+
+def _page_link(page: str, label: str, icon: str) -> None:
+    # st.page_link needs the page registered in st.navigation; outside the app
+    # (a page run on its own) fall back to plain text.
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except Exception:  # noqa: BLE001 - a missing link must never break the page
+        st.caption(label)
+
+
+def require_data(svc: SegmentationService) -> bool:
+    """True when profiles are loaded; otherwise a guiding empty state."""
+    if svc.info()["profiles"]:
+        return True
+    st.info(
+        "No data yet — load the demo or upload on the Data page.", icon=":material/database:"
+    )
+    _page_link(DATA_PAGE, "Open the Data page", ":material/database:")
+    return False
+
+
+def require_segments(svc: SegmentationService) -> bool:
+    """True when at least one definition exists; otherwise a guiding empty state."""
+    if svc.info()["definitions"]:
+        return True
+    st.info("No segments yet — open the Builder.", icon=":material/tune:")
+    _page_link(BUILDER_PAGE, "Open the Builder", ":material/tune:")
+    return False
+
+
+def segment_options(svc: SegmentationService) -> dict[str, str]:
+    """Definition id -> name, sorted by name."""
+    return {d.id: d.name for d in sorted(svc.definitions.all(), key=lambda d: d.name.lower())}
+
+
+@dataclass(frozen=True)
+class PickedSegment:
+    query: str  # a definition id or PQL text, as the service accepts
+    label: str
+    segment_id: str | None  # None for ad-hoc PQL
+
+
+def segment_picker(
+    svc: SegmentationService,
+    key: str,
+    *,
+    allow_pql: bool = True,
+    preselect: str | None = None,
+    label: str = "Segment",
+) -> PickedSegment | None:
+    """A saved segment, or PQL text typed in place; None until something is chosen."""
+    options = segment_options(svc)
+    mode = "Saved segment"
+    if allow_pql:
+        modes = ["Saved segment", "PQL text"] if options else ["PQL text"]
+        mode = st.radio("Evaluate", modes, horizontal=True, key=f"{key}_mode")
+    if mode == "PQL text":
+        text = st.text_area(
+            "PQL",
+            key=f"{key}_pql",
+            placeholder='homeAddress.countryCode = "US" and loyaltyTier = "gold"',
+            height=90,
+        )
+        if not text.strip():
+            st.caption("Type a PQL expression to evaluate it.")
+            return None
+        return PickedSegment(query=text, label="PQL", segment_id=None)
+    if not options:
+        return None
+    ids = list(options)
+    if preselect is not None:
+        found = svc.definitions.find(preselect)
+        if found is not None and found.id in options and f"{key}_id" not in st.session_state:
+            st.session_state[f"{key}_id"] = found.id
+    chosen = st.selectbox(label, ids, format_func=options.__getitem__, key=f"{key}_id")
+    if chosen is None:
+        return None
+    return PickedSegment(query=chosen, label=options[chosen], segment_id=chosen)
+
+
+def segments_multiselect(
+    svc: SegmentationService, key: str, label: str = "Segments", *, all_option: bool = True
+) -> list[str] | str:
+    """Definition ids, or "*" when "All segments" is ticked."""
+    options = segment_options(svc)
+    everything = False
+    if all_option:
+        everything = st.checkbox("All segments", value=True, key=f"{key}_all")
+    if everything:
+        return "*"
+    return st.multiselect(label, list(options), format_func=options.__getitem__, key=key)
+
+
+def csv_download(
+    frame: pd.DataFrame, label: str, file_name: str, key: str, cap: int = DOWNLOAD_ROW_CAP
+) -> None:
+    """A CSV download of ``frame`` (the first ``cap`` rows, said so when cut)."""
+    cut = len(frame) > cap
+    data = frame.head(cap) if cut else frame
+    st.download_button(
+        label,
+        data=data.to_csv(index=False).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        disabled=frame.empty,
+    )
+    if cut:
+        st.caption(
+            f"The download holds the first {cap:,} of {len(frame):,} rows; "
+            "use the Exports page for everything."
+        )
+
+
+def lazy_csv_download(
+    make_frame: Callable[[], pd.DataFrame], label: str, file_name: str, key: str
+) -> None:
+    """A CSV download whose rows are fetched only when the button is clicked.
+
+    The callable runs outside the script run (no st.* inside), so it gets all it
+    needs through its closure.
+    """
+    st.download_button(
+        label,
+        data=lambda: make_frame().to_csv(index=False).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+def fmt_count(value: int | float | None) -> str:
+    return "—" if value is None else f"{int(value):,}"
+
+
+def fmt_ms(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms} ms"
