@@ -41,8 +41,10 @@ def cmd_init(args: argparse.Namespace) -> None:
         message = load_demo(svc, force=args.force)
         print(message)
     info = svc.info()
-    print(f"Workspace {info['path']}: {info['profiles']:,} profiles, {info['events']:,} events, "
-          f"{info['definitions']} definitions, timezone {info['timezone']}.")
+    print(
+        f"Workspace {info['path']}: {info['profiles']:,} profiles, {info['events']:,} events, "
+        f"{info['definitions']} definitions, timezone {info['timezone']}."
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
@@ -79,8 +81,10 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2, default=str))
     if args.catalog:
         for field in svc.catalog():
-            print(f"  {field.source:8} {field.name:32} {field.type:12} "
-                  f"nulls {field.null_share:6.1%}  distinct {field.distinct_count:,}")
+            print(
+                f"  {field.source:8} {field.name:32} {field.type:12} "
+                f"nulls {field.null_share:6.1%}  distinct {field.distinct_count:,}"
+            )
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -90,8 +94,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"Job {job.id}: {job.status}")
     names = {s.segment_id: s.name for s in job.segments}
     for seg, counts in job.metrics.segmented_profile_by_status_counter.items():
-        print(f"  {names.get(seg, seg)}: {job.metrics.segmented_profile_counter[seg]:,} "
-              f"qualified ({counts['realized']:,} entered, {counts['exited']:,} exited)")
+        print(
+            f"  {names.get(seg, seg)}: {job.metrics.segmented_profile_counter[seg]:,} "
+            f"qualified ({counts['realized']:,} entered, {counts['exited']:,} exited)"
+        )
     if job.status != "SUCCEEDED":
         raise SegmentationError(job.error or f"The job ended {job.status}.")
 
@@ -113,9 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="create the workspace (and load the demo data)")
-    init.add_argument("--demo", action="store_true", help="load sample_data/ if the workspace is empty")
-    init.add_argument("--force", action="store_true", help="with --demo: reload even if data exists")
-    init.add_argument("--timezone", help="workspace timezone for calendar windows, e.g. Europe/Berlin")
+    init.add_argument(
+        "--demo", action="store_true", help="load sample_data/ if the workspace is empty"
+    )
+    init.add_argument(
+        "--force", action="store_true", help="with --demo: reload even if data exists"
+    )
+    init.add_argument(
+        "--timezone", help="workspace timezone for calendar windows, e.g. Europe/Berlin"
+    )
     init.set_defaults(func=cmd_init)
 
     ing = sub.add_parser("ingest", help="load profiles or events from CSV or Parquet")

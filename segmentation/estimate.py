@@ -61,14 +61,12 @@ def refresh_sample(
             return SampleInfo(buckets=None, profiles=total, total_profiles=total)
         buckets = max(1, math.ceil(target / total * SAMPLE_BUCKETS))
         con.execute(
-            "CREATE TABLE sample_profiles AS SELECT * FROM profiles "
-            "WHERE hash(profile_id) % ? < ?",
+            "CREATE TABLE sample_profiles AS SELECT * FROM profiles WHERE hash(profile_id) % ? < ?",
             [SAMPLE_BUCKETS, buckets],
         )
         if db.table_exists("events"):
             con.execute(
-                "CREATE TABLE sample_events AS SELECT * FROM events "
-                "WHERE hash(profile_id) % ? < ?",
+                "CREATE TABLE sample_events AS SELECT * FROM events WHERE hash(profile_id) % ? < ?",
                 [SAMPLE_BUCKETS, buckets],
             )
         db.set_meta("sample_buckets", str(buckets), con)
@@ -109,18 +107,30 @@ def estimate(db: Database, compile_fn: CompileFn) -> Estimate:
         sql, params = compile_fn(False)
         count = db.scalar(f"SELECT count(*) FROM ({sql})", params)
         return Estimate(
-            estimated_size=count, low=count, high=count, standard_error=0.0,
-            profiles_read=info.total_profiles, profiles_matched=count,
-            total_profiles=info.total_profiles, sample_size=info.total_profiles, exact=True,
+            estimated_size=count,
+            low=count,
+            high=count,
+            standard_error=0.0,
+            profiles_read=info.total_profiles,
+            profiles_matched=count,
+            total_profiles=info.total_profiles,
+            sample_size=info.total_profiles,
+            exact=True,
         )
     sql, params = compile_fn(True)
     matched = db.scalar(f"SELECT count(*) FROM ({sql})", params)
     se, low, high = wilson_interval(matched, info.profiles, info.total_profiles)
     size = round(info.total_profiles * matched / info.profiles) if info.profiles else 0
     return Estimate(
-        estimated_size=size, low=min(low, size), high=max(high, size), standard_error=se,
-        profiles_read=info.profiles, profiles_matched=matched,
-        total_profiles=info.total_profiles, sample_size=info.profiles, exact=False,
+        estimated_size=size,
+        low=min(low, size),
+        high=max(high, size),
+        standard_error=se,
+        profiles_read=info.profiles,
+        profiles_matched=matched,
+        total_profiles=info.total_profiles,
+        sample_size=info.profiles,
+        exact=False,
     )
 
 
@@ -148,8 +158,9 @@ def breakdown(db: Database, compile_fn: CompileFn, column: str, top: int = 15) -
             ignore_index=True,
         )
     read, total = info.profiles, info.total_profiles
-    bounds = [wilson_interval(int(m), read, total) if sampled else (0.0, m, m)
-              for m in counts["matched"]]
+    bounds = [
+        wilson_interval(int(m), read, total) if sampled else (0.0, m, m) for m in counts["matched"]
+    ]
     scale = total / read if sampled and read else 1.0
     counts["estimated_size"] = (counts["matched"] * scale).round().astype("int64")
     counts["low"] = [int(b[1]) for b in bounds]
@@ -180,12 +191,20 @@ def overlap(db: Database, compiled: dict[str, tuple[str, list]], sampled: bool) 
     rows = []
     for i, a in enumerate(labels):
         for j, b in enumerate(labels):
-            both, size_a, size_b = counts.get((i, j), 0), counts.get((i, i), 0), counts.get((j, j), 0)
+            both, size_a, size_b = (
+                counts.get((i, j), 0),
+                counts.get((i, i), 0),
+                counts.get((j, j), 0),
+            )
             union_size = size_a + size_b - both
-            rows.append({
-                "segment_a": a, "segment_b": b,
-                "size_a": round(size_a * scale), "size_b": round(size_b * scale),
-                "intersection": round(both * scale),
-                "jaccard": both / union_size if union_size else 0.0,
-            })
+            rows.append(
+                {
+                    "segment_a": a,
+                    "segment_b": b,
+                    "size_a": round(size_a * scale),
+                    "size_b": round(size_b * scale),
+                    "intersection": round(both * scale),
+                    "jaccard": both / union_size if union_size else 0.0,
+                }
+            )
     return pd.DataFrame(rows)

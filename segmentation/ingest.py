@@ -66,7 +66,7 @@ from segmentation.ingest_source import (
     SourceInfo,
     check_file,
     delimiter_hint,
-    read_into_stage,
+    read_into,
     sniff,
 )
 from segmentation.store import Database, quote_ident
@@ -137,23 +137,22 @@ def ingest(
     name = original_name or Path(source).name
     path = check_file(source, max_bytes, name)
     con = db.connection()
-    suffix = uuid.uuid4().hex[:12]
-    stage, checked = f"__ingest_stage_{suffix}", f"__ingest_checked_{suffix}"
+    checked = f"__ingest_checked_{uuid.uuid4().hex[:12]}"
     try:
         info = sniff(con, path, name, delimiter)
         roles = _resolve_roles(table, info, name, id_column, event_type_column, timestamp_column)
-        existing = dict(db.columns(table)) if mode == "append" else {}
-        read_into_stage(con, info, stage, name, _forced_types(info, roles, existing))
-        rows_read = con.execute(f"SELECT count(*) FROM {quote_ident(stage)}").fetchone()[0]
+        existing = dict(db.columns(table)) if mode == "append" and db.table_exists(table) else {}
+        load = _Load(db, con, table, mode, name, info, roles, existing, checked)
+        retry = {roles.timestamp: "VARCHAR"} if roles.timestamp else {}
+        read_into(con, info, name, checked, _forced_types(info, roles, existing), retry, load.build)
+        rows_read = con.execute(f"SELECT count(*) FROM {quote_ident(checked)}").fetchone()[0]
         if rows_read == 0:
             raise InvalidInputError(
                 f"{name} has a header but no data rows ({', '.join(info.names)}); nothing changed."
             )
-        load = _Load(db, con, table, mode, name, info, roles, existing, stage, checked)
         return load.run(rows_read, shift_to_now, started)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(checked)}")
-        con.execute(f"DROP TABLE IF EXISTS {quote_ident(stage)}")
 
 
 # --- roles -----------------------------------------------------------------------------
@@ -222,15 +221,16 @@ def _role_targets(table: TableName) -> set[str]:
 
 
 def _forced_types(info: SourceInfo, roles: Roles, existing: dict[str, str]) -> dict[str, str]:
-    """CSV columns read as text: role columns (converted by us), and columns already stored
-    as text (so "007" stays "007" rather than passing through an integer)."""
+    """CSV columns read as text: id and event type, and columns already stored as text
+    (so "007" stays "007" rather than passing through an integer). The timestamp column
+    is left to the reader's fast typed parsing unless that fails (see ``read_into``)."""
     if info.format != "csv":
         return {}
     stored_text = {n.lower() for n, t in existing.items() if t == "VARCHAR"}
     return {
         column: "VARCHAR"
         for column in info.names
-        if roles.target(column) or column.lower() in stored_text
+        if roles.target(column) in (ID_COLUMN, EVENT_TYPE_COLUMN) or column.lower() in stored_text
     }
 
 
@@ -238,7 +238,7 @@ def _forced_types(info: SourceInfo, roles: Roles, existing: dict[str, str]) -> d
 
 
 class _Load:
-    """One load from a filled staging table; a class only to share the many inputs."""
+    """One load: the checked table, then the write; a class only to share the many inputs."""
 
     def __init__(
         self,
@@ -250,19 +250,19 @@ class _Load:
         info: SourceInfo,
         roles: Roles,
         existing: dict[str, str],
-        stage: str,
         checked: str,
     ) -> None:
         self.db, self.con, self.table, self.mode, self.name = db, con, table, mode, name
         self.info, self.roles, self.existing = info, roles, existing
-        self.stage, self.checked = quote_ident(stage), quote_ident(checked)
-        self.stage_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {self.stage}").fetchall()}
+        self.checked = quote_ident(checked)
+        self.source_types: dict[str, str] = {}
+        self.list_columns: set[str] = set()
+        self.has_ts_text = False
         self.warnings: list[str] = []
 
     # -- building the checked table --
 
     def run(self, rows_read: int, shift_to_now: datetime | None, started: float) -> IngestReport:
-        self._build_checked()
         counts = dict(
             self.con.execute(
                 f"SELECT __reason, count(*) FROM {self.checked} "
@@ -278,6 +278,7 @@ class _Load:
                 f"Every row of {self.name} was rejected ({_counts_text(counts)}); "
                 f"nothing changed.\n{listed}"
             )
+        self.list_columns = self._json_list_columns()
         final_types = self._final_types()
         self._check_type_conflicts(final_types)
         shift = self._event_shift(shift_to_now)
@@ -312,9 +313,13 @@ class _Load:
             time_shift_seconds=shift.total_seconds() if shift is not None else None,
         )
 
-    def _build_checked(self) -> None:
-        list_columns = self._json_list_columns()
-        selects, params = [], {}
+    def build(self, reader: str, reader_params: dict, source_types: dict[str, str]) -> None:
+        """CREATE the checked table: role columns renamed and converted, ``__row`` (the
+        1-based data row, numbered straight off the reader, before any join reorders
+        rows) and ``__reason`` (NULL for a good row)."""
+        self.source_types = source_types
+        params = dict(reader_params)
+        selects = []
         ordered = sorted(self.info.names, key=lambda c: _role_order(self.roles.target(c)))
         for column in ordered:
             target = self.roles.target(column) or self._stored_name(column)
@@ -322,19 +327,21 @@ class _Load:
             if target in (ID_COLUMN, EVENT_TYPE_COLUMN):
                 expr = f"CAST({source} AS VARCHAR)"
             elif target == TIMESTAMP_COLUMN:
-                expr = self._timestamp_expr(source, self.stage_types[column], params)
-            elif column in list_columns:
-                expr = f"""from_json({source}, '["VARCHAR"]')"""
+                expr = self._timestamp_expr(source, source_types[column], params)
             else:
                 expr = source
             selects.append(f"{expr} AS {quote_ident(target)}")
-        raw = [f"CAST({quote_ident(self.roles.id)} AS VARCHAR) AS __id_raw"]
-        if self.roles.timestamp:
-            raw.append(f"CAST({quote_ident(self.roles.timestamp)} AS VARCHAR) AS __ts_raw")
+        # The text of a timestamp column tells "missing" from "unreadable" apart.
+        self.has_ts_text = (
+            bool(self.roles.timestamp) and source_types[self.roles.timestamp] == "VARCHAR"
+        )
+        if self.has_ts_text:
+            selects.append(f"{quote_ident(self.roles.timestamp)} AS __ts_raw")
         sql = (
             f"CREATE TEMP TABLE {self.checked} AS "
             f"SELECT *, {self._reason_expr()} AS __reason FROM ("
-            f"SELECT rowid + 1 AS __row, {', '.join(selects + raw)} FROM {self.stage})"
+            f"SELECT __row, {', '.join(selects)} FROM ("
+            f"SELECT row_number() OVER () AS __row, * FROM {reader}))"
         )
         self.con.execute(sql, params)
 
@@ -384,7 +391,9 @@ class _Load:
             et, ts = quote_ident(EVENT_TYPE_COLUMN), quote_ident(TIMESTAMP_COLUMN)
             whens += [
                 f"WHEN {et} IS NULL OR trim({et}) = '' THEN '{MISSING_EVENT_TYPE}'",
-                f"WHEN __ts_raw IS NULL OR trim(__ts_raw) = '' THEN '{MISSING_TIMESTAMP}'",
+                f"WHEN __ts_raw IS NULL OR trim(__ts_raw) = '' THEN '{MISSING_TIMESTAMP}'"
+                if self.has_ts_text
+                else f"WHEN {ts} IS NULL THEN '{MISSING_TIMESTAMP}'",
                 f"WHEN {ts} IS NULL THEN '{BAD_TIMESTAMP}'",
             ]
             if has_profiles:
@@ -407,11 +416,12 @@ class _Load:
         """CSV text columns whose every non-empty value is a JSON array."""
         if self.info.format != "csv":
             return set()
+        roles = {ID_COLUMN, EVENT_TYPE_COLUMN, TIMESTAMP_COLUMN}
         candidates = [
             c
-            for c, t in self.stage_types.items()
-            if t == "VARCHAR" and not self.roles.target(c)
-            and self.existing.get(self._stored_name(c), "VARCHAR[]") == "VARCHAR[]"
+            for c, t in self._checked_types().items()
+            if t == "VARCHAR" and c not in roles
+            and self.existing.get(c, "VARCHAR[]") == "VARCHAR[]"
         ]  # fmt: skip
         if not candidates:
             return set()
@@ -424,20 +434,20 @@ class _Load:
             )
 
         bracket_test = all_of("(starts_with({c}, '[') AND ends_with({c}, ']'))")
-        bracketed = self.con.execute(f"SELECT {bracket_test} FROM {self.stage}").fetchone()
+        bracketed = self.con.execute(f"SELECT {bracket_test} FROM {self.checked}").fetchone()
         candidates = [c for c, ok in zip(candidates, bracketed, strict=True) if ok]
         if not candidates:
             return set()
         json_test = all_of("json_valid({c})")  # bracketed and valid: an array
-        valid = self.con.execute(f"SELECT {json_test} FROM {self.stage}").fetchone()
+        valid = self.con.execute(f"SELECT {json_test} FROM {self.checked}").fetchone()
         return {c for c, ok in zip(candidates, valid, strict=True) if ok}
 
     # -- reporting --
 
     def _problems(self) -> list[Problem]:
         rows = self.con.execute(
-            f"SELECT __row, __reason, __id_raw, "
-            f"{'__ts_raw' if self.roles.timestamp else 'NULL'}, "
+            f"SELECT __row, __reason, {quote_ident(ID_COLUMN)}, "
+            f"{self._ts_text()}, "
             f"{quote_ident(EVENT_TYPE_COLUMN) if self.table == 'events' else 'NULL'} "
             f"FROM {self.checked} WHERE __reason IS NOT NULL ORDER BY __row LIMIT {MAX_PROBLEMS}"
         ).fetchall()
@@ -472,9 +482,27 @@ class _Load:
 
     # -- structure --
 
-    def _final_types(self) -> dict[str, str]:
+    def _ts_text(self) -> str:
+        if self.has_ts_text:
+            return "__ts_raw"
+        if self.roles.timestamp:
+            return f"CAST({quote_ident(TIMESTAMP_COLUMN)} AS VARCHAR)"
+        return "NULL"
+
+    def _checked_types(self) -> dict[str, str]:
         described = self.con.execute(f"DESCRIBE {self.checked}").fetchall()
         return {r[0]: r[1] for r in described if not r[0].startswith("__")}
+
+    def _final_types(self) -> dict[str, str]:
+        return {
+            c: "VARCHAR[]" if c in self.list_columns else t
+            for c, t in self._checked_types().items()
+        }
+
+    def _value(self, column: str) -> str:
+        """The stored value of a checked column: JSON-array text becomes a list."""
+        col = quote_ident(column)
+        return f"""from_json({col}, '["VARCHAR"]')""" if column in self.list_columns else col
 
     def _check_type_conflicts(self, final_types: dict[str, str]) -> None:
         """On append, every stored column must be able to hold the new values."""
@@ -487,7 +515,7 @@ class _Load:
             return
         parts = []
         for column, old_type, _ in pairs:
-            col = quote_ident(column)
+            col = self._value(column)
             bad = f"{col} IS NOT NULL AND try_cast({col} AS {old_type}) IS NULL"
             parts.append(f"count(*) FILTER ({bad})")
             parts.append(f"arg_min(__row, __row) FILTER ({bad})")
@@ -562,7 +590,7 @@ class _Load:
         params: dict = {}
         parts = []
         for column, new_type in final_types.items():
-            expr = quote_ident(column)
+            expr = self._value(column)
             if column == TIMESTAMP_COLUMN and shift is not None:
                 expr = f"{expr} + $shift"
                 params["shift"] = shift

@@ -24,6 +24,7 @@ from segmentation.store import quote_ident
 
 PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 # Characters that often separate fields; used to explain a file read as one column.
+SNIFFER_DELIMITERS = [",", ";", "\t", "|"]
 LIKELY_DELIMITERS = [";", "|", "\t", ":", "^", "~", ",", " "]
 # Reader errors that mean the file is not the CSV we think it is; the load stops.
 _STRUCTURAL_LABELS = {
@@ -114,33 +115,48 @@ def sniff(
         return SourceInfo(path=path, format="parquet", columns=columns)
 
     options = _csv_options(delimiter)
-    params = {"path": str(path), **options}
-    sniffed, names = None, []
-    # Bad bytes or ragged lines can stop the sniffer; sniff leniently then, and let the
-    # full read below report each bad line with its number.
-    for extra in ("", ", ignore_errors = true"):
-        try:
-            sql = f"FROM sniff_csv($path{_options_sql(options)}{extra})"
-            result = con.execute(sql, params)
-            names = [c[0] for c in result.description]
-            sniffed = result.fetchone()
-            break
-        except duckdb.Error as exc:
-            error = exc
-    if sniffed is None:
-        raise InvalidInputError(f"{name} cannot be read as CSV: {_first_line(error)}")
-    record = dict(zip(names, sniffed, strict=True))
-    columns = [(c["name"], c["type"]) for c in record["Columns"]]
+    record = _sniff_csv(con, path, name, options)
+    header = record["Columns"][0]["name"] if len(record["Columns"]) == 1 else ""
+    if delimiter is None and header:
+        # Ragged lines can make the sniffer settle for one column, "a,b,c"; if the
+        # header holds a usual delimiter, sniff with it so the read can point at the
+        # bad lines instead.
+        for char in SNIFFER_DELIMITERS:
+            if char in header:
+                try:
+                    retry = _sniff_csv(con, path, name, {"delim": char})
+                except InvalidInputError:
+                    continue
+                if len(retry["Columns"]) > 1:
+                    record, options = retry, {"delim": char}
+                    break
     return SourceInfo(
         path=path,
         format="csv",
-        columns=columns,
+        columns=[(c["name"], c["type"]) for c in record["Columns"]],
         delimiter=record["Delimiter"],
         has_header=bool(record["HasHeader"]),
         timestamp_format=record["TimestampFormat"] or None,
         date_format=record["DateFormat"] or None,
         options=options,
     )
+
+
+def _sniff_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, options: dict[str, object]
+) -> dict:
+    params = {"path": str(path), **options}
+    error: Exception | None = None
+    # Bad bytes or ragged lines can stop the sniffer; sniff leniently then, and let the
+    # full read report each bad line with its number.
+    for extra in ("", ", ignore_errors = true"):
+        try:
+            result = con.execute(f"FROM sniff_csv($path{_options_sql(options)}{extra})", params)
+            names = [c[0] for c in result.description]
+            return dict(zip(names, result.fetchone(), strict=True))
+        except duckdb.Error as exc:
+            error = exc
+    raise InvalidInputError(f"{name} cannot be read as CSV: {_first_line(error)}")
 
 
 Build = Callable[[str, dict[str, object], dict[str, str]], None]

@@ -141,8 +141,11 @@ class JobRunner:
         """Create the job and evaluate it in a background thread."""
         job = self.create(defs, as_of, schedule_id=kwargs.get("schedule_id"))
         thread = threading.Thread(
-            target=self.execute, args=(job, defs), kwargs={"progress": kwargs.get("progress")},
-            name=f"segment-job-{job.id[:8]}", daemon=True,
+            target=self.execute,
+            args=(job, defs),
+            kwargs={"progress": kwargs.get("progress")},
+            name=f"segment-job-{job.id[:8]}",
+            daemon=True,
         )
         thread.start()
         return job
@@ -261,7 +264,9 @@ class JobRunner:
             ANTI JOIN {table} q USING (segment_id, profile_id)""",
             [job.as_of],
         )
-        tx.execute("DELETE FROM memberships WHERE segment_id IN (SELECT segment_id FROM job_segments)")
+        tx.execute(
+            "DELETE FROM memberships WHERE segment_id IN (SELECT segment_id FROM job_segments)"
+        )
         tx.execute("INSERT INTO memberships SELECT * FROM job_next")
         tx.execute(
             "INSERT INTO membership_changes SELECT ?, segment_id, version, profile_id, "
@@ -325,8 +330,11 @@ class JobRunner:
             rows = con.execute(
                 "UPDATE jobs SET status = 'FAILED', finished_at = ?, error = ? "
                 "WHERE status IN ('NEW', 'PROCESSING', 'CANCELLING') RETURNING id",
-                [_now(), "The program running this job stopped before it finished; "
-                 "membership is as the last successful job left it."],
+                [
+                    _now(),
+                    "The program running this job stopped before it finished; "
+                    "membership is as the last successful job left it.",
+                ],
             ).fetchall()
         return len(rows)
 

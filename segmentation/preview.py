@@ -51,7 +51,11 @@ def preview_page(
     )
     next_offset = offset + limit if offset + limit < total else None
     return PreviewPage(
-        total=total, rows=rows, offset=offset, limit=limit, next_offset=next_offset,
+        total=total,
+        rows=rows,
+        offset=offset,
+        limit=limit,
+        next_offset=next_offset,
         columns=chosen,
     )
 

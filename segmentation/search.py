@@ -71,7 +71,7 @@ class FieldHit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    source: str | None = None  # "profiles" / "events"
+    source: str | None = None  # "profile" / "event" (as the catalog stores it)
     type: str | None = None
     null_share: float | None = None
     distinct_count: int | None = None
@@ -118,7 +118,7 @@ def _check_limit(limit: int) -> None:
 def search_segments(db: Database, query: str, limit: int = 50) -> list[SegmentHit]:
     """Definitions matching ``query``, name matches first; an empty query lists all."""
     _check_limit(limit)
-    node = parse(query, SEGMENT_FIELDS)
+    node = parse(query, SEGMENT_FIELDS, foreign=CATALOG_FIELDS)
     hits: list[SegmentHit] = []
     stripped = query.strip().strip('"').lower()
     for seg_id, name, description, tags, pql in db.rows(
@@ -184,7 +184,7 @@ def _top_values(raw: str | None) -> list[str]:
 def search_fields(db: Database, query: str, limit: int = 200) -> list[FieldHit]:
     """Catalog fields whose name (or one of whose top values) matches ``query``."""
     _check_limit(limit)
-    node = parse(query, CATALOG_FIELDS)
+    node = parse(query, CATALOG_FIELDS, foreign=SEGMENT_FIELDS)
     hits: list[FieldHit] = []
     for name, source, type_, null_share, distinct, top in db.rows(
         "SELECT name, source, type, null_share, distinct_count, top_values FROM catalog"

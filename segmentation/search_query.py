@@ -33,6 +33,7 @@ MAX_QUERY_LENGTH = 1000
 MAX_DEPTH = 32
 _SPECIAL = set('()":')
 _KEYWORDS = {"AND", "OR", "NOT"}
+_FOREIGN = "\x00foreign:"
 
 
 class SearchSyntaxError(InvalidInputError):
@@ -195,9 +196,10 @@ def _literal_pattern(value: str) -> re.Pattern[str]:
 
 
 class _Parser:
-    def __init__(self, text: str, fields: Mapping[str, str]) -> None:
+    def __init__(self, text: str, fields: Mapping[str, str], foreign: Iterable[str]) -> None:
         self.text = text
         self.fields = fields
+        self.foreign = {f.lower() for f in foreign} - set(fields)
         self.tokens = _tokenize(text)
         self.pos = 0
         self.depth = 0
@@ -285,6 +287,8 @@ class _Parser:
         name_tok = self.advance()
         self.advance()  # the colon
         canonical = self.fields.get(name_tok.value.lower())
+        if canonical is None and name_tok.value.lower() in self.foreign:
+            canonical = _FOREIGN + name_tok.value.lower()  # a field no record here has
         if canonical is None:
             known = ", ".join(sorted(set(self.fields.values())))
             raise self.error(
@@ -299,10 +303,12 @@ class _Parser:
         return self.parse_unary(canonical)
 
 
-def parse(text: str, fields: Mapping[str, str]) -> Query | None:
+def parse(text: str, fields: Mapping[str, str], foreign: Iterable[str] = ()) -> Query | None:
     """Parse a query; ``fields`` maps accepted names (lower case) to canonical names.
 
-    Returns None for an empty query (which matches everything).
+    ``foreign`` names fields of another search sharing the same box (segments
+    and catalog fields): a term on one of them matches nothing here instead of
+    being an error. Returns None for an empty query (which matches everything).
     """
     if len(text) > MAX_QUERY_LENGTH:
         raise InvalidInputError(
@@ -313,7 +319,7 @@ def parse(text: str, fields: Mapping[str, str]) -> Query | None:
         raise SearchSyntaxError(
             "the query holds a NUL character", text.replace("\x00", " "), text.index("\x00") + 1
         )
-    return _Parser(text, fields).parse()
+    return _Parser(text, fields, foreign).parse()
 
 
 # --- evaluation ------------------------------------------------------------------------

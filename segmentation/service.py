@@ -93,9 +93,11 @@ class SegmentationService:
 
     def info(self) -> dict[str, Any]:
         def count(table: str) -> int:
-            return self.db.scalar(f"SELECT count(*) FROM {table}") if self.db.table_exists(
-                table
-            ) else 0
+            return (
+                self.db.scalar(f"SELECT count(*) FROM {table}")
+                if self.db.table_exists(table)
+                else 0
+            )
 
         last = self.db.one(
             "SELECT table_name, loaded_at, rows_loaded FROM loads ORDER BY loaded_at DESC LIMIT 1"
@@ -106,9 +108,9 @@ class SegmentationService:
             "events": count("events"),
             "definitions": count("definitions"),
             "timezone": self.timezone,
-            "last_load": None if last is None else {
-                "table": last[0], "loaded_at": last[1], "rows": last[2]
-            },
+            "last_load": None
+            if last is None
+            else {"table": last[0], "loaded_at": last[1], "rows": last[2]},
         }
 
     def ingest(
@@ -226,8 +228,9 @@ class SegmentationService:
     def overlap(self, queries: dict[str, Query], as_of: dt.datetime | None = None):
         when = to_utc_naive(as_of)
         sampled = estimates.sample_info(self.db).buckets is not None
-        compiled = {k: self._compile_expr(self.expression(q), when, sampled)
-                    for k, q in queries.items()}
+        compiled = {
+            k: self._compile_expr(self.expression(q), when, sampled) for k, q in queries.items()
+        }
         return estimates.overlap(self.db, compiled, sampled)
 
     def _compile_expr(self, expr: Expression, as_of: dt.datetime, sampled: bool):
@@ -261,9 +264,11 @@ class SegmentationService:
                 if on_conflict == "skip":
                     continue
                 name = f"{name} (imported)"
-            created.append(self.definitions.create(
-                name=name, pql=spec.pql, description=spec.description, tags=spec.tags
-            ))
+            created.append(
+                self.definitions.create(
+                    name=name, pql=spec.pql, description=spec.description, tags=spec.tags
+                )
+            )
         return created
 
     # --- schedules, exports, search ------------------------------------------------

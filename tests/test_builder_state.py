@@ -202,7 +202,7 @@ ROUND_TRIPS = [
     "signupDate occurs this year",
     'not (country = "DE")',
     'not (not (country = "DE"))',
-    'a = 1 and (b = 2 or not (c = 3 and d = 4))',
+    "a = 1 and (b = 2 or not (c = 3 and d = 4))",
     'not inSegment("Churn risk")',
     'xEvent[eventType = "purchase"].count() >= 3',
     'xEvent[eventType in ["view", "cart"]].count() <= 1',

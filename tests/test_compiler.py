@@ -23,8 +23,8 @@ from segmentation.compiler import (
 )
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
 from segmentation.model import (
-    And,
     Anchor,
+    And,
     Arith,
     BetweenWindow,
     BoolConst,
@@ -76,9 +76,7 @@ def _profiles(rng: random.Random) -> pd.DataFrame:
                 "signupDate": maybe(signup),
                 "lastLogin": maybe(login),
                 "interests": interests,
-                "email": maybe(
-                    f"user{i}@{rng.choice(['Example.com', 'test.org'])}", 0.05
-                ),
+                "email": maybe(f"user{i}@{rng.choice(['Example.com', 'test.org'])}", 0.05),
                 "homeAddress.countryCode": maybe(rng.choice(["US", "CA"])),
             }
         )
@@ -118,7 +116,7 @@ def world():
     con.register("e_df", E)
     with db.write() as tx:
         tx.execute(
-            'CREATE TABLE profiles AS SELECT CAST(profile_id AS VARCHAR) AS profile_id, '
+            "CREATE TABLE profiles AS SELECT CAST(profile_id AS VARCHAR) AS profile_id, "
             "CAST(country AS VARCHAR) AS country, CAST(age AS BIGINT) AS age, "
             'CAST("loyaltyTier" AS VARCHAR) AS "loyaltyTier", '
             'CAST("signupDate" AS DATE) AS "signupDate", '
@@ -128,7 +126,7 @@ def world():
             "struct_pack(city := lower(CAST(country AS VARCHAR))) AS address FROM p_df"
         )
         tx.execute(
-            'CREATE TABLE events AS SELECT CAST(profile_id AS VARCHAR) AS profile_id, '
+            "CREATE TABLE events AS SELECT CAST(profile_id AS VARCHAR) AS profile_id, "
             'CAST("eventType" AS VARCHAR) AS "eventType", CAST("timestamp" AS TIMESTAMP) '
             'AS "timestamp", CAST(revenue AS DOUBLE) AS revenue, '
             "CAST(category AS VARCHAR) AS category, CAST(channel AS VARCHAR) AS channel "
@@ -189,8 +187,13 @@ def per_profile(P, E, mask, agg: str = "count", field: str | None = None, fill=N
 def event_ids(P, E, mask, agg, op, value, field=None) -> set[str]:
     fill = 0 if agg in ("count", "sum") else None
     series = per_profile(P, E, mask, agg, field, fill)
-    ops = {">=": series >= value, "=": series == value, "<=": series <= value,
-           ">": series > value, "<": series < value}
+    ops = {
+        ">=": series >= value,
+        "=": series == value,
+        "<=": series <= value,
+        ">": series > value,
+        "<": series < value,
+    }
     return set(P.loc[ops[op].fillna(False).astype(bool), "profile_id"])
 
 
@@ -205,7 +208,9 @@ def chain_oracle(P, E, steps) -> set[str]:
     for sel, _, _ in steps:
         times: dict[str, list[dt.datetime]] = {}
         picked = ev[sel(ev)]
-        for pid, ts in zip(picked["profile_id"], picked["timestamp"].dt.to_pydatetime()):
+        for pid, ts in zip(
+            picked["profile_id"], picked["timestamp"].dt.to_pydatetime(), strict=True
+        ):
             times.setdefault(pid, []).append(ts)
         per_step.append({k: sorted(v) for k, v in times.items()})
 
@@ -233,179 +238,496 @@ today_ny = local(AS_OF, NY).date()
 
 CASES: list[tuple[str, object, Callable, str]] = [
     ("eq_text", us, lambda P, E: ids(P, col(P, "country", lambda v: v == "US")), "UTC"),
-    ("ne_text_null_false", Compare(op="!=", left=F("country"), right=L("US")),
-     lambda P, E: ids(P, col(P, "country", lambda v: v != "US")), "UTC"),
-    ("gt_number", Compare(op=">", left=F("age"), right=L(40)),
-     lambda P, E: ids(P, col(P, "age", lambda v: v > 40)), "UTC"),
-    ("literal_left", Compare(op="<", left=L(30), right=F("age")),
-     lambda P, E: ids(P, col(P, "age", lambda v: 30 < v)), "UTC"),
-    ("arith", Compare(op=">=", left=Arith(op="+", left=F("age"), right=L(5)), right=L(50)),
-     lambda P, E: ids(P, col(P, "age", lambda v: v + 5 >= 50)), "UTC"),
-    ("not_with_nulls", Not(item=us),
-     lambda P, E: ids(P, [not x for x in col(P, "country", lambda v: v == "US")]), "UTC"),
-    ("not_not", Not(item=Not(item=us)),
-     lambda P, E: ids(P, col(P, "country", lambda v: v == "US")), "UTC"),
-    ("in_list", InList(operand=F("loyaltyTier"), values=["gold", "silver"]),
-     lambda P, E: ids(P, col(P, "loyaltyTier", lambda v: v in ("gold", "silver"))), "UTC"),
-    ("notin_false_on_null", InList(operand=F("loyaltyTier"), values=["gold"], negate=True),
-     lambda P, E: ids(P, col(P, "loyaltyTier", lambda v: v != "gold")), "UTC"),
-    ("not_in_true_on_null", Not(item=InList(operand=F("loyaltyTier"), values=["gold"])),
-     lambda P, E: ids(P, [not x for x in col(P, "loyaltyTier", lambda v: v == "gold")]), "UTC"),
-    ("contains_ci", TextMatch(op="contains", operand=F("email"), value="EXAMPLE",
-                              case_sensitive=False),
-     lambda P, E: ids(P, col(P, "email", lambda v: "example" in v.lower())), "UTC"),
-    ("contains_cs", TextMatch(op="contains", operand=F("email"), value="Example"),
-     lambda P, E: ids(P, col(P, "email", lambda v: "Example" in v)), "UTC"),
-    ("starts_with", TextMatch(op="startsWith", operand=F("email"), value="user1"),
-     lambda P, E: ids(P, col(P, "email", lambda v: v.startswith("user1"))), "UTC"),
-    ("does_not_end_with", TextMatch(op="endsWith", operand=F("email"), value=".org",
-                                    negate=True),
-     lambda P, E: ids(P, col(P, "email", lambda v: not v.endswith(".org"))), "UTC"),
-    ("equals_ci", TextMatch(op="equals", operand=F("country"), value="us", case_sensitive=False),
-     lambda P, E: ids(P, col(P, "country", lambda v: v == "US")), "UTC"),
-    ("like", TextMatch(op="like", operand=F("email"), value="user1_@%"),
-     lambda P, E: ids(P, col(P, "email", lambda v: v[:4] == "user" and v[4] == "1"
-                             and len(v.split("@")[0]) == 6)), "UTC"),
-    ("matches", TextMatch(op="matches", operand=F("email"), value=r"(?i)^USER\d+@example\.com$"),
-     lambda P, E: ids(P, col(P, "email", lambda v: v.lower().endswith("@example.com"))), "UTC"),
+    (
+        "ne_text_null_false",
+        Compare(op="!=", left=F("country"), right=L("US")),
+        lambda P, E: ids(P, col(P, "country", lambda v: v != "US")),
+        "UTC",
+    ),
+    (
+        "gt_number",
+        Compare(op=">", left=F("age"), right=L(40)),
+        lambda P, E: ids(P, col(P, "age", lambda v: v > 40)),
+        "UTC",
+    ),
+    (
+        "literal_left",
+        Compare(op="<", left=L(30), right=F("age")),
+        lambda P, E: ids(P, col(P, "age", lambda v: v > 30)),
+        "UTC",
+    ),
+    (
+        "arith",
+        Compare(op=">=", left=Arith(op="+", left=F("age"), right=L(5)), right=L(50)),
+        lambda P, E: ids(P, col(P, "age", lambda v: v + 5 >= 50)),
+        "UTC",
+    ),
+    (
+        "not_with_nulls",
+        Not(item=us),
+        lambda P, E: ids(P, [not x for x in col(P, "country", lambda v: v == "US")]),
+        "UTC",
+    ),
+    (
+        "not_not",
+        Not(item=Not(item=us)),
+        lambda P, E: ids(P, col(P, "country", lambda v: v == "US")),
+        "UTC",
+    ),
+    (
+        "in_list",
+        InList(operand=F("loyaltyTier"), values=["gold", "silver"]),
+        lambda P, E: ids(P, col(P, "loyaltyTier", lambda v: v in ("gold", "silver"))),
+        "UTC",
+    ),
+    (
+        "notin_false_on_null",
+        InList(operand=F("loyaltyTier"), values=["gold"], negate=True),
+        lambda P, E: ids(P, col(P, "loyaltyTier", lambda v: v != "gold")),
+        "UTC",
+    ),
+    (
+        "not_in_true_on_null",
+        Not(item=InList(operand=F("loyaltyTier"), values=["gold"])),
+        lambda P, E: ids(P, [not x for x in col(P, "loyaltyTier", lambda v: v == "gold")]),
+        "UTC",
+    ),
+    (
+        "contains_ci",
+        TextMatch(op="contains", operand=F("email"), value="EXAMPLE", case_sensitive=False),
+        lambda P, E: ids(P, col(P, "email", lambda v: "example" in v.lower())),
+        "UTC",
+    ),
+    (
+        "contains_cs",
+        TextMatch(op="contains", operand=F("email"), value="Example"),
+        lambda P, E: ids(P, col(P, "email", lambda v: "Example" in v)),
+        "UTC",
+    ),
+    (
+        "starts_with",
+        TextMatch(op="startsWith", operand=F("email"), value="user1"),
+        lambda P, E: ids(P, col(P, "email", lambda v: v.startswith("user1"))),
+        "UTC",
+    ),
+    (
+        "does_not_end_with",
+        TextMatch(op="endsWith", operand=F("email"), value=".org", negate=True),
+        lambda P, E: ids(P, col(P, "email", lambda v: not v.endswith(".org"))),
+        "UTC",
+    ),
+    (
+        "equals_ci",
+        TextMatch(op="equals", operand=F("country"), value="us", case_sensitive=False),
+        lambda P, E: ids(P, col(P, "country", lambda v: v == "US")),
+        "UTC",
+    ),
+    (
+        "like",
+        TextMatch(op="like", operand=F("email"), value="user1_@%"),
+        lambda P, E: ids(
+            P,
+            col(
+                P, "email", lambda v: v[:4] == "user" and v[4] == "1" and len(v.split("@")[0]) == 6
+            ),
+        ),
+        "UTC",
+    ),
+    (
+        "matches",
+        TextMatch(op="matches", operand=F("email"), value=r"(?i)^USER\d+@example\.com$"),
+        lambda P, E: ids(P, col(P, "email", lambda v: v.lower().endswith("@example.com"))),
+        "UTC",
+    ),
     ("is_null", NullCheck(operand=F("age")), lambda P, E: ids(P, P["age"].isna()), "UTC"),
-    ("is_not_null", NullCheck(operand=F("age"), is_null=False),
-     lambda P, E: ids(P, P["age"].notna()), "UTC"),
-    ("intersects", ListMatch(op="intersects", operand=F("interests"), values=["music", "food"]),
-     lambda P, E: ids(P, col(P, "interests", lambda v: {"music", "food"} & set(v))), "UTC"),
-    ("includes", ListMatch(op="includes", operand=F("interests"), values=["travel"]),
-     lambda P, E: ids(P, col(P, "interests", lambda v: "travel" in v)), "UTC"),
-    ("subset_of", ListMatch(op="subsetOf", operand=F("interests"), values=["music", "food"]),
-     lambda P, E: ids(P, col(P, "interests", lambda v: set(v) <= {"music", "food"})), "UTC"),
-    ("superset_of", ListMatch(op="supersetOf", operand=F("interests"), values=["music", "food"]),
-     lambda P, E: ids(P, col(P, "interests", lambda v: set(v) >= {"music", "food"})), "UTC"),
-    ("dotted_column", Compare(op="=", left=F("homeAddress.countryCode"), right=L("CA")),
-     lambda P, E: ids(P, col(P, "homeAddress.countryCode", lambda v: v == "CA")), "UTC"),
-    ("struct_path", Compare(op="=", left=F("address.city"), right=L("fr")),
-     lambda P, E: ids(P, col(P, "country", lambda v: v == "FR")), "UTC"),
-    ("date_lt_datelit", Compare(op="<", left=F("signupDate"), right=DateLit(value=dt.date(2023, 1, 1))),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: v < dt.date(2023, 1, 1))), "UTC"),
-    ("date_ge_string", Compare(op=">=", left=F("signupDate"), right=L("2024-01-01")),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: v >= dt.date(2024, 1, 1))), "UTC"),
-    ("date_eq_today_ny", Compare(op="<=", left=F("signupDate"), right=Anchor(name="today")),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: v <= today_ny)), NY),
-    ("occurs_date_last_30d_ny",
-     Occurs(operand=F("signupDate"), window=RelativeWindow(
-         cmp="<=", amount=30, unit="day", direction="before", anchor=Anchor(name="now"))),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: today_ny - dt.timedelta(days=30)
-                             <= v <= today_ny)), NY),
-    ("occurs_date_this_month", Occurs(operand=F("signupDate"), window=PointWindow(
-        direction="on", anchor=Period(which="this", unit="month"))),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: (v.year, v.month) == (2024, 6))), "UTC"),
-    ("occurs_date_last_year", Occurs(operand=F("signupDate"), window=PointWindow(
-        direction="on", anchor=Period(which="last", unit="year"))),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: v.year == 2023)), NY),
-    ("occurs_date_before_today", Occurs(operand=F("signupDate"), window=PointWindow(
-        direction="before", anchor=Anchor(name="today"))),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: v < today_ny)), NY),
-    ("occurs_date_between", Occurs(operand=F("signupDate"), window=BetweenWindow(
-        start=DateLit(value=dt.date(2023, 3, 1)), end=DateLit(value=dt.date(2023, 3, 31)))),
-     lambda P, E: ids(P, col(P, "signupDate", lambda v: dt.date(2023, 3, 1) <= v
-                             <= dt.date(2023, 3, 31))), NY),
-    ("occurs_ts_gt_7d_before_now", Occurs(operand=F("lastLogin"), window=RelativeWindow(
-        cmp=">", amount=7, unit="day", direction="before", anchor=Anchor(name="now"))),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: v < AS_OF - dt.timedelta(days=7))), "UTC"),
-    ("occurs_ts_within_2_months", Occurs(operand=F("lastLogin"), window=RelativeWindow(
-        cmp="<=", amount=2, unit="month", direction="before", anchor=Anchor(name="now"))),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: dt.datetime(2024, 4, 1, 2, 30)
-                             <= v <= AS_OF)), "UTC"),
-    ("occurs_ts_after_now_3d", Occurs(operand=F("lastLogin"), window=RelativeWindow(
-        cmp="<=", amount=3, unit="day", direction="after", anchor=Anchor(name="now"))),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: AS_OF <= v
-                             <= AS_OF + dt.timedelta(days=3))), "UTC"),
-    ("occurs_ts_yesterday_ny", Occurs(operand=F("lastLogin"), window=PointWindow(
-        direction="on", anchor=Anchor(name="yesterday"))),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: local(v, NY).date()
-                             == today_ny - dt.timedelta(days=1))), NY),
-    ("occurs_ts_this_week_ny", Occurs(operand=F("lastLogin"), window=PointWindow(
-        direction="on", anchor=Period(which="this", unit="week"))),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: local(v, NY).isocalendar()[:2]
-                             == today_ny.isocalendar()[:2])), NY),
-    ("occurs_ts_after_this_month_ny", Occurs(operand=F("lastLogin"), window=PointWindow(
-        direction="after", anchor=Period(which="this", unit="month"))),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: local(v, NY) >= dt.datetime(2024, 6, 1))),
-     NY),
-    ("get_month_current_month", Compare(op="=", left=Func(name="getMonth", args=[F("lastLogin")]),
-                                        right=Func(name="currentMonth")),
-     lambda P, E: ids(P, col(P, "lastLogin", lambda v: local(v, NY).month == 5)), NY),
+    (
+        "is_not_null",
+        NullCheck(operand=F("age"), is_null=False),
+        lambda P, E: ids(P, P["age"].notna()),
+        "UTC",
+    ),
+    (
+        "intersects",
+        ListMatch(op="intersects", operand=F("interests"), values=["music", "food"]),
+        lambda P, E: ids(P, col(P, "interests", lambda v: {"music", "food"} & set(v))),
+        "UTC",
+    ),
+    (
+        "includes",
+        ListMatch(op="includes", operand=F("interests"), values=["travel"]),
+        lambda P, E: ids(P, col(P, "interests", lambda v: "travel" in v)),
+        "UTC",
+    ),
+    (
+        "subset_of",
+        ListMatch(op="subsetOf", operand=F("interests"), values=["music", "food"]),
+        lambda P, E: ids(P, col(P, "interests", lambda v: set(v) <= {"music", "food"})),
+        "UTC",
+    ),
+    (
+        "superset_of",
+        ListMatch(op="supersetOf", operand=F("interests"), values=["music", "food"]),
+        lambda P, E: ids(P, col(P, "interests", lambda v: set(v) >= {"music", "food"})),
+        "UTC",
+    ),
+    (
+        "dotted_column",
+        Compare(op="=", left=F("homeAddress.countryCode"), right=L("CA")),
+        lambda P, E: ids(P, col(P, "homeAddress.countryCode", lambda v: v == "CA")),
+        "UTC",
+    ),
+    (
+        "struct_path",
+        Compare(op="=", left=F("address.city"), right=L("fr")),
+        lambda P, E: ids(P, col(P, "country", lambda v: v == "FR")),
+        "UTC",
+    ),
+    (
+        "date_lt_datelit",
+        Compare(op="<", left=F("signupDate"), right=DateLit(value=dt.date(2023, 1, 1))),
+        lambda P, E: ids(P, col(P, "signupDate", lambda v: v < dt.date(2023, 1, 1))),
+        "UTC",
+    ),
+    (
+        "date_ge_string",
+        Compare(op=">=", left=F("signupDate"), right=L("2024-01-01")),
+        lambda P, E: ids(P, col(P, "signupDate", lambda v: v >= dt.date(2024, 1, 1))),
+        "UTC",
+    ),
+    (
+        "date_eq_today_ny",
+        Compare(op="<=", left=F("signupDate"), right=Anchor(name="today")),
+        lambda P, E: ids(P, col(P, "signupDate", lambda v: v <= today_ny)),
+        NY,
+    ),
+    (
+        "occurs_date_last_30d_ny",
+        Occurs(
+            operand=F("signupDate"),
+            window=RelativeWindow(
+                cmp="<=", amount=30, unit="day", direction="before", anchor=Anchor(name="now")
+            ),
+        ),
+        lambda P, E: ids(
+            P, col(P, "signupDate", lambda v: today_ny - dt.timedelta(days=30) <= v <= today_ny)
+        ),
+        NY,
+    ),
+    (
+        "occurs_date_this_month",
+        Occurs(
+            operand=F("signupDate"),
+            window=PointWindow(direction="on", anchor=Period(which="this", unit="month")),
+        ),
+        lambda P, E: ids(P, col(P, "signupDate", lambda v: (v.year, v.month) == (2024, 6))),
+        "UTC",
+    ),
+    (
+        "occurs_date_last_year",
+        Occurs(
+            operand=F("signupDate"),
+            window=PointWindow(direction="on", anchor=Period(which="last", unit="year")),
+        ),
+        lambda P, E: ids(P, col(P, "signupDate", lambda v: v.year == 2023)),
+        NY,
+    ),
+    (
+        "occurs_date_before_today",
+        Occurs(
+            operand=F("signupDate"),
+            window=PointWindow(direction="before", anchor=Anchor(name="today")),
+        ),
+        lambda P, E: ids(P, col(P, "signupDate", lambda v: v < today_ny)),
+        NY,
+    ),
+    (
+        "occurs_date_between",
+        Occurs(
+            operand=F("signupDate"),
+            window=BetweenWindow(
+                start=DateLit(value=dt.date(2023, 3, 1)), end=DateLit(value=dt.date(2023, 3, 31))
+            ),
+        ),
+        lambda P, E: ids(
+            P, col(P, "signupDate", lambda v: dt.date(2023, 3, 1) <= v <= dt.date(2023, 3, 31))
+        ),
+        NY,
+    ),
+    (
+        "occurs_ts_gt_7d_before_now",
+        Occurs(
+            operand=F("lastLogin"),
+            window=RelativeWindow(
+                cmp=">", amount=7, unit="day", direction="before", anchor=Anchor(name="now")
+            ),
+        ),
+        lambda P, E: ids(P, col(P, "lastLogin", lambda v: v < AS_OF - dt.timedelta(days=7))),
+        "UTC",
+    ),
+    (
+        "occurs_ts_within_2_months",
+        Occurs(
+            operand=F("lastLogin"),
+            window=RelativeWindow(
+                cmp="<=", amount=2, unit="month", direction="before", anchor=Anchor(name="now")
+            ),
+        ),
+        lambda P, E: ids(
+            P, col(P, "lastLogin", lambda v: dt.datetime(2024, 4, 1, 2, 30) <= v <= AS_OF)
+        ),
+        "UTC",
+    ),
+    (
+        "occurs_ts_after_now_3d",
+        Occurs(
+            operand=F("lastLogin"),
+            window=RelativeWindow(
+                cmp="<=", amount=3, unit="day", direction="after", anchor=Anchor(name="now")
+            ),
+        ),
+        lambda P, E: ids(
+            P, col(P, "lastLogin", lambda v: AS_OF <= v <= AS_OF + dt.timedelta(days=3))
+        ),
+        "UTC",
+    ),
+    (
+        "occurs_ts_yesterday_ny",
+        Occurs(
+            operand=F("lastLogin"),
+            window=PointWindow(direction="on", anchor=Anchor(name="yesterday")),
+        ),
+        lambda P, E: ids(
+            P, col(P, "lastLogin", lambda v: local(v, NY).date() == today_ny - dt.timedelta(days=1))
+        ),
+        NY,
+    ),
+    (
+        "occurs_ts_this_week_ny",
+        Occurs(
+            operand=F("lastLogin"),
+            window=PointWindow(direction="on", anchor=Period(which="this", unit="week")),
+        ),
+        lambda P, E: ids(
+            P,
+            col(
+                P,
+                "lastLogin",
+                lambda v: local(v, NY).isocalendar()[:2] == today_ny.isocalendar()[:2],
+            ),
+        ),
+        NY,
+    ),
+    (
+        "occurs_ts_after_this_month_ny",
+        Occurs(
+            operand=F("lastLogin"),
+            window=PointWindow(direction="after", anchor=Period(which="this", unit="month")),
+        ),
+        lambda P, E: ids(P, col(P, "lastLogin", lambda v: local(v, NY) >= dt.datetime(2024, 6, 1))),
+        NY,
+    ),
+    (
+        "get_month_current_month",
+        Compare(
+            op="=",
+            left=Func(name="getMonth", args=[F("lastLogin")]),
+            right=Func(name="currentMonth"),
+        ),
+        lambda P, E: ids(P, col(P, "lastLogin", lambda v: local(v, NY).month == 5)),
+        NY,
+    ),
     ("bool_true", BoolConst(value=True), lambda P, E: set(P["profile_id"]), "UTC"),
     ("bool_false", BoolConst(value=False), lambda P, E: set(), "UTC"),
     # --- events
-    ("did_purchase", purchase, lambda P, E: event_ids(P, E, is_type("purchase"), "count", ">=", 1),
-     "UTC"),
-    ("did_not_purchase_30d", EventCondition(
-        event_types=["purchase"], op="=", value=0, window=RelativeWindow(
-            cmp="<=", amount=30, unit="day", direction="before", anchor=Anchor(name="now"))),
-     lambda P, E: event_ids(P, E, lambda e: is_type("purchase")(e)
-                            & (e["timestamp"] >= AS_OF - dt.timedelta(days=30)),
-                            "count", "=", 0), "UTC"),
-    ("count_le_2", EventCondition(event_types=["view"], op="<=", value=2),
-     lambda P, E: event_ids(P, E, is_type("view"), "count", "<=", 2), "UTC"),
-    ("sum_gt_500", EventCondition(event_types=["purchase"], measure="sum", field="revenue",
-                                  op=">", value=500),
-     lambda P, E: event_ids(P, E, is_type("purchase"), "sum", ">", 500, "revenue"), "UTC"),
-    ("sum_le_10_includes_none", EventCondition(event_types=["purchase"], measure="sum",
-                                               field="revenue", op="<=", value=10),
-     lambda P, E: event_ids(P, E, is_type("purchase"), "sum", "<=", 10, "revenue"), "UTC"),
-    ("avg_ge_150", EventCondition(event_types=["purchase"], measure="average", field="revenue",
-                                  op=">=", value=150),
-     lambda P, E: event_ids(P, E, is_type("purchase"), "mean", ">=", 150, "revenue"), "UTC"),
-    ("min_lt_20", EventCondition(measure="min", field="revenue", op="<", value=20),
-     lambda P, E: event_ids(P, E, lambda e: e["eventType"].notna(), "min", "<", 20, "revenue"),
-     "UTC"),
-    ("where_filters", EventCondition(
-        event_types=["view", "add_to_cart"], op=">=", value=2,
-        where=And(items=[Compare(op="=", left=F("category", "event"), right=L("shoes")),
-                         InList(operand=F("channel", "event"), values=["web", "app"])])),
-     lambda P, E: event_ids(P, E, lambda e: is_type("view", "add_to_cart")(e)
-                            & (e["category"] == "shoes") & e["channel"].isin(["web", "app"]),
-                            "count", ">=", 2), "UTC"),
-    ("event_last_month_ny", EventCondition(event_types=["email_open"], window=PointWindow(
-        direction="on", anchor=Period(which="last", unit="month"))),
-     lambda P, E: event_ids(P, E, lambda e: is_type("email_open")(e) & e["timestamp"].map(
-         lambda t: (local(t.to_pydatetime(), NY).year, local(t.to_pydatetime(), NY).month)
-         == (2024, 4)), "count", ">=", 1), NY),
-    ("nested_or_events", Or(items=[
-        EventCondition(event_types=["purchase"], op=">=", value=3),
-        And(items=[EventCondition(event_types=["email_open"], op=">=", value=4),
-                   Not(item=EventCondition(event_types=["view"], op=">=", value=6))])]),
-     lambda P, E: event_ids(P, E, is_type("purchase"), "count", ">=", 3)
-     | (event_ids(P, E, is_type("email_open"), "count", ">=", 4)
-        - event_ids(P, E, is_type("view"), "count", ">=", 6)), "UTC"),
-    ("events_and_attributes", And(items=[us, purchase]),
-     lambda P, E: ids(P, col(P, "country", lambda v: v == "US"))
-     & event_ids(P, E, is_type("purchase"), "count", ">=", 1), "UTC"),
+    (
+        "did_purchase",
+        purchase,
+        lambda P, E: event_ids(P, E, is_type("purchase"), "count", ">=", 1),
+        "UTC",
+    ),
+    (
+        "did_not_purchase_30d",
+        EventCondition(
+            event_types=["purchase"],
+            op="=",
+            value=0,
+            window=RelativeWindow(
+                cmp="<=", amount=30, unit="day", direction="before", anchor=Anchor(name="now")
+            ),
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: is_type("purchase")(e) & (e["timestamp"] >= AS_OF - dt.timedelta(days=30)),
+            "count",
+            "=",
+            0,
+        ),
+        "UTC",
+    ),
+    (
+        "count_le_2",
+        EventCondition(event_types=["view"], op="<=", value=2),
+        lambda P, E: event_ids(P, E, is_type("view"), "count", "<=", 2),
+        "UTC",
+    ),
+    (
+        "sum_gt_500",
+        EventCondition(event_types=["purchase"], measure="sum", field="revenue", op=">", value=500),
+        lambda P, E: event_ids(P, E, is_type("purchase"), "sum", ">", 500, "revenue"),
+        "UTC",
+    ),
+    (
+        "sum_le_10_includes_none",
+        EventCondition(event_types=["purchase"], measure="sum", field="revenue", op="<=", value=10),
+        lambda P, E: event_ids(P, E, is_type("purchase"), "sum", "<=", 10, "revenue"),
+        "UTC",
+    ),
+    (
+        "avg_ge_150",
+        EventCondition(
+            event_types=["purchase"], measure="average", field="revenue", op=">=", value=150
+        ),
+        lambda P, E: event_ids(P, E, is_type("purchase"), "mean", ">=", 150, "revenue"),
+        "UTC",
+    ),
+    (
+        "min_lt_20",
+        EventCondition(measure="min", field="revenue", op="<", value=20),
+        lambda P, E: event_ids(P, E, lambda e: e["eventType"].notna(), "min", "<", 20, "revenue"),
+        "UTC",
+    ),
+    (
+        "where_filters",
+        EventCondition(
+            event_types=["view", "add_to_cart"],
+            op=">=",
+            value=2,
+            where=And(
+                items=[
+                    Compare(op="=", left=F("category", "event"), right=L("shoes")),
+                    InList(operand=F("channel", "event"), values=["web", "app"]),
+                ]
+            ),
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: (
+                is_type("view", "add_to_cart")(e)
+                & (e["category"] == "shoes")
+                & e["channel"].isin(["web", "app"])
+            ),
+            "count",
+            ">=",
+            2,
+        ),
+        "UTC",
+    ),
+    (
+        "event_last_month_ny",
+        EventCondition(
+            event_types=["email_open"],
+            window=PointWindow(direction="on", anchor=Period(which="last", unit="month")),
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: (
+                is_type("email_open")(e)
+                & e["timestamp"].map(
+                    lambda t: (
+                        (local(t.to_pydatetime(), NY).year, local(t.to_pydatetime(), NY).month)
+                        == (2024, 4)
+                    )
+                )
+            ),
+            "count",
+            ">=",
+            1,
+        ),
+        NY,
+    ),
+    (
+        "nested_or_events",
+        Or(
+            items=[
+                EventCondition(event_types=["purchase"], op=">=", value=3),
+                And(
+                    items=[
+                        EventCondition(event_types=["email_open"], op=">=", value=4),
+                        Not(item=EventCondition(event_types=["view"], op=">=", value=6)),
+                    ]
+                ),
+            ]
+        ),
+        lambda P, E: (
+            event_ids(P, E, is_type("purchase"), "count", ">=", 3)
+            | (
+                event_ids(P, E, is_type("email_open"), "count", ">=", 4)
+                - event_ids(P, E, is_type("view"), "count", ">=", 6)
+            )
+        ),
+        "UTC",
+    ),
+    (
+        "events_and_attributes",
+        And(items=[us, purchase]),
+        lambda P, E: (
+            ids(P, col(P, "country", lambda v: v == "US"))
+            & event_ids(P, E, is_type("purchase"), "count", ">=", 1)
+        ),
+        "UTC",
+    ),
 ]
 
 
 def _seq(*steps) -> Sequence:
     out = []
     for i, (types, count, within) in enumerate(steps):
-        out.append(SequenceStep(label=f"S{i}", event_types=types, count=count,
-                                within_previous=within))
+        out.append(
+            SequenceStep(label=f"S{i}", event_types=types, count=count, within_previous=within)
+        )
     return Sequence(steps=out)
 
 
 SEQ_CASES = [
-    ("seq_view_then_purchase", _seq((["view"], 1, None), (["purchase"], 1, None)),
-     [(is_type("view"), 1, None), (is_type("purchase"), 1, None)]),
-    ("seq_count3_within_2d", _seq((["view"], 3, None),
-                                  (["purchase"], 1, Duration(amount=2, unit="day"))),
-     [(is_type("view"), 3, None), (is_type("purchase"), 1, dt.timedelta(days=2))]),
-    ("seq_three_steps", _seq((["view"], 2, None),
-                             (["add_to_cart"], 1, Duration(amount=6, unit="hour")),
-                             (["purchase"], 2, Duration(amount=1, unit="day"))),
-     [(is_type("view"), 2, None), (is_type("add_to_cart"), 1, dt.timedelta(hours=6)),
-      (is_type("purchase"), 2, dt.timedelta(days=1))]),
-    ("seq_open_count2", _seq((["email_open"], 1, None), (["view"], 2, None),
-                             (["purchase"], 1, Duration(amount=12, unit="hour"))),
-     [(is_type("email_open"), 1, None), (is_type("view"), 2, None),
-      (is_type("purchase"), 1, dt.timedelta(hours=12))]),
+    (
+        "seq_view_then_purchase",
+        _seq((["view"], 1, None), (["purchase"], 1, None)),
+        [(is_type("view"), 1, None), (is_type("purchase"), 1, None)],
+    ),
+    (
+        "seq_count3_within_2d",
+        _seq((["view"], 3, None), (["purchase"], 1, Duration(amount=2, unit="day"))),
+        [(is_type("view"), 3, None), (is_type("purchase"), 1, dt.timedelta(days=2))],
+    ),
+    (
+        "seq_three_steps",
+        _seq(
+            (["view"], 2, None),
+            (["add_to_cart"], 1, Duration(amount=6, unit="hour")),
+            (["purchase"], 2, Duration(amount=1, unit="day")),
+        ),
+        [
+            (is_type("view"), 2, None),
+            (is_type("add_to_cart"), 1, dt.timedelta(hours=6)),
+            (is_type("purchase"), 2, dt.timedelta(days=1)),
+        ],
+    ),
+    (
+        "seq_open_count2",
+        _seq(
+            (["email_open"], 1, None),
+            (["view"], 2, None),
+            (["purchase"], 1, Duration(amount=12, unit="hour")),
+        ),
+        [
+            (is_type("email_open"), 1, None),
+            (is_type("view"), 2, None),
+            (is_type("purchase"), 1, dt.timedelta(hours=12)),
+        ],
+    ),
 ]
 
 
@@ -426,7 +748,7 @@ def test_sequences(world, name, tree, steps):
 
 
 def test_future_events_are_never_seen(world):
-    db, P, E = world
+    db, P, E = world  # noqa: RUF059
     future = E[E["timestamp"] > AS_OF]
     assert len(future) > 0
     only_future = set(future["profile_id"]) - set(seen(E)["profile_id"])
@@ -439,9 +761,13 @@ def test_future_events_are_never_seen(world):
 
 
 def test_segment_refs_inline_and_cycles(world):
-    db, P, E = world
-    saved = {"us": us, "us_buyers": And(items=[SegmentRef(segment="us"), purchase]),
-             "a": SegmentRef(segment="b"), "b": And(items=[us, SegmentRef(segment="a")])}
+    db, P, E = world  # noqa: RUF059
+    saved = {
+        "us": us,
+        "us_buyers": And(items=[SegmentRef(segment="us"), purchase]),
+        "a": SegmentRef(segment="b"),
+        "b": And(items=[us, SegmentRef(segment="a")]),
+    }
     got = run(db, SegmentRef(segment="us_buyers"), resolve_segment=saved.get)
     assert got == run(db, And(items=[us, purchase]))
     with pytest.raises(ConflictError, match="a -> b -> a"):
@@ -453,20 +779,19 @@ def test_segment_refs_inline_and_cycles(world):
 
 
 def test_sampling_is_a_repeatable_subset(world):
-    db, P, E = world
+    db, P, E = world  # noqa: RUF059
     tree = Or(items=[us, EventCondition(event_types=["purchase"], op=">=", value=2)])
     full = run(db, tree)
     first = run(db, tree, sample=(100, 1000))
     assert first <= full and 0 < len(first) < len(full) * 0.3
     assert run(db, tree, sample=(100, 1000)) == first
     # the events scan is sampled too: the same bucket rule is applied to both tables
-    q = compile_segment(tree, Schema.from_db(db),
-                        CompileOptions(as_of=AS_OF, sample=(100, 1000)))
+    q = compile_segment(tree, Schema.from_db(db), CompileOptions(as_of=AS_OF, sample=(100, 1000)))
     assert q.sql.count("hash(profile_id)") == 1 and q.sql.count("hash(p.profile_id)") == 1
 
 
 def test_compile_many_equals_single_compiles(world):
-    db, P, E = world
+    db, P, E = world  # noqa: RUF059
     defs = {name: tree for name, tree, _, tz in CASES if tz == "UTC"}
     q = compile_many(defs, Schema.from_db(db), CompileOptions(as_of=AS_OF))
     rows = db.rows(q.sql, q.params)
@@ -476,7 +801,7 @@ def test_compile_many_equals_single_compiles(world):
 
 
 def test_compile_count(world):
-    db, P, E = world
+    db, P, E = world  # noqa: RUF059
     q = compile_count(us, Schema.from_db(db), CompileOptions(as_of=AS_OF))
     assert db.scalar(q.sql, q.params) == len(run(db, us))
 
@@ -486,9 +811,23 @@ def test_compile_count(world):
 
 SHAPES = [
     ("attributes_only", And(items=[us, Compare(op=">", left=F("age"), right=L(3))]), 0),
-    ("three_event_conditions", And(items=[purchase, Or(items=[
-        EventCondition(event_types=["view"], op="<", value=3),
-        EventCondition(event_types=["purchase"], measure="sum", field="revenue", value=100)])]), 1),
+    (
+        "three_event_conditions",
+        And(
+            items=[
+                purchase,
+                Or(
+                    items=[
+                        EventCondition(event_types=["view"], op="<", value=3),
+                        EventCondition(
+                            event_types=["purchase"], measure="sum", field="revenue", value=100
+                        ),
+                    ]
+                ),
+            ]
+        ),
+        1,
+    ),
     ("same_condition_twice_one_aggregate", Or(items=[purchase, And(items=[us, purchase])]), 1),
 ]
 
@@ -504,20 +843,33 @@ def test_events_scanned_once(world, name, tree, scans):
 
 # --- bad input ---------------------------------------------------------------------------
 
-HOSTILE = ['"; DROP TABLE profiles; --', "'", "\\", "O'Brien\\'", "ünïcødé ✓ 中文", "x" * 100_000,
-           "$1", "%", "' OR 1=1 --"]
+HOSTILE = [
+    '"; DROP TABLE profiles; --',
+    "'",
+    "\\",
+    "O'Brien\\'",
+    "ünïcødé ✓ 中文",
+    "x" * 100_000,
+    "$1",
+    "%",
+    "' OR 1=1 --",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_values_are_plain_values(world, value):
-    db, P, E = world
+    db, P, E = world  # noqa: RUF059
     before = db.scalar("SELECT count(*) FROM profiles"), db.scalar("SELECT count(*) FROM events")
     trees = [
         Compare(op="=", left=F("country"), right=L(value)),
         TextMatch(op="contains", operand=F("email"), value=value, case_sensitive=False),
         InList(operand=F("country"), values=[value, "US"], negate=True),
-        EventCondition(event_types=[value], where=Compare(
-            op="=", left=F("category", "event"), right=L(value)), op="=", value=0),
+        EventCondition(
+            event_types=[value],
+            where=Compare(op="=", left=F("category", "event"), right=L(value)),
+            op="=",
+            value=0,
+        ),
         ListMatch(op="intersects", operand=F("interests"), values=[value]),
     ]
     results = [run(db, t) for t in trees]
@@ -529,25 +881,45 @@ def test_hostile_values_are_plain_values(world, value):
 
 
 BAD = [
-    ("unknown_profile_field", Compare(op="=", left=F("countr"), right=L("US")),
-     r"Unknown profile field 'countr'.*'country'"),
-    ("unknown_event_field", EventCondition(where=Compare(
-        op="=", left=F("categry", "event"), right=L("x"))), r"Unknown event field.*'category'"),
-    ("quoted_field", Compare(op="=", left=F('country" OR 1=1 --'), right=L("US")),
-     "Unknown profile field"),
+    (
+        "unknown_profile_field",
+        Compare(op="=", left=F("countr"), right=L("US")),
+        r"Unknown profile field 'countr'.*'country'",
+    ),
+    (
+        "unknown_event_field",
+        EventCondition(where=Compare(op="=", left=F("categry", "event"), right=L("x"))),
+        r"Unknown event field.*'category'",
+    ),
+    (
+        "quoted_field",
+        Compare(op="=", left=F('country" OR 1=1 --'), right=L("US")),
+        "Unknown profile field",
+    ),
     ("text_vs_number", Compare(op="=", left=F("country"), right=L(3)), "country.*VARCHAR"),
     ("number_vs_text", Compare(op=">", left=F("age"), right=L("old")), "age.*BIGINT"),
     ("contains_on_number", TextMatch(op="contains", operand=F("age"), value="1"), "age"),
     ("list_op_on_text", ListMatch(op="includes", operand=F("country"), values=["US"]), "list"),
-    ("occurs_on_text", Occurs(operand=F("country"), window=PointWindow(
-        direction="before", anchor=Anchor(name="now"))), "occurs.*country"),
+    (
+        "occurs_on_text",
+        Occurs(
+            operand=F("country"), window=PointWindow(direction="before", anchor=Anchor(name="now"))
+        ),
+        "occurs.*country",
+    ),
     ("in_number_with_text", InList(operand=F("age"), values=["x"]), "age"),
     ("sum_of_text", EventCondition(measure="sum", field="category"), "category"),
-    ("event_field_outside", Compare(op="=", left=F("category", "event"), right=L("x")),
-     "inside an event condition"),
+    (
+        "event_field_outside",
+        Compare(op="=", left=F("category", "event"), right=L("x")),
+        "inside an event condition",
+    ),
     ("bad_regex", TextMatch(op="matches", operand=F("email"), value="(unclosed"), "regular"),
-    ("bad_date_string", Compare(op="<", left=F("signupDate"), right=L("yesterdayish")),
-     "not a date"),
+    (
+        "bad_date_string",
+        Compare(op="<", left=F("signupDate"), right=L("yesterdayish")),
+        "not a date",
+    ),
 ]
 
 
@@ -560,18 +932,23 @@ def test_bad_trees_raise_invalid_input(world, name, tree, message):
 
 def test_bad_timezone():
     with pytest.raises(InvalidInputError, match="timezone"):
-        compile_segment(us, Schema.from_columns({"profile_id": "VARCHAR", "country": "VARCHAR"},
-                                                None),
-                        CompileOptions(as_of=AS_OF, timezone="Mars/Olympus"))
+        compile_segment(
+            us,
+            Schema.from_columns({"profile_id": "VARCHAR", "country": "VARCHAR"}, None),
+            CompileOptions(as_of=AS_OF, timezone="Mars/Olympus"),
+        )
 
 
 def test_deep_nesting_compiles_or_fails_cleanly(world):
-    db, P, E = world
+    db, P, E = world  # noqa: RUF059
     tree = us
     for i in range(300):
         other = Compare(op=">", left=F("age"), right=L(i % 7))
-        tree = Not(item=tree) if i % 3 == 0 else (
-            And(items=[tree, other]) if i % 3 == 1 else Or(items=[other, tree]))
+        tree = (
+            Not(item=tree)
+            if i % 3 == 0
+            else (And(items=[tree, other]) if i % 3 == 1 else Or(items=[other, tree]))
+        )
     try:
         q = compile_segment(tree, Schema.from_db(db), CompileOptions(as_of=AS_OF))
     except InvalidInputError:

@@ -145,6 +145,9 @@ def ids(hits) -> set[str]:
         ('"\'; DROP"', {"s-drop"}),
         ("\\*", set()),
         ("zzz", set()),
+        # a catalog field (the page shares one box): matches no segment, not an error
+        ("type:boolean", set()),
+        ("vip -source:event", {"s-vip", "s-vipers", "s-churn"}),
         ("", {d[0] for d in DEFINITIONS}),  # empty lists everything
         ("   ", {d[0] for d in DEFINITIONS}),
     ],
@@ -243,9 +246,11 @@ def test_too_long_or_too_deep(db):
         search_segments(db, "(" * 40 + "a" + ")" * 40)
 
 
-def test_unknown_field_lists_the_known_ones():
+def test_unknown_field_lists_the_known_ones(catalog_db):
     with pytest.raises(SearchSyntaxError, match="description, id, name, pql, tags"):
         parse("segmentFolder:x", SEGMENT_FIELDS)
+    with pytest.raises(SearchSyntaxError, match="unknown field 'colour'"):
+        search_fields(catalog_db, "colour:red")
 
 
 # --- field search -----------------------------------------------------------------------------
@@ -254,12 +259,12 @@ def test_unknown_field_lists_the_known_ones():
 @pytest.fixture
 def catalog_db(db: Database) -> Database:
     rows = [
-        ("loyaltyTier", "profiles", "VARCHAR", json.dumps([["gold", 40], ["silver", 30]])),
-        ("homeAddress.countryCode", "profiles", "VARCHAR", json.dumps(["FR", "US", "DE"])),
-        ("age", "profiles", "BIGINT", json.dumps([{"value": 31, "count": 3}])),
-        ("revenue", "events", "DOUBLE", None),
-        ("category", "events", "VARCHAR", json.dumps({"golf": 10, "shoes": 4})),
-        ("eventType", "events", "VARCHAR", "not json"),
+        ("loyaltyTier", "profile", "VARCHAR", json.dumps([["gold", 40], ["silver", 30]])),
+        ("homeAddress.countryCode", "profile", "VARCHAR", json.dumps(["FR", "US", "DE"])),
+        ("age", "profile", "BIGINT", json.dumps([{"value": 31, "count": 3}])),
+        ("revenue", "event", "DOUBLE", None),
+        ("category", "event", "VARCHAR", json.dumps({"golf": 10, "shoes": 4})),
+        ("eventType", "event", "VARCHAR", "not json"),
     ]
     with db.write() as con:
         for name, source, type_, top in rows:
@@ -279,11 +284,13 @@ def catalog_db(db: Database) -> Database:
         ("countryCode", ["homeAddress.countryCode"]),
         ("fr", ["homeAddress.countryCode"]),
         ("31", ["age"]),
-        ("source:events", ["category", "eventType", "revenue"]),
+        ("source:event", ["category", "eventType", "revenue"]),
         ("type:double", ["revenue"]),
-        ("type:varchar AND source:profiles", ["homeAddress.countryCode", "loyaltyTier"]),
+        ("type:varchar AND source:profile", ["homeAddress.countryCode", "loyaltyTier"]),
         ("tier OR shoes", ["loyaltyTier", "category"]),
         ("%", []),
+        ("tags:geo", []),  # a segment field: no catalog field has tags
+        ("name:gold OR tags:geo", []),
         ("not json", ["eventType"]),  # an unreadable top value is kept as text
     ],
 )
@@ -293,7 +300,7 @@ def test_field_queries(catalog_db, query, expected):
 
 def test_field_hit_details(catalog_db):
     (hit,) = search_fields(catalog_db, "gold")
-    assert hit.source == "profiles" and hit.type == "VARCHAR"
+    assert hit.source == "profile" and hit.type == "VARCHAR"
     assert hit.top_values == ["gold", "silver"]
     assert hit.matched_values == ["gold"]
     assert hit.matched_fields == ["values"]
@@ -302,7 +309,7 @@ def test_field_hit_details(catalog_db):
 def test_field_name_matches_rank_first(catalog_db):
     with catalog_db.write() as con:
         con.execute(
-            "INSERT INTO catalog VALUES ('goldMember', 'profiles', 'BOOLEAN', 0, 2, false, "
+            "INSERT INTO catalog VALUES ('goldMember', 'profile', 'BOOLEAN', 0, 2, false, "
             "NULL, NULL, NULL, now())"
         )
     assert [h.name for h in search_fields(catalog_db, "gold")] == ["goldMember", "loyaltyTier"]

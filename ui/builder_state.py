@@ -280,7 +280,9 @@ def _point(value: dt.date | None) -> Any:
 def window_to_model(w: WindowState) -> TimeWindow | None:
     now = Anchor(name="now")
     if w.mode == "last":
-        return RelativeWindow(cmp="<=", amount=w.amount, unit=w.unit, direction="before", anchor=now)
+        return RelativeWindow(
+            cmp="<=", amount=w.amount, unit=w.unit, direction="before", anchor=now
+        )
     if w.mode == "more_than":
         return RelativeWindow(cmp=">", amount=w.amount, unit=w.unit, direction="before", anchor=now)
     if w.mode in ("before", "after"):
@@ -466,7 +468,9 @@ def window_from_model(w: TimeWindow | None) -> WindowState:
             and w.cmp in ("<=", ">")
             and w.unit in WINDOW_UNITS
         )
-        return WindowState(mode="last" if w.cmp == "<=" else "more_than", amount=w.amount, unit=w.unit)
+        return WindowState(
+            mode="last" if w.cmp == "<=" else "more_than", amount=w.amount, unit=w.unit
+        )
     if isinstance(w, PointWindow):
         if w.direction == "on":
             _require(

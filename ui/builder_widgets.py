@@ -190,9 +190,19 @@ def _row_tools(ctx: Context, node_id: str, negate_key: str, negate: bool, label:
             "NOT", key=negate_key, help="Exclude the profiles this matches (negate it)."
         )
     with cols[2]:
-        _icon_button(":material/arrow_upward:", _key(node_id, "up"), "Move up", _move, ctx.root, node_id, -1)
+        _icon_button(
+            ":material/arrow_upward:", _key(node_id, "up"), "Move up", _move, ctx.root, node_id, -1
+        )
     with cols[3]:
-        _icon_button(":material/arrow_downward:", _key(node_id, "down"), "Move down", _move, ctx.root, node_id, 1)
+        _icon_button(
+            ":material/arrow_downward:",
+            _key(node_id, "down"),
+            "Move down",
+            _move,
+            ctx.root,
+            node_id,
+            1,
+        )
     with cols[4]:
         _icon_button(":material/delete:", _key(node_id, "rm"), "Remove", _remove, ctx.root, node_id)
     return value
@@ -212,7 +222,9 @@ def render_group(ctx: Context, group: GroupState, depth: int = 0) -> None:
                 ["all", "any"],
                 match_key,
                 group.match,
-                format_func=lambda m: "Match ALL of these (and)" if m == "all" else "Match ANY of these (or)",
+                format_func=lambda m: (
+                    "Match ALL of these (and)" if m == "all" else "Match ANY of these (or)"
+                ),
                 label_visibility="collapsed",
             )
         with head[1]:
@@ -225,11 +237,34 @@ def render_group(ctx: Context, group: GroupState, depth: int = 0) -> None:
             )
         if depth:
             with head[2]:
-                _icon_button(":material/arrow_upward:", _key(group.id, "up"), "Move group up", _move, ctx.root, group.id, -1)
+                _icon_button(
+                    ":material/arrow_upward:",
+                    _key(group.id, "up"),
+                    "Move group up",
+                    _move,
+                    ctx.root,
+                    group.id,
+                    -1,
+                )
             with head[3]:
-                _icon_button(":material/arrow_downward:", _key(group.id, "down"), "Move group down", _move, ctx.root, group.id, 1)
+                _icon_button(
+                    ":material/arrow_downward:",
+                    _key(group.id, "down"),
+                    "Move group down",
+                    _move,
+                    ctx.root,
+                    group.id,
+                    1,
+                )
             with head[4]:
-                _icon_button(":material/delete:", _key(group.id, "rm"), "Remove group", _remove, ctx.root, group.id)
+                _icon_button(
+                    ":material/delete:",
+                    _key(group.id, "rm"),
+                    "Remove group",
+                    _remove,
+                    ctx.root,
+                    group.id,
+                )
         if not group.items:
             st.caption("Empty group: add a condition below.")
         joiner = "AND" if group.match == "all" else "OR"
@@ -253,7 +288,7 @@ def add_bar(ctx: Context, group: GroupState) -> None:
             help=help_text,
             on_click=_add,
             args=(ctx.root, group.id, kind),
-            use_container_width=True,
+            width="stretch",
         )
 
 
@@ -459,6 +494,7 @@ def _types_picker(ctx: Context, node_id: str, values: list[str], label: str) -> 
 
 def _filters_editor(ctx: Context, owner_id: str, filters: list[AttributeRow]) -> None:
     for flt in list(filters):
+
         def remover(flt: AttributeRow = flt) -> None:
             st.button(
                 ":material/close:",
@@ -521,11 +557,15 @@ def event_editor(ctx: Context, row: EventRow) -> None:
                 placeholder="numeric property",
             )
         with c:
-            row.op = _select("Is", list(AGG_OPS), _key(row.id, "aop"), row.op, format_func=AGG_OPS.get)
+            row.op = _select(
+                "Is", list(AGG_OPS), _key(row.id, "aop"), row.op, format_func=AGG_OPS.get
+            )
         with d:
             row.value = _number("Value", _key(row.id, "aval"), row.value)
         if row.measure != "sum":
-            st.caption("Profiles without matching events have no average/min/max, so they never match.")
+            st.caption(
+                "Profiles without matching events have no average/min/max, so they never match."
+            )
 
 
 # --- sequences -------------------------------------------------------------------------
@@ -545,21 +585,42 @@ def sequence_editor(ctx: Context, row: SequenceRow) -> None:
             head = st.columns([1, 5, 1.5, 0.5], vertical_alignment="bottom")
             head[0].markdown(f"**{'Then ' if i else ''}{step.label}**")
             with head[1]:
-                step.event_types = _types_picker(ctx, step.id, step.event_types, f"Step {step.label}: event")
+                step.event_types = _types_picker(
+                    ctx, step.id, step.event_types, f"Step {step.label}: event"
+                )
             with head[2]:
-                step.count = int(_number("At least (times)", _key(step.id, "count"), step.count, True, min_value=1))
+                step.count = int(
+                    _number(
+                        "At least (times)", _key(step.id, "count"), step.count, True, min_value=1
+                    )
+                )
             with head[3]:
                 if len(row.steps) > 1:
-                    _icon_button(":material/close:", _key(step.id, "rm"), "Remove step", _remove_step, row, step.id)
+                    _icon_button(
+                        ":material/close:",
+                        _key(step.id, "rm"),
+                        "Remove step",
+                        _remove_step,
+                        row,
+                        step.id,
+                    )
             if i:
                 gap = st.columns([2, 1.5, 2], vertical_alignment="bottom")
                 with gap[0]:
                     limit_key = _key(step.id, "within-on")
                     _seed(limit_key, step.within_amount is not None)
-                    limited = st.checkbox(f"within a time of {row.steps[i - 1].label}", key=limit_key)
+                    limited = st.checkbox(
+                        f"within a time of {row.steps[i - 1].label}", key=limit_key
+                    )
                 if limited:
                     with gap[1]:
-                        amount = _number("N", _key(step.id, "within-n"), step.within_amount or 1, True, min_value=0)
+                        amount = _number(
+                            "N",
+                            _key(step.id, "within-n"),
+                            step.within_amount or 1,
+                            True,
+                            min_value=0,
+                        )
                     with gap[2]:
                         step.within_unit = _select(
                             "Unit",

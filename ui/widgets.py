@@ -27,11 +27,21 @@ def header(title: str, help_text: str) -> None:
 
 
 def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """Call the service; a SegmentationError is shown with st.error and gives None."""
+    """Call the service; a SegmentationError is shown with st.error and gives None.
+
+    Anything else is a bug in Segment Studio: it is shown as one line too (with
+    the details folded away for a bug report) so the rest of the page still works.
+    """
     try:
         return fn(*args, **kwargs)
     except SegmentationError as exc:
         show_error(exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 - a page must not die on a core bug
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        st.error(f"Something went wrong inside Segment Studio: {first}", icon=":material/bug_report:")
+        with st.expander("Details for a bug report"):
+            st.exception(exc)
         return None
 
 

@@ -126,9 +126,14 @@ def _open_step(name: str, flag: str, count: int, n: str, previous: str) -> str:
     return f"{name} AS (SELECT profile_id, t FROM ({_counted(after, flag)}) WHERE k >= {n})"
 
 
+def _reached(previous: str) -> str:
+    """Events of profiles that reached the previous step: the rest cannot continue."""
+    return f"(SELECT * FROM seq_ev WHERE profile_id IN (SELECT profile_id FROM {previous}))"
+
+
 def _timed_step(name: str, flag: str, n: str, previous: str, within: str) -> str:
     return (
-        f"{name}_e AS ({_counted('seq_ev', flag)}), "
+        f"{name}_e AS ({_counted(_reached(previous), flag)}), "
         f"{name} AS (SELECT c.profile_id, c.t FROM ("
         f"SELECT e.profile_id, e.t, e.k, f.t AS r FROM {name}_e e ASOF JOIN {previous} f "
         f"ON e.profile_id = f.profile_id AND f.t >= e.t - {within}) c "

@@ -194,17 +194,13 @@ class _Formatter:
         if node.scope == "profile":
             # A profile attribute inside an event filter: the explicit parameter.
             return "$1." + format_path(node.path)
-        raise InvalidInputError(
-            f"the event field '{node.path}' is used outside an event condition"
-        )
+        raise InvalidInputError(f"the event field '{node.path}' is used outside an event condition")
 
     def date(self, node: DateLit | DateTimeLit) -> str:
         value = node.value
         if isinstance(value, dt.datetime):
             if value.tzinfo is not None or value.microsecond:
-                raise InvalidInputError(
-                    "date-times in PQL have whole seconds and no time zone"
-                )
+                raise InvalidInputError("date-times in PQL have whole seconds and no time zone")
             parts = (value.year, value.month, value.day, value.hour, value.minute, value.second)
         else:
             parts = (value.year, value.month, value.day)

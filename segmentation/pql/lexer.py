@@ -159,9 +159,7 @@ class _Lexer:
                 self.i = j
                 self._digits()
         if self.i < len(text) and is_ident_char(text[self.i]):
-            raise self.pos.error(
-                f"malformed number '{text[start : self.i + 1]}'", start
-            )
+            raise self.pos.error(f"malformed number '{text[start : self.i + 1]}'", start)
         source = text[start : self.i]
         if is_float:
             value = float(source)
@@ -179,7 +177,7 @@ class _Lexer:
         out: list[str] = []
         while True:
             if self.i >= len(text):
-                raise self.pos.error("unterminated string (missing closing \")", start)
+                raise self.pos.error('unterminated string (missing closing ")', start)
             char = text[self.i]
             if char == '"':
                 self.i += 1
@@ -195,7 +193,7 @@ class _Lexer:
     def _escape(self) -> str:
         text, start = self.text, self.i
         if self.i + 1 >= len(text):
-            raise self.pos.error("unterminated string (missing closing \")", start)
+            raise self.pos.error('unterminated string (missing closing ")', start)
         code = text[self.i + 1]
         if code in _ESCAPES:
             self.i += 2

@@ -105,9 +105,7 @@ def parse(text: str) -> Any:
     try:
         return _Parser(text).parse_all()
     except RecursionError:
-        raise PQLSyntaxError(
-            f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1
-        ) from None
+        raise PQLSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1) from None
 
 
 def _suggest(word: str, candidates: Any) -> str:
@@ -220,9 +218,7 @@ class _Parser:
         if isinstance(node, CONDITIONS):
             return node
         if isinstance(node, (_Events, _Aggregate)):
-            raise self.error(
-                "expected a comparison such as xEvent[...].count() >= 1", node.token
-            )
+            raise self.error("expected a comparison such as xEvent[...].count() >= 1", node.token)
         raise self.error("expected a condition but found a value (compare it, e.g. x = 1)", token)
 
     def as_operand(self, node: Any, token: Token) -> Any:
@@ -554,9 +550,14 @@ class _Parser:
                 raise UnsupportedError(f"parameter {token.text} (only $1, the profile)")
             self.advance()
             scope, prefixed = "profile", True
-        elif token.kind == "ident" and self.peek(1).is_op(".") and token.text in (
-            self.profile_var,
-            self.event_var,
+        elif (
+            token.kind == "ident"
+            and self.peek(1).is_op(".")
+            and token.text
+            in (
+                self.profile_var,
+                self.event_var,
+            )
         ):
             self.advance()
             scope = "profile" if token.text == self.profile_var else "event"
@@ -585,7 +586,7 @@ class _Parser:
     def string_literal(self) -> str:
         token = self.peek()
         if token.kind != "string":
-            raise self.error(f'expected a string in double quotes but found {token.describe()}')
+            raise self.error(f"expected a string in double quotes but found {token.describe()}")
         self.advance()
         return token.text
 
@@ -711,7 +712,9 @@ class _Parser:
         token = self.peek()
         if token.kind != "ident" or token.text not in words.UNITS:
             hint = _suggest(token.text, words.UNITS) if token.kind == "ident" else ""
-            raise self.error(f"expected a time unit such as days but found {token.describe()}{hint}")
+            raise self.error(
+                f"expected a time unit such as days but found {token.describe()}{hint}"
+            )
         self.advance()
         return words.UNITS[token.text]
 
@@ -793,7 +796,9 @@ class _Parser:
                 ref = self.field_path()
                 self.i = resume
                 if ref.scope != "event":
-                    raise self.error(f"{measure_token.text} needs a field of the event", measure_token)
+                    raise self.error(
+                        f"{measure_token.text} needs a field of the event", measure_token
+                    )
                 field = ref.path
             cond = None
             if self.peek().is_word("where") or self.peek().is_op(":"):

@@ -24,10 +24,12 @@ Shape of the data, in three steps:
 from __future__ import annotations
 
 MACROS = [
-    # 53 random bits of hash(seed, key, salt) as a double in [0, 1).
+    # 53 random bits of hash(seed, key, salt) as a double in [0, 1). DuckDB's
+    # multi-argument hash only combines the per-argument hashes, so nearby salts
+    # give correlated draws; hashing the combination again mixes them apart.
     """
     CREATE MACRO u01(k, salt) AS
-        (hash(getvariable('seed'), k, salt) >> 11)::DOUBLE / 9007199254740992.0
+        (hash(hash(getvariable('seed'), k, salt)) >> 11)::DOUBLE / 9007199254740992.0
     """,
     # Weight of an epoch second: season of its day times its hour of day.
     """
@@ -170,7 +172,7 @@ WITH x AS (
         *,
         CASE
             WHEN is_cart THEN 0
-            WHEN email_opt_in AND u01(g, 101) < CASE WHEN engager THEN 0.36 ELSE 0.28 END
+            WHEN email_opt_in AND u01(g, 101) < CASE WHEN engager THEN 0.45 ELSE 0.28 END
                 THEN 1
             ELSE 0
         END AS kind,
@@ -182,13 +184,13 @@ WITH x AS (
         *,
         CASE
             WHEN kind = 1 OR is_cart THEN CASE WHEN app_first THEN 2 ELSE 1 END
-            WHEN app_first THEN CASE WHEN u_ch < 0.7 THEN 2 WHEN u_ch < 0.95 THEN 1 ELSE 3 END
-            ELSE CASE WHEN u_ch < 0.68 THEN 1 WHEN u_ch < 0.86 THEN 2 ELSE 3 END
+            WHEN app_first THEN CASE WHEN u_ch < 0.72 THEN 2 WHEN u_ch < 0.97 THEN 1 ELSE 3 END
+            ELSE CASE WHEN u_ch < 0.74 THEN 1 WHEN u_ch < 0.94 THEN 2 ELSE 3 END
         END AS ch,
         CASE
             WHEN kind = 0 THEN 0
-            WHEN u_var < CASE WHEN engager THEN 0.2 ELSE 0.75 END THEN 0
-            WHEN u_var < CASE WHEN engager THEN 0.6 ELSE 0.95 END THEN 1
+            WHEN u_var < CASE WHEN engager THEN 0.15 ELSE 0.75 END THEN 0
+            WHEN u_var < CASE WHEN engager THEN 0.55 ELSE 0.95 END THEN 1
             ELSE 2
         END AS variant,
         active_s AS lo,
@@ -215,7 +217,9 @@ WITH x AS (
         lo + floor(u01(g, 110) * room)::BIGINT AS c0,
         lo + floor(u01(g, 111) * room)::BIGINT AS c1,
         lo + floor(u01(g, 112) * room)::BIGINT AS c2,
-        lo + floor(u01(g, 113) * room)::BIGINT AS c3
+        lo + floor(u01(g, 113) * room)::BIGINT AS c3,
+        lo + floor(u01(g, 114) * room)::BIGINT AS c4,
+        lo + floor(u01(g, 115) * room)::BIGINT AS c5
     FROM r
 ), t AS (
     SELECT
@@ -225,7 +229,9 @@ WITH x AS (
             WHEN u01(g, 120) < time_w(c0) THEN c0
             WHEN u01(g, 121) < time_w(c1) THEN c1
             WHEN u01(g, 122) < time_w(c2) THEN c2
-            ELSE c3
+            WHEN u01(g, 123) < time_w(c3) THEN c3
+            WHEN u01(g, 124) < time_w(c4) THEN c4
+            ELSE c5
         END AS start_s
     FROM cand
 ), z AS (
@@ -264,7 +270,7 @@ SELECT
     round(
         (round(getvariable('cat_lo')[cat]
             + (getvariable('cat_hi')[cat] - getvariable('cat_lo')[cat])
-            * pow((hash(cat, product, 7) >> 11)::DOUBLE / 9007199254740992.0, 1.5)) - 0.01)
+            * pow((hash(hash(cat, product, 7)) >> 11)::DOUBLE / 9007199254740992.0, 1.5)) - 0.01)
         * CASE
             WHEN persona IN (1, 2) THEN CASE WHEN u_qty < 0.5 THEN 1 WHEN u_qty < 0.82 THEN 2
                 ELSE 3 END

@@ -523,9 +523,9 @@ CAMPAIGNS = [
 # and the daily spend before the event window (feeds lifetimeValue).
 PERSONAS: list[tuple[str, float, float, float, float, float, float, float, float]] = [
     ("vip", 0.04, 3.2, 0.62, 0.82, 0.88, 0.80, 0.50, 2.4),
-    ("lapsed_vip", 0.05, 3.6, 0.60, 0.82, 0.88, 0.75, 0.15, 2.2),
+    ("lapsed_vip", 0.055, 4.2, 0.60, 0.82, 0.88, 0.75, 0.15, 2.2),
     ("loyal", 0.15, 1.6, 0.42, 0.70, 0.80, 0.75, 0.45, 0.9),
-    ("occasional", 0.36, 1.0, 0.28, 0.60, 0.70, 0.60, 0.30, 0.35),
+    ("occasional", 0.355, 1.0, 0.28, 0.60, 0.70, 0.60, 0.30, 0.35),
     ("browser", 0.30, 0.8, 0.12, 0.45, 0.50, 0.50, 0.25, 0.08),
     ("dormant", 0.10, 0.3, 0.20, 0.50, 0.60, 0.40, 0.05, 0.15),
 ]

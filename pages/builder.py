@@ -1,0 +1,549 @@
+"""Segment builder: edit a definition visually or as PQL, see its size live, save it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from segmentation import SegmentationError
+from segmentation.errors import PQLSyntaxError
+from segmentation.pql import parse, to_pql
+from ui import builder_state as bs
+from ui.builder_widgets import Context, render_group
+from ui.state import as_of, service
+
+NEW = "__new__"
+K_ROOT = "builder_root"  # GroupState, or None while the expression is edited as PQL only
+K_EXPR = "builder_expr"  # the expression when K_ROOT is None
+K_ID = "builder_id"  # the definition being edited (None: a new one)
+K_PICK = "builder_pick"  # the definition selectbox
+K_PQL = "builder_pql_text"  # the PQL text area
+K_PQL_SYNCED = "builder_pql_synced"  # the PQL last pushed into the text area
+K_PQL_ERROR = "builder_pql_error"
+K_FLASH = "builder_flash"
+K_CONFIRM = "builder_confirm_delete"
+K_NAME, K_DESC, K_TAGS = "builder_name", "builder_desc", "builder_tags"
+
+svc = service()
+st.title("Segment builder")
+
+
+# --- loading and switching definitions ------------------------------------------------
+
+
+def _load_expression(expr: Any) -> None:
+    root = bs.from_expression(expr)
+    st.session_state[K_ROOT] = root
+    st.session_state[K_EXPR] = expr
+    st.session_state[K_PQL_ERROR] = None
+
+
+def _load_definition(def_id: str | None) -> None:
+    """Fill the builder and the save form from a saved definition (or blank them)."""
+    st.session_state[K_ID] = def_id
+    st.session_state[K_CONFIRM] = False
+    if def_id is None:
+        _load_expression(None)
+        st.session_state[K_NAME], st.session_state[K_DESC] = "", ""
+        st.session_state[K_TAGS] = []
+        st.query_params.pop("segment", None)
+        return
+    definition = svc.definitions.get(def_id)
+    _load_expression(definition.expression)
+    st.session_state[K_NAME] = definition.name
+    st.session_state[K_DESC] = definition.description
+    st.session_state[K_TAGS] = list(definition.tags)
+    st.query_params["segment"] = definition.id
+
+
+def _on_pick() -> None:
+    pick = st.session_state[K_PICK]
+    _load_definition(None if pick == NEW else pick)
+
+
+def _start_from(pql: str, name: str, description: str = "") -> None:
+    _load_definition(None)
+    st.session_state[K_PICK] = NEW
+    _load_expression(parse(pql))
+    st.session_state[K_NAME] = name
+    st.session_state[K_DESC] = description
+
+
+def _current_expression() -> Any:
+    root = st.session_state.get(K_ROOT)
+    return bs.to_expression(root) if root is not None else st.session_state.get(K_EXPR)
+
+
+def _apply_pql() -> None:
+    text = st.session_state.get(K_PQL, "")
+    if not text.strip():
+        _load_expression(None)
+        return
+    try:
+        expr = parse(text)
+    except PQLSyntaxError as exc:
+        st.session_state[K_PQL_ERROR] = {
+            "line": exc.line,
+            "column": exc.column,
+            "reason": exc.reason,
+            "message": exc.message,
+        }
+        return
+    except SegmentationError as exc:
+        st.session_state[K_PQL_ERROR] = {"message": exc.message}
+        return
+    _load_expression(expr)
+
+
+def _sync_from_url(definitions: dict[str, Any]) -> None:
+    """``?segment=<id or name>`` opens that definition; first run of a session starts blank."""
+    wanted = st.query_params.get("segment")
+    if wanted and wanted != st.session_state.get(K_ID):
+        found = svc.definitions.find(wanted)
+        if found is not None:
+            _load_definition(found.id)
+            st.session_state[K_PICK] = found.id
+            return
+        st.warning(f"No saved segment {wanted!r}; starting a new one.")
+        st.query_params.pop("segment", None)
+    if K_ROOT not in st.session_state and K_EXPR not in st.session_state:
+        _load_definition(None)
+    if st.session_state.get(K_ID) and st.session_state[K_ID] not in definitions:
+        _load_definition(None)  # deleted elsewhere
+    st.session_state[K_PICK] = st.session_state.get(K_ID) or NEW
+
+
+# --- estimate -----------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _estimate(pql: str, as_of_iso: str | None, data_version: str, _svc: Any) -> dict[str, Any]:
+    """Keyed by the PQL text, as-of and the data version, so re-renders are instant."""
+    when = dt.datetime.fromisoformat(as_of_iso) if as_of_iso else None
+    try:
+        return {"ok": _svc.estimate(pql, as_of=when).model_dump()}
+    except SegmentationError as exc:
+        return {"error": exc.message}
+
+
+def _data_version(info: dict[str, Any], definitions: dict[str, Any]) -> str:
+    last = info.get("last_load") or {}
+    stamps = max((d.updated_at.isoformat() for d in definitions.values()), default="")
+    return f"{info['path']}|{info['profiles']}|{info['events']}|{last.get('loaded_at')}|{stamps}"
+
+
+def _interval_chart(est: dict[str, Any]) -> alt.Chart:
+    total = max(est["total_profiles"], 1)
+    frame = pd.DataFrame(
+        [
+            {
+                "what": "Segment",
+                "size": est["estimated_size"],
+                "low": est["low"],
+                "high": est["high"],
+                "total": total,
+            }
+        ]
+    )
+    base = alt.Chart(frame).encode(y=alt.Y("what:N", title=None, axis=None))
+    scale = alt.Scale(domain=[0, total])
+    back = base.mark_bar(color="#e6e9ef", size=26).encode(
+        x=alt.X("total:Q", scale=scale, title="profiles")
+    )
+    bar = base.mark_bar(color="#4f6bed", size=26).encode(
+        x=alt.X("size:Q", scale=scale),
+        tooltip=[
+            alt.Tooltip("size:Q", title="estimate", format=","),
+            alt.Tooltip("low:Q", title="95% low", format=","),
+            alt.Tooltip("high:Q", title="95% high", format=","),
+            alt.Tooltip("total:Q", title="all profiles", format=","),
+        ],
+    )
+    rule = base.mark_rule(color="#1b1f3b", strokeWidth=2).encode(x="low:Q", x2="high:Q")
+    ticks = base.mark_tick(color="#1b1f3b", thickness=2, size=18).encode(
+        x="low:Q"
+    ) + base.mark_tick(color="#1b1f3b", thickness=2, size=18).encode(x="high:Q")
+    return (back + bar + rule + ticks).properties(height=70)
+
+
+def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
+    st.subheader("Audience size")
+    if expr is None:
+        st.metric(
+            "Estimated size", f"{info['profiles']:,} profiles", help="No conditions yet: everyone."
+        )
+        st.caption("Add a condition to narrow the audience.")
+        return
+    pql = to_pql(expr)
+    when = as_of()
+    result = _estimate(pql, when.isoformat() if when else None, version, svc)
+    if "error" in result:
+        st.error(result["error"], icon=":material/error:")
+        return
+    est = result["ok"]
+    total = max(est["total_profiles"], 1)
+    share = est["estimated_size"] / total
+    if est["exact"]:
+        value = f"{est['estimated_size']:,} profiles"
+        detail = f"exact · {share:.1%} of {est['total_profiles']:,}"
+    else:
+        value = f"≈ {est['estimated_size']:,} profiles"
+        detail = (
+            f"({est['low']:,}–{est['high']:,}) · {share:.1%} of {est['total_profiles']:,}"
+            f" · 95% interval from a sample of {est['sample_size']:,}"
+        )
+    st.metric(
+        "Estimated size",
+        value,
+        help="Exact on small data; on large data a sampled estimate with a 95% interval.",
+    )
+    st.caption(detail + (f" · as of {when:%Y-%m-%d %H:%M} UTC" if when else " · as of now"))
+    st.altair_chart(_interval_chart(est), width="stretch")
+
+
+# --- save panel ----------------------------------------------------------------------------
+
+
+def _flash(message: str) -> None:
+    st.session_state[K_FLASH] = message
+
+
+def _save(expr: Any) -> None:
+    name = (st.session_state.get(K_NAME) or "").strip()
+    desc = st.session_state.get(K_DESC) or ""
+    tags = list(st.session_state.get(K_TAGS) or [])
+    def_id = st.session_state.get(K_ID)
+    try:
+        if def_id is None:
+            saved = svc.definitions.create(name=name, expression=expr, description=desc, tags=tags)
+            _flash(f"“{saved.name}” saved as v{saved.version}.")
+        else:
+            saved = svc.definitions.update(
+                def_id, name=name, expression=expr, description=desc, tags=tags
+            )
+            _flash(f"v{saved.version} saved.")
+    except SegmentationError as exc:
+        _flash("error:" + exc.message)
+        return
+    st.session_state[K_ID] = saved.id
+    st.session_state[K_PICK] = saved.id
+    st.query_params["segment"] = saved.id
+
+
+def _duplicate() -> None:
+    try:
+        copy = svc.definitions.duplicate(st.session_state[K_ID])
+    except SegmentationError as exc:
+        _flash("error:" + exc.message)
+        return
+    _load_definition(copy.id)
+    st.session_state[K_PICK] = copy.id
+    _flash(f"Duplicated as “{copy.name}”.")
+
+
+def _delete() -> None:
+    def_id = st.session_state[K_ID]
+    try:
+        name = svc.definitions.get(def_id).name
+        svc.definitions.delete(def_id)
+    except SegmentationError as exc:
+        st.session_state[K_CONFIRM] = False
+        _flash("error:Cannot delete: " + exc.message)
+        return
+    _load_definition(None)
+    st.session_state[K_PICK] = NEW
+    _flash(f"“{name}” deleted.")
+
+
+def _show_flash() -> None:
+    message = st.session_state.pop(K_FLASH, None)
+    if not message:
+        return
+    if message.startswith("error:"):
+        st.error(message.removeprefix("error:"), icon=":material/error:")
+    else:
+        st.success(message, icon=":material/check_circle:")
+        st.toast(message)
+
+
+def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
+    def_id = st.session_state.get(K_ID)
+    current = definitions.get(def_id) if def_id else None
+    with st.container(border=True):
+        if current is None:
+            st.subheader("Save")
+        else:
+            st.subheader(f"Save · v{current.version}")
+        st.text_input("Name", key=K_NAME, placeholder="e.g. High-value customers, DE")
+        st.text_area("Description", key=K_DESC, height=68, placeholder="Who is in it, and why")
+        all_tags = sorted({tag for d in definitions.values() for tag in d.tags})
+        st.multiselect(
+            "Tags",
+            list(dict.fromkeys([*all_tags, *st.session_state.get(K_TAGS, [])])),
+            key=K_TAGS,
+            accept_new_options=True,
+            placeholder="Pick or type tags",
+        )
+        disabled = expr is None
+        if current is None:
+            st.button(
+                "Save segment",
+                type="primary",
+                icon=":material/save:",
+                key="builder_save",
+                on_click=_save,
+                args=(expr,),
+                disabled=disabled,
+                width="stretch",
+                help="Add at least one condition first." if disabled else None,
+            )
+        else:
+            st.button(
+                f"Save as new version (v{current.version + 1})",
+                type="primary",
+                icon=":material/save:",
+                key="builder_save",
+                on_click=_save,
+                args=(expr,),
+                disabled=disabled,
+                width="stretch",
+            )
+            cols = st.columns(2)
+            cols[0].button(
+                "Duplicate",
+                icon=":material/content_copy:",
+                key="builder_dup",
+                on_click=_duplicate,
+                width="stretch",
+            )
+            if cols[1].button(
+                "Delete", icon=":material/delete:", key="builder_del", width="stretch"
+            ):
+                st.session_state[K_CONFIRM] = True
+            if st.session_state.get(K_CONFIRM):
+                st.warning(f"Delete “{current.name}” and its history?")
+                yes, no = st.columns(2)
+                yes.button("Yes, delete", type="primary", key="builder_del_yes", on_click=_delete)
+                if no.button("Cancel", key="builder_del_no"):
+                    st.session_state[K_CONFIRM] = False
+                    st.rerun()
+        _show_flash()
+        if current is not None:
+            quick_links(current)
+
+
+def quick_links(current: Any) -> None:
+    cols = st.columns(2)
+    if cols[0].button(
+        "Preview members",
+        icon=":material/table_view:",
+        key="builder_preview",
+        width="stretch",
+    ):
+        st.session_state["preview_segment"] = current.id
+        st.switch_page("pages/preview.py")
+    if cols[1].button(
+        "Run now", icon=":material/play_arrow:", key="builder_run", width="stretch"
+    ):
+        with st.status(f"Evaluating “{current.name}” ...", expanded=True) as status:
+            bar = st.progress(0.0)
+            try:
+                job = svc.jobs.run(
+                    [current.id],
+                    as_of=as_of(),
+                    progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m),
+                )
+            except SegmentationError as exc:
+                status.update(label=exc.message, state="error")
+                return
+            counts = (
+                (job.metrics or {}).get("segmented_profile_counter", {})
+                if isinstance(job.metrics, dict)
+                else {}
+            )
+            qualified = counts.get(current.id)
+            label = f"Job {job.status.lower()}" + (
+                f": {qualified:,} profiles qualified" if qualified is not None else ""
+            )
+            status.update(
+                label=label,
+                state="complete" if job.status == "SUCCEEDED" else "error",
+                expanded=False,
+            )
+
+
+def history_and_transfer(current: Any) -> None:
+    if current is not None:
+        with st.expander(f"Version history ({current.version})"):
+            for version in reversed(svc.definitions.versions(current.id)):
+                st.markdown(
+                    f"**v{version.version}** · {version.updated_at:%Y-%m-%d %H:%M} · {version.name}"
+                )
+                st.code(version.pql, language="sql", wrap_lines=True)
+    with st.expander("Import / export AEP JSON"):
+        upload = st.file_uploader(
+            "Import segment definitions (AEP JSON)", type=["json"], key="builder_import"
+        )
+        mode = st.radio(
+            "If a name exists",
+            ["error", "skip", "rename"],
+            horizontal=True,
+            key="builder_import_mode",
+            format_func={"error": "stop", "skip": "skip it", "rename": "import as a copy"}.get,
+        )
+        if upload is not None and st.button(
+            "Import", key="builder_import_go", icon=":material/upload:"
+        ):
+            try:
+                created = svc.import_aep(upload.getvalue().decode("utf-8"), on_conflict=mode)
+            except (SegmentationError, UnicodeDecodeError) as exc:
+                st.error(getattr(exc, "message", str(exc)), icon=":material/error:")
+            else:
+                names = ", ".join(getattr(d, "name", str(d)) for d in (created or []))
+                st.success(
+                    f"Imported {len(created or [])}: {names}" if created else "Nothing imported."
+                )
+        if current is not None:
+            payload = json.dumps(svc.export_aep([current.id]), indent=2, default=str)
+            st.download_button(
+                "Export this segment (AEP JSON)",
+                payload,
+                file_name=f"{current.name}.json",
+                mime="application/json",
+                icon=":material/download:",
+                key="builder_export",
+                on_click="ignore",
+            )
+
+
+# --- the visual and PQL tabs -----------------------------------------------------------------
+
+
+def pql_tab(expr: Any) -> None:
+    current = to_pql(expr) if expr is not None else ""
+    if st.session_state.get(K_PQL_SYNCED) != current:
+        st.session_state[K_PQL] = current
+        st.session_state[K_PQL_SYNCED] = current
+    st.text_area(
+        "PQL",
+        key=K_PQL,
+        height=160,
+        placeholder='e.g. country = "DE" and xEvent[eventType = "purchase"].count() >= 2',
+        help="Profile Query Language, as in Adobe Experience Platform. "
+        "Apply loads it into the visual builder.",
+    )
+    st.button(
+        "Apply",
+        type="primary",
+        key="builder_pql_apply",
+        on_click=_apply_pql,
+        icon=":material/check:",
+    )
+    error = st.session_state.get(K_PQL_ERROR)
+    if error:
+        if "line" in error:
+            st.error(
+                f"Line {error['line']}, column {error['column']}: {error['reason']}",
+                icon=":material/error:",
+            )
+            lines = (st.session_state.get(K_PQL) or "").splitlines() or [""]
+            source = lines[min(error["line"], len(lines)) - 1]
+            st.code(f"{source}\n{' ' * (error['column'] - 1)}^", language=None)
+        else:
+            st.error(error["message"], icon=":material/error:")
+
+
+def visual_tab(ctx: Context | None) -> None:
+    root = st.session_state.get(K_ROOT)
+    if root is None:
+        st.info(
+            "This expression is edited as PQL: it uses a shape the visual builder cannot show.",
+            icon=":material/code:",
+        )
+        expr = st.session_state.get(K_EXPR)
+        st.code(to_pql(expr) if expr is not None else "", language="sql", wrap_lines=True)
+        if st.button("Start over in the visual builder", key="builder_reset"):
+            _load_expression(None)
+            st.rerun()
+        return
+    render_group(ctx, root)
+
+
+def examples(definitions: dict[str, Any]) -> None:
+    try:
+        from segmentation.samples import DEMO_SEGMENTS
+    except ImportError:
+        return
+    if definitions or not DEMO_SEGMENTS:
+        return
+    st.info("No saved segments yet. Start from an example:", icon=":material/lightbulb:")
+    cols = st.columns(min(len(DEMO_SEGMENTS), 4))
+    for i, sample in enumerate(list(DEMO_SEGMENTS)[:8]):
+        spec = sample if isinstance(sample, dict) else getattr(sample, "__dict__", {})
+        name = spec.get("name") or f"Example {i + 1}"
+        cols[i % len(cols)].button(
+            name,
+            key=f"builder_example_{i}",
+            help=spec.get("description") or spec.get("pql"),
+            on_click=_start_from,
+            args=(spec["pql"], name, spec.get("description", "")),
+            width="stretch",
+        )
+
+
+# --- page ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    info = svc.info()
+    if not info["profiles"]:
+        st.info(
+            "No profile data is loaded yet. Load a file (or the demo data) on the Data page first.",
+            icon=":material/database:",
+        )
+        st.page_link("pages/data.py", label="Go to the Data page", icon=":material/database:")
+        return
+    definitions = {d.id: d for d in svc.definitions.all()}
+    _sync_from_url(definitions)
+    names = {d.id: d.name for d in sorted(definitions.values(), key=lambda d: d.name.lower())}
+    st.selectbox(
+        "Segment",
+        [NEW, *names],
+        key=K_PICK,
+        format_func=lambda i: "➕ New segment" if i == NEW else names.get(i, i),
+        on_change=_on_pick,
+        help="Pick a saved segment to edit it; the URL changes so you can share it.",
+    )
+    examples(definitions)
+    catalog = svc.catalog()
+    ctx = None
+    if st.session_state.get(K_ROOT) is not None:
+        ctx = Context(
+            profile_fields={
+                f.name: f for f in catalog if f.source == "profile" and f.name != "profile_id"
+            },
+            event_fields={f.name: f for f in catalog if f.source == "event"},
+            event_types=svc.event_types(),
+            segments={i: n for i, n in names.items() if i != st.session_state.get(K_ID)},
+            root=st.session_state[K_ROOT],
+        )
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        visual, text = st.tabs(["Visual", "PQL"])
+        with visual:
+            visual_tab(ctx)
+        expr = _current_expression()
+        with text:
+            pql_tab(expr)
+    with right:
+        estimate_panel(expr, info, _data_version(info, definitions))
+        save_panel(expr, definitions)
+        history_and_transfer(definitions.get(st.session_state.get(K_ID)))
+
+
+main()

@@ -1,0 +1,307 @@
+"""Operands (fields, literals, arithmetic, date functions) and time windows as SQL.
+
+Literals stay unbound until the other side's kind is known, so that
+``signupDate < "2024-01-01"`` binds a DATE and ``lastLogin < today`` binds the
+start of today in the workspace timezone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from segmentation.compiler.schema import Schema, Scope
+from segmentation.compiler.sqlparts import Params
+from segmentation.compiler.timewindows import (
+    SQL_INTERVAL_FN,
+    UTC,
+    Clock,
+    Span,
+    SqlTime,
+    TimeValue,
+    between_sql,
+    literal_span,
+    window_sql,
+)
+from segmentation.errors import InvalidInputError, UnsupportedError
+from segmentation.model import (
+    Anchor,
+    Arith,
+    BetweenWindow,
+    DateLit,
+    DateTimeLit,
+    FieldRef,
+    Func,
+    Lit,
+)
+
+TEMPORAL = ("date", "timestamp", "timestamptz")
+
+
+@dataclass
+class Val:
+    """A compiled operand. Literals stay unbound (``sql`` None) until the other side's
+    kind is known, so ``signupDate < "2024-01-01"`` can bind a DATE."""
+
+    kind: str
+    label: str
+    sql: str | None = None
+    value: Any = None
+    span: Span | None = None  # anchors, dates and timestamps given as values
+
+    @property
+    def is_literal(self) -> bool:
+        return self.sql is None
+
+
+@dataclass
+class Context:
+    """Where a field is read: profile attributes (alias p) or events inside a filter."""
+
+    scope: Scope = "profile"
+    alias: str | None = "p"
+
+
+@dataclass
+class OperandCompiler:
+    schema: Schema
+    clock: Clock
+    params: Params
+    uses_profile_fields = False
+
+    # --- time ------------------------------------------------------------------------
+
+    def window(self, window: Any, target: Val, ctx: Context) -> str:
+        cmp = self._cmp_for(target)
+        if isinstance(window, BetweenWindow):
+            return between_sql(
+                window, self.span(window.start, ctx), self.span(window.end, ctx), cmp
+            )
+        return window_sql(window, self.span(window.anchor, ctx), cmp, self._shift)
+
+    def span(self, point: Any, ctx: Context) -> Span:
+        fixed = literal_span(self.clock, point)
+        if fixed is not None:
+            return fixed
+        anchor = self.operand(point, ctx)
+        if anchor.kind not in TEMPORAL:
+            raise InvalidInputError(f"{anchor.label} is not a date or timestamp.")
+        if anchor.kind == "date":
+            return Span(SqlTime(anchor.sql, "date"), SqlTime(f"({anchor.sql} + 1)", "date"))
+        return Span(SqlTime(anchor.sql, anchor.kind))
+
+    def _shift(self, value: TimeValue, amount: int, unit: str) -> TimeValue:
+        if isinstance(value, dt.datetime):
+            return self.clock.shift(value, amount, unit)
+        fn, mult = SQL_INTERVAL_FN[unit]
+        n = self.params.bind(amount * mult, "INTEGER")
+        kind = "timestamp" if value.kind == "date" else value.kind
+        return SqlTime(f"({value.sql} + {fn}({n}))", kind)
+
+    def _cmp_for(self, target: Val) -> Callable[[str, TimeValue], str]:
+        def cmp(op: str, bound: TimeValue) -> str:
+            return f"{target.sql} {op} {self._time_sql(bound, target.kind)}"
+
+        return cmp
+
+    def _time_sql(self, bound: TimeValue, kind: str) -> str:
+        """A bound as SQL of ``kind``: DATE columns compare by local date."""
+        if isinstance(bound, dt.datetime):
+            if kind == "date":
+                return self.params.bind(self.clock.local_date(bound), "DATE")
+            if kind == "timestamptz":
+                return self.params.bind(bound.replace(tzinfo=UTC), "TIMESTAMPTZ")
+            return self.params.bind(bound, "TIMESTAMP")
+        if bound.kind == kind:
+            return bound.sql
+        sql_type = {"date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}[kind]
+        return f"CAST({bound.sql} AS {sql_type})"
+
+    def _temporal_compare(self, target: Val, op: str, span: Span) -> str:
+        cmp = self._cmp_for(target)
+        if span.is_instant:
+            return f"({cmp(op, span.start)})"
+        if op == "=":
+            return f"({cmp('>=', span.start)} AND {cmp('<', span.stop)})"
+        if op == "!=":
+            return f"({cmp('<', span.start)} OR {cmp('>=', span.stop)})"
+        bound = {"<": ("<", span.start), "<=": ("<", span.stop), ">": (">=", span.stop)}
+        return f"({cmp(*bound.get(op, ('>=', span.start)))})"
+
+    def _as_span(self, literal: Val, target: Val) -> Span:
+        if literal.span is not None:
+            return literal.span
+        text = str(literal.value)
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                return self.clock.day_span(dt.date.fromisoformat(text))
+            instant = dt.datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{target.label} is a {target.kind}; {text!r} is not a date (YYYY-MM-DD) "
+                "or a timestamp."
+            ) from exc
+        if instant.tzinfo is not None:
+            instant = instant.astimezone(UTC).replace(tzinfo=None)
+        return Span(instant)
+
+    def _align_temporal(self, a: Val, b: Val) -> tuple[str, str]:
+        if a.kind == b.kind:
+            return a.sql, b.sql
+        if "timestamptz" in (a.kind, b.kind):
+            return (
+                self._time_sql(SqlTime(a.sql, a.kind), "timestamptz"),
+                self._time_sql(SqlTime(b.sql, b.kind), "timestamptz"),
+            )
+        return (
+            self._time_sql(SqlTime(a.sql, a.kind), "timestamp"),
+            self._time_sql(SqlTime(b.sql, b.kind), "timestamp"),
+        )
+
+    # --- operands --------------------------------------------------------------------
+
+    def operand(self, node: Any, ctx: Context) -> Val:
+        if isinstance(node, FieldRef):
+            return self._field(node, ctx)
+        if isinstance(node, Lit):
+            if isinstance(node.value, list):
+                raise InvalidInputError("A list is not allowed here; use 'in' or a list function.")
+            return Val(kind=_py_kind(node.value), label=repr(node.value), value=node.value)
+        if isinstance(node, (DateLit, DateTimeLit, Anchor)):
+            kind = "date" if isinstance(node, DateLit) else "timestamp"
+            return Val(
+                kind=kind,
+                label=str(getattr(node, "value", getattr(node, "name", ""))),
+                span=literal_span(self.clock, node),
+            )
+        if isinstance(node, Arith):
+            return self._arith(node, ctx)
+        if isinstance(node, Func):
+            return self._func(node, ctx)
+        raise UnsupportedError(f"operand of kind {getattr(node, 'kind', node)!r}")
+
+    def _field(self, node: FieldRef, ctx: Context) -> Val:
+        if node.scope == "event" and ctx.scope != "event":
+            raise InvalidInputError(
+                f"The event field {node.path!r} can only be used inside an event condition."
+            )
+        if node.scope == "profile" and ctx.scope == "event":
+            raise UnsupportedError(f"the profile field {node.path!r} inside an event filter")
+        resolved = self.schema.resolve(node.path, node.scope)
+        if node.scope == "profile":
+            self.uses_profile_fields = True
+        # a list keeps its DuckDB type in ``value`` for the element type
+        return Val(
+            kind=resolved.kind,
+            label=resolved.describe(),
+            sql=resolved.sql(ctx.alias),
+            value=resolved.duck_type,
+        )
+
+    def _arith(self, node: Arith, ctx: Context) -> Val:
+        left, right = self.operand(node.left, ctx), self.operand(node.right, ctx)
+        for side in (left, right):
+            if side.kind != "number":
+                raise InvalidInputError(
+                    f"Arithmetic needs numbers but {side.label} is a {side.kind}."
+                )
+        return Val(
+            kind="number",
+            label="an arithmetic expression",
+            sql=f"({self.bind(left)} {node.op} {self.bind(right)})",
+        )
+
+    def _func(self, node: Func, ctx: Context) -> Val:
+        local = self.clock.local(self.clock.as_of)
+        if node.name.startswith("current"):
+            if node.args:
+                raise InvalidInputError(f"{node.name}() takes no arguments.")
+            value = {
+                "currentMonth": local.month,
+                "currentYear": local.year,
+                "currentDayOfMonth": local.day,
+            }[node.name]
+            return Val(kind="number", label=f"{node.name}()", value=value)
+        if len(node.args) != 1:
+            raise InvalidInputError(f"{node.name}() applies to exactly one date or timestamp.")
+        arg = self.operand(node.args[0], ctx)
+        if arg.kind not in TEMPORAL:
+            raise InvalidInputError(
+                f"{node.name}() needs a date or timestamp but {arg.label} is a {arg.kind}."
+            )
+        part = {"getMonth": "month", "getYear": "year", "getDayOfMonth": "day"}[node.name]
+        if arg.is_literal:
+            local_start = self.clock.local(arg.span.start)
+            return Val(kind="number", label=f"{node.name}()", value=getattr(local_start, part))
+        x = arg.sql
+        if arg.kind != "date" and self.clock.tz.key != "UTC":
+            tz = self.params.bind(self.clock.tz.key, "VARCHAR")
+            x = (
+                f"timezone({tz}, {x})"
+                if arg.kind == "timestamptz"
+                else f"timezone({tz}, timezone('UTC', {x}))"
+            )
+        return Val(kind="number", label=f"{node.name}()", sql=f"date_part('{part}', {x})")
+
+    # --- binding -----------------------------------------------------------------------
+
+    def bind(self, val: Val, want: str | None = None) -> str:
+        if not val.is_literal:
+            return val.sql
+        if val.span is not None:
+            return self._time_sql(val.span.start, want if want in TEMPORAL else "timestamp")
+        return self.params.bind(val.value)
+
+    def _bind_scalar(self, value: Any, target: Val, what: str) -> str:
+        return self.params.bind(
+            self._coerce_scalar(value, target, what), _SQL_TYPES.get(target.kind)
+        )
+
+    def _coerce_scalar(self, value: Any, target: Val, what: str) -> Any:
+        kind = _py_kind(value)
+        if target.kind == kind or (target.kind == "other"):
+            return value
+        if target.kind in TEMPORAL and kind == "text":
+            span = self._as_span(Val(kind="text", label=repr(value), value=value), target)
+            if target.kind == "date":
+                return self.clock.local_date(span.start)
+            return span.start if target.kind == "timestamp" else span.start.replace(tzinfo=UTC)
+        raise InvalidInputError(
+            f"{what}: {target.label} is a {target.kind} field and cannot be compared "
+            f"with the {kind} value {_short(value)}."
+        )
+
+    def _check_comparable(self, left: Val, right: Val, op: str) -> None:
+        kinds = {left.kind, right.kind}
+        if len(kinds) == 1 and left.kind in ("text", "number", "bool"):
+            return
+        if left.kind == "other" or right.kind == "other":
+            return
+        subject = left if not left.is_literal else right
+        other = right if subject is left else left
+        raise InvalidInputError(
+            f"Type mismatch: {subject.label} is a {subject.kind} and cannot be compared "
+            f"({op}) with {other.label if not other.is_literal else _short(other.value)} "
+            f"({other.kind})."
+        )
+
+
+_SQL_TYPES = {"text": "VARCHAR", "number": None, "bool": "BOOLEAN"}
+
+
+def _py_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "other"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,110 @@
+"""The Altair chart builders: each spec draws what the page promises."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from ui import charts
+
+
+def marks(spec: dict) -> list[str]:
+    """Mark types of a (possibly layered / concatenated) Vega-Lite spec, in order."""
+    found: list[str] = []
+    if "mark" in spec:
+        mark = spec["mark"]
+        found.append(mark["type"] if isinstance(mark, dict) else mark)
+    for key in ("layer", "vconcat", "hconcat"):
+        for part in spec.get(key, []):
+            found.extend(marks(part))
+    return found
+
+
+def datasets(spec: dict) -> list[list[dict]]:
+    return list(spec.get("datasets", {}).values())
+
+
+def test_estimate_chart_draws_point_and_interval() -> None:
+    frame = pd.DataFrame([{"label": "VIP", "estimated_size": 120, "low": 100, "high": 140}])
+    spec = charts.estimate_chart(frame).to_dict()
+    assert marks(spec) == ["rule", "tick", "tick", "point"]
+    rule = spec["layer"][0]["encoding"]
+    assert rule["x"]["field"] == "low" and rule["x2"]["field"] == "high"
+    assert datasets(spec)[0] == [{"label": "VIP", "estimated_size": 120, "low": 100, "high": 140}]
+
+
+def test_breakdown_chart_sorts_bars_by_size_and_adds_rules() -> None:
+    frame = pd.DataFrame(
+        {
+            "value": ["DE", "US", "(missing)"],
+            "matched": [5, 9, 1],
+            "estimated_size": [50, 90, 10],
+            "low": [40, 80, 5],
+            "high": [60, 100, 15],
+        }
+    )
+    spec = charts.breakdown_chart(frame, "country").to_dict()
+    assert marks(spec) == ["bar", "rule", "text"]
+    y = spec["layer"][0]["encoding"]["y"]
+    assert y["sort"] == ["US", "DE", "(missing)"]
+    assert y["title"] == "country"
+
+
+def test_overlap_heatmap_colours_jaccard_and_writes_counts() -> None:
+    frame = pd.DataFrame(
+        [
+            {"segment_a": a, "segment_b": b, "size_a": 10, "size_b": 10,
+             "intersection": n, "jaccard": j}
+            for a, b, n, j in [
+                ("A", "A", 10, 1.0),
+                ("A", "B", 4, 0.25),
+                ("B", "A", 4, 0.25),
+                ("B", "B", 10, 1.0),
+            ]
+        ]
+    )
+    spec = charts.overlap_heatmap(frame).to_dict()
+    assert marks(spec) == ["rect", "text"]
+    assert spec["layer"][0]["encoding"]["color"]["field"] == "jaccard"
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "intersection"
+    rows = datasets(spec)[0]
+    # dark cells get white text so the count stays readable
+    assert {r["text_color"] for r in rows if r["jaccard"] == 1.0} == {"white"}
+    assert {r["text_color"] for r in rows if r["jaccard"] == 0.25} == {"black"}
+
+
+def test_size_over_time_has_line_and_signed_change_bars() -> None:
+    t0 = dt.datetime(2026, 1, 1)
+    history = pd.DataFrame(
+        {
+            "as_of": [t0, t0 + dt.timedelta(weeks=1)],
+            "qualified": [100, 110],
+            "realized": [100, 15],
+            "existing": [0, 95],
+            "exited": [0, 5],
+        }
+    )
+    spec = charts.size_over_time(history).to_dict()
+    assert marks(spec) == ["line", "bar"]
+    bar_rows = next(d for d in datasets(spec) if d and "change" in d[0])
+    exited = [r["profiles"] for r in bar_rows if r["change"] == "exited"]
+    entered = [r["profiles"] for r in bar_rows if r["change"] == "entered"]
+    assert exited == [0, -5]  # exits point down
+    assert entered == [100, 15]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([("gold", 30), ("silver", 20)], [("gold", 30), ("silver", 20)]),
+        ([(True, 3)], [("True", 3)]),
+        ([], []),
+    ],
+)
+def test_top_values_chart_data(values: list, expected: list) -> None:
+    spec = charts.top_values_chart(values, "tier").to_dict()
+    assert marks(spec) == ["bar"]
+    rows = datasets(spec)[0] if datasets(spec) else []
+    assert [(r["value"], r["count"]) for r in rows] == expected

@@ -1,0 +1,251 @@
+"""Every dashboard page other than the builder, driven headless with AppTest.
+
+One workspace is built per session (the demo when its files are there, else
+generated data) and copied for each test, so tests that write never see each
+other's changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from segmentation import SegmentationService
+from segmentation.store import ENV_PATH
+from tests.conftest import make_frames
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ["data", "preview", "estimates", "jobs", "schedules", "exports", "search"]
+TITLES = {p: p.capitalize() for p in PAGES}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    path: Path
+    cart_segment: str  # name of a segment whose name has "cart" in it
+    segment_ids: dict[str, str]  # name -> id
+    email: str
+    email_profile: str
+
+
+def _cart_event_type(svc: SegmentationService) -> str:
+    types = [t for t, _ in svc.event_types()]
+    return next((t for t in types if "cart" in t.lower() or "listadd" in t.lower()), types[0])
+
+
+def _build(folder: Path) -> Workspace:
+    path = folder / "segments.duckdb"
+    svc = SegmentationService.open(path)
+    try:
+        from segmentation.demo import load_demo, sample_files
+
+        sample_files()
+        load_demo(svc, history=False)
+    except Exception:  # noqa: BLE001 - no demo files yet: generated data instead
+        profiles, events = make_frames(n_profiles=400, n_events=4000)
+        profiles.to_csv(folder / "profiles.csv", index=False)
+        events.to_csv(folder / "events.csv", index=False)
+        svc.ingest("profiles", folder / "profiles.csv")
+        svc.ingest("events", folder / "events.csv")
+    names = {d.name for d in svc.definitions.all()}
+    if not any("cart" in n.lower() for n in names):
+        cart_type = _cart_event_type(svc)
+        svc.definitions.create(
+            name="Cart adders (page tests)",
+            pql=f'select X from xEvent where X.eventType = "{cart_type}"',
+        )
+    tier = next(f for f in svc.catalog() if f.source == "profile" and f.kind == "text"
+                and f.name != "profile_id" and f.top_values)
+    if len(svc.definitions.all()) < 2:
+        svc.definitions.create(
+            name="Top tier (page tests)", pql=f'{tier.name} = "{tier.top_values[0][0]}"'
+        )
+    svc.jobs.run("*")
+    defs = {d.name: d.id for d in svc.definitions.all()}
+    mail = next(f.name for f in svc.catalog() if f.source == "profile" and "mail" in f.name.lower())
+    row = svc.preview(next(iter(defs.values())), columns=[mail], limit=1).rows.iloc[0]
+    cart = next(n for n in defs if "cart" in n.lower())
+    svc.close()
+    return Workspace(path, cart, defs, str(row[mail]), str(row["profile_id"]))
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return _build(tmp_path_factory.mktemp("pages-ws"))
+
+
+@pytest.fixture
+def ws_copy(tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the workspace, named by $SEGMENTATION_WORKSPACE."""
+    target = tmp_path / "segments.duckdb"
+    shutil.copy(workspace.path, target)
+    monkeypatch.setenv(ENV_PATH, str(target))
+    yield target
+    from ui import state
+
+    # close this test's service (scheduler thread, DuckDB file) and forget it
+    try:
+        state._open(str(target)).close()
+    finally:
+        state._open.clear()
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_demo_workspace(ws_copy: Path, page: str) -> None:
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title[0].value == TITLES[page]
+
+
+def test_data_upload_of_a_bad_csv_shows_the_problems(ws_copy: Path) -> None:
+    at = open_page("data")
+    at.radio(key="data_table").set_value("events").run()
+    at.radio(key="data_mode").set_value("append").run()
+    bad = (
+        b"profile_id,eventType,timestamp\n"
+        b"nobody-knows-me,page_view,2026-01-01 10:00:00\n"
+        b",page_view,2026-01-01 10:00:00\n"
+    )
+    at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    assert "eventType" in at.selectbox(key="data_type_col").options
+    next(b for b in at.button if b.label == "Append to events").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    summary = " ".join(w.value for w in at.warning)
+    assert "rejected" in summary
+    rejected = next(m for m in at.metric if m.label == "Rows rejected")
+    assert rejected.value == "2"
+    problems = at.dataframe[0].value
+    assert set(problems["reason"]) >= {"missing id"}
+    assert list(problems["row"]) == sorted(problems["row"])
+
+
+def test_preview_next_page_changes_the_rows(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("preview")
+    at.selectbox(key="preview_page_size").set_value(25).run()
+    first = at.dataframe[0].value["profile_id"].tolist()
+    assert len(first) == 25
+    assert next(m for m in at.metric if m.label == "Page").value.startswith("1 of")
+    at.button(key="preview_next").click().run()
+    assert_clean(at)
+    second = at.dataframe[0].value["profile_id"].tolist()
+    assert second and not set(first) & set(second)
+    assert next(m for m in at.metric if m.label == "Page").value.startswith("2 of")
+
+
+def test_estimates_metric_shows_the_count(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("estimates")
+    seg_id = workspace.segment_ids[workspace.cart_segment]
+    at.selectbox(key="est_id").set_value(seg_id).run()
+    assert_clean(at)
+    from ui import state
+
+    expected = state._open(str(ws_copy)).estimate(seg_id).estimated_size
+    metric = next(m for m in at.metric if m.label == "Estimated size")
+    assert metric.value == f"{expected:,}"
+
+
+def test_jobs_run_now_adds_a_succeeded_job(ws_copy: Path) -> None:
+    at = open_page("jobs")
+    before = len(at.dataframe[0].value) if at.dataframe else 0
+    at.button(key="jobs_run").click().run()
+    assert_clean(at)
+    history = at.dataframe[0].value
+    assert len(history) == before + 1
+    assert "SUCCEEDED" in history.iloc[0]["status"]
+
+
+def test_schedules_cron_in_words_next_runs_and_bad_cron(ws_copy: Path) -> None:
+    at = open_page("schedules")
+    at.text_input(key="sched_name").input("Weekday mornings").run()
+    at.text_input(key="sched_cron").input("0 30 6 ? * MON-FRI").run()
+    assert_clean(at)
+    words = " ".join(s.value for s in at.success)
+    assert "06:30" in words
+    runs = next(m.value for m in at.markdown if m.value.startswith("Next runs"))
+    assert runs.count("\n- ") == 5
+    assert "Sat" not in runs and "Sun" not in runs
+    at.button(key="sched_create").click().run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert "Weekday mornings" in set(table["name"])
+    at.text_input(key="sched_cron").input("61 * * * *").run()
+    assert at.error, "a bad cron must say what is wrong"
+    assert "minute" in at.error[0].value.lower()
+
+
+def test_exports_create_csv_gives_a_file_and_a_download(
+    ws_copy: Path, workspace: Workspace
+) -> None:
+    at = open_page("exports")
+    seg_id = workspace.segment_ids[workspace.cart_segment]
+    at.multiselect(key="exp_segments").set_value([seg_id]).run()
+    at.button(key="exp_create").click().run()
+    assert_clean(at)
+    deadline = time.monotonic() + 20
+    while not at.download_button and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert at.download_button, "a finished export offers its file"
+    files = list((ws_copy.parent / "exports").glob("*.csv"))
+    assert len(files) == 1
+    assert files[0].name in at.download_button[0].label
+    assert files[0].read_text().startswith("segment_id,profile_id") or "profile_id" in (
+        files[0].read_text().splitlines()[0]
+    )
+
+
+def test_search_wildcard_finds_the_cart_segment(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("search")
+    at.text_input(key="search_q").input("cart*").run()
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert workspace.cart_segment in text
+    assert any(s.value.startswith("Segments (") and s.value != "Segments (0)" for s in at.subheader)
+
+
+def test_search_email_finds_the_profile(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("search")
+    at.text_input(key="search_q").input(workspace.email.upper()).run()
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"Profile `{workspace.email_profile}`" in text
+
+
+def test_pages_guide_an_empty_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "empty.duckdb"
+    SegmentationService.open(path).close()
+    monkeypatch.setenv(ENV_PATH, str(path))
+    try:
+        for page in ["preview", "estimates", "jobs", "exports", "search"]:
+            at = open_page(page)
+            assert_clean(at)
+            assert any("No data yet" in i.value for i in at.info), page
+    finally:
+        from ui import state
+
+        state._open(str(path)).close()
+        state._open.clear()
+
+
+def test_workspace_env_is_restored() -> None:
+    # guards against a fixture leaking the env var into other test modules
+    assert os.environ.get(ENV_PATH) is None or "pages-ws" not in os.environ[ENV_PATH]
