@@ -7,7 +7,6 @@ other's changes.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -245,7 +244,3 @@ def test_pages_guide_an_empty_workspace(tmp_path: Path, monkeypatch: pytest.Monk
         state._open(str(path)).close()
         state._open.clear()
 
-
-def test_workspace_env_is_restored() -> None:
-    # guards against a fixture leaking the env var into other test modules
-    assert os.environ.get(ENV_PATH) is None or "pages-ws" not in os.environ[ENV_PATH]

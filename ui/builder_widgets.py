@@ -128,6 +128,7 @@ def _multi(label: str, options: list[Any], key: str, values: list[Any], **kw: An
 
 
 def _number(label: str, key: str, value: Any, integer: bool = False, **kw: Any) -> Any:
+    original = value
     if value is not None and not isinstance(value, bool):
         try:
             value = int(value) if integer else float(value)
@@ -137,7 +138,13 @@ def _number(label: str, key: str, value: Any, integer: bool = False, **kw: Any) 
         value = None
     _seed(key, value)
     step = 1 if integer else 1.0
-    return st.number_input(label, key=key, step=step, **kw)
+    got = st.number_input(label, key=key, step=step, **kw)
+    # Keep 65 as 65 (not 65.0) while it is unchanged, so PQL round-trips as written.
+    if isinstance(original, (int, float)) and not isinstance(original, bool) and got == original:
+        return original
+    if isinstance(got, float) and got.is_integer() and isinstance(original, int):
+        return int(got)
+    return got
 
 
 def _date(label: str, key: str, value: dt.date | None, **kw: Any) -> dt.date | None:

@@ -1,0 +1,61 @@
+"""The `segmentation` command, run as a user would: a real process on a real file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import make_frames
+
+CLI = [sys.executable, "-m", "segmentation.cli"]
+
+
+def run(*args: str, workspace: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, "--workspace", str(workspace), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_explains_the_commands():
+    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("init", "ingest", "generate-demo", "info", "run", "scheduler"):
+        assert command in result.stdout
+
+
+def test_ingest_run_and_info(tmp_path: Path):
+    profiles, events = make_frames(200, 2000)
+    profiles.to_csv(tmp_path / "p.csv", index=False)
+    events.to_csv(tmp_path / "e.csv", index=False)
+    ws = tmp_path / "ws.duckdb"
+    assert "Loaded 200 of 200" in run("ingest", "profiles", str(tmp_path / "p.csv"), workspace=ws).stdout
+    assert run("ingest", "events", str(tmp_path / "e.csv"), workspace=ws).returncode == 0
+    info = run("info", "--catalog", workspace=ws)
+    assert '"profiles": 200' in info.stdout and "loyaltyTier" in info.stdout
+    missing = run("ingest", "profiles", str(tmp_path / "nope.csv"), workspace=ws)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error:") and "nope.csv" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_second_writer_is_told_who_holds_the_file(tmp_path: Path):
+    ws = tmp_path / "ws.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from segmentation import SegmentationService as S; "
+         f"s = S.open({str(ws)!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = run("info", workspace=ws)
+        assert result.returncode == 2
+        assert f"PID {holder.pid}" in result.stderr and "in use by another program" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.2)
+    assert run("info", workspace=ws).returncode == 0
