@@ -69,7 +69,8 @@ def _on_pick() -> None:
 def _start_from(pql: str, name: str, description: str = "") -> None:
     _load_definition(None)
     st.session_state[K_PICK] = NEW
-    _load_expression(parse(pql))
+    st.session_state[K_PQL] = pql
+    _apply_pql()  # a bad example shows its error in the PQL tab instead of failing
     st.session_state[K_NAME] = name
     st.session_state[K_DESC] = description
 
@@ -77,6 +78,12 @@ def _start_from(pql: str, name: str, description: str = "") -> None:
 def _current_expression() -> Any:
     root = st.session_state.get(K_ROOT)
     return bs.to_expression(root) if root is not None else st.session_state.get(K_EXPR)
+
+
+def _keep_typed_text() -> None:
+    """After a failed Apply the text area keeps what was typed, not the current tree."""
+    expr = _current_expression()
+    st.session_state[K_PQL_SYNCED] = to_pql(expr) if expr is not None else ""
 
 
 def _apply_pql() -> None:
@@ -93,9 +100,11 @@ def _apply_pql() -> None:
             "reason": exc.reason,
             "message": exc.message,
         }
+        _keep_typed_text()
         return
     except SegmentationError as exc:
         st.session_state[K_PQL_ERROR] = {"message": exc.message}
+        _keep_typed_text()
         return
     _load_expression(expr)
 
@@ -115,7 +124,16 @@ def _sync_from_url(definitions: dict[str, Any]) -> None:
         _load_definition(None)
     if st.session_state.get(K_ID) and st.session_state[K_ID] not in definitions:
         _load_definition(None)  # deleted elsewhere
-    st.session_state[K_PICK] = st.session_state.get(K_ID) or NEW
+    current = st.session_state.get(K_ID)
+    if current:
+        # Back from another page: the URL lost its parameter and the form its widget values.
+        st.query_params["segment"] = current
+        if K_NAME not in st.session_state:
+            definition = definitions[current]
+            st.session_state[K_NAME] = definition.name
+            st.session_state[K_DESC] = definition.description
+            st.session_state[K_TAGS] = list(definition.tags)
+    st.session_state[K_PICK] = current or NEW
 
 
 # --- estimate -----------------------------------------------------------------------------
@@ -340,16 +358,15 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
 def quick_links(current: Any) -> None:
     cols = st.columns(2)
     if cols[0].button(
-        "Preview members",
+        "Preview",
+        help="Preview this segment's members",
         icon=":material/table_view:",
         key="builder_preview",
         width="stretch",
     ):
         st.session_state["preview_segment"] = current.id
         st.switch_page("pages/preview.py")
-    if cols[1].button(
-        "Run now", icon=":material/play_arrow:", key="builder_run", width="stretch"
-    ):
+    if cols[1].button("Run now", icon=":material/play_arrow:", key="builder_run", width="stretch"):
         with st.status(f"Evaluating “{current.name}” ...", expanded=True) as status:
             bar = st.progress(0.0)
             try:
@@ -429,6 +446,7 @@ def pql_tab(expr: Any) -> None:
     if st.session_state.get(K_PQL_SYNCED) != current:
         st.session_state[K_PQL] = current
         st.session_state[K_PQL_SYNCED] = current
+        st.session_state[K_PQL_ERROR] = None  # the error was about text that is now replaced
     st.text_area(
         "PQL",
         key=K_PQL,
@@ -474,6 +492,17 @@ def visual_tab(ctx: Context | None) -> None:
     render_group(ctx, root)
 
 
+def _example_spec(sample: Any) -> dict[str, Any]:
+    """DEMO_SEGMENTS items may be dicts, models or (name, pql[, description]) tuples."""
+    if isinstance(sample, dict):
+        return sample
+    if isinstance(sample, (tuple, list)):
+        return dict(zip(("name", "pql", "description"), sample, strict=False))
+    if hasattr(sample, "model_dump"):
+        return sample.model_dump()
+    return dict(getattr(sample, "__dict__", {}))
+
+
 def examples(definitions: dict[str, Any]) -> None:
     try:
         from segmentation.samples import DEMO_SEGMENTS
@@ -484,7 +513,9 @@ def examples(definitions: dict[str, Any]) -> None:
     st.info("No saved segments yet. Start from an example:", icon=":material/lightbulb:")
     cols = st.columns(min(len(DEMO_SEGMENTS), 4))
     for i, sample in enumerate(list(DEMO_SEGMENTS)[:8]):
-        spec = sample if isinstance(sample, dict) else getattr(sample, "__dict__", {})
+        spec = _example_spec(sample)
+        if not spec.get("pql"):
+            continue
         name = spec.get("name") or f"Example {i + 1}"
         cols[i % len(cols)].button(
             name,
@@ -511,14 +542,25 @@ def main() -> None:
     definitions = {d.id: d for d in svc.definitions.all()}
     _sync_from_url(definitions)
     names = {d.id: d.name for d in sorted(definitions.values(), key=lambda d: d.name.lower())}
-    st.selectbox(
-        "Segment",
-        [NEW, *names],
-        key=K_PICK,
-        format_func=lambda i: "➕ New segment" if i == NEW else names.get(i, i),
-        on_change=_on_pick,
-        help="Pick a saved segment to edit it; the URL changes so you can share it.",
-    )
+    pick_col, meta_col = st.columns([3, 2], gap="large", vertical_alignment="bottom")
+    with pick_col:
+        st.selectbox(
+            "Segment",
+            [NEW, *names],
+            key=K_PICK,
+            format_func=lambda i: "+ New segment" if i == NEW else names.get(i, i),
+            on_change=_on_pick,
+            help="Pick a saved segment to edit it; the URL changes so you can share it.",
+        )
+    editing = definitions.get(st.session_state.get(K_ID) or "")
+    with meta_col:
+        if editing is not None:
+            tags = " ".join(f"`{t}`" for t in editing.tags)
+            st.caption(
+                f"v{editing.version} · updated {editing.updated_at:%Y-%m-%d %H:%M} UTC {tags}"
+            )
+        else:
+            st.caption("A new segment: build it below, then save it.")
     examples(definitions)
     catalog = svc.catalog()
     ctx = None

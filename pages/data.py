@@ -37,7 +37,7 @@ def file_columns(upload) -> list[str]:
         first = upload.getvalue()[:64_000].decode("utf-8", errors="replace").splitlines()[0]
         dialect = csv.Sniffer().sniff(first, ",;\t|")
         return next(csv.reader([first], dialect))
-    except Exception:  # noqa: BLE001 - the pickers fall back to automatic detection
+    except Exception:  # the pickers fall back to automatic detection
         return []
 
 
@@ -69,7 +69,10 @@ def run_ingest(table: str, path: Path, mode: str, roles: dict[str, str], name: s
 def render_report(entry: dict) -> None:
     """The validation report of the last load (kept across the rerun)."""
     if "error" in entry:
-        st.error(f"{entry['file']}: {entry['error']}", icon=":material/error:")
+        first, _, rest = entry["error"].partition("\n")
+        st.error(f"{entry['file']}: {first}", icon=":material/error:")
+        if rest.strip():
+            st.code(rest, language=None)
         return
     report = entry["report"]
     if report.rows_rejected:
@@ -91,7 +94,9 @@ def render_report(entry: dict) -> None:
             problems,
             hide_index=True,
             column_config={
-                "row": st.column_config.NumberColumn("Row", help="Data row in the file (1 = first)"),
+                "row": st.column_config.NumberColumn(
+                    "Row", help="Data row in the file (1 = first)"
+                ),
                 "column": "Column",
                 "value": "Value",
                 "reason": "Reason",
@@ -100,9 +105,7 @@ def render_report(entry: dict) -> None:
         )
     if report.columns:
         with st.expander(f"Columns loaded into {report.table} ({len(report.columns)})"):
-            st.dataframe(
-                pd.DataFrame([c.model_dump() for c in report.columns]), hide_index=True
-            )
+            st.dataframe(pd.DataFrame([c.model_dump() for c in report.columns]), hide_index=True)
 
 
 def load_section() -> None:
@@ -203,7 +206,12 @@ def catalog_section() -> None:
         },
     )
     csv_download(frame, "Download the catalog (CSV)", "catalog.csv", key="data_dl_catalog")
-    by_name = {f"{f.name} ({f.source})": f for f in fields if f.top_values}
+    # ids and other unique columns make a flat, useless chart: leave them out
+    by_name = {
+        f"{f.name} ({f.source})": f
+        for f in fields
+        if f.top_values and max(c for _, c in f.top_values) > 1
+    }
     if by_name:
         pick = st.selectbox("Top values of", list(by_name), key="data_cat_field")
         field = by_name[pick]

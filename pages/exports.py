@@ -17,7 +17,6 @@ MIME = {
     ".parquet": "application/vnd.apache.parquet",
     ".jsonl": "application/x-ndjson",
 }
-STATUS_ICONS = {"NEW": "🕓", "PROCESSING": "⏳", "SUCCEEDED": "✅", "FAILED": "❌", "CANCELLED": "⏹️"}
 
 svc = service()
 header(
@@ -139,7 +138,7 @@ def job_list() -> None:
     rows = [
         {
             "created (UTC)": j.created_at,
-            "status": f"{STATUS_ICONS.get(j.status, '')} {j.status}",
+            "status": j.status,
             "name": j.request.name or "",
             "segments": ", ".join(names.get(s, s) for s in j.request.segments),
             "format": j.request.format,
@@ -162,7 +161,7 @@ def job_list() -> None:
     for job in jobs:
         if job.status not in FINISHED:
             cols = st.columns([5, 1])
-            cols[0].write(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` is {job.status.lower()}")
+            cols[0].write(f"`{job.id}` is {job.status.lower()}")
             if cols[1].button("Cancel", key=f"exp_cancel_{job.id}", icon=":material/stop:"):
                 attempt(svc.exports.cancel, job.id, timeout=5.0)
                 st.rerun(scope="fragment")
@@ -171,7 +170,9 @@ def job_list() -> None:
         st.markdown("**Download**")
         for job in finished:
             label = job.request.name or ", ".join(names.get(s, s) for s in job.request.segments)
-            with st.expander(f"{job.created_at:%Y-%m-%d %H:%M:%S} · {label}", expanded=job is jobs[0]):
+            with st.expander(
+                f"{job.created_at:%Y-%m-%d %H:%M:%S} · {label}", expanded=job is jobs[0]
+            ):
                 download_buttons(job)
 
 
@@ -186,5 +187,5 @@ def watch() -> None:
 if require_data(svc) and require_segments(svc):
     names = segment_options(svc)
     create_form(names)
-    st.subheader("Exports")
+    st.subheader("Export jobs")
     watch()

@@ -17,14 +17,6 @@ from ui.widgets import (
     segments_multiselect,
 )
 
-STATUS_ICONS = {
-    "NEW": "🕓",
-    "PROCESSING": "⏳",
-    "SUCCEEDED": "✅",
-    "FAILED": "❌",
-    "CANCELLING": "⏹️",
-    "CANCELLED": "⏹️",
-}
 JOB_KEY = "jobs_selected"
 
 svc = service()
@@ -67,8 +59,8 @@ def run_now() -> None:
         if job.status == "SUCCEEDED":
             total = sum(job.metrics.segmented_profile_counter.values())
             status.update(
-                label=f"Job succeeded: {len(job.segments)} segment(s), "
-                f"{total:,} qualified memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}",
+                label=f"Job succeeded: {len(job.segments)} segment(s), {total:,} qualified "
+                f"memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}",
                 state="complete",
                 expanded=False,
             )
@@ -83,16 +75,16 @@ def job_row(job: SegmentJob) -> dict:
     by_status = job.metrics.segmented_profile_by_status_counter
     return {
         "created": job.created_at,
-        "status": f"{STATUS_ICONS.get(job.status, '')} {job.status}",
-        "segments": ", ".join(s.name for s in job.segments),
+        "status": job.status,
         "as of": job.as_of,
-        "source": job.source,
-        "duration": fmt_ms(job.metrics.total_time.total_time_in_ms),
-        "segmentation": fmt_ms(job.metrics.profile_segmentation_time.total_time_in_ms),
-        "profiles": job.metrics.total_profiles,
         "qualified": sum(job.metrics.segmented_profile_counter.values()),
         "entered": sum(c.get("realized", 0) for c in by_status.values()),
         "exited": sum(c.get("exited", 0) for c in by_status.values()),
+        "duration": fmt_ms(job.metrics.total_time.total_time_in_ms),
+        "segmentation": fmt_ms(job.metrics.profile_segmentation_time.total_time_in_ms),
+        "profiles": job.metrics.total_profiles,
+        "source": job.source,
+        "segments": ", ".join(s.name for s in job.segments),
         "error": job.error or "",
         "id": job.id,
     }
@@ -109,7 +101,7 @@ def running_jobs() -> None:
     for job in running:
         cols = st.columns([5, 1])
         names = ", ".join(s.name for s in job.segments)
-        cols[0].write(f"{STATUS_ICONS.get(job.status, '')} {job.status} · {names} · `{job.id[:8]}`")
+        cols[0].write(f"{job.status} · {names} · `{job.id[:8]}`")
         if job.status != "CANCELLING" and cols[1].button(
             "Cancel", key=f"jobs_cancel_{job.id}", icon=":material/stop:"
         ):
@@ -128,7 +120,15 @@ def history() -> list[SegmentJob]:
         frame,
         hide_index=True,
         column_config={
-            "created": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "created": st.column_config.DatetimeColumn(
+                "Created (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "status": st.column_config.TextColumn("Status"),
+            "duration": st.column_config.TextColumn("Duration", help="Whole job"),
+            "segmentation": st.column_config.TextColumn("Evaluation", help="Finding members"),
+            "source": st.column_config.TextColumn("Source", help="api = run by hand"),
+            "segments": st.column_config.TextColumn("Segments", width="large"),
+            "error": st.column_config.TextColumn("Error"),
             "as of": st.column_config.DatetimeColumn("As of (UTC)", format="YYYY-MM-DD HH:mm"),
             "profiles": st.column_config.NumberColumn("Profiles", format="localized"),
             "qualified": st.column_config.NumberColumn("Qualified", format="localized"),
@@ -149,7 +149,10 @@ def job_detail(jobs: list[SegmentJob]) -> None:
 
     def label(job_id: str) -> str:
         j = by_id[job_id]
-        return f"{j.created_at:%Y-%m-%d %H:%M:%S} · {j.status} · {len(j.segments)} segment(s)"
+        return (
+            f"{j.created_at:%Y-%m-%d %H:%M:%S} · as of {j.as_of:%Y-%m-%d %H:%M} · "
+            f"{j.status} · {len(j.segments)} segment(s)"
+        )
 
     job_id = st.selectbox("Job", ids, index=index, format_func=label, key="jobs_pick")
     job = by_id[job_id]
@@ -167,7 +170,18 @@ def job_detail(jobs: list[SegmentJob]) -> None:
         }
         for s in job.segments
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={
+            "segment": "Segment",
+            "version": st.column_config.NumberColumn("Version", help="Definition version used"),
+            "qualified": st.column_config.NumberColumn("Qualified", format="localized"),
+            "entered": st.column_config.NumberColumn("Entered", format="localized"),
+            "still in": st.column_config.NumberColumn("Still in", format="localized"),
+            "exited": st.column_config.NumberColumn("Exited", format="localized"),
+        },
+    )
     if job.status != "SUCCEEDED":
         return
     names = {s.segment_id: s.name for s in job.segments}

@@ -9,7 +9,7 @@ import streamlit as st
 
 from segmentation import SegmentationError
 from segmentation.schedules import Schedule
-from ui.state import service
+from ui.state import service, show_error
 from ui.widgets import attempt, header, require_data, segment_options
 
 NEW = "__new__"
@@ -47,7 +47,9 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
             "timezone": s.timezone,
             "segments": segment_names(s, names),
             "on": s.active,
-            "last run (UTC)": s.last_run_at,
+            "last run (UTC)": s.last_run_at.strftime("%Y-%m-%d %H:%M")
+            if s.last_run_at
+            else "never",
             "next run": s.next_run.strftime("%Y-%m-%d %H:%M %Z") if s.next_run else "off",
             "last error": s.last_error or "",
         }
@@ -57,8 +59,15 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         column_config={
+            "name": "Name",
+            "when": "When",
+            "cron": "Cron",
+            "timezone": "Timezone",
+            "segments": "Segments",
             "on": st.column_config.CheckboxColumn("On"),
-            "last run (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "last run (UTC)": "Last run (UTC)",
+            "next run": "Next run",
+            "last error": "Last error",
         },
     )
 
@@ -166,9 +175,11 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
     with buttons[1].popover("Delete", icon=":material/delete:"):
         st.write(f"Delete **{labels[pick].removeprefix('Edit: ')}**? Its past jobs stay.")
         if st.button("Delete for good", type="primary", key="sched_delete"):
-            if attempt(svc.schedules.delete, pick) is None and not any(
-                s.id == pick for s in svc.schedules.list()
-            ):
+            try:
+                svc.schedules.delete(pick)
+            except SegmentationError as exc:
+                show_error(exc)
+            else:
                 st.session_state["sched_flash"] = "Deleted the schedule."
                 del st.session_state[PICK_KEY]
                 for key in FIELDS:

@@ -54,7 +54,7 @@ def segment_results(query: str) -> None:
                         icon=":material/tune:",
                         query_params={"segment": hit.id},
                     )
-                except Exception:  # noqa: BLE001 - outside the app's navigation
+                except Exception:  # outside the app's navigation
                     st.caption(f"id `{hit.id}`")
             if cols[2].button(
                 "Preview",

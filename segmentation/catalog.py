@@ -148,10 +148,12 @@ def _top_values(
     for name, duck_type in columns:
         kind = kind_of(duck_type)
         distinct = stats[name][1]
-        if (
-            kind in ("text", "boolean", "list")
-            or (kind != "other" and distinct is not None and distinct <= LOW_CARDINALITY)
-        ) and stats[name][0]:
+        # Ids and timestamps repeat little: their top values would say nothing.
+        if name == "profile_id" or kind in ("timestamp", "other") or not stats[name][0]:
+            continue
+        if kind in ("text", "boolean", "list") or (
+            distinct is not None and distinct <= LOW_CARDINALITY
+        ):
             wanted.append((name, kind))
     result: dict[str, list[tuple[str, int]]] = {}
     if not wanted:

@@ -21,12 +21,16 @@ Rules a user can rely on (the data page repeats them):
   whole numbers are read as epoch seconds (milliseconds when >= 1e11).
 - CSV text columns whose every value is a JSON array (``["a","b"]``) become
   ``VARCHAR[]``; Parquet lists are kept as they are. Dotted names are kept whole.
-- ``shift_to_now``: event timestamps move by ``shift_to_now - max(timestamp)`` so
-  the newest event is "now". DATE/TIMESTAMP profile columns whose name contains
-  "signup" or "last" move by the same shift rounded to whole days (taken from the
-  last events shift in ``workspace_meta``; if events are not loaded yet, by the
-  days between their own newest value and ``shift_to_now``). The shifts are kept
-  in ``workspace_meta`` as ``events_time_shift_seconds`` / ``profiles_time_shift_days``.
+- ``shift_to_now`` (the demo uses it): event timestamps move by
+  ``shift_to_now - max(timestamp)`` so the newest event is "now". DATE/TIMESTAMP
+  profile columns whose name contains "signup" or "last" move by the same shift
+  rounded to whole days: stored profiles are moved when events are loaded with a
+  shift, and profiles loaded later with ``shift_to_now`` take the stored events
+  shift (with no events yet, the days between their own newest such date and
+  ``shift_to_now``; a later shifted events load then aligns them). The shifts are
+  kept in ``workspace_meta``: ``events_time_shift_seconds``,
+  ``profiles_time_shift_days`` (what the stored profiles have moved) and
+  ``time_shift_to``.
 - rows that fail are reported with their 1-based data row (the header not
   counted); the first 20 are listed, all are counted per reason. If every row is
   rejected, or the file is unusable, ``InvalidInputError`` is raised and nothing
@@ -48,7 +52,7 @@ from typing import Literal
 
 import duckdb
 
-from segmentation.catalog import refresh_catalog
+from segmentation.catalog import kind_of, refresh_catalog
 from segmentation.errors import InvalidInputError
 from segmentation.ingest_report import (
     BAD_TIMESTAMP,
@@ -147,8 +151,9 @@ def ingest(
         read_into(con, info, name, checked, _forced_types(info, roles, existing), retry, load.build)
         rows_read = con.execute(f"SELECT count(*) FROM {quote_ident(checked)}").fetchone()[0]
         if rows_read == 0:
+            what = "a header but no data rows" if info.format == "csv" else "no data rows"
             raise InvalidInputError(
-                f"{name} has a header but no data rows ({', '.join(info.names)}); nothing changed."
+                f"{name} has {what} ({', '.join(info.names)}); nothing changed."
             )
         return load.run(rows_read, shift_to_now, started)
     finally:
@@ -286,9 +291,7 @@ class _Load:
         load_id = uuid.uuid4().hex
         with self.db.write() as tx:
             self._write(tx, final_types, shift, profile_days)
-            loaded = tx.execute(
-                f"SELECT count(*) FROM {self.checked} WHERE __reason IS NULL"
-            ).fetchone()[0]
+            loaded = rows_read - rejected
             tx.execute(
                 "INSERT INTO loads VALUES ($id, $t, $m, $s, $r, $l, $j, $at)",
                 {"id": load_id, "t": self.table, "m": self.mode, "s": self.name,
@@ -318,9 +321,10 @@ class _Load:
         1-based data row, numbered straight off the reader, before any join reorders
         rows) and ``__reason`` (NULL for a good row)."""
         self.source_types = source_types
+        self.warnings = []  # built afresh when the file is read a second time
         params = dict(reader_params)
         selects = []
-        ordered = sorted(self.info.names, key=lambda c: _role_order(self.roles.target(c)))
+        ordered = sorted(source_types, key=lambda c: _role_order(self.roles.target(c)))
         for column in ordered:
             target = self.roles.target(column) or self._stored_name(column)
             source = quote_ident(column)
@@ -514,9 +518,12 @@ class _Load:
         if not pairs:
             return
         parts = []
-        for column, old_type, _ in pairs:
+        for column, old_type, new_type in pairs:
             col = self._value(column)
             bad = f"{col} IS NOT NULL AND try_cast({col} AS {old_type}) IS NULL"
+            if kind_of(old_type) == kind_of(new_type) == "number":
+                # DuckDB rounds 1.5 into an integer column: a number must come back whole.
+                bad = f"({bad}) OR CAST(try_cast({col} AS {old_type}) AS {new_type}) <> {col}"
             parts.append(f"count(*) FILTER ({bad})")
             parts.append(f"arg_min(__row, __row) FILTER ({bad})")
             parts.append(f"arg_min(CAST({col} AS VARCHAR), __row) FILTER ({bad})")
@@ -556,7 +563,7 @@ class _Load:
             return None
         stored = self.db.get_meta(META_EVENT_SHIFT)
         if stored is not None:
-            return round(float(stored) / 86400)
+            return _whole_days(timedelta(seconds=float(stored)))
         columns = self._shift_columns(self._final_types())
         if not columns:
             return None
@@ -576,10 +583,31 @@ class _Load:
     ) -> None:
         if shift is not None:
             self.db.set_meta(META_EVENT_SHIFT, str(shift.total_seconds()), tx)
-        if days is not None:
-            self.db.set_meta(META_PROFILE_SHIFT, str(days), tx)
+            self._align_stored_profiles(tx, _whole_days(shift))
+        if self.table == "profiles" and (days is not None or self.mode == "replace"):
+            # A new profiles table starts unshifted unless this load shifted it.
+            self.db.set_meta(META_PROFILE_SHIFT, str(days or 0), tx)
         if shift_to_now is not None and (shift is not None or days is not None):
             self.db.set_meta(META_SHIFT_TO, _naive_utc(shift_to_now).isoformat(), tx)
+
+    def _align_stored_profiles(self, tx: duckdb.DuckDBPyConnection, days: int) -> None:
+        """Move stored profiles' signup/last dates so that, in all, they moved ``days``."""
+        if not self.db.table_exists("profiles"):
+            return
+        done = tx.execute(
+            "SELECT value FROM workspace_meta WHERE key = $k", {"k": META_PROFILE_SHIFT}
+        ).fetchone()
+        delta = days - int(done[0]) if done else days
+        columns = self._shift_columns(dict(self.db.columns("profiles")))
+        if not delta or not columns:
+            return
+        stored = dict(self.db.columns("profiles"))
+        sets = ", ".join(
+            f"{quote_ident(c)} = CAST(date_add({quote_ident(c)}, to_days($d)) AS {stored[c]})"
+            for c in columns
+        )
+        tx.execute(f"UPDATE profiles SET {sets}", {"d": delta})
+        self.db.set_meta(META_PROFILE_SHIFT, str(days), tx)
 
     # -- writing --
 
@@ -630,8 +658,8 @@ class _Load:
         ).fetchone()[0]
         if orphans:
             self.warnings.append(
-                f"{orphans:,} stored events belong to profiles that are not in the new "
-                "profiles table; they stay stored but match no profile."
+                f"Stored events of profiles missing from the new profiles table: {orphans:,}; "
+                "they stay stored but match no profile."
             )
 
 
@@ -648,6 +676,10 @@ def _epoch_expr(value: str) -> str:
         f"try(make_timestamp(CASE WHEN abs({value}) >= 100000000000 "
         f"THEN {value} * 1000 ELSE {value} * 1000000 END))"
     )
+
+
+def _whole_days(shift: timedelta) -> int:
+    return round(shift.total_seconds() / 86400)
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -23,7 +23,7 @@ from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
 from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import Expression, segment_refs
-from segmentation.pql import parse
+from segmentation.pql import parse, to_pql
 from segmentation.preview import PreviewPage, preview_page
 from segmentation.schedules import ScheduleRunner, ScheduleStore
 from segmentation.search import (
@@ -153,18 +153,19 @@ class SegmentationService:
     def _resolve_ref(self, ref: str) -> Expression:
         return self.definitions.get(ref).expression
 
-    def _options(self, as_of: dt.datetime, sampled: bool = False) -> CompileOptions:
+    def _options(
+        self, as_of: dt.datetime, tables: tuple[str, str] | None = None
+    ) -> CompileOptions:
         return CompileOptions(
             as_of=as_of,
             timezone=self.timezone,
             resolve_segment=self._resolve_ref,
-            tables=estimates.SAMPLE_TABLES if sampled else ("profiles", "events"),
+            tables=tables or ("profiles", "events"),
         )
 
-    def compile(self, query: Query, as_of: dt.datetime | None = None, sampled: bool = False):
-        expr = self.expression(query)
-        compiled = compile_segment(expr, self.schema(), self._options(to_utc_naive(as_of), sampled))
-        return compiled.sql, list(compiled.params)
+    def compile(self, query: Query, as_of: dt.datetime | None = None) -> tuple[str, list]:
+        """The SQL (and its parameters) selecting the qualified profile ids."""
+        return self._compiler_for(self.expression(query), to_utc_naive(as_of))(None)
 
     def _validate(self, expr: Expression, own_id: str | None) -> None:
         """Refuse unknown references, cycles and (with data loaded) unknown fields."""
@@ -217,25 +218,23 @@ class SegmentationService:
 
     def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.estimate(self.db, lambda sampled: self._compile_expr(expr, when, sampled))
+        return estimates.estimate(self.db, self._compiler_for(expr, when), to_pql(expr))
 
     def breakdown(self, query: Query, column: str, as_of: dt.datetime | None = None):
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.breakdown(
-            self.db, lambda sampled: self._compile_expr(expr, when, sampled), column
-        )
+        return estimates.breakdown(self.db, self._compiler_for(expr, when), to_pql(expr), column)
 
     def overlap(self, queries: dict[str, Query], as_of: dt.datetime | None = None):
         when = to_utc_naive(as_of)
-        sampled = estimates.sample_info(self.db).buckets is not None
-        compiled = {
-            k: self._compile_expr(self.expression(q), when, sampled) for k, q in queries.items()
-        }
-        return estimates.overlap(self.db, compiled, sampled)
+        fns = {k: self._compiler_for(self.expression(q), when) for k, q in queries.items()}
+        return estimates.overlap(self.db, fns)
 
-    def _compile_expr(self, expr: Expression, as_of: dt.datetime, sampled: bool):
-        compiled = compile_segment(expr, self.schema(), self._options(as_of, sampled))
-        return compiled.sql, list(compiled.params)
+    def _compiler_for(self, expr: Expression, as_of: dt.datetime) -> estimates.CompileFn:
+        def compile_on(tables: tuple[str, str] | None) -> tuple[str, list]:
+            compiled = compile_segment(expr, self.schema(), self._options(as_of, tables))
+            return compiled.sql, list(compiled.params)
+
+        return compile_on
 
     # --- membership ----------------------------------------------------------------
 

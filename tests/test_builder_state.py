@@ -146,6 +146,13 @@ STATE_TO_PQL = [
         'B: WHAT(eventType = "purchase") WHEN(<= 2 days after A)])',
     ),
     (
+        "a sequence step without an event is not filled in yet",
+        GroupState(
+            items=[SequenceRow(steps=[StepState(label="A", event_types=["cart"]), StepState()])]
+        ),
+        None,
+    ),
+    (
         "negated group and segment reference",
         GroupState(
             items=[

@@ -152,3 +152,93 @@ def test_segment_query_param_opens_it(app: AppTest) -> None:
     assert _by_key(app.selectbox, "builder_pick").value == germans.id
     assert _by_key(app.text_input, "builder_name").value == "Germans"
     assert _pql(app) == 'country = "DE"'
+
+
+def test_event_and_sequence_rows(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-event").click()
+    app.run()
+    _key_ending(app.multiselect, ":types").select("purchase")
+    app.run()
+    _key_ending(app.selectbox, ":how").select("none")
+    app.run()
+    assert _pql(app) == 'xEvent[eventType = "purchase"].count() = 0'
+    _key_ending(app.button, ":add-sequence").click()
+    app.run()
+    assert not app.exception
+    pickers = [m for m in app.multiselect if m.key.endswith(":types")]
+    assert len(pickers) == 3  # the event row and two steps
+    pickers[1].select("add_to_cart")
+    pickers[2].select("purchase")
+    app.run()
+    assert _pql(app).endswith(
+        'chain(xEvent, timestamp, [A: WHAT(eventType = "add_to_cart"), '
+        'B: WHAT(eventType = "purchase")])'
+    )
+    assert not app.error, [e.value for e in app.error]
+
+
+def test_duplicate_then_delete_with_confirm(app: AppTest) -> None:
+    app.run()
+    germans = _svc(app).definitions.get("Germans")
+    _by_key(app.selectbox, "builder_pick").select(germans.id)
+    app.run()
+    _by_key(app.button, "builder_dup").click()
+    app.run()
+    copy_id = _by_key(app.selectbox, "builder_pick").value
+    assert copy_id != germans.id and _svc(app).definitions.find(copy_id) is not None
+    _by_key(app.button, "builder_del").click()
+    app.run()
+    assert any("Delete" in w.value for w in app.warning)
+    _by_key(app.button, "builder_del_yes").click()
+    app.run()
+    assert not app.exception
+    assert _svc(app).definitions.find(copy_id) is None
+    assert _by_key(app.selectbox, "builder_pick").value == "__new__"
+
+
+def test_no_data_points_to_the_data_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_PATH, str(tmp_path / "empty.duckdb"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    assert not at.exception
+    assert any("Data page" in i.value for i in at.info)
+
+
+def test_unknown_field_is_an_inline_error(app: AppTest) -> None:
+    app.run()
+    _by_key(app.text_area, "builder_pql_text").input("noSuchField = 1")
+    _by_key(app.button, "builder_pql_apply").click()
+    app.run()
+    assert not app.exception
+    assert any("noSuchField" in e.value for e in app.error), [e.value for e in app.error]
+
+
+def test_run_now_and_version_history(app: AppTest) -> None:
+    app.query_params["segment"] = _svc(app).definitions.get("Germans").id
+    app.run()
+    _by_key(app.button, "builder_run").click()
+    app.run()
+    assert not app.exception
+    assert any("qualified" in s.label or "succeeded" in s.label for s in app.status)
+    assert any(e.label.startswith("Version history") for e in app.expander)
+
+
+def test_examples_fill_the_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from segmentation.samples import DEMO_SEGMENTS
+
+    if not DEMO_SEGMENTS:
+        pytest.skip("no example segments shipped yet")
+    profiles, events = make_frames(n_profiles=100, n_events=500)
+    profiles.to_csv(tmp_path / "profiles.csv", index=False)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    svc = SegmentationService.open(str(tmp_path / "ws.duckdb"))
+    svc.ingest("profiles", tmp_path / "profiles.csv")
+    svc.ingest("events", tmp_path / "events.csv")
+    svc.close()
+    monkeypatch.setenv(ENV_PATH, str(tmp_path / "ws.duckdb"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    assert any("Start from an example" in i.value for i in at.info)
+    _by_key(at.button, "builder_example_0").click()
+    at.run()
+    assert not at.exception
+    assert _pql(at).strip()

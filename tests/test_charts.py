@@ -55,8 +55,14 @@ def test_breakdown_chart_sorts_bars_by_size_and_adds_rules() -> None:
 def test_overlap_heatmap_colours_jaccard_and_writes_counts() -> None:
     frame = pd.DataFrame(
         [
-            {"segment_a": a, "segment_b": b, "size_a": 10, "size_b": 10,
-             "intersection": n, "jaccard": j}
+            {
+                "segment_a": a,
+                "segment_b": b,
+                "size_a": 10,
+                "size_b": 10,
+                "intersection": n,
+                "jaccard": j,
+            }
             for a, b, n, j in [
                 ("A", "A", 10, 1.0),
                 ("A", "B", 4, 0.25),

@@ -34,25 +34,28 @@ def big(tmp_path_factory) -> SegmentationService:
     svc = SegmentationService.open(":memory:", exports_dir=folder / "exports")
     svc.ingest("profiles", folder / "p.parquet")
     svc.ingest("events", folder / "e.parquet")
-    info = estimates.refresh_sample(svc.db, threshold=5_000, target=2_000)
-    assert info.buckets is not None and 1_500 < info.profiles < 2_500
+    info = estimates.refresh_sample(svc.db, threshold=5_000, target=1_000)
+    assert info.sampled and info.slices == 16
+    assert all(800 < n < 1_200 for n in info.profiles)
     yield svc
     svc.close()
 
 
 def random_segment(rng: random.Random) -> str:
+    """A random mix of attribute and event conditions, no two atoms alike."""
     atoms = [
         lambda: f"age > {rng.randint(18, 80)}",
-        lambda: f'country = "{rng.choice(["US", "DE", "FR", "GB"])}"',
-        lambda: f'loyaltyTier in ["{rng.choice(["none", "silver", "gold"])}"]',
+        lambda: f"age < {rng.randint(18, 80)}",
+        lambda: f'country in {sorted(rng.sample(["US", "DE", "FR", "GB"], rng.randint(1, 3)))}',
+        lambda: f'loyaltyTier = "{rng.choice(["none", "silver", "gold"])}"',
         lambda: (
             f'xEvent[eventType = "{rng.choice(EVENT_TYPES)}" and timestamp occurs '
             f"<= {rng.randint(1, 120)} days before now].count() >= {rng.randint(1, 4)}"
         ),
     ]
-    parts = [rng.choice(atoms)() for _ in range(rng.randint(1, 3))]
+    chosen = rng.sample(atoms, rng.randint(1, 3))
     joiner = rng.choice([" and ", " or "])
-    return joiner.join(parts)
+    return joiner.join(atom() for atom in chosen).replace("'", '"')
 
 
 def test_interval_covers_the_exact_count_at_least_93_percent(big: SegmentationService):

@@ -11,7 +11,10 @@ from segmentation.errors import InvalidInputError
 from segmentation.ingest import ingest
 from segmentation.store import Database
 
-PROFILES = "profile_id,age,signupDate,vip\np1,30,2024-01-05,true\np2,40,2024-02-01,false\np3,,2024-03-01,\n"
+PROFILES = (
+    "profile_id,age,signupDate,vip\n"
+    "p1,30,2024-01-05,true\np2,40,2024-02-01,false\np3,,2024-03-01,\n"
+)
 EVENTS = (
     "profile_id,eventType,timestamp,revenue\n"
     "p1,purchase,2024-03-01 10:00:00,10.5\n"
@@ -160,7 +163,7 @@ def test_dotted_names_and_json_list_columns(db: Database, tmp_path: Path) -> Non
     path = write(
         tmp_path,
         "p.csv",
-        'customer_id,homeAddress.countryCode,interests,note\n'
+        "customer_id,homeAddress.countryCode,interests,note\n"
         'c1,FR,"[""golf"",""wine""]",[draft]\n'
         'c2,DE,"[]",plain\n'
         "c3,US,,\n",
@@ -259,7 +262,10 @@ def test_timestamp_offsets_converted_when_the_reader_types_the_column(
         ("profileId,type,ts", {}),
         ("CUSTOMER_ID,event,event_time", {}),
         ("identityMap.ECID,name,occurred_at", {}),
-        ("who,what,when", {"id_column": "WHO", "event_type_column": "what", "timestamp_column": "when"}),
+        (
+            "who,what,when",
+            {"id_column": "WHO", "event_type_column": "what", "timestamp_column": "when"},
+        ),
     ],
 )
 def test_role_columns_detected_or_named(
@@ -496,6 +502,14 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "profiles",
+        "ages.csv",
+        "profile_id,age\np7,31\np8,30.5\n",
+        {"mode": "append"},
+        ["Column 'age' is BIGINT in profiles, but ages.csv has DOUBLE values", "row 2: '30.5'"],
+        id="type-conflict-decimal-into-integer",
+    ),
+    pytest.param(
+        "profiles",
         "big.csv",
         "profile_id,age\n" + "p,1\n" * 20,
         {"max_bytes": 64},
@@ -552,3 +566,24 @@ def test_explicit_delimiter(db: Database, tmp_path: Path) -> None:
     path = write(tmp_path, "colon.csv", "profile_id:age\np9:1\n")
     ingest(db, "profiles", path, delimiter=":")
     assert db.rows("SELECT * FROM profiles") == [("p9", 1)]
+
+
+def test_events_shift_moves_stored_profile_dates_once(db: Database, tmp_path: Path) -> None:
+    """The demo's order: profiles unshifted, then events with shift_to_now."""
+    now = datetime(2030, 6, 15, 12, 0)
+    ingest(db, "profiles", write(tmp_path, "p.csv", PROFILES))
+    ingest(db, "events", write(tmp_path, "e.csv", EVENTS), shift_to_now=now)
+    days = (now - datetime(2024, 3, 3, 12, 0)).days
+    assert db.scalar("SELECT max(signupDate) FROM profiles") == date(2024, 3, 1) + timedelta(days)
+    # Loading the same events again with the same "now" shifts them alike, profiles stay put.
+    ingest(db, "events", write(tmp_path, "e.csv", EVENTS), shift_to_now=now)
+    assert db.scalar("SELECT max(signupDate) FROM profiles") == date(2024, 3, 1) + timedelta(days)
+    assert db.scalar('SELECT max("timestamp") FROM events') == now
+
+
+def test_replacing_profiles_warns_about_orphaned_events(loaded: Database, tmp_path: Path) -> None:
+    report = ingest(loaded, "profiles", write(tmp_path, "p.csv", "profile_id\np1\n"))
+    assert report.warnings == [
+        "Stored events of profiles missing from the new profiles table: 1; "
+        "they stay stored but match no profile."
+    ]

@@ -47,7 +47,7 @@ def _build(folder: Path) -> Workspace:
 
         sample_files()
         load_demo(svc, history=False)
-    except Exception:  # noqa: BLE001 - no demo files yet: generated data instead
+    except Exception:  # no demo files yet: generated data instead
         profiles, events = make_frames(n_profiles=400, n_events=4000)
         profiles.to_csv(folder / "profiles.csv", index=False)
         events.to_csv(folder / "events.csv", index=False)
@@ -60,8 +60,11 @@ def _build(folder: Path) -> Workspace:
             name="Cart adders (page tests)",
             pql=f'select X from xEvent where X.eventType = "{cart_type}"',
         )
-    tier = next(f for f in svc.catalog() if f.source == "profile" and f.kind == "text"
-                and f.name != "profile_id" and f.top_values)
+    tier = next(
+        f
+        for f in svc.catalog()
+        if f.source == "profile" and f.kind == "text" and f.name != "profile_id" and f.top_values
+    )
     if len(svc.definitions.all()) < 2:
         svc.definitions.create(
             name="Top tier (page tests)", pql=f'{tier.name} = "{tier.top_values[0][0]}"'
@@ -115,15 +118,16 @@ def test_page_renders_on_demo_workspace(ws_copy: Path, page: str) -> None:
     assert at.title[0].value == TITLES[page]
 
 
-def test_data_upload_of_a_bad_csv_shows_the_problems(ws_copy: Path) -> None:
+def test_data_upload_of_a_bad_csv_shows_the_problems(ws_copy: Path, workspace: Workspace) -> None:
     at = open_page("data")
     at.radio(key="data_table").set_value("events").run()
     at.radio(key="data_mode").set_value("append").run()
     bad = (
-        b"profile_id,eventType,timestamp\n"
-        b"nobody-knows-me,page_view,2026-01-01 10:00:00\n"
-        b",page_view,2026-01-01 10:00:00\n"
-    )
+        "profile_id,eventType,timestamp\n"
+        f"{workspace.email_profile},page_view,2026-01-01 10:00:00\n"
+        "nobody-knows-me,page_view,2026-01-01 10:00:00\n"
+        ",page_view,2026-01-01 10:00:00\n"
+    ).encode()
     at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
     assert "eventType" in at.selectbox(key="data_type_col").options
     next(b for b in at.button if b.label == "Append to events").click().run()
@@ -133,8 +137,19 @@ def test_data_upload_of_a_bad_csv_shows_the_problems(ws_copy: Path) -> None:
     rejected = next(m for m in at.metric if m.label == "Rows rejected")
     assert rejected.value == "2"
     problems = at.dataframe[0].value
-    assert set(problems["reason"]) >= {"missing id"}
-    assert list(problems["row"]) == sorted(problems["row"])
+    assert set(problems["reason"]) == {"missing id", "unknown profile"}
+    assert sorted(problems["row"]) == [2, 3]
+
+
+def test_data_upload_with_every_row_bad_says_nothing_changed(ws_copy: Path) -> None:
+    at = open_page("data")
+    at.radio(key="data_table").set_value("events").run()
+    at.radio(key="data_mode").set_value("append").run()
+    bad = b"profile_id,eventType,timestamp\n,page_view,2026-01-01 10:00:00\n"
+    at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    next(b for b in at.button if b.label == "Append to events").click().run()
+    assert not at.exception
+    assert "bad.csv" in at.error[0].value and "missing id" in at.error[0].value
 
 
 def test_preview_next_page_changes_the_rows(ws_copy: Path, workspace: Workspace) -> None:
@@ -207,8 +222,9 @@ def test_exports_create_csv_gives_a_file_and_a_download(
     files = list((ws_copy.parent / "exports").glob("*.csv"))
     assert len(files) == 1
     assert files[0].name in at.download_button[0].label
-    assert files[0].read_text().startswith("segment_id,profile_id") or "profile_id" in (
-        files[0].read_text().splitlines()[0]
+    assert (
+        files[0].read_text().startswith("segment_id,profile_id")
+        or "profile_id" in (files[0].read_text().splitlines()[0])
     )
 
 
@@ -244,3 +260,33 @@ def test_pages_guide_an_empty_workspace(tmp_path: Path, monkeypatch: pytest.Monk
         state._open(str(path)).close()
         state._open.clear()
 
+
+def test_schedules_edit_switch_off_and_delete(ws_copy: Path) -> None:
+    at = open_page("schedules")
+    at.text_input(key="sched_name").input("Hourly").run()
+    at.text_input(key="sched_cron").input("0 * * * *").run()
+    at.button(key="sched_create").click().run()
+    made = next(o for o in at.selectbox(key="sched_pick").options if "Hourly" in o)
+    at.selectbox(key="sched_pick").select(made).run()
+    assert at.text_input(key="sched_cron").value == "0 * * * *"
+    at.toggle(key="sched_active").set_value(False).run()
+    at.button(key="sched_save").click().run()
+    assert_clean(at)
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["Hourly", "next run"] == "off"
+    at.selectbox(key="sched_pick").select(made).run()
+    at.button(key="sched_delete").click().run()
+    assert_clean(at)
+    assert "Hourly" not in set(at.dataframe[0].value["name"]) if at.dataframe else True
+
+
+def test_search_preview_button_opens_the_segment_in_preview(
+    ws_copy: Path, workspace: Workspace
+) -> None:
+    at = open_page("search")
+    at.text_input(key="search_q").input("cart*").run()
+    seg_id = workspace.segment_ids[workspace.cart_segment]
+    at.button(key=f"search_preview_{seg_id}").click().run()
+    assert_clean(at)
+    assert at.title[0].value == "Preview"
+    assert at.selectbox(key="preview_id").value == seg_id

@@ -387,6 +387,9 @@ def _event(row: EventRow) -> Condition:
 
 
 def _sequence(row: SequenceRow) -> Condition | None:
+    # A step with neither an event type nor a filter is not filled in yet.
+    if any(not step.event_types and _filters(step.filters) is None for step in row.steps):
+        return None
     window = window_to_model(row.window)
     steps = []
     for i, step in enumerate(row.steps):

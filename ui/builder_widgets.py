@@ -56,7 +56,7 @@ AGG_OPS = {">=": "≥", ">": ">", "=": "=", "<=": "≤", "<": "<", "!=": "≠"}
 HOW_LABELS = {
     "count": "performed",
     "none": "did not perform",
-    "aggregate": "sum / average / min / max of",
+    "aggregate": "measured by",
 }
 WINDOW_MODES = {
     "any": "any time",
@@ -238,7 +238,7 @@ def render_group(ctx: Context, group: GroupState, depth: int = 0) -> None:
             neg_key = _key(group.id, "not")
             _seed(neg_key, group.negate)
             group.negate = st.toggle(
-                "NOT (exclude)",
+                "NOT",
                 key=neg_key,
                 help="Profiles that do NOT match this group.",
             )
@@ -286,17 +286,16 @@ def render_group(ctx: Context, group: GroupState, depth: int = 0) -> None:
 
 
 def add_bar(ctx: Context, group: GroupState) -> None:
-    cols = st.columns(len(ADD_BUTTONS))
-    for col, (kind, label, icon, help_text) in zip(cols, ADD_BUTTONS, strict=True):
-        col.button(
-            label,
-            icon=icon,
-            key=_key(group.id, f"add-{kind}"),
-            help=help_text,
-            on_click=_add,
-            args=(ctx.root, group.id, kind),
-            width="stretch",
-        )
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        for kind, label, icon, help_text in ADD_BUTTONS:
+            st.button(
+                label,
+                icon=icon,
+                key=_key(group.id, f"add-{kind}"),
+                help="Add: " + help_text,
+                on_click=_add,
+                args=(ctx.root, group.id, kind),
+            )
 
 
 def render_row(ctx: Context, row: bs.Row) -> None:
@@ -320,7 +319,7 @@ def _field_label(ctx: Context, scope: str) -> Callable[[Any], str]:
         info = ctx.info(name, scope)
         if info is None:
             return f"{name} (not in the data)"
-        return f"{name}  ·  {KIND_ICONS.get(info.kind, '?')} {info.type.lower()}"
+        return f"{name} · {info.kind}"
 
     return label
 
@@ -329,7 +328,7 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
     """field | operator | value(s); ``removable`` draws a remove button (event filters)."""
     fields = ctx.profile_fields if row.scope == "profile" else ctx.event_fields
     names = [n for n in fields if row.scope == "profile" or n not in EVENT_SYSTEM_FIELDS]
-    widths = [3, 2.2, 4] + ([0.5] if removable else [])
+    widths = [3.2, 2.2, 3.6] + ([0.4] if removable else [])
     cols = st.columns(widths, vertical_alignment="bottom")
     with cols[0]:
         old_field = row.field

@@ -25,8 +25,9 @@ def estimate_chart(frame: pd.DataFrame) -> alt.LayerChart:
     y = alt.Y("label:N", title=None, sort=None)
     base = alt.Chart(data).encode(y=y)
     x_title = "Profiles (estimate with 95% interval)"
+    top = float(max(data["high"].max(), data["estimated_size"].max(), 1)) * 1.12
     rule = base.mark_rule(strokeWidth=2, color=POINT_COLOR).encode(
-        x=alt.X("low:Q", title=x_title, scale=alt.Scale(zero=True)),
+        x=alt.X("low:Q", title=x_title, scale=alt.Scale(domain=[0, top], nice=True)),
         x2="high:Q",
     )
     ticks_low = base.mark_tick(thickness=2, size=14, color=POINT_COLOR).encode(x="low:Q")
@@ -40,7 +41,8 @@ def estimate_chart(frame: pd.DataFrame) -> alt.LayerChart:
             alt.Tooltip("high:Q", title="High", format=","),
         ],
     )
-    height = max(60, 40 * len(data))
+    # Streamlit fits the whole chart (axes and titles too) into this height
+    height = 90 + 40 * len(data)
     return alt.layer(rule, ticks_low, ticks_high, point).properties(height=height)
 
 
@@ -68,7 +70,7 @@ def breakdown_chart(frame: pd.DataFrame, column: str) -> alt.LayerChart:
     labels = base.mark_text(align="left", dx=4, color="#37474f").encode(
         x="high:Q", text=alt.Text("estimated_size:Q", format=",")
     )
-    return alt.layer(bars, rules, labels).properties(height=max(80, 26 * len(data)))
+    return alt.layer(bars, rules, labels).properties(height=70 + 30 * len(data))
 
 
 def overlap_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
@@ -101,7 +103,7 @@ def overlap_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
         text=alt.Text("intersection:Q", format=","),
         color=alt.Color("text_color:N", scale=None, legend=None),
     )
-    side = max(160, 70 * len(order))
+    side = 90 + 80 * len(order)
     return alt.layer(rect, text).properties(width=side, height=side)
 
 
@@ -117,7 +119,7 @@ def size_over_time(history: pd.DataFrame) -> alt.VConcatChart:
     if "segment" not in data.columns:
         data["segment"] = "segment"
     data = data[["as_of", "segment", "qualified", "realized", "exited"]]
-    time = alt.X("as_of:T", title="Evaluated as of")
+    time = alt.X("as_of:T", title="Evaluated as of", axis=alt.Axis(format="%b %d", labelAngle=0))
     line = (
         alt.Chart(data)
         .mark_line(point=True)
@@ -176,5 +178,5 @@ def top_values_chart(values: list[tuple[object, int]], field: str) -> alt.Chart:
             y=alt.Y("value:N", title=field, sort="-x"),
             tooltip=["value:N", alt.Tooltip("count:Q", format=",")],
         )
-        .properties(height=max(60, 22 * len(data)))
+        .properties(height=60 + 26 * len(data))
     )

@@ -37,9 +37,11 @@ def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     except SegmentationError as exc:
         show_error(exc)
         return None
-    except Exception as exc:  # noqa: BLE001 - a page must not die on a core bug
+    except Exception as exc:  # a page must not die on a core bug
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        st.error(f"Something went wrong inside Segment Studio: {first}", icon=":material/bug_report:")
+        st.error(
+            f"Something went wrong inside Segment Studio: {first}", icon=":material/bug_report:"
+        )
         with st.expander("Details for a bug report"):
             st.exception(exc)
         return None
@@ -50,7 +52,7 @@ def _page_link(page: str, label: str, icon: str) -> None:
     # (a page run on its own) fall back to plain text.
     try:
         st.page_link(page, label=label, icon=icon)
-    except Exception:  # noqa: BLE001 - a missing link must never break the page
+    except Exception:  # a missing link must never break the page
         st.caption(label)
 
 
@@ -58,9 +60,7 @@ def require_data(svc: SegmentationService) -> bool:
     """True when profiles are loaded; otherwise a guiding empty state."""
     if svc.info()["profiles"]:
         return True
-    st.info(
-        "No data yet — load the demo or upload on the Data page.", icon=":material/database:"
-    )
+    st.info("No data yet — load the demo or upload on the Data page.", icon=":material/database:")
     _page_link(DATA_PAGE, "Open the Data page", ":material/database:")
     return False
 

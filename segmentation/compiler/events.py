@@ -35,6 +35,7 @@ class EventPass:
     timestamp_sql: str  # quoted column
     as_of_sql: str  # bound parameter
     sample_sql: str | None = None  # "hash(profile_id) % .. < .." or None
+    table: str = "events"  # the sample table for estimates
     aggregates: dict[str, str] = field(default_factory=dict)  # aggregate SQL -> column
     selectors: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)  # step filter -> flag column
@@ -84,7 +85,7 @@ class EventPass:
                 where.append(union)
             columns = ", ".join(f"{agg} AS {col}" for agg, col in self.aggregates.items())
             out.append(
-                f"ev AS (SELECT profile_id, {columns} FROM {quote_ident('events')} "
+                f"ev AS (SELECT profile_id, {columns} FROM {quote_ident(self.table)} "
                 f"WHERE {' AND '.join(where)} GROUP BY profile_id)"
             )
         if self.flags:
@@ -97,7 +98,7 @@ class EventPass:
             )
             out.append(
                 f"seq_ev AS MATERIALIZED (SELECT profile_id, {self.timestamp_sql} AS t, {columns} "
-                f"FROM {quote_ident('events')} WHERE {' AND '.join(where)})"
+                f"FROM {quote_ident(self.table)} WHERE {' AND '.join(where)})"
             )
             out += self.sequence_ctes
         return out

@@ -29,6 +29,8 @@ class CompileOptions(BaseModel):
     resolve_segment: Callable[[str], Any] | None = None
     # (buckets kept, buckets total): keep profiles with hash(profile_id) % total < kept
     sample: tuple[int, int] | None = None
+    # (profiles table, events table): estimates read sample tables of the same shape
+    tables: tuple[str, str] = ("profiles", "events")
 
     @field_validator("as_of")
     @classmethod
@@ -65,7 +67,9 @@ def _new_compiler(schema: Schema, options: CompileOptions) -> Compiler:
             f"hash(profile_id) % {params.bind(total, 'UBIGINT')} < {params.bind(kept, 'UBIGINT')}"
         )
     ts = schema.resolve(TIMESTAMP_COLUMN, "event").sql(None) if schema.has_events else '"timestamp"'
-    events = EventPass(timestamp_sql=ts, as_of_sql=as_of, sample_sql=sample)
+    events = EventPass(
+        timestamp_sql=ts, as_of_sql=as_of, sample_sql=sample, table=options.tables[1]
+    )
     return Compiler(
         schema=schema,
         clock=Clock(options.as_of, options.timezone),
@@ -84,14 +88,14 @@ def _compile_condition(compiler: Compiler, expr: Expression) -> str:
         raise
 
 
-def _from_clause(compiler: Compiler) -> tuple[str, list[str]]:
+def _from_clause(compiler: Compiler, tables: tuple[str, str]) -> tuple[str, list[str]]:
     """The profile universe (alias p) with the events pass joined; plus WHERE parts."""
     schema, events = compiler.schema, compiler.events
     where: list[str] = []
     if schema.has_profiles:
-        source = f"{quote_ident('profiles')} p"
+        source = f"{quote_ident(tables[0])} p"
     elif schema.has_events:  # no profile table: the people seen in events
-        source = f"(SELECT DISTINCT profile_id FROM {quote_ident('events')}) p"
+        source = f"(SELECT DISTINCT profile_id FROM {quote_ident(tables[1])}) p"
     else:
         source = "(SELECT CAST(NULL AS VARCHAR) AS profile_id WHERE FALSE) p"
     if events.sample_sql:
@@ -114,7 +118,7 @@ def compile_segment(expr: Expression, schema: Schema, options: CompileOptions) -
     """
     compiler = _new_compiler(schema, options)
     condition = _compile_condition(compiler, expr)
-    source, where = _from_clause(compiler)
+    source, where = _from_clause(compiler, options.tables)
     where.append(condition)
     where_sql = " AND ".join(w for w in where if w != "TRUE") or "TRUE"
     sql = f"{_with(compiler)}SELECT p.profile_id FROM {source} WHERE {where_sql}"
@@ -147,7 +151,7 @@ def compile_many(
         condition = _compile_condition(compiler, expr)
         key_sql = compiler.params.bind(str(key), "VARCHAR")
         cases.append(f"CASE WHEN coalesce({condition}, FALSE) THEN {key_sql} END")
-    source, where = _from_clause(compiler)
+    source, where = _from_clause(compiler, options.tables)
     where_sql = " AND ".join(where) or "TRUE"
     keys = f"list_filter([{', '.join(cases)}], lambda x: x IS NOT NULL)"
     sql = (

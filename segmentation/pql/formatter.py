@@ -13,8 +13,8 @@ from typing import Any
 
 from segmentation.errors import InvalidInputError
 from segmentation.model import (
-    And,
     Anchor,
+    And,
     Arith,
     BetweenWindow,
     BoolConst,
@@ -101,6 +101,7 @@ def format_list(values: list[Any]) -> str:
 class _Formatter:
     def __init__(self) -> None:
         self.scope = "profile"
+        self.labels: set[str] = set()  # chain step labels: a field so named needs backticks
 
     # --- conditions ---------------------------------------------------------------
 
@@ -189,11 +190,14 @@ class _Formatter:
         return f"({text})" if isinstance(node, Arith) else text
 
     def field(self, node: FieldRef) -> str:
+        text = format_path(node.path)
+        if node.path in self.labels:
+            text = f"`{node.path}`"
         if node.scope == self.scope:
-            return format_path(node.path)
+            return text
         if node.scope == "profile":
             # A profile attribute inside an event filter: the explicit parameter.
-            return "$1." + format_path(node.path)
+            return "$1." + text
         raise InvalidInputError(f"the event field '{node.path}' is used outside an event condition")
 
     def date(self, node: DateLit | DateTimeLit) -> str:
@@ -270,9 +274,13 @@ class _Formatter:
         if self.scope == "event":
             raise InvalidInputError("a chain cannot stand inside an event filter")
         steps = []
-        for index, step in enumerate(node.steps):
-            previous = node.steps[index - 1].label if index else None
-            steps.append(self.step(step, previous))
+        self.labels = {step.label for step in node.steps}
+        try:
+            for index, step in enumerate(node.steps):
+                previous = node.steps[index - 1].label if index else None
+                steps.append(self.step(step, previous))
+        finally:
+            self.labels = set()
         return "chain(xEvent, timestamp, [" + ", ".join(steps) + "])"
 
     def step(self, step: SequenceStep, previous: str | None) -> str:

@@ -256,4 +256,6 @@ class _Lexer:
             hint = " (use 'and' / 'or')"
         elif char == "'":
             hint = ' (strings use double quotes: "text")'
+        elif char.isalpha():
+            hint = " (put names with such characters in backticks: `name`)"
         raise self.pos.error(f"unexpected character {char!r}{hint}", start)

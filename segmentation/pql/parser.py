@@ -21,8 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from segmentation.errors import PQLSyntaxError, UnsupportedError
 from segmentation.model import (
-    And,
     Anchor,
+    And,
     Arith,
     BetweenWindow,
     BoolConst,

@@ -34,7 +34,6 @@ _SEASONS = [  # (first month-day, last month-day, weight, campaign)
     (310, 410, 0.6, "spring_sale"),
     (615, 720, 0.45, "summer_outdoor"),
 ]
-_HOUR_WEIGHTS = [0.15] * 6 + [0.5] * 3 + [0.8] * 3 + [0.85] * 6 + [1.0] * 5 + [0.5]
 
 
 class DemoFiles(BaseModel):
@@ -206,7 +205,6 @@ def _variables(profiles: int, n_events: int, seed: int, end: dt.datetime) -> dic
         "base_day": base_day,
         "day_w": day_w,
         "day_season": day_season,
-        "hour_w": _HOUR_WEIGHTS,
         "season_campaign": [season[3] for season in _SEASONS],
         "email_mod": email_mod,
         "email_mult": 7919,
@@ -252,6 +250,7 @@ def _build(
         _set(con, name, value)
     for macro in _sql.MACROS:
         con.execute(macro)
+    con.execute(_sql.PRICES)
     con.execute(_sql.CORE0)
     n_episodes = -(-n_events // EVENTS_PER_EPISODE)
     w_total, forced = con.execute(_sql.TOTALS).fetchone()  # type: ignore[misc]

@@ -31,11 +31,19 @@ MACROS = [
     CREATE MACRO u01(k, salt) AS
         (hash(hash(getvariable('seed'), k, salt)) >> 11)::DOUBLE / 9007199254740992.0
     """,
-    # Weight of an epoch second: season of its day times its hour of day.
+    # Weight of an epoch second: season of its day times its hour of day
+    # (evenings busiest, nights quiet).
     """
     CREATE MACRO time_w(s) AS
         getvariable('day_w')[1 + (s // 86400 - getvariable('base_day'))::INTEGER]
-        * getvariable('hour_w')[1 + ((s % 86400) // 3600)::INTEGER]
+        * CASE
+            WHEN s % 86400 < 21600 THEN 0.15
+            WHEN s % 86400 < 32400 THEN 0.5
+            WHEN s % 86400 < 43200 THEN 0.8
+            WHEN s % 86400 < 64800 THEN 0.85
+            WHEN s % 86400 < 82800 THEN 1.0
+            ELSE 0.5
+        END
     """,
     """
     CREATE MACRO to_ts(s) AS epoch_ms(s * 1000)
@@ -144,11 +152,11 @@ CORE = """
 CREATE TABLE core AS
 SELECT
     * EXCLUDE (wcum, fcum),
-    ((wcum - w)::HUGEINT * getvariable('m_free') // getvariable('w_total'))::BIGINT
-        + fcum - forced AS ep0,
+    (((wcum - w)::HUGEINT * getvariable('m_free') // getvariable('w_total'))
+        + fcum - forced)::BIGINT AS ep0,
     (wcum::HUGEINT * getvariable('m_free') // getvariable('w_total')
-        - (wcum - w)::HUGEINT * getvariable('m_free') // getvariable('w_total'))::BIGINT
-        + forced AS m
+        - (wcum - w)::HUGEINT * getvariable('m_free') // getvariable('w_total')
+        + forced)::BIGINT AS m
 FROM (
     SELECT
         *,
@@ -246,11 +254,13 @@ WITH x AS (
         u01(g, 141) AS u2,
         u01(g, 142) AS u3,
         u01(g, 153) AS u_qty,
-        u01(g, 130) AS u_camp
+        u01(g, 130) AS u_camp,
+        u01(g, 161) AS u_dev2,
+        u01(g, 162) AS u_dev
     FROM t
 )
 SELECT
-    i, g, e, kind, ch, variant, scale, start_s, cat, product,
+    i, g, kind, variant, scale, start_s,
     CASE
         WHEN is_cart THEN CASE WHEN u01(g, 143) < 0.6 THEN 1 ELSE 2 END
         WHEN kind = 1 THEN 0
@@ -258,6 +268,12 @@ SELECT
         ELSE (u1 < pa)::INTEGER + (u1 < pa AND u2 < pc)::INTEGER
             + (u1 < pa AND u2 < pc AND u3 < pp)::INTEGER
     END AS depth,
+    'P' || lpad(i::VARCHAR, getvariable('id_width'), '0') AS pid,
+    CASE ch WHEN 1 THEN 'web' WHEN 2 THEN 'app' ELSE 'store' END AS ch_name,
+    CASE ch WHEN 1 THEN 'page_view' WHEN 2 THEN 'app_open' ELSE 'product_view' END AS entry,
+    getvariable('cat_name')[cat] AS cat_name,
+    getvariable('cat_prefix')[cat] || '-' AS prefix,
+    getvariable('cat_prefix')[cat] || '-' || lpad(product::VARCHAR, 4, '0') AS product_id,
     CASE
         WHEN kind = 1 AND persona = 2 AND start_s > shop_end_s THEN 'winback'
         WHEN kind = 1 AND persona = 6 AND u_camp < 0.5 THEN 'winback'
@@ -268,9 +284,7 @@ SELECT
         WHEN u_camp < 0.05 THEN 'new_arrivals'
     END AS campaign,
     round(
-        (round(getvariable('cat_lo')[cat]
-            + (getvariable('cat_hi')[cat] - getvariable('cat_lo')[cat])
-            * pow((hash(hash(cat, product, 7)) >> 11)::DOUBLE / 9007199254740992.0, 1.5)) - 0.01)
+        getvariable('price')[(cat - 1) * 200 + product + 1]
         * CASE
             WHEN persona IN (1, 2) THEN CASE WHEN u_qty < 0.5 THEN 1 WHEN u_qty < 0.82 THEN 2
                 ELSE 3 END
@@ -279,10 +293,12 @@ SELECT
         2
     ) AS revenue,
     3600 + floor(u01(g, 160) * 21600)::BIGINT AS open_delay,
-    CASE WHEN u01(g, 161) < 0.6 THEN 2 WHEN u01(g, 161) < 0.95 THEN 1 ELSE 3 END AS reader,
+    CASE WHEN u_dev2 < 0.6 THEN 'mobile' WHEN u_dev2 < 0.95 THEN 'desktop' ELSE 'tablet' END
+        AS reader,
     CASE ch
-        WHEN 1 THEN CASE WHEN u01(g, 162) < 0.55 THEN 1 WHEN u01(g, 162) < 0.9 THEN 2 ELSE 3 END
-        WHEN 2 THEN CASE WHEN u01(g, 162) < 0.85 THEN 2 ELSE 3 END
+        WHEN 1 THEN CASE WHEN u_dev < 0.55 THEN 'desktop' WHEN u_dev < 0.9 THEN 'mobile'
+            ELSE 'tablet' END
+        WHEN 2 THEN CASE WHEN u_dev < 0.85 THEN 'mobile' ELSE 'tablet' END
     END AS device,
     u01(g, 163) < 0.35 AS tail_cart
 FROM (
@@ -311,59 +327,61 @@ EVENTS = """
 WITH s AS (
     SELECT *, unnest([0, 1, 2, 3, 4]) AS p FROM episodes
 ), v AS (
-    SELECT *, g * 5 + p AS ev, 5 - depth AS nv
+    SELECT *, g * 5 + p AS ev, 5 - depth AS nv, u01(g * 5 + p, 201) AS uj
     FROM s
     WHERE g * 5 + p < getvariable('n_events')
 ), y AS (
     SELECT
         *,
         CASE
-            WHEN kind = 0 AND p = 0 THEN ['page_view', 'app_open', 'product_view'][ch]
-            WHEN kind = 0 AND p < nv THEN 'product_view'
-            WHEN kind = 0 THEN ['add_to_cart', 'checkout', 'purchase'][p - nv + 1]
+            WHEN kind = 0 THEN CASE
+                WHEN p = 0 THEN entry
+                WHEN p < nv THEN 'product_view'
+                WHEN p = nv THEN 'add_to_cart'
+                WHEN p = nv + 1 THEN 'checkout'
+                ELSE 'purchase'
+            END
             WHEN variant = 0 THEN 'email_sent'
-            WHEN variant = 1 THEN ['email_sent', 'email_open'][p % 2 + 1]
-            ELSE ['email_sent', 'email_open', 'email_click', 'product_view',
-                CASE WHEN tail_cart THEN 'add_to_cart' ELSE 'product_view' END][p + 1]
+            WHEN variant = 1 THEN CASE WHEN p % 2 = 0 THEN 'email_sent' ELSE 'email_open' END
+            WHEN p = 0 THEN 'email_sent'
+            WHEN p = 1 THEN 'email_open'
+            WHEN p = 2 THEN 'email_click'
+            WHEN p = 4 AND tail_cart THEN 'add_to_cart'
+            ELSE 'product_view'
         END AS event_type,
         CASE
-            WHEN kind = 0 THEN p * 150 + floor(u01(ev, 201) * 120)::BIGINT
-            ELSE floor(scale * CASE variant
-                WHEN 0 THEN p * 604800 + floor(u01(ev, 202) * 3600)
-                WHEN 1 THEN (p // 2) * 604800
-                    + (p % 2) * (3600 + floor(u01(ev, 202) * 21600))
-                ELSE [0, open_delay, open_delay + 60 + floor(u01(ev, 202) * 240),
-                    open_delay + 400 + floor(u01(ev, 202) * 100),
-                    open_delay + 600 + floor(u01(ev, 202) * 200)][p + 1]
+            WHEN kind = 0 THEN p * 150 + floor(uj * 120)::BIGINT
+            ELSE floor(scale * CASE
+                WHEN variant = 0 THEN p * 604800 + floor(uj * 3600)
+                WHEN variant = 1 THEN (p // 2) * 604800 + (p % 2) * (3600 + floor(uj * 21600))
+                WHEN p = 0 THEN 0
+                WHEN p = 1 THEN open_delay
+                WHEN p = 2 THEN open_delay + 60 + floor(uj * 240)
+                WHEN p = 3 THEN open_delay + 400 + floor(uj * 100)
+                ELSE open_delay + 600 + floor(uj * 200)
             END)::BIGINT
         END AS offset_s,
         kind = 1 AND variant = 2 AND p >= 3 AS tail
     FROM v
 )
 SELECT
-    'P' || lpad(i::VARCHAR, getvariable('id_width'), '0') AS profile_id,
+    pid AS profile_id,
     event_type AS "eventType",
     to_ts(start_s + offset_s) AS "timestamp",
     CASE WHEN event_type = 'purchase' THEN revenue END AS revenue,
-    CASE
-        WHEN kind = 0 AND event_type <> 'app_open' THEN getvariable('cat_name')[cat]
-        WHEN tail THEN getvariable('cat_name')[cat]
-    END AS category,
+    CASE WHEN (kind = 0 AND event_type <> 'app_open') OR tail THEN cat_name END AS category,
     CASE
         WHEN kind = 1 AND NOT tail THEN NULL
         WHEN event_type IN ('page_view', 'app_open') THEN NULL
-        WHEN kind = 0 AND p < nv - 1 THEN getvariable('cat_prefix')[cat] || '-'
-            || lpad(floor(200 * pow(u01(ev, 203), 2))::INTEGER::VARCHAR, 4, '0')
-        ELSE getvariable('cat_prefix')[cat] || '-' || lpad(product::VARCHAR, 4, '0')
+        WHEN kind = 0 AND p < nv - 1
+            THEN prefix || lpad(floor(200 * uj * uj)::INTEGER::VARCHAR, 4, '0')
+        ELSE product_id
     END AS "productId",
-    CASE
-        WHEN kind = 1 AND NOT tail THEN 'email'
-        ELSE ['web', 'app', 'store'][ch]
-    END AS channel,
+    CASE WHEN kind = 1 AND NOT tail THEN 'email' ELSE ch_name END AS channel,
     CASE
         WHEN event_type = 'email_sent' THEN NULL
-        WHEN kind = 1 AND NOT tail THEN ['desktop', 'mobile', 'tablet'][reader]
-        ELSE ['desktop', 'mobile', 'tablet'][device]
+        WHEN kind = 1 AND NOT tail THEN reader
+        ELSE device
     END AS device,
     campaign
 FROM y
@@ -437,3 +455,15 @@ ORDER BY i
 INTERESTS_LIST = """CASE WHEN u01(i, 40) >= 0.06 THEN list_concat([main_tag],
         [t FOR t IN getvariable('interests')
             IF t <> main_tag AND u01(i, hash(t)) < 0.12]) END"""
+
+# Price of every product (5 categories x 200), the same whatever the seed:
+# a product keeps its price across demo files. Prices end in .99.
+PRICES = """
+SET VARIABLE price = (
+    SELECT list(
+        round(getvariable('cat_lo')[c] + (getvariable('cat_hi')[c] - getvariable('cat_lo')[c])
+            * pow((hash(hash(c, n, 7)) >> 11)::DOUBLE / 9007199254740992.0, 1.5)) - 0.01
+        ORDER BY c, n)
+    FROM range(1, 6) AS a(c), range(200) AS b(n)
+)
+"""

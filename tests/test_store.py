@@ -1,0 +1,129 @@
+"""The workspace file: migrations, the one-writer-process lock, readers during a load."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from segmentation.errors import WorkspaceLockedError
+from segmentation.ingest import ingest
+from segmentation.migrations import MIGRATIONS
+from segmentation.store import Database, quote_ident
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_migrations_are_idempotent_on_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "ws.duckdb"
+    db = Database.open(path)
+    db.set_meta("timezone", "Europe/Paris")
+    tables = db.rows("SELECT table_name FROM information_schema.tables ORDER BY 1")
+    db.close()
+    for _ in range(2):
+        again = Database.open(path)
+        assert again.rows("SELECT version FROM schema_version ORDER BY 1") == [
+            (v,) for v in range(1, len(MIGRATIONS) + 1)
+        ]
+        assert again.rows("SELECT table_name FROM information_schema.tables ORDER BY 1") == tables
+        assert again.get_meta("timezone") == "Europe/Paris"
+        again.close()
+
+
+def test_open_returns_one_database_per_file_and_private_memory_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ws.duckdb"
+    first = Database.open(path)
+    assert Database.open(str(path)) is first
+    first.close()
+    a, b = Database.open(":memory:"), Database.open(":memory:")
+    a.set_meta("k", "a")
+    assert b.get_meta("k") is None
+    a.close()
+    b.close()
+
+
+def test_second_process_gets_workspace_locked_error_naming_the_pid(tmp_path: Path) -> None:
+    path = tmp_path / "ws.duckdb"
+    holder_code = (
+        "import sys, time\n"
+        "from segmentation.store import Database\n"
+        "db = Database.open(sys.argv[1])\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"  # hold the file until the test closes our stdin
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WorkspaceLockedError) as err:
+            Database(str(path))
+        message = err.value.message
+        assert f"PID {holder.pid}" in message
+        assert str(path) in message and "in use by another program" in message
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def _profiles_csv(path: Path, start: int, count: int) -> Path:
+    lines = ["profile_id,age,city"]
+    lines += [f"p{i},{i % 90},{'city' + str(i % 7)}" for i in range(start, start + count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_readers_never_see_a_half_done_load(tmp_path: Path) -> None:
+    db = Database.open(tmp_path / "ws.duckdb")
+    ingest(db, "profiles", _profiles_csv(tmp_path / "a.csv", 0, 1_000))
+    files = [
+        ("replace", _profiles_csv(tmp_path / "b.csv", 0, 30_000)),
+        ("append", _profiles_csv(tmp_path / "c.csv", 30_000, 20_000)),
+        ("replace", _profiles_csv(tmp_path / "d.csv", 0, 1_000)),
+    ]
+    complete = {1_000, 30_000, 50_000}
+    stop = threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                # Two aggregates in one statement: a torn read would make them differ.
+                rows, ids = db.one(
+                    f"SELECT count(*), count(DISTINCT profile_id) FROM {quote_ident('profiles')}"
+                )
+                with lock:
+                    seen.append(rows)
+                if rows != ids:
+                    raise AssertionError(f"torn read: {rows} rows, {ids} ids")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(8)]
+    for thread in readers:
+        thread.start()
+    try:
+        for mode, path in files:
+            ingest(db, "profiles", path, mode=mode)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join(timeout=60)
+    assert not errors, errors[:3]
+    assert set(seen) <= complete, sorted(set(seen) - complete)
+    assert len(set(seen)) >= 2  # the readers did overlap the loads
+    assert db.scalar("SELECT count(*) FROM profiles") == 1_000
+    db.close()
