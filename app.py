@@ -30,9 +30,10 @@ def sidebar() -> None:
     with st.sidebar:
         st.markdown("### Segment Studio")
         st.caption(f"Workspace `{Path(info['path']).name}`")
-        cols = st.columns(2)
-        cols[0].metric("Profiles", f"{info['profiles']:,}")
-        cols[1].metric("Events", f"{info['events']:,}")
+        st.markdown(
+            f"**{info['profiles']:,}** profiles · **{info['events']:,}** events · "
+            f"**{info['definitions']}** segments"
+        )
         if info["last_load"]:
             loaded = info["last_load"]["loaded_at"]
             st.caption(f"Last load: {info['last_load']['table']} at {loaded:%Y-%m-%d %H:%M} UTC")
