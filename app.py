@@ -38,7 +38,9 @@ def sidebar() -> None:
             loaded = info["last_load"]["loaded_at"]
             st.caption(f"Last load: {info['last_load']['table']} at {loaded:%Y-%m-%d %H:%M} UTC")
         st.divider()
-        mode = st.radio("Evaluate as of", ["Now", "A chosen time"], horizontal=True, key="as_of_mode")
+        mode = st.radio(
+            "Evaluate as of", ["Now", "A chosen time"], horizontal=True, key="as_of_mode"
+        )
         if mode == "Now":
             st.session_state["as_of"] = None
         else:

@@ -1,5 +1,7 @@
 """Segment definitions: named, tagged, versioned expressions in the workspace."""
 
+# ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
+
 from __future__ import annotations
 
 import datetime as dt

@@ -13,6 +13,8 @@ sample of profiles, so a Wilson score interval with the finite-population
 correction is honest.
 """
 
+# ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +22,7 @@ import math
 from collections.abc import Callable
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from segmentation.errors import InvalidInputError
 from segmentation.store import Database, quote_ident
@@ -155,9 +157,15 @@ def estimate(db: Database, compile_fn: CompileFn, key: str) -> Estimate:
         sql, params = compile_fn(None)
         count = db.scalar(f"SELECT count(*) FROM ({sql})", params)
         return Estimate(
-            estimated_size=count, low=count, high=count, standard_error=0.0,
-            profiles_read=info.total_profiles, profiles_matched=count,
-            total_profiles=info.total_profiles, sample_size=info.total_profiles, exact=True,
+            estimated_size=count,
+            low=count,
+            high=count,
+            standard_error=0.0,
+            profiles_read=info.total_profiles,
+            profiles_matched=count,
+            total_profiles=info.total_profiles,
+            sample_size=info.total_profiles,
+            exact=True,
         )
     index = pick_slice(key, info)
     sql, params = compile_fn(slice_tables(index))
@@ -166,9 +174,15 @@ def estimate(db: Database, compile_fn: CompileFn, key: str) -> Estimate:
     se, low, high = wilson_interval(matched, read, total)
     size = round(total * matched / read) if read else 0
     return Estimate(
-        estimated_size=size, low=min(low, size), high=max(high, size), standard_error=se,
-        profiles_read=read, profiles_matched=matched, total_profiles=total,
-        sample_size=read, exact=False,
+        estimated_size=size,
+        low=min(low, size),
+        high=max(high, size),
+        standard_error=se,
+        profiles_read=read,
+        profiles_matched=matched,
+        total_profiles=total,
+        sample_size=read,
+        exact=False,
     )
 
 
@@ -228,12 +242,20 @@ def overlap(db: Database, compile_fns: dict[str, CompileFn]) -> pd.DataFrame:
     rows = []
     for i, a in enumerate(labels):
         for j, b in enumerate(labels):
-            both, size_a, size_b = counts.get((i, j), 0), counts.get((i, i), 0), counts.get((j, j), 0)
+            both, size_a, size_b = (
+                counts.get((i, j), 0),
+                counts.get((i, i), 0),
+                counts.get((j, j), 0),
+            )
             union_size = size_a + size_b - both
-            rows.append({
-                "segment_a": a, "segment_b": b,
-                "size_a": round(size_a * scale), "size_b": round(size_b * scale),
-                "intersection": round(both * scale),
-                "jaccard": both / union_size if union_size else 0.0,
-            })
+            rows.append(
+                {
+                    "segment_a": a,
+                    "segment_b": b,
+                    "size_a": round(size_a * scale),
+                    "size_b": round(size_b * scale),
+                    "intersection": round(both * scale),
+                    "jaccard": both / union_size if union_size else 0.0,
+                }
+            )
     return pd.DataFrame(rows)

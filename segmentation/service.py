@@ -1,5 +1,7 @@
 """SegmentationService: the one API the dashboard, the CLI, notebooks and tests use."""
 
+# ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,8 +20,8 @@ from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
-from segmentation.exports import ExportManager
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.exports import ExportManager
 from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import Expression, segment_refs
@@ -153,9 +155,7 @@ class SegmentationService:
     def _resolve_ref(self, ref: str) -> Expression:
         return self.definitions.get(ref).expression
 
-    def _options(
-        self, as_of: dt.datetime, tables: tuple[str, str] | None = None
-    ) -> CompileOptions:
+    def _options(self, as_of: dt.datetime, tables: tuple[str, str] | None = None) -> CompileOptions:
         return CompileOptions(
             as_of=as_of,
             timezone=self.timezone,
@@ -185,7 +185,7 @@ class SegmentationService:
         def visit(e: Expression, path: list[str]) -> None:
             for ref in segment_refs(e):
                 target = self.definitions.get(ref)
-                if own_id is not None and target.id == own_id or target.id in path:
+                if (own_id is not None and target.id == own_id) or target.id in path:
                     chain = " -> ".join([*path, target.name])
                     raise ConflictError(f"Segment references form a cycle: {chain}.")
                 visit(target.expression, [*path, target.name])

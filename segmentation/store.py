@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,8 @@ class Database:
 
     def close(self) -> None:
         for con in self._connections:
-            try:
+            with suppress(duckdb.Error):
                 con.close()
-            except duckdb.Error:
-                pass
         self._connections.clear()
         self._keepalive = None
         self._local = threading.local()

@@ -30,7 +30,10 @@ def test_ingest_run_and_info(tmp_path: Path):
     profiles.to_csv(tmp_path / "p.csv", index=False)
     events.to_csv(tmp_path / "e.csv", index=False)
     ws = tmp_path / "ws.duckdb"
-    assert "Loaded 200 of 200" in run("ingest", "profiles", str(tmp_path / "p.csv"), workspace=ws).stdout
+    assert (
+        "Loaded 200 of 200"
+        in run("ingest", "profiles", str(tmp_path / "p.csv"), workspace=ws).stdout
+    )
     assert run("ingest", "events", str(tmp_path / "e.csv"), workspace=ws).returncode == 0
     info = run("info", "--catalog", workspace=ws)
     assert '"profiles": 200' in info.stdout and "loyaltyTier" in info.stdout
@@ -43,10 +46,14 @@ def test_ingest_run_and_info(tmp_path: Path):
 def test_second_writer_is_told_who_holds_the_file(tmp_path: Path):
     ws = tmp_path / "ws.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from segmentation import SegmentationService as S; "
-         f"s = S.open({str(ws)!r}); print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from segmentation import SegmentationService as S; "
+            f"s = S.open({str(ws)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"

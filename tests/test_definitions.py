@@ -66,7 +66,7 @@ def test_delete_refused_while_referenced_then_allowed(svc: SegmentationService):
         ({"name": "", "pql": "age > 1"}, InvalidInputError, "needs a name"),
         ({"name": "x", "pql": "age >"}, PQLSyntaxError, "line 1, column 6"),
         ({"name": "x", "pql": "agee > 1"}, InvalidInputError, "age"),
-        ({"name": "x", "pql": 'country > 5'}, InvalidInputError, "country"),
+        ({"name": "x", "pql": "country > 5"}, InvalidInputError, "country"),
         ({"name": "x", "pql": 'inSegment("nope")'}, NotFoundError, "nope"),
         ({"name": "x"}, InvalidInputError, "either as PQL text or as an expression"),
     ],
@@ -128,12 +128,20 @@ def test_aep_json_round_trip(svc: SegmentationService):
         ("{not json", "not valid JSON"),
         ("[]", "holds no definitions"),
         ('[{"name": "x"}]', "'expression' must be"),
-        ('{"name": "x", "expression": {"type": "PQL", "format": "pql/json", "value": "{}"}}',
-         "not supported yet"),
-        ('[{"name": "a", "expression": {"value": "age > 1"}}, '
-         '{"name": "A", "expression": {"value": "age > 2"}}]', "twice"),
-        ('[{"name": "ok", "expression": {"value": "age > 1"}}, '
-         '{"name": "bad", "expression": {"value": "age >"}}]', "line 1"),
+        (
+            '{"name": "x", "expression": {"type": "PQL", "format": "pql/json", "value": "{}"}}',
+            "not supported yet",
+        ),
+        (
+            '[{"name": "a", "expression": {"value": "age > 1"}}, '
+            '{"name": "A", "expression": {"value": "age > 2"}}]',
+            "twice",
+        ),
+        (
+            '[{"name": "ok", "expression": {"value": "age > 1"}}, '
+            '{"name": "bad", "expression": {"value": "age >"}}]',
+            "line 1",
+        ),
     ],
 )
 def test_bad_aep_imports_create_nothing(svc: SegmentationService, payload, message):

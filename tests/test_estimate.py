@@ -46,7 +46,7 @@ def random_segment(rng: random.Random) -> str:
     atoms = [
         lambda: f"age > {rng.randint(18, 80)}",
         lambda: f"age < {rng.randint(18, 80)}",
-        lambda: f'country in {sorted(rng.sample(["US", "DE", "FR", "GB"], rng.randint(1, 3)))}',
+        lambda: f"country in {sorted(rng.sample(['US', 'DE', 'FR', 'GB'], rng.randint(1, 3)))}",
         lambda: f'loyaltyTier = "{rng.choice(["none", "silver", "gold"])}"',
         lambda: (
             f'xEvent[eventType = "{rng.choice(EVENT_TYPES)}" and timestamp occurs '

@@ -18,7 +18,9 @@ def bought_within(events: pd.DataFrame, as_of: dt.datetime, days: int) -> set[st
     return set(recent["profile_id"])
 
 
-RECENT_BUYERS = 'xEvent[eventType = "purchase" and timestamp occurs <= 7 days before now].count() >= 1'
+RECENT_BUYERS = (
+    'xEvent[eventType = "purchase" and timestamp occurs <= 7 days before now].count() >= 1'
+)
 
 
 def test_first_run_marks_everyone_realized(svc: SegmentationService, frames):
@@ -65,10 +67,11 @@ def test_star_runs_every_definition_with_references_first(svc: SegmentationServi
     base = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
     svc.definitions.create(name="Gold in US", pql='inSegment("Gold") and country = "US"')
     job = svc.jobs.run("*", as_of=AS_OF)
-    assert [s.name for s in job.segments][0] == "Gold"
+    assert next(s.name for s in job.segments) == "Gold"
     gold_us = svc.definitions.get("Gold in US")
-    assert job.metrics.segmented_profile_counter[gold_us.id] <= (
-        job.metrics.segmented_profile_counter[base.id]
+    assert (
+        job.metrics.segmented_profile_counter[gold_us.id]
+        <= (job.metrics.segmented_profile_counter[base.id])
     )
 
 

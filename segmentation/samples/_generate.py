@@ -131,7 +131,7 @@ def _check(profiles: Any, events_per_profile: Any, seed: Any, fmt: Any) -> int:
         raise InvalidInputError(f"seed must be a 64-bit whole number, got {seed!r}")
     if fmt not in ("csv", "parquet"):
         raise InvalidInputError(f'fmt must be "csv" or "parquet", got {fmt!r}')
-    return int(math.floor(profiles * events_per_profile + 0.5))
+    return math.floor(profiles * events_per_profile + 0.5)
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
