@@ -86,7 +86,7 @@ def overlap_section(default_id: str | None) -> None:
     frame = attempt(svc.overlap, {options[i]: i for i in chosen}, as_of=as_of())
     if frame is None:
         return
-    st.altair_chart(overlap_heatmap(frame))
+    st.altair_chart(overlap_heatmap(frame), width="content")
     st.caption(
         "Colour: Jaccard index (shared ÷ in either). Numbers: profiles in both; "
         "the diagonal is each segment's size."

@@ -12,7 +12,14 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 CompareOp = Literal["=", "!=", ">", ">=", "<", "<="]
 ArithOp = Literal["+", "-", "*", "/", "%"]
@@ -261,6 +268,12 @@ class EventCondition(Node):
     field: str | None = None
     op: CompareOp = ">="
     value: float | int = 1
+
+    @model_validator(mode="after")
+    def _field_matches_measure(self) -> EventCondition:
+        if (self.measure == "count") != (self.field is None):
+            raise ValueError("count takes no field; sum, average, min and max need one")
+        return self
 
 
 class SequenceStep(Node):
