@@ -642,8 +642,6 @@ UNSPELLABLE = [
     C("=", F("x"), Func(name="currentMonth", args=[F("y")])),
     C("=", F("x"), Func(name="getMonth")),
     C("=", F("x"), DateTimeLit(value=dt.datetime(2024, 1, 1, 0, 0, 0, 5))),
-    event(measure="sum"),
-    event(field="revenue"),
     event(where=event()),
     Sequence(steps=[SequenceStep(label="A", within_previous=Duration(amount=1, unit="day"))]),
 ]
