@@ -154,8 +154,18 @@ def job_list() -> None:
         pd.DataFrame(rows),
         hide_index=True,
         column_config={
-            "created (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            "created (UTC)": st.column_config.DatetimeColumn(
+                "Created (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "status": "Status",
+            "name": "Name",
+            "segments": st.column_config.TextColumn("Segments", width="large"),
+            "format": "Format",
             "rows": st.column_config.NumberColumn("Rows", format="localized"),
+            "files": "Files",
+            "seconds": "Seconds",
+            "error": "Error",
+            "id": "Export id",
         },
     )
     for job in jobs:

@@ -122,6 +122,14 @@ def render_profile(view) -> None:
                     columns=["segment_id"]
                 ),
                 hide_index=True,
+                column_config={
+                    "segment_name": "Segment",
+                    "status": "Status",
+                    "last_qualification_time": st.column_config.DatetimeColumn(
+                        "Last qualified (UTC)", format="YYYY-MM-DD HH:mm"
+                    ),
+                    "version": "Version",
+                },
             )
         else:
             st.caption("In no segment (as of the last job).")
@@ -129,7 +137,8 @@ def render_profile(view) -> None:
         if view.events.empty:
             st.caption("No events.")
         else:
-            st.dataframe(view.events, hide_index=True, height=260)
+            events = view.events.drop(columns=["profile_id"], errors="ignore")
+            st.dataframe(events, hide_index=True, height=260)
 
 
 def profile_results(term: str) -> None:
