@@ -483,8 +483,6 @@ def job_definitions() -> list[tuple[str, str]]:
     windows = [7, 30, 90]
     for kind in types:
         for days in windows:
-            if len(defs) >= 38:
-                break
             defs.append(
                 (
                     f"job_{kind}_{days}d",
@@ -500,5 +498,14 @@ def job_definitions() -> list[tuple[str, str]]:
                 break
             defs.append(
                 (f"job_{country}_{tier}", f'country = "{country}" and loyaltyTier = "{tier}"')
+            )
+    for days in (30, 90, 180):
+        for value in (100, 300):
+            defs.append(
+                (
+                    f"job_revenue_{days}d_{value}",
+                    f'xEvent[eventType = "purchase" and timestamp occurs <= {days} days before now]'
+                    f".sum(revenue) > {value}",
+                )
             )
     return defs[:50]
