@@ -13,14 +13,14 @@ HERE = Path(__file__).parent
 st.set_page_config(page_title="Segment Studio", page_icon=":material/donut_large:", layout="wide")
 
 PAGES = [
-    st.Page(HERE / "pages" / "builder.py", title="Builder", icon=":material/tune:", default=True),
-    st.Page(HERE / "pages" / "preview.py", title="Preview", icon=":material/table_view:"),
-    st.Page(HERE / "pages" / "estimates.py", title="Estimates", icon=":material/bar_chart:"),
-    st.Page(HERE / "pages" / "jobs.py", title="Jobs", icon=":material/play_circle:"),
-    st.Page(HERE / "pages" / "schedules.py", title="Schedules", icon=":material/schedule:"),
-    st.Page(HERE / "pages" / "exports.py", title="Exports", icon=":material/download:"),
-    st.Page(HERE / "pages" / "search.py", title="Search", icon=":material/search:"),
-    st.Page(HERE / "pages" / "data.py", title="Data", icon=":material/database:"),
+    st.Page(HERE / "views" / "builder.py", title="Builder", icon=":material/tune:", default=True),
+    st.Page(HERE / "views" / "preview.py", title="Preview", icon=":material/table_view:"),
+    st.Page(HERE / "views" / "estimates.py", title="Estimates", icon=":material/bar_chart:"),
+    st.Page(HERE / "views" / "jobs.py", title="Jobs", icon=":material/play_circle:"),
+    st.Page(HERE / "views" / "schedules.py", title="Schedules", icon=":material/schedule:"),
+    st.Page(HERE / "views" / "exports.py", title="Exports", icon=":material/download:"),
+    st.Page(HERE / "views" / "search.py", title="Search", icon=":material/search:"),
+    st.Page(HERE / "views" / "data.py", title="Data", icon=":material/database:"),
 ]
 
 

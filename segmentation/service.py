@@ -128,6 +128,18 @@ class SegmentationService:
         estimates.refresh_sample(self.db)
         return report
 
+    def table_frame(
+        self, table: Literal["profiles", "events"], limit: int | None = 100_000
+    ) -> pd.DataFrame:
+        """The stored rows of a data table (the first ``limit``), for downloads."""
+        if table not in ("profiles", "events"):
+            raise InvalidInputError(f"Unknown table {table!r}; use profiles or events.")
+        if not self.db.table_exists(table):
+            return pd.DataFrame()
+        if limit is None:
+            return self.db.df(f"SELECT * FROM {table}")
+        return self.db.df(f"SELECT * FROM {table} LIMIT ?", [limit])
+
     def catalog(self) -> list[FieldInfo]:
         return load_catalog(self.db)
 

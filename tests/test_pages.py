@@ -102,7 +102,7 @@ def ws_copy(tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatc
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     return at
 
 

@@ -1,1 +1,1 @@
-"""Streamlit helpers shared by the pages (the only place besides pages/ that imports streamlit)."""
+"""Streamlit helpers shared by the pages (the only place besides views/ that imports streamlit)."""

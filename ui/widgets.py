@@ -14,8 +14,8 @@ from ui.state import show_error
 
 T = TypeVar("T")
 
-BUILDER_PAGE = "pages/builder.py"
-DATA_PAGE = "pages/data.py"
+BUILDER_PAGE = "views/builder.py"
+DATA_PAGE = "views/data.py"
 # Downloads are held in server memory while the session lives; above this many
 # rows the page offers the first rows only and says so.
 DOWNLOAD_ROW_CAP = 100_000

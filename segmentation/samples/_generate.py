@@ -93,7 +93,9 @@ def generate_demo(
             "temp_directory": str(work / "spill"),
         }
         if threads:
-            config["threads"] = threads
+            # At least two: the Parquet writer then cuts row groups at the same rows on
+            # any machine (with one thread it cuts them where its batches end).
+            config["threads"] = max(2, threads)
         con = duckdb.connect(":memory:", config=config)
         try:
             _build(con, profiles, n_events, seed, end)

@@ -365,7 +365,7 @@ def quick_links(current: Any) -> None:
         width="stretch",
     ):
         st.session_state["preview_segment"] = current.id
-        st.switch_page("pages/preview.py")
+        st.switch_page("views/preview.py")
     if cols[1].button("Run now", icon=":material/play_arrow:", key="builder_run", width="stretch"):
         with st.status(f"Evaluating “{current.name}” ...", expanded=True) as status:
             bar = st.progress(0.0)
@@ -537,7 +537,7 @@ def main() -> None:
             "No profile data is loaded yet. Load a file (or the demo data) on the Data page first.",
             icon=":material/database:",
         )
-        st.page_link("pages/data.py", label="Go to the Data page", icon=":material/database:")
+        st.page_link("views/data.py", label="Go to the Data page", icon=":material/database:")
         return
     definitions = {d.id: d for d in svc.definitions.all()}
     _sync_from_url(definitions)

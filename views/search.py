@@ -63,7 +63,7 @@ def segment_results(query: str) -> None:
                 on_click=open_in_preview,
                 args=(hit.id,),
             ):
-                st.switch_page("pages/preview.py")
+                st.switch_page("views/preview.py")
     if len(hits) > 20:
         st.caption(f"… and {len(hits) - 20} more; narrow the search.")
 

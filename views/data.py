@@ -13,7 +13,7 @@ import streamlit as st
 from segmentation import SegmentationError
 from ui.charts import top_values_chart
 from ui.state import service, show_error
-from ui.widgets import attempt, csv_download, header
+from ui.widgets import attempt, csv_download, header, lazy_csv_download
 
 AUTO = "(detect automatically)"
 REPORT_KEY = "data_last_report"
@@ -231,20 +231,12 @@ def downloads_section() -> None:
         if not total:
             st.caption(f"No {table} loaded.")
             continue
-        reader = getattr(svc, "table_frame", None)  # asked of the lead; see the report
-        if reader is None:
-            st.caption(f"Downloading {table} needs svc.table_frame (not in this version).")
-            continue
-        frame = attempt(reader, table, limit=TABLE_ROW_CAP)
-        if frame is None:
-            continue
         note = "" if total <= TABLE_ROW_CAP else f" (first {TABLE_ROW_CAP:,} of {total:,} rows)"
-        csv_download(
-            frame,
+        lazy_csv_download(
+            lambda table=table: svc.table_frame(table, limit=TABLE_ROW_CAP),
             f"Download {table}{note}",
             f"{table}.csv",
             key=f"data_dl_{table}",
-            cap=TABLE_ROW_CAP,
         )
 
 
