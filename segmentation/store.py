@@ -56,9 +56,11 @@ class Database:
         if not self.is_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._config["temp_directory"] = str(Path(path).with_suffix(".tmp"))
-        self._local = threading.local()
         self._write_lock = threading.RLock()
-        self._connections: list[duckdb.DuckDBPyConnection] = []
+        # thread -> its connection; Streamlit runs each rerun on a new thread, so
+        # connections of finished threads are closed when the next one is made
+        self._by_thread: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}
+        self._pool_lock = threading.Lock()
         self._keepalive = self._connect()  # keeps the instance (and its cache) alive
         self._migrate()
 
@@ -87,26 +89,34 @@ class Database:
             con = duckdb.connect(self._target, config=self._config)
         except duckdb.IOException as exc:
             raise _translate_open_error(self.path, exc) from exc
-        self._connections.append(con)
         return con
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the workspace."""
         if self.closed:
             raise SegmentationError(f"The workspace {self.path} is closed.")
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = self._connect()
-            self._local.con = con
+        thread = threading.current_thread()
+        with self._pool_lock:
+            con = self._by_thread.get(thread)
+            if con is None:
+                self._close_finished_threads()
+                con = self._by_thread[thread] = self._connect()
         return con
 
-    def close(self) -> None:
-        for con in self._connections:
+    def _close_finished_threads(self) -> None:
+        for thread in [t for t in self._by_thread if not t.is_alive()]:
             with suppress(duckdb.Error):
-                con.close()
-        self._connections.clear()
-        self._keepalive = None
-        self._local = threading.local()
+                self._by_thread.pop(thread).close()
+
+    def close(self) -> None:
+        with self._pool_lock:
+            connections = [*self._by_thread.values(), self._keepalive]
+            self._by_thread.clear()
+            self._keepalive = None
+        for con in connections:
+            if con is not None:
+                with suppress(duckdb.Error):
+                    con.close()
 
     # --- reading -------------------------------------------------------------------
 

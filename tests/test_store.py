@@ -127,3 +127,15 @@ def test_readers_never_see_a_half_done_load(tmp_path: Path) -> None:
     assert len(set(seen)) >= 2  # the readers did overlap the loads
     assert db.scalar("SELECT count(*) FROM profiles") == 1_000
     db.close()
+
+
+def test_connections_of_finished_threads_are_closed():
+    """Streamlit runs every rerun on a new thread; their connections must not pile up."""
+    db = Database.open(":memory:")
+    for _ in range(20):
+        worker = threading.Thread(target=lambda: db.scalar("SELECT 1"))
+        worker.start()
+        worker.join()
+    db.scalar("SELECT 1")
+    assert len(db._by_thread) <= 2
+    db.close()

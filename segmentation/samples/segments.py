@@ -76,8 +76,7 @@ DEMO_SEGMENTS: list[dict[str, object]] = [
         "name": "App-first shoppers",
         "description": "Opened the mobile app at least twice in the last 90 days.",
         "pql": (
-            'xEvent[eventType = "app_open" and timestamp occurs <= 90 days before now]'
-            ".count() >= 2"
+            'xEvent[eventType = "app_open" and timestamp occurs <= 90 days before now].count() >= 2'
         ),
         "tags": ["demo", "app", "mobile"],
     },
