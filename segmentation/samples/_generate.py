@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from segmentation.errors import InvalidInputError
@@ -27,6 +29,7 @@ SORT_LIMIT = 5_000_000
 events come out in generation order (by profile, then session) to spare a sort."""
 
 MAX_PROFILES = 1_000_000_000
+ROW_GROUP_ROWS = 122_880
 
 _SEASONS = [  # (first month-day, last month-day, weight, campaign)
     (1122, 1202, 1.0, "black_friday"),
@@ -93,9 +96,7 @@ def generate_demo(
             "temp_directory": str(work / "spill"),
         }
         if threads:
-            # At least two: the Parquet writer then cuts row groups at the same rows on
-            # any machine (with one thread it cuts them where its batches end).
-            config["threads"] = max(2, threads)
+            config["threads"] = threads
         con = duckdb.connect(":memory:", config=config)
         try:
             _build(con, profiles, n_events, seed, end)
@@ -279,14 +280,38 @@ def _write(
         interests = "to_json(" + interests + ")::VARCHAR"
     profiles_sql = _sql.PROFILES.replace("{interests}", interests)
     events_sql = _sql.EVENTS + (_sql.EVENTS_ORDER if sort_events else "")
+    # Results come out in query order (ORDER BY, or the generation order: by profile,
+    # then session), which is the same on any thread count.
+    con.execute("SET preserve_insertion_order = true")
     if fmt == "csv":
         con.sql(profiles_sql).write_csv(str(profiles_path))
     else:
-        con.sql(profiles_sql).write_parquet(str(profiles_path), compression="zstd")
+        _write_parquet(con, profiles_sql, profiles_path)
     con.execute("DROP TABLE ltv")
-    # Unsorted output keeps the generation order, which is the same on any thread count.
-    con.execute("SET preserve_insertion_order = true")
     if fmt == "csv":
         con.sql(events_sql).write_csv(str(events_path), compression="gzip")
     else:
-        con.sql(events_sql).write_parquet(str(events_path), compression="zstd")
+        _write_parquet(con, events_sql, events_path)
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
+    """Stream a query into Parquet with row groups of exactly ``ROW_GROUP_ROWS``.
+
+    DuckDB's own writer cuts row groups where its parallel batches end, which moves
+    with thread scheduling; cutting them here keeps the file byte-identical.
+    """
+    reader = con.sql(sql).to_arrow_reader(ROW_GROUP_ROWS)
+    schema = reader.schema
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
+        for batch in reader:
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= ROW_GROUP_ROWS:
+                table = pa.Table.from_batches(pending, schema)
+                writer.write_table(table.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
+                rest = table.slice(ROW_GROUP_ROWS)
+                pending, rows = rest.to_batches(), rest.num_rows
+        if rows:
+            writer.write_table(pa.Table.from_batches(pending, schema))

@@ -1,0 +1,434 @@
+"""End to end in a real Chromium: `streamlit run app.py` over a demo workspace.
+
+One server for the module, a fresh browser page per test. The tests run in file
+order and hand on what they made (the saved segment, the counts the pages
+showed) through ``Studio.seen``; a later flow skips when the one it builds on did
+not get that far. Every test leaves a full-page screenshot in tests/artifacts/.
+The last test stops the server and checks the workspace file through the service.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from segmentation import SegmentationService
+from segmentation.demo import load_demo
+from segmentation.pql import parse, to_pql
+from tests.browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    by_key,
+    full_screenshot,
+    grid_rows,
+    pick_option,
+    streamlit_server,
+    wait_idle,
+)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+expect.set_options(timeout=20_000)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+SEGMENT_NAME = "E2E gold buyers (30 days)"
+SEGMENT_PQL = to_pql(
+    parse(
+        'loyaltyTier in ["gold", "platinum"] and '
+        'xEvent[eventType = "purchase" and timestamp occurs <= 30 days before now].count() >= 1'
+    )
+)
+DEMO_SEGMENT = "US runners"  # opened by URL: its PQL fits the visual builder
+SLOW = 45_000  # ms: the first render of a page on a 2-core machine
+PAGE_TITLES = {  # sidebar link -> the title the page shows
+    "Builder": "Segment builder",
+    "Preview": "Preview",
+    "Estimates": "Estimates",
+    "Jobs": "Jobs",
+    "Schedules": "Schedules",
+    "Exports": "Exports",
+    "Search": "Search",
+    "Data": "Data",
+}
+UPLOAD_NAME = "e2e-profiles.csv"
+UPLOAD_GOOD = ["E2E000001", "E2E000002", "E2E000003"]
+UPLOAD_DUPLICATE = "P000001"  # a demo profile: appending it again is refused
+UPLOAD_CSV = (
+    "profile_id,email,country,loyaltyTier,lifetimeValue\n"
+    f"{UPLOAD_GOOD[0]},e2e1@example.com,US,gold,12.5\n"
+    f"{UPLOAD_GOOD[1]},e2e2@example.com,DE,silver,7\n"
+    f"{UPLOAD_DUPLICATE},again@example.com,FR,none,1\n"  # data row 3: the bad one
+    f"{UPLOAD_GOOD[2]},e2e3@example.com,GB,none,3.25\n"
+)
+
+
+@dataclass
+class Studio:
+    url: str
+    workspace: Path
+    demo_ids: dict[str, str]  # demo segment name -> id, read before the server started
+    stop_server: Any
+    seen: dict[str, Any] = field(default_factory=dict)  # what earlier flows saw
+
+    def needs(self, *keys: str) -> list[Any]:
+        missing = [k for k in keys if k not in self.seen]
+        if missing:
+            pytest.skip(f"an earlier flow did not record {', '.join(missing)}")
+        return [self.seen[k] for k in keys]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("browser") / "studio.duckdb"
+    svc = SegmentationService.open(workspace)
+    try:
+        load_demo(svc)
+        demo_ids = {d.name: d.id for d in svc.definitions.all()}
+    finally:
+        svc.close()  # one writer process: the server opens it next
+    with ExitStack() as stack:
+        url = stack.enter_context(streamlit_server(workspace))
+        # the last test stops the server early to read the file (closing twice is a no-op)
+        yield Studio(url=url, workspace=workspace, demo_ids=demo_ids, stop_server=stack.close)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, studio, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(SLOW)
+    tab = context.new_page()
+    try:
+        yield tab
+        # what the test saw, pass or fail; the server log helps when it failed
+        full_screenshot(tab, ARTIFACTS / f"{request.node.name}.png")
+    finally:
+        context.close()
+
+
+def open_page(page, studio: Studio, path: str = "", title: str | None = None) -> None:
+    page.goto(f"{studio.url}/{path}")
+    page.wait_for_selector('[data-testid="stApp"]')
+    wait_idle(page)
+    if title:
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=SLOW)
+
+
+def combobox(page, key: str):
+    """The input of a keyed selectbox; its value is the chosen option's label."""
+    return by_key(page, key).get_by_role("combobox")
+
+
+def metric_value(page, label: str):
+    return (
+        page.get_by_test_id("stMetric")
+        .filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+        .get_by_test_id("stMetricValue")
+    )
+
+
+def download(page, button, folder: Path) -> Path:
+    with page.expect_download() as info:
+        button.click()
+    got = info.value
+    target = folder / got.suggested_filename
+    got.save_as(target)
+    wait_idle(page)  # a download button may rerun the script
+    return target
+
+
+def row_keys(page) -> list[str]:
+    """The builder's row ids (``st-key-bldrow-<id>``), top to bottom."""
+    classes = page.locator('[class*="st-key-bldrow-"]').evaluate_all(
+        "els => els.map((e) => e.className)"
+    )
+    return [re.search(r"st-key-bldrow-(\w+)", c).group(1) for c in classes]
+
+
+def count(text: str) -> int:
+    return int(re.sub(r"[^\d]", "", text))
+
+
+# --- the flows ---------------------------------------------------------------------------
+
+
+def test_1_build_and_save_a_segment(page, studio):
+    open_page(page, studio, "", "Segment builder")
+    expect(page.get_by_text("A new segment: build it below, then save it.")).to_be_visible()
+
+    page.get_by_role("button", name="Attribute", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Event", exact=True).click()
+    wait_idle(page)
+    expect(page.locator('[class*="st-key-bldrow-"]')).to_have_count(2)
+    attr, event = row_keys(page)
+
+    # loyaltyTier is one of gold, platinum
+    pick_option(page, by_key(page, f"bld-{attr}-field"), re.compile(r"^loyaltyTier · "), "loyal")
+    pick_option(page, by_key(page, f"bld-{attr}-op"), "is one of")
+    values = by_key(page, f"bld-{attr}-v-in")
+    pick_option(page, values, "gold", "gold")
+    pick_option(page, values, "platinum", "platinum")
+    page.keyboard.press("Escape")
+    expect(values).to_contain_text("gold")
+    expect(values).to_contain_text("platinum")
+
+    # purchase at least once in the last 30 days
+    pick_option(page, by_key(page, f"bld-{event}-types"), re.compile(r"^purchase \("), "purch")
+    page.keyboard.press("Escape")
+    pick_option(page, by_key(page, f"bld-{event}-w-mode"), "in the last")
+    amount = by_key(page, f"bld-{event}-w-amount").locator("input")
+    amount.fill("30")
+    amount.press("Enter")
+    wait_idle(page)
+    expect(combobox(page, f"bld-{event}-w-unit")).to_have_value("days")
+    expect(combobox(page, f"bld-{event}-cop")).to_have_value("at least")
+    expect(by_key(page, f"bld-{event}-times").locator("input")).to_have_value("1")
+
+    page.get_by_role("tab", name="PQL").click()
+    expect(by_key(page, "builder_pql_text").locator("textarea")).to_have_value(SEGMENT_PQL)
+
+    estimate = metric_value(page, "Estimated size")
+    expect(estimate).to_have_text(re.compile(r"^(≈ )?[\d,]+ profiles$"))
+    expect(estimate).not_to_have_text("5,000 profiles")  # no longer everyone
+    studio.seen["estimate"] = count(estimate.inner_text())
+    assert 0 < studio.seen["estimate"] < 5000
+
+    name = by_key(page, "builder_name").locator("input")
+    name.fill(SEGMENT_NAME)
+    name.press("Enter")
+    wait_idle(page)
+    save = by_key(page, "builder_save").locator("button")
+    expect(save).to_be_enabled()
+    save.click()
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlert").filter(has_text="saved as v1")).to_contain_text(
+        f"“{SEGMENT_NAME}” saved as v1."
+    )
+    expect(page).to_have_url(re.compile(r"[?&]segment=[0-9a-f-]{36}"))
+    studio.seen["segment_id"] = re.search(r"segment=([0-9a-f-]{36})", page.url).group(1)
+    expect(combobox(page, "builder_pick")).to_have_value(SEGMENT_NAME)
+    expect(page.get_by_role("heading", name="Save · v1")).to_be_visible()
+
+
+def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
+    (estimate,) = studio.needs("estimate")
+    open_page(page, studio, "preview", "Preview")
+    pick_option(page, by_key(page, "preview_id"), SEGMENT_NAME, "E2E")
+    expect(page.get_by_text(f"segment: {SEGMENT_NAME}")).to_be_visible()
+
+    total = metric_value(page, "Qualified profiles")
+    expect(total).to_have_text(re.compile(r"^[\d,]+$"))
+    qualified = count(total.inner_text())
+    assert qualified == estimate  # the builder's estimate is exact on 5,000 profiles
+    pages = -(-qualified // 50)
+    assert pages >= 2, "the test segment should span two pages of 50"
+    expect(metric_value(page, "Page")).to_have_text(f"1 of {pages}")
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    first = grid_rows(page.get_by_test_id("stDataFrame").first)
+    assert first and first[0]["profile_id"].startswith("P")
+
+    page_one = pd.read_csv(
+        download(page, by_key(page, "preview_dl_page").locator("button"), tmp_path)
+    )
+    by_key(page, "preview_next").locator("button").click()
+    wait_idle(page)
+    expect(metric_value(page, "Page")).to_have_text(f"2 of {pages}")
+    expect(by_key(page, "preview_prev").locator("button")).to_be_enabled()
+    second = grid_rows(page.get_by_test_id("stDataFrame").first)
+    assert second[0]["profile_id"] != first[0]["profile_id"]
+    folder = tmp_path / "two"
+    folder.mkdir()
+    page_two = pd.read_csv(
+        download(page, by_key(page, "preview_dl_page").locator("button"), folder)
+    )
+
+    assert page_one.columns[0] == "profile_id"
+    assert len(page_one) == 50
+    assert len(page_two) == min(50, qualified - 50)
+    ids = [*page_one["profile_id"], *page_two["profile_id"]]
+    assert ids == sorted(set(ids)), "pages are in profile id order and do not overlap"
+    assert page_two["profile_id"].iloc[0] == second[0]["profile_id"]
+    assert set(page_one["loyaltyTier"]) <= {"gold", "platinum"}
+    studio.seen["qualified"] = qualified
+    if pages == 2:
+        studio.seen["members"] = set(ids)
+
+
+def test_3_run_a_job_now(page, studio):
+    segment_id, qualified = studio.needs("segment_id", "qualified")
+    open_page(page, studio, "jobs", "Jobs")
+    everything = by_key(page, "jobs_run_segments_all")
+    everything.get_by_text("All segments").click()
+    wait_idle(page)
+    expect(everything.locator("input")).not_to_be_checked()
+    run = by_key(page, "jobs_run").locator("button")
+    expect(run).to_be_disabled()
+    pick_option(page, by_key(page, "jobs_run_segments"), SEGMENT_NAME, "E2E")
+    page.keyboard.press("Escape")
+    expect(run).to_be_enabled()
+    run.click()
+    wait_idle(page)
+
+    expect(page.get_by_text(re.compile(r"^Job succeeded: 1 segment\(s\), "))).to_be_visible()
+    expect(page.get_by_text(f"1 segment(s), {qualified:,} qualified memberships")).to_be_visible()
+    expect(combobox(page, "jobs_pick")).to_have_value(re.compile(r"· SUCCEEDED · 1 segment\(s\)$"))
+    expect(page.get_by_text(f"Entered ({qualified:,})", exact=True)).to_be_visible()
+
+    newest = grid_rows(page.get_by_test_id("stDataFrame").first)[0]
+    assert newest["Status"] == "SUCCEEDED"
+    assert newest["Segments"] == SEGMENT_NAME
+    assert count(newest["Qualified"]) == qualified
+    assert count(newest["Entered"]) == qualified  # a new segment: everyone entered
+    detail = grid_rows(page.get_by_test_id("stDataFrame").nth(1))
+    assert detail[0]["Segment"] == SEGMENT_NAME
+    assert count(detail[0]["Qualified"]) == qualified
+    studio.seen["job_qualified"] = qualified
+    assert segment_id
+
+
+def test_4_export_and_download_the_csv(page, studio, tmp_path):
+    segment_id, qualified = studio.needs("segment_id", "job_qualified")
+    open_page(page, studio, "exports", "Exports")
+    pick_option(page, by_key(page, "exp_segments"), SEGMENT_NAME, "E2E")
+    page.keyboard.press("Escape")
+    expect(by_key(page, "exp_format").get_by_role("radio", name="csv")).to_be_checked()
+    by_key(page, "exp_create").locator("button").click()
+    wait_idle(page)
+
+    # the list refreshes itself while the export runs; the download appears when done
+    button = page.get_by_test_id("stDownloadButton").filter(has_text="_combined.csv (")
+    expect(button).to_be_visible(timeout=SLOW)
+    wait_idle(page)
+    newest = grid_rows(page.get_by_test_id("stDataFrame").first)[0]
+    assert newest["Status"] == "SUCCEEDED"
+    assert newest["Segments"] == SEGMENT_NAME
+    assert newest["Format"] == "csv"
+    assert count(newest["Rows"]) == qualified
+
+    saved = download(page, button.locator("button"), tmp_path)
+    assert saved.name.endswith("_combined.csv")
+    members = pd.read_csv(saved)
+    assert members.columns[0] == "profile_id"
+    assert len(members) == qualified
+    assert members["profile_id"].is_unique
+    assert set(members["segment_id"]) == {segment_id}
+    assert set(members["loyaltyTier"]) <= {"gold", "platinum"}
+    if "members" in studio.seen:  # the same people the preview listed
+        assert set(members["profile_id"]) == studio.seen["members"]
+    studio.seen["exported"] = set(members["profile_id"])
+
+
+def test_5_upload_a_csv_with_a_bad_row(page, studio):
+    open_page(page, studio, "data", "Data")
+    expect(page.get_by_text("5,000", exact=True)).to_be_visible()  # sidebar count
+    mode = by_key(page, "data_mode")
+    mode.get_by_text("append", exact=True).click()
+    wait_idle(page)
+    expect(mode.get_by_role("radio", name="append")).to_be_checked()
+    expect(by_key(page, "data_table").get_by_role("radio", name="profiles")).to_be_checked()
+
+    by_key(page, "data_upload").locator('input[type="file"]').set_input_files(
+        files=[{"name": UPLOAD_NAME, "mimeType": "text/csv", "buffer": UPLOAD_CSV.encode()}]
+    )
+    wait_idle(page)
+    expect(page.get_by_test_id("stFileUploaderFileName")).to_have_text(UPLOAD_NAME)
+    page.get_by_role("button", name="Append to profiles").click()
+    wait_idle(page)
+
+    expect(page.get_by_role("heading", name=f"Last load: {UPLOAD_NAME}")).to_be_visible()
+    expect(page.get_by_test_id("stAlert").filter(has_text="Loaded 3 of 4 rows")).to_have_text(
+        re.compile(r"Loaded 3 of 4 rows into profiles; 1 rejected \(duplicate profile id: 1\)")
+    )
+    expect(metric_value(page, "Rows read")).to_have_text("4")
+    expect(metric_value(page, "Rows loaded")).to_have_text("3")
+    expect(metric_value(page, "Rows rejected")).to_have_text("1")
+    problems = grid_rows(page.get_by_test_id("stDataFrame").first)
+    assert len(problems) == 1
+    assert problems[0]["Row"] == "3"
+    assert problems[0]["Column"] == "profile_id"
+    assert problems[0]["Reason"] == "duplicate profile id"
+    assert problems[0]["Value"] == UPLOAD_DUPLICATE
+    expect(page.get_by_text("5,003", exact=True)).to_be_visible()  # the sidebar, refreshed
+    studio.seen["uploaded"] = True
+
+
+def test_6_open_a_saved_segment_by_url(page, studio):
+    segment_id = studio.demo_ids[DEMO_SEGMENT]
+    open_page(page, studio, f"?segment={segment_id}", "Segment builder")
+    expect(combobox(page, "builder_pick")).to_have_value(DEMO_SEGMENT)
+    expect(by_key(page, "builder_name").locator("input")).to_have_value(DEMO_SEGMENT)
+    expect(page.get_by_role("heading", name="Save · v1")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^v1 · updated "))).to_be_visible()
+    # the visual tab shows its first condition; the PQL tab its saved text
+    first_row = row_keys(page)[0]
+    expect(combobox(page, f"bld-{first_row}-field")).to_have_value(
+        re.compile(r"^homeAddress\.countryCode · ")
+    )
+    page.get_by_role("tab", name="PQL").click()
+    expected = 'homeAddress.countryCode = "US" and interests.includes("running")'
+    expect(by_key(page, "builder_pql_text").locator("textarea")).to_have_value(expected)
+    expect(page).to_have_url(re.compile(f"segment={segment_id}"))
+
+
+def test_7_every_page_renders_without_an_exception(page, studio):
+    open_page(page, studio, "", "Segment builder")
+    nav = page.get_by_test_id("stSidebarNav")
+    for link, title in PAGE_TITLES.items():
+        nav.get_by_role("link", name=link, exact=True).click()
+        wait_idle(page)
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=SLOW)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        expect(page.get_by_text("Something went wrong inside Segment Studio")).to_have_count(0)
+        full_screenshot(page, ARTIFACTS / f"{page_name(link)}.png")
+
+
+def page_name(link: str) -> str:
+    return f"test_7_every_page-{link.lower()}"
+
+
+def test_8_workspace_after_the_server_stops(studio):
+    """What the pages said is what the workspace file holds."""
+    segment_id, qualified, exported = studio.needs("segment_id", "job_qualified", "exported")
+    studio.stop_server()
+    svc = SegmentationService.open(studio.workspace)
+    try:
+        saved = svc.definitions.get(segment_id)
+        assert (saved.name, saved.pql, saved.version) == (SEGMENT_NAME, SEGMENT_PQL, 1)
+        job = svc.jobs.list(limit=1)[0]
+        assert job.status == "SUCCEEDED"
+        assert [s.segment_id for s in job.segments] == [segment_id]
+        assert job.metrics.segmented_profile_counter[segment_id] == qualified
+        members = svc.members(segment_id)
+        assert set(members["profile_id"]) == exported
+        assert svc.preview(segment_id, as_of=job.as_of, limit=1).total == qualified
+        if studio.seen.get("uploaded"):
+            assert svc.info()["profiles"] == 5003
+            loaded = svc.preview(
+                "profile_id in [" + ", ".join(f'"{p}"' for p in UPLOAD_GOOD) + "]", limit=10
+            )
+            assert sorted(loaded.rows["profile_id"]) == UPLOAD_GOOD
+            again = svc.preview(f'profile_id = "{UPLOAD_DUPLICATE}"', columns=["email"])
+            assert list(again.rows["email"]) != ["again@example.com"]  # the bad row stayed out
+    finally:
+        svc.close()
