@@ -236,6 +236,8 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     open_page(page, studio, "preview", "Preview")
     pick_option(page, by_key(page, "preview_id"), SEGMENT_NAME, "E2E")
     expect(page.get_by_text(f"segment: {SEGMENT_NAME}")).to_be_visible()
+    pick_option(page, by_key(page, "preview_columns"), "loyaltyTier", "loyal")  # a 7th column
+    page.keyboard.press("Escape")
 
     total = metric_value(page, "Qualified profiles")
     expect(total).to_have_text(re.compile(r"^[\d,]+$"))
