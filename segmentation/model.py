@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -320,6 +320,8 @@ Condition = Annotated[
     Field(discriminator="kind"),
 ]
 Expression = Condition
+CONDITION_TYPES: tuple[type[Node], ...] = get_args(get_args(Condition)[0])
+OPERAND_TYPES: tuple[type[Node], ...] = get_args(get_args(Operand)[0])
 
 for _model in (Arith, Func, And, Or, Not, EventCondition, SequenceStep):
     _model.model_rebuild()

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from segmentation.errors import PQLSyntaxError, UnsupportedError
 from segmentation.model import (
+    CONDITION_TYPES,
+    OPERAND_TYPES,
     Anchor,
     And,
     Arith,
@@ -54,22 +56,8 @@ from segmentation.pql.lexer import Positions, Token, tokenize
 
 MAX_DEPTH = 50
 
-CONDITIONS = (
-    And,
-    Or,
-    Not,
-    BoolConst,
-    Compare,
-    InList,
-    TextMatch,
-    NullCheck,
-    ListMatch,
-    Occurs,
-    EventCondition,
-    Sequence,
-    SegmentRef,
-)
-OPERANDS = (FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func)
+CONDITIONS = CONDITION_TYPES
+OPERANDS = OPERAND_TYPES
 
 
 @dataclass(frozen=True)
