@@ -257,7 +257,9 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     wait_idle(page)
     expect(metric_value(page, "Page")).to_have_text(f"2 of {pages}")
     expect(by_key(page, "preview_prev").locator("button")).to_be_enabled()
-    second = grid_rows(page.get_by_test_id("stDataFrame").first)
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid.get_by_test_id("glide-cell-0-0")).not_to_have_text(first[0]["profile_id"])
+    second = grid_rows(grid)
     assert second[0]["profile_id"] != first[0]["profile_id"]
     folder = tmp_path / "two"
     folder.mkdir()
@@ -297,12 +299,15 @@ def test_3_run_a_job_now(page, studio):
     expect(combobox(page, "jobs_pick")).to_have_value(re.compile(r"· SUCCEEDED · 1 segment\(s\)$"))
     expect(page.get_by_text(f"Entered ({qualified:,})", exact=True)).to_be_visible()
 
-    newest = grid_rows(page.get_by_test_id("stDataFrame").first)[0]
+    history = page.get_by_test_id("stDataFrame").first
+    expect(history.get_by_test_id("glide-cell-10-0")).to_have_text(SEGMENT_NAME)
+    newest = grid_rows(history)[0]
     assert newest["Status"] == "SUCCEEDED"
-    assert newest["Segments"] == SEGMENT_NAME
     assert count(newest["Qualified"]) == qualified
     assert count(newest["Entered"]) == qualified  # a new segment: everyone entered
-    detail = grid_rows(page.get_by_test_id("stDataFrame").nth(1))
+    chosen = page.get_by_test_id("stDataFrame").nth(1)
+    expect(chosen.get_by_test_id("glide-cell-0-0")).to_have_text(SEGMENT_NAME)
+    detail = grid_rows(chosen)
     assert detail[0]["Segment"] == SEGMENT_NAME
     assert count(detail[0]["Qualified"]) == qualified
     studio.seen["job_qualified"] = qualified
@@ -322,8 +327,9 @@ def test_4_export_and_download_the_csv(page, studio, tmp_path):
     button = page.get_by_test_id("stDownloadButton").filter(has_text="_combined.csv (")
     expect(button).to_be_visible(timeout=SLOW)
     wait_idle(page)
-    newest = grid_rows(page.get_by_test_id("stDataFrame").first)[0]
-    assert newest["Status"] == "SUCCEEDED"
+    exports = page.get_by_test_id("stDataFrame").first
+    expect(exports.get_by_test_id("glide-cell-1-0")).to_have_text("SUCCEEDED")
+    newest = grid_rows(exports)[0]
     assert newest["Segments"] == SEGMENT_NAME
     assert newest["Format"] == "csv"
     assert count(newest["Rows"]) == qualified
@@ -354,7 +360,7 @@ def test_5_upload_a_csv_with_a_bad_row(page, studio):
         files=[{"name": UPLOAD_NAME, "mimeType": "text/csv", "buffer": UPLOAD_CSV.encode()}]
     )
     wait_idle(page)
-    expect(page.get_by_test_id("stFileUploaderFileName")).to_have_text(UPLOAD_NAME)
+    expect(page.get_by_test_id("stFileUploaderFileName")).to_contain_text(UPLOAD_NAME)
     page.get_by_role("button", name="Append to profiles").click()
     wait_idle(page)
 
@@ -365,7 +371,9 @@ def test_5_upload_a_csv_with_a_bad_row(page, studio):
     expect(metric_value(page, "Rows read")).to_have_text("4")
     expect(metric_value(page, "Rows loaded")).to_have_text("3")
     expect(metric_value(page, "Rows rejected")).to_have_text("1")
-    problems = grid_rows(page.get_by_test_id("stDataFrame").first)
+    report = page.get_by_test_id("stDataFrame").first
+    expect(report.get_by_role("gridcell", name="duplicate profile id")).to_have_count(1)
+    problems = grid_rows(report)
     assert len(problems) == 1
     assert problems[0]["Row"] == "3"
     assert problems[0]["Column"] == "profile_id"

@@ -433,6 +433,10 @@ SEGMENT_SQL = {
     "Black Friday buyers": """
         SELECT profile_id FROM e WHERE "eventType" = 'purchase' AND campaign = 'black_friday'""",
 }
+SEGMENT_SQL["Reachable high spenders"] = (
+    f"({SEGMENT_SQL['High spenders (last 12 months)']}) "
+    'INTERSECT SELECT profile_id FROM p WHERE "emailOptIn"'
+)
 
 
 def test_example_segments_are_well_formed() -> None:

@@ -68,7 +68,7 @@ def run_now() -> None:
             status.update(label=f"Job {job.status.lower()}", state="error")
             if job.error:
                 st.error(job.error)
-    st.session_state[JOB_KEY] = job.id
+    st.session_state[JOB_KEY] = st.session_state["jobs_pick"] = job.id  # show this run below
 
 
 def job_row(job: SegmentJob) -> dict:

@@ -86,6 +86,12 @@ DEMO_SEGMENTS: list[dict[str, object]] = [
         "pql": 'xEvent[eventType = "purchase" and campaign = "black_friday"].count() >= 1',
         "tags": ["demo", "seasonal"],
     },
+    {
+        "name": "Reachable high spenders",
+        "description": "High spenders we may email: a segment built on another segment.",
+        "pql": 'inSegment("High spenders (last 12 months)") and emailOptIn = true',
+        "tags": ["demo", "vip", "email"],
+    },
 ]
 
 
