@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -116,9 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--workspace", default=default_path(), help="the workspace DuckDB file")
+    # also accepted after the command: `segmentation init --workspace x.duckdb`
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = functools.partial(sub.add_parser, parents=[common])
 
-    init = sub.add_parser("init", help="create the workspace (and load the demo data)")
+    init = add("init", help="create the workspace (and load the demo data)")
     init.add_argument(
         "--demo", action="store_true", help="load sample_data/ if the workspace is empty"
     )
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.set_defaults(func=cmd_init)
 
-    ing = sub.add_parser("ingest", help="load profiles or events from CSV or Parquet")
+    ing = add("ingest", help="load profiles or events from CSV or Parquet")
     ing.add_argument("table", choices=["profiles", "events"])
     ing.add_argument("file", help="a .csv, .csv.gz or .parquet file")
     ing.add_argument("--mode", choices=["replace", "append"], default="replace")
@@ -139,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--timestamp-column", help="events: the timestamp column")
     ing.set_defaults(func=cmd_ingest)
 
-    gen = sub.add_parser("generate-demo", help="write a deterministic demo data set of any size")
+    gen = add("generate-demo", help="write a deterministic demo data set of any size")
     gen.add_argument("--profiles", type=int, default=5000)
     gen.add_argument("--events-per-profile", type=float, default=25)
     gen.add_argument("--seed", type=int, default=42)
@@ -147,15 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, required=True, help="folder for the files")
     gen.set_defaults(func=cmd_generate)
 
-    info = sub.add_parser("info", help="counts and the field catalog")
+    info = add("info", help="counts and the field catalog")
     info.add_argument("--catalog", action="store_true", help="also list every field")
     info.set_defaults(func=cmd_info)
 
-    run = sub.add_parser("run", help="evaluate segments now and record who entered and exited")
+    run = add("run", help="evaluate segments now and record who entered and exited")
     run.add_argument("segments", nargs="+", help="definition ids or names, or '*' for all")
     run.set_defaults(func=cmd_run)
 
-    sched = sub.add_parser("scheduler", help="run due schedules until stopped (no dashboard)")
+    sched = add("scheduler", help="run due schedules until stopped (no dashboard)")
     sched.add_argument("--poll", type=float, default=30.0, help="seconds between checks")
     sched.set_defaults(func=cmd_scheduler)
     return parser

@@ -360,7 +360,7 @@ def test_5_upload_a_csv_with_a_bad_row(page, studio):
         files=[{"name": UPLOAD_NAME, "mimeType": "text/csv", "buffer": UPLOAD_CSV.encode()}]
     )
     wait_idle(page)
-    expect(page.get_by_test_id("stFileUploaderFileName")).to_contain_text(UPLOAD_NAME)
+    expect(by_key(page, "data_upload")).to_contain_text(UPLOAD_NAME)
     page.get_by_role("button", name="Append to profiles").click()
     wait_idle(page)
 

@@ -66,3 +66,12 @@ def test_second_writer_is_told_who_holds_the_file(tmp_path: Path):
         holder.wait()
     time.sleep(0.2)
     assert run("info", workspace=ws).returncode == 0
+
+
+def test_workspace_may_follow_the_command(tmp_path: Path):
+    ws = tmp_path / "after.duckdb"
+    result = subprocess.run(
+        [*CLI, "init", "--workspace", str(ws)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert ws.exists() and "0 profiles" in result.stdout
