@@ -35,11 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
+from segments import SEGMENTS, Clock, job_definitions  # noqa: E402
 
 from segmentation import SegmentationService  # noqa: E402
 from segmentation.samples import generate_demo  # noqa: E402
-
-from segments import SEGMENTS, BenchSegment, Clock, job_definitions  # noqa: E402
 
 GIB = 1024**3
 
@@ -138,7 +137,7 @@ def bench_segments(svc, clock: Clock, repeat: int) -> list[dict[str, Any]]:
     rows = []
     for seg in SEGMENTS:
         compile_s, (sql, params) = best_of(lambda s=seg: svc.compile(s.pql, clock.as_of), repeat)
-        ours_s, count = best_of(lambda: count_sql(svc, sql, params), repeat)
+        ours_s, count = best_of(lambda q=sql, v=params: count_sql(svc, q, v), repeat)
         hand = seg.hand_sql(clock)
         hand_s, hand_count = best_of(lambda h=hand: count_sql(svc, h), repeat)
         rows.append(
@@ -165,7 +164,15 @@ def bench_pandas(folder: Path, clock: Clock, rows: list[dict], repeat: int) -> d
     P = pd.read_parquet(folder / "profiles.parquet")
     E = pd.read_parquet(
         folder / "events.parquet",
-        columns=["profile_id", "eventType", "timestamp", "revenue", "category", "channel", "campaign"],
+        columns=[
+            "profile_id",
+            "eventType",
+            "timestamp",
+            "revenue",
+            "category",
+            "channel",
+            "campaign",
+        ],
     )
     for column in ("signupDate", "birthDate"):  # DATE -> datetime64 so masks compare directly
         P[column] = pd.to_datetime(P[column])
@@ -179,9 +186,10 @@ def bench_pandas(folder: Path, clock: Clock, rows: list[dict], repeat: int) -> d
         row["pandas_ratio"] = round(secs / row["seconds"], 2) if row["seconds"] else None
         row["pandas_count"] = int(pd.Index(ids).nunique())
         log(f"{seg.name}: pandas {secs:.3f}s ({row['pandas_count']:,})")
-    return {"load_seconds": round(load_s, 2), "frame_bytes": int(
-        P.memory_usage(deep=True).sum() + E.memory_usage(deep=True).sum()
-    )}
+    return {
+        "load_seconds": round(load_s, 2),
+        "frame_bytes": int(P.memory_usage(deep=True).sum() + E.memory_usage(deep=True).sum()),
+    }
 
 
 def bench_job(svc, clock: Clock, repeat: int) -> dict[str, Any]:
@@ -192,7 +200,8 @@ def bench_job(svc, clock: Clock, repeat: int) -> dict[str, Any]:
     singles = []
     for definition_id, (name, _) in zip(ids, specs, strict=True):
         secs, single = best_of(
-            lambda d=definition_id: svc.jobs.run([d], as_of=clock.as_of), max(1, repeat - 1),
+            lambda d=definition_id: svc.jobs.run([d], as_of=clock.as_of),
+            max(1, repeat - 1),
             warmup=False,
         )
         singles.append({"name": name, "seconds": round(secs, 4), "status": single.status})
@@ -279,7 +288,11 @@ def bench_service_calls(svc, clock: Clock, repeat: int) -> dict[str, Any]:
         "preview_page100": lambda: svc.preview(seg.pql, as_of=clock.as_of, limit=50, offset=4950),
         "breakdown_country": lambda: svc.breakdown(seg.pql, "country", as_of=clock.as_of),
         "overlap_3": lambda: svc.overlap(
-            {s.name: s.pql for s in SEGMENTS if s.name in ("purchases_30d", "engaged_30d", "revenue_365d")},
+            {
+                s.name: s.pql
+                for s in SEGMENTS
+                if s.name in ("purchases_30d", "engaged_30d", "revenue_365d")
+            },
             as_of=clock.as_of,
         ),
         "estimate_wide_20": lambda: svc.estimate(SEGMENTS[-1].pql, as_of=clock.as_of),
@@ -441,7 +454,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--pandas-max", type=int, default=1_000_000, help="skip pandas above this")
     ap.add_argument("--ingest-rows", type=int, default=5_000_000, help="events in the CSV ingest")
     ap.add_argument(
-        "--skip", default="", help="comma list of sections: job,estimate,preview,calls,ingest,pandas"
+        "--skip",
+        default="",
+        help="comma list of sections: job,estimate,preview,calls,ingest,pandas",
     )
     ap.add_argument("--explain", metavar="SEGMENT", help="print EXPLAIN ANALYZE of ours and hand")
     return ap.parse_args(argv)

@@ -58,7 +58,9 @@ class BenchSegment:
 # --- pandas helpers ----------------------------------------------------------------------
 
 
-def _events(E: pd.DataFrame, c: Clock, types: list[str], days: int | None = None, **eq) -> pd.DataFrame:
+def _events(
+    E: pd.DataFrame, c: Clock, types: list[str], days: int | None = None, **eq
+) -> pd.DataFrame:
     mask = E["eventType"].isin(types) & (E["timestamp"] <= c.now)
     if days is not None:
         mask &= E["timestamp"] >= c.ago(days)
@@ -108,9 +110,9 @@ ATTR_LIST_DATE = BenchSegment(
     ),
     pandas=lambda P, E, c: pd.Index(
         P.loc[
-            P["interests"].map(
-                lambda xs: xs is not None and ("running" in xs or "hiking" in xs)
-            ).astype(bool)
+            P["interests"]
+            .map(lambda xs: xs is not None and ("running" in xs or "hiking" in xs))
+            .astype(bool)
             & (P["signupDate"] < pd.Timestamp("2026-01-01"))
             & (P["lifetimeValue"] > 300),
             "profile_id",
@@ -281,7 +283,8 @@ def _nested_or_pd(P: pd.DataFrame, E: pd.DataFrame, c: Clock) -> pd.Index:
 NESTED_OR = BenchSegment(
     name="nested_or_events",
     kind="nested OR of event conditions",
-    pql='(xEvent[eventType = "email_click" and timestamp occurs <= 14 days before now].count() >= 1 '
+    pql='(xEvent[eventType = "email_click" and timestamp occurs <= 14 days before now]'
+    ".count() >= 1 "
     'or xEvent[eventType = "app_open" and timestamp occurs <= 7 days before now].count() >= 3) '
     'and (xEvent[eventType = "product_view" and category = "footwear" and timestamp occurs '
     "<= 30 days before now].count() >= 3 "
@@ -478,7 +481,12 @@ SEGMENTS: list[BenchSegment] = [
 def job_definitions() -> list[tuple[str, str]]:
     """50 (name, PQL) pairs for the job benchmark: the segments above plus variants."""
     defs = [(f"job_{s.name}", s.pql) for s in SEGMENTS if s.name != "segment_of_segments"]
-    defs.append(("job_segment_of_segments", 'inSegment("job_revenue_365d") and not(inSegment("job_engaged_30d"))'))
+    defs.append(
+        (
+            "job_segment_of_segments",
+            'inSegment("job_revenue_365d") and not(inSegment("job_engaged_30d"))',
+        )
+    )
     types = ["purchase", "add_to_cart", "product_view", "email_open", "app_open", "checkout"]
     windows = [7, 30, 90]
     for kind in types:

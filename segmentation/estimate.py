@@ -32,6 +32,7 @@ EXACT_THRESHOLD = 250_000
 TARGET_SAMPLE = 100_000
 Z95 = 1.959963984540054
 SAMPLE_SLICES = 16
+SAMPLE_SHARE = 0.25
 SAMPLE_TABLES = ("sample_profiles", "sample_events")
 # Compiles the definition against the full tables (None) or a slice's views.
 CompileFn = Callable[[tuple[str, str] | None], tuple[str, list]]
@@ -85,7 +86,8 @@ def refresh_sample(
             con.execute("DELETE FROM workspace_meta WHERE key = 'sample_buckets'")
             return SampleInfo(buckets=None, total_profiles=total)
         buckets = max(1, math.ceil(target / total * SAMPLE_BUCKETS))
-        slices = max(1, min(SAMPLE_SLICES, SAMPLE_BUCKETS // buckets))
+        # at most a quarter of the data is copied into the samples
+        slices = max(1, min(SAMPLE_SLICES, int(SAMPLE_SHARE * SAMPLE_BUCKETS) // buckets))
         for table, source in zip(SAMPLE_TABLES, ("profiles", "events"), strict=True):
             if source == "events" and not has_events:
                 continue

@@ -1,9 +1,21 @@
-"""Preview: the qualified profiles, one page at a time, in a stable order."""
+"""Preview: the qualified profiles, one page at a time, in a stable order.
+
+A segment is evaluated once per (query, as-of, data version): its ids are kept,
+numbered in profile id order, in a temporary table on a connection of the
+preview cache's own. Counting is then free, and any page reads only its slice
+of the numbered ids (DuckDB skips the rest by zone maps), so the hundredth
+page costs what the first does.
+"""
 
 # ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
+import duckdb
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -11,6 +23,7 @@ from segmentation.errors import InvalidInputError
 from segmentation.store import Database, quote_ident
 
 MAX_PAGE = 10_000
+CACHED_SEGMENTS = 8
 
 
 class PreviewPage(BaseModel):
@@ -24,33 +37,72 @@ class PreviewPage(BaseModel):
     columns: list[str]
 
 
+class PreviewCache:
+    """Numbered id lists of recently previewed segments, least recently used out."""
+
+    def __init__(self, db: Database, size: int = CACHED_SEGMENTS):
+        self._db = db
+        self._size = size
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._tables: OrderedDict[str, tuple[str, int]] = OrderedDict()
+
+    def page(
+        self, sql: str, params: list, version: str, columns: list[str], limit: int, offset: int
+    ) -> tuple[int, pd.DataFrame]:
+        with self._lock:
+            con = self._connection()
+            table, total = self._ensure(con, sql, params, version)
+            select = ", ".join(f"p.{quote_ident(c)}" for c in columns)
+            rows = con.execute(
+                f"WITH page AS (SELECT rn, profile_id FROM {table} WHERE rn > ? AND rn <= ?) "
+                f"SELECT {select} FROM page JOIN profiles p USING (profile_id) ORDER BY page.rn",
+                [offset, offset + limit],
+            ).df()
+        return total, rows
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = self._db.new_connection()
+        return self._con
+
+    def _ensure(self, con, sql: str, params: list, version: str) -> tuple[str, int]:
+        key = hashlib.sha256(repr((sql, params, version)).encode()).hexdigest()[:16]
+        if key in self._tables:
+            self._tables.move_to_end(key)
+            return self._tables[key]
+        table = f"preview_{key}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER "
+            f"(ORDER BY profile_id) AS rn, profile_id FROM ({sql}) ORDER BY rn",
+            params,
+        )
+        total = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        self._tables[key] = (table, total)
+        while len(self._tables) > self._size:
+            _, (old_table, _) = self._tables.popitem(last=False)
+            con.execute(f"DROP TABLE IF EXISTS {old_table}")
+        return table, total
+
+
 def preview_page(
     db: Database,
+    cache: PreviewCache,
     sql: str,
     params: list,
     *,
+    version: str,
     columns: list[str] | None,
     limit: int,
     offset: int,
 ) -> PreviewPage:
-    """Page through ``sql`` (which selects ``profile_id``), ordered by profile id.
-
-    Ids are paged first and the chosen columns are joined for that page only,
-    so the hundredth page costs about what the first does.
-    """
+    """Page ``offset .. offset + limit`` of the profiles ``sql`` selects, by profile id."""
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInputError(f"The page size must be between 1 and {MAX_PAGE}; got {limit}.")
     if offset < 0:
         raise InvalidInputError(f"The offset must be 0 or more; got {offset}.")
-    known = [name for name, _ in db.columns("profiles")]
-    chosen = _check_columns(columns, known)
-    select = ", ".join(f"p.{quote_ident(c)}" for c in chosen)
-    total = db.scalar(f"SELECT count(*) FROM ({sql})", params)
-    rows = db.df(
-        f"""WITH page AS (SELECT profile_id FROM ({sql}) ORDER BY profile_id LIMIT ? OFFSET ?)
-        SELECT {select} FROM page JOIN profiles p USING (profile_id) ORDER BY p.profile_id""",
-        [*params, limit, offset],
-    )
+    chosen = _check_columns(columns, [name for name, _ in db.columns("profiles")])
+    total, rows = cache.page(sql, params, version, chosen, limit, offset)
     next_offset = offset + limit if offset + limit < total else None
     return PreviewPage(
         total=total,

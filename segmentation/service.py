@@ -26,7 +26,7 @@ from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import Expression, segment_refs
 from segmentation.pql import parse, to_pql
-from segmentation.preview import PreviewPage, preview_page
+from segmentation.preview import PreviewCache, PreviewPage, preview_page
 from segmentation.schedules import ScheduleRunner, ScheduleStore
 from segmentation.search import (
     FieldHit,
@@ -64,6 +64,7 @@ class SegmentationService:
         self._schema_cache: tuple[str, Schema] | None = None
         self._lock = threading.Lock()
         self.definitions = DefinitionStore(db, self._validate, self._blockers)
+        self._preview_cache = PreviewCache(db)
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
@@ -147,7 +148,7 @@ class SegmentationService:
         return event_types(self.db)
 
     def schema(self) -> Schema:
-        key = str(self.db.scalar("SELECT count(*) FROM loads"))
+        key = self._data_version()
         with self._lock:
             if self._schema_cache is None or self._schema_cache[0] != key:
                 self._schema_cache = (key, Schema.from_db(self.db))
@@ -225,8 +226,22 @@ class SegmentationService:
         offset: int = 0,
         columns: list[str] | None = None,
     ) -> PreviewPage:
-        sql, params = self.compile(query, as_of)
-        return preview_page(self.db, sql, params, columns=columns, limit=limit, offset=offset)
+        # "now" is taken to the minute, so paging through a segment sees one result
+        when = to_utc_naive(as_of) if as_of else utc_now().replace(second=0)
+        sql, params = self.compile(query, when)
+        return preview_page(
+            self.db,
+            self._preview_cache,
+            sql,
+            params,
+            version=self._data_version(),
+            columns=columns,
+            limit=limit,
+            offset=offset,
+        )
+
+    def _data_version(self) -> str:
+        return str(self.db.scalar("SELECT count(*) FROM loads"))
 
     def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
         expr, when = self.expression(query), to_utc_naive(as_of)

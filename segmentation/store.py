@@ -61,6 +61,7 @@ class Database:
         # connections of finished threads are closed when the next one is made
         self._by_thread: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}
         self._pool_lock = threading.Lock()
+        self._extra: list[duckdb.DuckDBPyConnection] = []
         self._keepalive = self._connect()  # keeps the instance (and its cache) alive
         self._migrate()
 
@@ -103,6 +104,14 @@ class Database:
                 con = self._by_thread[thread] = self._connect()
         return con
 
+    def new_connection(self) -> duckdb.DuckDBPyConnection:
+        """A connection of the caller's own (closed with the database), for a
+        component that keeps temporary tables across threads under its own lock."""
+        con = self._connect()
+        with self._pool_lock:
+            self._extra.append(con)
+        return con
+
     def _close_finished_threads(self) -> None:
         for thread in [t for t in self._by_thread if not t.is_alive()]:
             with suppress(duckdb.Error):
@@ -110,8 +119,9 @@ class Database:
 
     def close(self) -> None:
         with self._pool_lock:
-            connections = [*self._by_thread.values(), self._keepalive]
+            connections = [*self._by_thread.values(), *self._extra, self._keepalive]
             self._by_thread.clear()
+            self._extra.clear()
             self._keepalive = None
         for con in connections:
             if con is not None:

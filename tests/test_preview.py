@@ -51,3 +51,21 @@ def test_bad_preview_requests(svc: SegmentationService, kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         svc.preview("age > 1", **kwargs)
     assert svc.info()["profiles"] == 400
+
+
+def test_a_new_load_is_seen_by_the_next_page(svc: SegmentationService, tmp_path, frames):
+    profiles, _ = frames
+    before = svc.preview("age > 50", as_of=AS_OF, limit=10)
+    extra = profiles.head(3).assign(profile_id=["X1", "X2", "X3"], age=[90.0, 91.0, 92.0])
+    extra.to_csv(tmp_path / "more.csv", index=False)
+    svc.ingest("profiles", tmp_path / "more.csv", mode="append")
+    after = svc.preview("age > 50", as_of=AS_OF, limit=10, offset=before.total)
+    assert after.total == before.total + 3
+    assert list(after.rows["profile_id"]) == ["X1", "X2", "X3"]
+
+
+def test_many_segments_previewed_in_turn_stay_correct(svc: SegmentationService, frames):
+    profiles, _ = frames
+    for age in range(20, 80, 4):  # more segments than the cache keeps
+        page = svc.preview(f"age > {age}", as_of=AS_OF, limit=5)
+        assert page.total == int((profiles["age"] > age).sum())
