@@ -68,7 +68,10 @@ class SegmentationService:
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
-        self._init_extras()
+        self.schedules = ScheduleStore(db, self._check_segment_ids)
+        self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
+        self.exports = ExportManager(db, self.exports_dir)
+        self.search = Search(db)
         self.jobs.runner.recover()
 
     @classmethod
@@ -78,7 +81,8 @@ class SegmentationService:
         return cls(db, exports_dir=Path(exports_dir) if exports_dir else None)
 
     def close(self) -> None:
-        self._close_extras()
+        self.scheduler.stop()
+        self.exports.close()
         self.db.close()
 
     # --- workspace -----------------------------------------------------------------
@@ -297,17 +301,7 @@ class SegmentationService:
             )
         return created
 
-    # --- schedules, exports, search ------------------------------------------------
-
-    def _init_extras(self) -> None:
-        self.schedules = ScheduleStore(self.db, self._check_segment_ids)
-        self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
-        self.exports = ExportManager(self.db, self.exports_dir)
-        self.search = Search(self.db)
-
-    def _close_extras(self) -> None:
-        self.scheduler.stop()
-        self.exports.close()
+    # --- schedules -----------------------------------------------------------------
 
     def _check_segment_ids(self, segments: list[str]) -> None:
         for segment in segments:
