@@ -75,9 +75,12 @@ from segmentation.ingest_source import (
 )
 from segmentation.store import Database, quote_ident
 
-__all__ = ["DEFAULT_MAX_BYTES", "IngestReport", "Problem", "ingest"]
+__all__ = ["DEFAULT_MAX_BYTES", "UPLOAD_MAX_BYTES", "IngestReport", "Problem", "ingest"]
 
-DEFAULT_MAX_BYTES = 2 * 1024**3
+# Files named by path (CLI, API) may be large; uploads through the dashboard are
+# bounded lower, matching Streamlit's server.maxUploadSize.
+DEFAULT_MAX_BYTES = 64 * 1024**3
+UPLOAD_MAX_BYTES = 2 * 1024**3
 TableName = Literal["profiles", "events"]
 Mode = Literal["replace", "append"]
 

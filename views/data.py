@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from segmentation import SegmentationError
+from segmentation.ingest import UPLOAD_MAX_BYTES
 from ui.charts import top_values_chart
 from ui.state import service, show_error
 from ui.widgets import attempt, csv_download, header, lazy_csv_download
@@ -55,7 +56,9 @@ def run_ingest(table: str, path: Path, mode: str, roles: dict[str, str], name: s
     overrides = {k: v for k, v in roles.items() if v and v != AUTO}
     with st.spinner(f"Loading {name} into {table} ..."):
         try:
-            report = svc.ingest(table, path, mode=mode, original_name=name, **overrides)
+            report = svc.ingest(
+                table, path, mode=mode, original_name=name, max_bytes=UPLOAD_MAX_BYTES, **overrides
+            )
         except SegmentationError as exc:
             st.session_state[REPORT_KEY] = {"error": exc.message, "file": name}
             return
