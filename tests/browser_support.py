@@ -113,16 +113,24 @@ def by_key(page, key: str):
 
 
 def pick_option(page, widget, option, search: str | None = None) -> None:
-    """Open a selectbox or multiselect, type ``search`` and click ``option``.
+    """Open a selectbox or multiselect, type ``search``, click ``option``, check it took.
 
     ``option`` is the visible text (exact) or a compiled regex.
     """
-    widget.locator("input").first.click()
+    from playwright.sync_api import expect
+
+    box = widget.get_by_role("combobox").first
+    box.click()
     if search:
-        widget.locator("input").first.fill(search)
+        box.fill(search)
     exact = isinstance(option, str)
     page.get_by_role("option", name=option, exact=exact if exact else None).first.click()
     wait_idle(page)
+    if widget.get_by_test_id("stMultiSelect").count():
+        chips = widget.locator("[data-tag]")  # one per chosen value
+        expect(chips.filter(has_text=option)).to_have_count(1)
+    else:
+        expect(box).to_have_value(option)
 
 
 def grid_rows(frame) -> list[dict[str, str]]:
@@ -155,10 +163,3 @@ def full_screenshot(page, path: Path) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
-
-
-def log_tail(workspace: Path, lines: int = 40) -> str:
-    log = workspace.parent / "streamlit.log"
-    if not log.exists():
-        return ""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

@@ -201,6 +201,16 @@ def is_type(*types):
     return lambda e: e["eventType"].isin(list(types))
 
 
+def last_days(days: int) -> RelativeWindow:
+    return RelativeWindow(
+        cmp="<=", amount=days, unit="day", direction="before", anchor=Anchor(name="now")
+    )
+
+
+def in_last_days(days: int, *types):
+    return lambda e: is_type(*types)(e) & (e["timestamp"] >= AS_OF - dt.timedelta(days=days))
+
+
 def chain_oracle(P, E, steps) -> set[str]:
     """Brute force: does some choice of reach times satisfy every step?"""
     ev = seen(E)
@@ -671,6 +681,42 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "UTC",
     ),
     (
+        "or_of_windows_and_types",  # the scan's prefilter: all types, the earliest window
+        Or(
+            items=[
+                EventCondition(event_types=["purchase"], op=">=", value=2, window=last_days(30)),
+                EventCondition(
+                    event_types=["view", "email_open"], op=">=", value=3, window=last_days(90)
+                ),
+            ]
+        ),
+        lambda P, E: (
+            event_ids(P, E, in_last_days(30, "purchase"), "count", ">=", 2)
+            | event_ids(P, E, in_last_days(90, "view", "email_open"), "count", ">=", 3)
+        ),
+        "UTC",
+    ),
+    (
+        "two_types_two_windows",  # computed by two scans, full-joined into ev
+        And(
+            items=[
+                EventCondition(
+                    event_types=["purchase"],
+                    measure="sum",
+                    field="revenue",
+                    value=100,
+                    window=last_days(120),
+                ),
+                Not(item=EventCondition(event_types=["email_open"], window=last_days(20))),
+            ]
+        ),
+        lambda P, E: (
+            event_ids(P, E, in_last_days(120, "purchase"), "sum", ">", 100, "revenue")
+            - event_ids(P, E, in_last_days(20, "email_open"), "count", ">=", 1)
+        ),
+        "UTC",
+    ),
+    (
         "events_and_attributes",
         And(items=[us, purchase]),
         lambda P, E: (
@@ -684,9 +730,15 @@ CASES: list[tuple[str, object, Callable, str]] = [
 
 def _seq(*steps) -> Sequence:
     out = []
-    for i, (types, count, within) in enumerate(steps):
+    for i, (types, count, within, *window) in enumerate(steps):
         out.append(
-            SequenceStep(label=f"S{i}", event_types=types, count=count, within_previous=within)
+            SequenceStep(
+                label=f"S{i}",
+                event_types=types,
+                count=count,
+                within_previous=within,
+                window=window[0] if window else None,
+            )
         )
     return Sequence(steps=out)
 
@@ -726,6 +778,25 @@ SEQ_CASES = [
             (is_type("email_open"), 1, None),
             (is_type("view"), 2, None),
             (is_type("purchase"), 1, dt.timedelta(hours=12)),
+        ],
+    ),
+    # a window on an early step bounds the later steps' scan (they must come after it)
+    (
+        "seq_windowed_then_open",
+        _seq((["view"], 1, None, last_days(60)), (["purchase"], 1, None)),
+        [(in_last_days(60, "view"), 1, None), (is_type("purchase"), 1, None)],
+    ),
+    (
+        "seq_windowed_then_timed_counts",
+        _seq(
+            (["add_to_cart"], 2, None, last_days(90)),
+            (["purchase"], 2, Duration(amount=3, unit="day")),
+            (["email_open"], 1, None, last_days(200)),
+        ),
+        [
+            (in_last_days(90, "add_to_cart"), 2, None),
+            (is_type("purchase"), 2, dt.timedelta(days=3)),
+            (in_last_days(200, "email_open"), 1, None),
         ],
     ),
 ]
@@ -829,6 +900,26 @@ SHAPES = [
         1,
     ),
     ("same_condition_twice_one_aggregate", Or(items=[purchase, And(items=[us, purchase])]), 1),
+    (
+        "two_types_two_windows",
+        Or(
+            items=[
+                EventCondition(event_types=["purchase"], window=last_days(300)),
+                EventCondition(event_types=["view"], op=">=", value=2, window=last_days(30)),
+            ]
+        ),
+        2,
+    ),
+    (
+        "two_types_same_window",
+        Or(
+            items=[
+                EventCondition(event_types=["purchase"], window=last_days(30)),
+                EventCondition(event_types=["view"], op=">=", value=2, window=last_days(30)),
+            ]
+        ),
+        1,
+    ),
 ]
 
 
@@ -838,7 +929,11 @@ def test_events_scanned_once(world, name, tree, scans):
     q = compile_segment(tree, Schema.from_db(db), CompileOptions(as_of=AS_OF))
     assert q.sql.count('FROM "events"') == scans
     if name == "same_condition_twice_one_aggregate":
-        assert q.sql.count("count(*) FILTER") == 1
+        # one aggregate, and (its selector being the scan's WHERE) no FILTER repeating it
+        assert q.sql.count("count(*)") == 1 and " AS a2" not in q.sql
+        assert "FILTER" not in q.sql
+    if name == "three_event_conditions":  # distinct selectors keep their own FILTER
+        assert q.sql.count("FILTER (WHERE") == 3
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -975,3 +1070,122 @@ def test_missing_tables():
     empty = Schema.from_columns(None, None)
     with pytest.raises(InvalidInputError, match="no profiles table"):
         compile_segment(us, empty, opts)
+
+
+# --- the universe: which rows the condition is tested on ----------------------------
+
+
+@pytest.fixture(scope="module")
+def known(world):
+    """The same data without orphan events, so ``events_within_profiles`` holds."""
+    db, P, E = world
+    with db.write() as tx:
+        tx.execute(
+            "CREATE TABLE events_known AS SELECT * FROM events "
+            "WHERE profile_id IN (SELECT profile_id FROM profiles)"
+        )
+    return db, P, E
+
+
+count0 = EventCondition(event_types=["purchase"], op="=", value=0)
+avg150 = EventCondition(
+    event_types=["purchase"], measure="average", field="revenue", op=">=", value=150
+)
+view_then_buy = _seq((["view"], 1, None, last_days(90)), (["purchase"], 1, None))
+SAVED = {"buyers": purchase, "viewers": EventCondition(event_types=["view"], op=">=", value=5)}
+# (name, tree, universe without the flag, with events_within_profiles)
+UNIVERSES = [
+    ("count_ge_1", purchase, "ev_join", "ev"),
+    ("count_eq_0", count0, "all", "all"),
+    ("count_le_2", EventCondition(event_types=["view"], op="<=", value=2), "all", "all"),
+    ("not_count_eq_0", Not(item=count0), "ev_join", "ev"),
+    ("not_count_ge_1", Not(item=purchase), "all", "all"),
+    (
+        "sum_gt_500",
+        EventCondition(event_types=["purchase"], measure="sum", field="revenue", value=500),
+        "ev_join",
+        "ev",
+    ),
+    (
+        "sum_gt_negative",  # a profile without purchases has sum 0 > -5
+        EventCondition(event_types=["purchase"], measure="sum", field="revenue", op=">", value=-5),
+        "all",
+        "all",
+    ),
+    ("average", avg150, "ev_join", "ev"),
+    ("not_average", Not(item=avg150), "all", "all"),
+    ("and_attribute", And(items=[us, purchase]), "ev_join", "ev_join"),
+    ("or_attribute", Or(items=[us, purchase]), "all", "all"),
+    ("or_events", Or(items=[purchase, avg150]), "ev_join", "ev"),
+    ("or_did_not", Or(items=[purchase, count0]), "all", "all"),
+    ("not_or_attribute_did_not", Not(item=Or(items=[us, count0])), "ev_join", "ev_join"),
+    ("sequence", view_then_buy, "all", "union"),
+    ("sequence_and_count", And(items=[view_then_buy, avg150]), "ev_join", "ev"),
+    ("sequence_or_count", Or(items=[view_then_buy, avg150]), "all", "union"),
+    ("not_sequence", Not(item=view_then_buy), "all", "all"),
+    ("segment_ref", SegmentRef(segment="buyers"), "ev_join", "ev"),
+    (
+        "segment_and_not_segment",
+        And(items=[SegmentRef(segment="buyers"), Not(item=SegmentRef(segment="viewers"))]),
+        "ev_join",
+        "ev",
+    ),
+    ("always", BoolConst(value=True), "all", "all"),
+]
+
+
+def universe_of(sql: str) -> str:
+    if "SELECT ev.profile_id FROM ev WHERE" in sql:
+        return "ev"
+    if "FROM ev JOIN" in sql:
+        return "ev_join"
+    if 'FROM "profiles" p' in sql:
+        return "all"
+    assert "UNION" in sql or "SELECT DISTINCT profile_id FROM sq" in sql
+    return "union"
+
+
+@pytest.mark.parametrize("name,tree,plain,within", UNIVERSES, ids=[u[0] for u in UNIVERSES])
+def test_universe_narrowing_keeps_results(known, name, tree, plain, within):
+    db, P, E = known  # noqa: RUF059
+    schema = Schema.from_db(db)
+    opts = CompileOptions(
+        as_of=AS_OF, resolve_segment=SAVED.get, tables=("profiles", "events_known")
+    )
+
+    def go(t, **extra):
+        q = compile_segment(t, schema, opts.model_copy(update=extra))
+        rows = db.rows(q.sql, q.params)
+        assert len(rows) == len({r[0] for r in rows})  # distinct ids
+        return q.sql, {r[0] for r in rows}
+
+    # reference: OR with an attribute that is never true forces every profile LEFT JOIN ev
+    never = Compare(op="<", left=F("age"), right=L(-1000))
+    ref_sql, expected = go(Or(items=[tree, never]))
+    assert universe_of(ref_sql) == "all"
+    sql, got = go(tree)
+    assert (universe_of(sql), got) == (plain, expected)
+    sql, got = go(tree, events_within_profiles=True)
+    assert (universe_of(sql), got) == (within, expected)
+    if within in ("ev", "union"):
+        assert '"profiles"' not in sql
+
+
+def test_events_within_profiles_same_results_everywhere(known):
+    db, P, E = known  # noqa: RUF059
+    schema = Schema.from_db(db)
+    trees = [t for _, t, _, tz in CASES if tz == "UTC"] + [t for _, t, _ in SEQ_CASES]
+    base = CompileOptions(as_of=AS_OF, tables=("profiles", "events_known"))
+    flagged = base.model_copy(update={"events_within_profiles": True})
+    for tree in trees:
+        a, b = compile_segment(tree, schema, base), compile_segment(tree, schema, flagged)
+        assert set(db.rows(a.sql, a.params)) == set(db.rows(b.sql, b.params)), tree
+    # sampled estimates: the same slice with or without the flag
+    tree = And(items=[purchase, Not(item=EventCondition(event_types=["view"], op=">=", value=4))])
+    sampled = [
+        compile_segment(tree, schema, o.model_copy(update={"sample": (300, 1000)}))
+        for o in (base, flagged)
+    ]
+    a, b = ({r[0] for r in db.rows(q.sql, q.params)} for q in sampled)
+    full = compile_segment(tree, schema, base)
+    assert a == b and 0 < len(a) < len(db.rows(full.sql, full.params))

@@ -12,18 +12,25 @@ Event conditions do not become subqueries: each registers one aggregate
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from segmentation.compiler.events import EventPass
+from segmentation.compiler.events import EventPass, Hint
 from segmentation.compiler.operands import TEMPORAL, Context, OperandCompiler, Val
 from segmentation.compiler.schema import EVENT_TYPE_COLUMN, TIMESTAMP_COLUMN, element_type, kind_of
 from segmentation.compiler.sqlparts import sql_and, sql_or
-from segmentation.compiler.timewindows import SQL_INTERVAL_FN
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError, UnsupportedError
+from segmentation.compiler.timewindows import SQL_INTERVAL_FN, literal_span, window_floor
+from segmentation.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    SegmentationError,
+    UnsupportedError,
+)
 from segmentation.model import (
     And,
     BoolConst,
@@ -61,6 +68,7 @@ class Compiler(OperandCompiler):
     resolve_segment: Callable[[str], Any] | None = None
     segment_stack: list[str] = field(default_factory=list)
     uses_profile_fields: bool = False
+    profile_id_sql: str = "p.profile_id"  # the universe's id column (sequences test it)
 
     # --- conditions ----------------------------------------------------------------
 
@@ -181,7 +189,7 @@ class Compiler(OperandCompiler):
             if node.measure in ("count", "sum"):
                 return "TRUE" if _PY_CMP[node.op](0, node.value) else "FALSE"
             return "FALSE"
-        selector = self.event_filter(node.event_types, node.where, node.window)
+        selector, _ = self.event_filter(node.event_types, node.where, node.window)
         measured = None
         if node.measure != "count":
             measured = self.schema.resolve(node.field, "event")
@@ -203,8 +211,11 @@ class Compiler(OperandCompiler):
         if not self.schema.has_events:
             return "FALSE"
         steps = []
+        floor = None  # a step's events come after every earlier step's: after its floor too
         for step in node.steps:
-            selector = self.event_filter(step.event_types, step.where, step.window)
+            selector, own = self.event_filter(step.event_types, step.where, step.window, floor)
+            if own is not None and (floor is None or own > floor):
+                floor = own
             within = None
             if step.within_previous is not None:
                 fn, mult = SQL_INTERVAL_FN[step.within_previous.unit]
@@ -212,7 +223,7 @@ class Compiler(OperandCompiler):
                 within = f"{fn}({amount})"
             steps.append((selector, step.count, within))
         name = self.events.sequence(steps, self.params)
-        return f"(p.profile_id IN (SELECT profile_id FROM {name}))"
+        return f"({self.profile_id_sql} IN (SELECT profile_id FROM {name}))"
 
     def _c_SegmentRef(self, node: SegmentRef, ctx: Context) -> str:
         if self.resolve_segment is None:
@@ -236,23 +247,147 @@ class Compiler(OperandCompiler):
 
     # --- events ----------------------------------------------------------------------
 
-    def event_filter(self, event_types: list[str], where: Any, window: Any) -> str:
-        """The SQL that picks one condition's events (read inside the events pass)."""
+    def event_filter(
+        self,
+        event_types: list[str],
+        where: Any,
+        window: Any,
+        after: dt.datetime | None = None,
+    ) -> tuple[str, dt.datetime | None]:
+        """The SQL that picks one condition's events (read inside the events pass), and
+        the earliest time it admits (None: unbounded).
+
+        ``after``: a floor known from elsewhere (a chain's earlier steps), added to the
+        SQL when it is later than the window's own, so the scan can skip older events.
+        """
         ectx = Context(scope="event", alias=None)
-        parts = []
+        parts, kind_sql, types = [], None, None
         if event_types:
-            kind_col = self.schema.resolve(EVENT_TYPE_COLUMN, "event")
-            listed = ", ".join(self.params.bind(t, "VARCHAR") for t in event_types)
-            parts.append(f"({kind_col.sql(None)} IN ({listed}))")
+            kind_sql = self.schema.resolve(EVENT_TYPE_COLUMN, "event").sql(None)
+            types = tuple(self.params.bind(t, "VARCHAR") for t in event_types)
+            parts.append(f"({kind_sql} IN ({', '.join(types)}))")
         if where is not None:
             parts.append(self.condition(where, ectx))
-        if window is not None:
-            parts.append(
-                self.window(
-                    window, self.operand(FieldRef(path=TIMESTAMP_COLUMN, scope="event"), ectx), ectx
+        floor, floor_sql = None, None
+        if window is not None or after is not None:
+            ts = self.operand(FieldRef(path=TIMESTAMP_COLUMN, scope="event"), ectx)
+            if window is not None:
+                parts.append(self.window(window, ts, ectx))
+                floor = window_floor(
+                    window, lambda point: literal_span(self.clock, point), self._shift
                 )
-            )
-        return sql_and(parts)
+            if after is not None and (floor is None or after > floor):
+                floor = after
+                parts.append(f"({ts.sql} >= {self._time_sql(after, ts.kind)})")
+            if floor is not None:
+                floor_sql = f"({ts.sql} >= {self._time_sql(floor, ts.kind)})"
+        selector = sql_and(parts)
+        self.events.hints.setdefault(selector, Hint(kind_sql, types, floor, floor_sql))
+        return selector, floor
+
+    # --- which profiles can qualify ---------------------------------------------------
+
+    def drivers(self, node: Any) -> frozenset[str] | None:
+        """Where every profile meeting ``node`` is found: ``{"ev"}`` (it has a row in
+        the events pass), ``{"seq"}`` (it completes a chain), both (either), or None
+        (it may qualify with no events at all, e.g. ``count() = 0`` or an attribute).
+
+        A profile in none of the returned sources has every event condition at its
+        no-event value and no chain; the condition is then false for it.
+        """
+        try:
+            return self._drivers(node, [])
+        except (SegmentationError, RecursionError, KeyError, TypeError):
+            return None  # compiling reports the problem; here it just means "unknown"
+
+    def _drivers(self, node: Any, stack: list[str]) -> frozenset[str] | None:
+        if isinstance(node, EventCondition):
+            return _EV if self._at_empty(node, stack) is False else None
+        if isinstance(node, Sequence):
+            return _SEQ
+        if isinstance(node, And):
+            found = [d for d in (self._drivers(i, stack) for i in _flatten(node, And)) if d]
+            return min(found, key=lambda d: (len(d), "seq" in d)) if found else None
+        if isinstance(node, Or):
+            found = [self._drivers(i, stack) for i in _flatten(node, Or)]
+            return None if any(d is None for d in found) else frozenset().union(*found)
+        if isinstance(node, Not):
+            if self._at_empty(node.item, stack) is True:
+                sources = self._sources(node.item, stack)
+                return sources or None
+            return None
+        if isinstance(node, SegmentRef):
+            return self._in_segment(node, stack, self._drivers)
+        return None
+
+    def _at_empty(self, node: Any, stack: list[str]) -> bool | None:
+        """The value of ``node`` for a profile with no events and no chain; None: unknown
+        (it depends on the profile's attributes). SQL NULL acts as false (see NOT)."""
+        if isinstance(node, EventCondition):
+            if node.measure not in ("count", "sum"):
+                return False  # average/min/max of nothing is NULL
+            return bool(_PY_CMP[node.op](0, node.value))
+        if isinstance(node, Sequence):
+            return False
+        if isinstance(node, BoolConst):
+            return node.value
+        if isinstance(node, (And, Or)):
+            values = [self._at_empty(i, stack) for i in _flatten(node, type(node))]
+            decisive = isinstance(node, Or)  # True decides an OR, False an AND
+            if decisive in values:
+                return decisive
+            return None if None in values else not decisive
+        if isinstance(node, Not):
+            inner = self._at_empty(node.item, stack)
+            return None if inner is None else not inner
+        if isinstance(node, SegmentRef):
+            return self._in_segment(node, stack, self._at_empty)
+        return None
+
+    def _sources(self, node: Any, stack: list[str]) -> frozenset[str]:
+        """Every source an expression reads."""
+        if isinstance(node, EventCondition):
+            return _EV
+        if isinstance(node, Sequence):
+            return _SEQ
+        if isinstance(node, (And, Or)):
+            return frozenset().union(*(self._sources(i, stack) for i in node.items))
+        if isinstance(node, Not):
+            return self._sources(node.item, stack)
+        if isinstance(node, SegmentRef):
+            return self._in_segment(node, stack, self._sources) or frozenset()
+        return frozenset()
+
+    def uses_profile(self, node: Any, stack: list[str] | None = None) -> bool:
+        """Whether ``node`` reads profile attributes (conservatively: anything but events)."""
+        stack = stack if stack is not None else []
+        if isinstance(node, (EventCondition, Sequence, BoolConst)):
+            return False
+        if isinstance(node, (And, Or)):
+            return any(self.uses_profile(i, stack) for i in node.items)
+        if isinstance(node, Not):
+            return self.uses_profile(node.item, stack)
+        if isinstance(node, SegmentRef):
+            try:
+                found = self._in_segment(node, stack, self.uses_profile)
+            except (SegmentationError, KeyError):
+                return True
+            return True if found is None else found
+        return True
+
+    def _in_segment(self, node: SegmentRef, stack: list[str], fn: Callable) -> Any:
+        if self.resolve_segment is None or node.segment in stack:
+            return None
+        if len(stack) >= MAX_SEGMENT_DEPTH:
+            return None
+        expr = self.resolve_segment(node.segment)
+        if expr is None:
+            return None
+        return fn(expr, [*stack, node.segment])
+
+
+_EV = frozenset({"ev"})
+_SEQ = frozenset({"seq"})
 
 
 def _flatten(node: Any, cls: type) -> list[Any]:

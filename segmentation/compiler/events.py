@@ -22,6 +22,7 @@ events and the most time), so this finds a chain whenever one exists.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from segmentation.compiler.sqlparts import Params, sql_or
@@ -30,27 +31,45 @@ from segmentation.store import quote_ident
 _RUNNING = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
 
 
+@dataclass(frozen=True)
+class Hint:
+    """What a selector is known to imply, for a cheap prefilter on the union of several.
+
+    ``types``: bound event types (``kind_sql IN (...)`` is implied), None for any type;
+    ``floor``: an instant with ``floor_sql`` (``timestamp >= floor``) implied, or None.
+    """
+
+    kind_sql: str | None = None
+    types: tuple[str, ...] | None = None
+    floor: dt.datetime | None = None
+    floor_sql: str | None = None
+
+
 @dataclass
 class EventPass:
     timestamp_sql: str  # quoted column
     as_of_sql: str  # bound parameter
     sample_sql: str | None = None  # "hash(profile_id) % .. < .." or None
     table: str = "events"  # the sample table for estimates
-    aggregates: dict[str, str] = field(default_factory=dict)  # aggregate SQL -> column
-    selectors: list[str] = field(default_factory=list)
+    # (aggregate call, selector) -> ev column; equal conditions share one column
+    aggregates: dict[tuple[str, str], str] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)  # step filter -> flag column
+    hints: dict[str, Hint] = field(default_factory=dict)  # selector -> what it implies
     sequence_ctes: list[str] = field(default_factory=list)
     _sequences: dict[tuple, str] = field(default_factory=dict)
 
     def aggregate(self, measure: str, column_sql: str | None, selector: str) -> str:
         """The ``ev`` column holding ``measure`` over the events ``selector`` picks."""
         fn = {"count": "count", "sum": "sum", "average": "avg", "min": "min", "max": "max"}[measure]
-        arg = "*" if measure == "count" else column_sql
-        agg = f"{fn}({arg})" + ("" if selector == "TRUE" else f" FILTER (WHERE {selector})")
-        if agg not in self.aggregates:
-            self.aggregates[agg] = f"a{len(self.aggregates) + 1}"
-            self.selectors.append(selector)
-        return self.aggregates[agg]
+        key = (f"{fn}({'*' if measure == 'count' else column_sql})", selector)
+        if key not in self.aggregates:
+            self.aggregates[key] = f"a{len(self.aggregates) + 1}"
+        return self.aggregates[key]
+
+    @property
+    def sequence_names(self) -> list[str]:
+        """The CTEs listing the profiles that complete each registered chain."""
+        return list(self._sequences.values())
 
     def sequence(self, steps: list[tuple[str, int, str | None]], params: Params) -> str:
         """Register a chain; returns the CTE listing the profiles that complete it."""
@@ -68,7 +87,7 @@ class EventPass:
             elif within is None:
                 self.sequence_ctes.append(_open_step(name, flag, count, n, previous))
             else:
-                self.sequence_ctes.append(_timed_step(name, flag, n, previous, within))
+                self.sequence_ctes.append(_timed_step(name, flag, count, n, previous, within))
             previous = name
         self._sequences[key] = previous
         return previous
@@ -79,20 +98,13 @@ class EventPass:
         if self.sample_sql:
             base.append(self.sample_sql)
         if self.aggregates:
-            where = list(base)
-            union = sql_or(self.selectors)
-            if union != "TRUE":
-                where.append(union)
-            columns = ", ".join(f"{agg} AS {col}" for agg, col in self.aggregates.items())
-            out.append(
-                f"ev AS (SELECT profile_id, {columns} FROM {quote_ident(self.table)} "
-                f"WHERE {' AND '.join(where)} GROUP BY profile_id)"
-            )
+            selectors = list(dict.fromkeys(sel for _, sel in self.aggregates))
+            if self._apart(selectors):
+                out.append(self._two_passes(base, selectors))
+            else:
+                out.append(f"ev AS ({self._pass(base, selectors, self.aggregates)})")
         if self.flags:
-            where = list(base)
-            union = sql_or(list(self.flags))
-            if union != "TRUE":
-                where.append(union)
+            where = base + self._scan_filter(list(self.flags))
             columns = ", ".join(
                 f"coalesce({sel}, FALSE) AS {flag}" for sel, flag in self.flags.items()
             )
@@ -102,6 +114,66 @@ class EventPass:
             )
             out += self.sequence_ctes
         return out
+
+    def _pass(self, base: list[str], selectors: list[str], aggregates: dict) -> str:
+        """One grouped scan computing ``aggregates`` over the events of ``selectors``."""
+        single = len(selectors) == 1  # the scan's WHERE already picks exactly its events
+        columns = ", ".join(
+            f"{call}{'' if single or sel == 'TRUE' else f' FILTER (WHERE {sel})'} AS {col}"
+            for (call, sel), col in aggregates.items()
+        )
+        where = base + self._scan_filter(selectors)
+        return (
+            f"SELECT profile_id, {columns} FROM {quote_ident(self.table)} "
+            f"WHERE {' AND '.join(where)} GROUP BY profile_id"
+        )
+
+    def _apart(self, selectors: list[str]) -> bool:
+        """Two selectors on different event types and different time windows: two
+        narrow scans, each with plain column filters, beat one scan testing an OR of
+        both on every row the loose common prefilter lets through. (With the same
+        window the prefilter is tight and one scan wins.)"""
+        if len(selectors) != 2:
+            return False
+        a, b = (self.hints.get(sel, Hint()) for sel in selectors)
+        if not (a.types and b.types and a.kind_sql == b.kind_sql) or a.floor == b.floor:
+            return False
+        return not set(a.types) & set(b.types)
+
+    def _two_passes(self, base: list[str], selectors: list[str]) -> str:
+        """``ev`` as the full join of one pass per selector (same columns as one pass)."""
+        names = []
+        for i, sel in enumerate(selectors, start=1):
+            mine = {key: col for key, col in self.aggregates.items() if key[1] == sel}
+            names.append((f"ev{i}", list(mine.values()), self._pass(base, [sel], mine)))
+        (n1, c1, q1), (n2, c2, q2) = names
+        columns = ", ".join([f"{n1}.{c}" for c in c1] + [f"{n2}.{c}" for c in c2])
+        return (
+            f"{n1} AS ({q1}), {n2} AS ({q2}), ev AS (SELECT coalesce({n1}.profile_id, "
+            f"{n2}.profile_id) AS profile_id, {columns} FROM {n1} FULL JOIN {n2} "
+            f"ON {n2}.profile_id = {n1}.profile_id)"
+        )
+
+    def _scan_filter(self, selectors: list[str]) -> list[str]:
+        """The union of the selectors, led by the plain conjuncts they all imply.
+
+        ``eventType IN (all types) AND timestamp >= earliest floor`` are simple column
+        filters the scan applies before the OR of the selectors (a no-op for one).
+        """
+        union = sql_or(selectors)
+        if union == "TRUE":
+            return []
+        if len(selectors) == 1:
+            return [union]
+        hints = [self.hints.get(sel, Hint()) for sel in selectors]
+        out = []
+        kinds = {h.kind_sql for h in hints}
+        if all(h.types for h in hints) and len(kinds) == 1:
+            listed = ", ".join(dict.fromkeys(t for h in hints for t in h.types or ()))
+            out.append(f"({kinds.pop()} IN ({listed}))")
+        if all(h.floor is not None for h in hints):
+            out.append(min(hints, key=lambda h: h.floor).floor_sql)
+        return [*out, union]
 
 
 def _counted(source: str, flag: str) -> str:
@@ -132,7 +204,13 @@ def _reached(previous: str) -> str:
     return f"(SELECT * FROM seq_ev WHERE profile_id IN (SELECT profile_id FROM {previous}))"
 
 
-def _timed_step(name: str, flag: str, n: str, previous: str, within: str) -> str:
+def _timed_step(name: str, flag: str, count: int, n: str, previous: str, within: str) -> str:
+    if count == 1:  # the event itself is the one match in (previous reach, t]: no counting
+        return (
+            f"{name} AS (SELECT e.profile_id, e.t FROM (SELECT profile_id, t FROM seq_ev "
+            f"WHERE {flag}) e ASOF JOIN {previous} f ON e.profile_id = f.profile_id "
+            f"AND f.t >= e.t - {within} WHERE f.t < e.t)"
+        )
     return (
         f"{name}_e AS ({_counted(_reached(previous), flag)}), "
         f"{name} AS (SELECT c.profile_id, c.t FROM ("

@@ -1,11 +1,21 @@
 # ruff: noqa: S608 -- SQL is assembled from checked, quoted identifiers; values are $n params
-"""Assemble whole queries: ``WITH ev ... SELECT p.profile_id FROM profiles p LEFT JOIN ev``."""
+"""Assemble whole queries: ``WITH ev ... SELECT p.profile_id FROM profiles p LEFT JOIN ev``.
+
+The universe (the rows the condition is tested on) is narrowed when the condition
+is *strict*, i.e. can only hold for profiles found in the events pass or in a
+chain (``Compiler.drivers``):
+
+- ``ev JOIN profiles p``: only profiles with a row in ``ev`` can qualify;
+- with ``events_within_profiles`` and no profile attribute in the condition, the
+  profiles table is not read at all: ``FROM ev`` (or the union of ``ev`` and the
+  chains' results), since every profile id there is a known profile.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,6 +41,11 @@ class CompileOptions(BaseModel):
     sample: tuple[int, int] | None = None
     # (profiles table, events table): estimates read sample tables of the same shape
     tables: tuple[str, str] = ("profiles", "events")
+    # A fact about the data, not a choice: every event's profile_id exists in the
+    # profiles table (ingest rejects events of unknown profiles). When true, segments
+    # that need at least one event are evaluated from the events alone. Setting it on
+    # data with orphan events would let those ids into results.
+    events_within_profiles: bool = False
 
     @field_validator("as_of")
     @classmethod
@@ -105,6 +120,47 @@ def _from_clause(compiler: Compiler, tables: tuple[str, str]) -> tuple[str, list
     return source, where
 
 
+def _universe(
+    expr: Expression, compiler: Compiler, options: CompileOptions
+) -> Literal["profiles", "ev_join", "ev", "union"]:
+    """Which rows to test the condition on (see the module docstring).
+
+    ``ev_join``: ``ev JOIN profiles``; ``ev``: ``FROM ev`` alone; ``union``: the ids
+    in ``ev`` and the chains' results; ``profiles``: every profile, ``LEFT JOIN ev``.
+    """
+    schema = compiler.schema
+    if not (schema.has_events and schema.has_profiles):
+        return "profiles"
+    drivers = compiler.drivers(expr)
+    if not drivers:
+        return "profiles"
+    alone = options.events_within_profiles and not compiler.uses_profile(expr)
+    if drivers == {"ev"}:
+        return "ev" if alone else "ev_join"
+    return "union" if alone else "profiles"
+
+
+def _narrowed_from(
+    compiler: Compiler, universe: str, tables: tuple[str, str]
+) -> tuple[str, list[str]]:
+    """FROM and WHERE parts for a narrowed universe; ids are ``pid`` of the result."""
+    events = compiler.events
+    if universe == "ev_join":
+        source = f"ev JOIN {quote_ident(tables[0])} p ON p.profile_id = ev.profile_id"
+    elif universe == "ev":
+        source = "ev"
+    else:  # union: ids from the events pass and every chain (distinct)
+        names = (["ev"] if events.aggregates else []) + events.sequence_names
+        parts = [f"SELECT profile_id FROM {name}" for name in names]
+        if len(parts) == 1:
+            parts[0] = parts[0].replace("SELECT", "SELECT DISTINCT", 1)
+        source = f"({' UNION '.join(parts)}) p"
+        if events.aggregates:
+            source += " LEFT JOIN ev ON ev.profile_id = p.profile_id"
+    # the events pass (and so ev and the chains) is already limited to the sample
+    return source, []
+
+
 def _with(compiler: Compiler) -> str:
     ctes = compiler.events.ctes()
     return ("WITH " + ", ".join(ctes) + " ") if ctes else ""
@@ -115,14 +171,36 @@ def compile_segment(expr: Expression, schema: Schema, options: CompileOptions) -
 
     Profiles are taken from ``profiles`` (whose ``profile_id`` is its key, so
     rows are distinct); without a profiles table, from the ids seen in events.
+    Strict conditions start from the events pass instead (module docstring).
     """
     compiler = _new_compiler(schema, options)
+    universe = _universe(expr, compiler, options)
+    if universe == "ev":
+        compiler.profile_id_sql = "ev.profile_id"
     condition = _compile_condition(compiler, expr)
-    source, where = _from_clause(compiler, options.tables)
+    if not _fits(compiler, universe):  # defensive: the analysis and the compile disagree
+        compiler, universe = _new_compiler(schema, options), "profiles"
+        condition = _compile_condition(compiler, expr)
+    if universe == "profiles":
+        source, where = _from_clause(compiler, options.tables)
+    else:
+        source, where = _narrowed_from(compiler, universe, options.tables)
+    pid = "ev.profile_id" if universe == "ev" else "p.profile_id"
     where.append(condition)
     where_sql = " AND ".join(w for w in where if w != "TRUE") or "TRUE"
-    sql = f"{_with(compiler)}SELECT p.profile_id FROM {source} WHERE {where_sql}"
+    sql = f"{_with(compiler)}SELECT {pid} FROM {source} WHERE {where_sql}"
     return _finish(sql, compiler)
+
+
+def _fits(compiler: Compiler, universe: str) -> bool:
+    events = compiler.events
+    if universe in ("ev", "union") and compiler.uses_profile_fields:
+        return False
+    if universe in ("ev", "ev_join"):
+        return bool(events.aggregates)
+    if universe == "union":
+        return bool(events.aggregates or events.sequence_names)
+    return True
 
 
 def compile_count(expr: Expression, schema: Schema, options: CompileOptions) -> CompiledQuery:

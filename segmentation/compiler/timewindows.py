@@ -239,3 +239,43 @@ def _relative(w: RelativeWindow, anchor: TimeValue, cmp: Cmp, shift: Shift) -> s
 
 def _and(a: str, b: str) -> str:
     return f"({a} AND {b})"
+
+
+SpanOf = Callable[[object], Span | None]
+
+
+def window_floor(window: object, span_of: SpanOf, shift: Shift) -> dt.datetime | None:
+    """An instant no later than any time ``window`` admits; None when unbounded below.
+
+    Mirrors ``window_sql``/``between_sql``/``_relative``: used only to prune scans
+    (``t >= floor`` is implied by the window), so a looser bound is always safe.
+    ``span_of`` gives a point's span, or None when the point is a field.
+    """
+    if isinstance(window, BetweenWindow):
+        start = span_of(window.start)
+        return _instant(start.start) if start is not None else None
+    span = span_of(getattr(window, "anchor", None))
+    if span is None or _instant(span.start) is None:
+        return None
+    if isinstance(window, PointWindow):
+        if window.direction == "before":
+            return None
+        if window.direction == "after" and not span.is_instant:
+            return _instant(span.stop)
+        return span.start
+    if not isinstance(window, RelativeWindow):
+        return None
+    n, unit, anchor = window.amount, window.unit, span.start
+    if window.direction == "before":
+        if window.cmp in ("<=", "<"):
+            return _instant(shift(anchor, -n, unit))
+        if window.cmp == "=":
+            return _instant(shift(anchor, -(n + 1), unit))
+        return None
+    if window.cmp in (">=", ">", "="):
+        return _instant(shift(anchor, n, unit))
+    return anchor
+
+
+def _instant(value: TimeValue | None) -> dt.datetime | None:
+    return value if isinstance(value, dt.datetime) else None
