@@ -101,8 +101,12 @@ def preview_page(
         raise InvalidInputError(f"The page size must be between 1 and {MAX_PAGE}; got {limit}.")
     if offset < 0:
         raise InvalidInputError(f"The offset must be 0 or more; got {offset}.")
-    chosen = _check_columns(columns, [name for name, _ in db.columns("profiles")])
+    types = dict(db.columns("profiles"))
+    chosen = _check_columns(columns, list(types))
     total, rows = cache.page(sql, params, version, chosen, limit, offset)
+    for name in chosen:  # pandas reads DATE as a timestamp; show it as the date it is
+        if types[name] == "DATE" and len(rows):
+            rows[name] = rows[name].dt.date
     next_offset = offset + limit if offset + limit < total else None
     return PreviewPage(
         total=total,
