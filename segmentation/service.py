@@ -24,7 +24,7 @@ from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
 from segmentation.exports import ExportManager
 from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
-from segmentation.model import Expression, segment_refs
+from segmentation.model import And, Expression, Or, segment_refs
 from segmentation.pql import parse, to_pql
 from segmentation.preview import PreviewCache, PreviewPage, preview_page
 from segmentation.schedules import ScheduleRunner, ScheduleStore
@@ -259,6 +259,50 @@ class SegmentationService:
         when = to_utc_naive(as_of)
         fns = {k: self._compiler_for(self.expression(q), when) for k, q in queries.items()}
         return estimates.overlap(self.db, fns)
+
+    def waterfall(self, query: Query, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """Per top-level condition: its own estimated size and the size of the
+        group up to it, so a user sees which condition narrows the audience most."""
+        expr, when = self.expression(query), to_utc_naive(as_of)
+        items = list(expr.items) if isinstance(expr, And | Or) else [expr]
+        group = type(expr) if isinstance(expr, And | Or) else And
+        rows = []
+        for k, item in enumerate(items, start=1):
+            so_far = items[0] if k == 1 else group(items=items[:k])
+            alone, cumulative = self.estimate(item, when), self.estimate(so_far, when)
+            rows.append(
+                {
+                    "step": k,
+                    "condition": to_pql(item),
+                    "alone": alone.estimated_size,
+                    "so_far": cumulative.estimated_size,
+                    "so_far_low": cumulative.low,
+                    "so_far_high": cumulative.high,
+                    "exact": cumulative.exact,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def last_evaluation(self, segment: str) -> dict[str, Any] | None:
+        """The latest job result of a definition, and whether it predates the
+        current version (its members are then stale)."""
+        definition = self.definitions.get(segment)
+        row = self.db.one(
+            "SELECT job_id, as_of, version, qualified, evaluated_at FROM membership_history "
+            "WHERE segment_id = ? ORDER BY evaluated_at DESC LIMIT 1",
+            [definition.id],
+        )
+        if row is None:
+            return None
+        job_id, as_of, version, qualified, evaluated_at = row
+        return {
+            "job_id": job_id,
+            "as_of": as_of,
+            "version": version,
+            "qualified": qualified,
+            "evaluated_at": evaluated_at,
+            "stale": version != definition.version,
+        }
 
     def _compiler_for(self, expr: Expression, as_of: dt.datetime) -> estimates.CompileFn:
         def compile_on(tables: tuple[str, str] | None) -> tuple[str, list]:

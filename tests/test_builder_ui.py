@@ -242,3 +242,20 @@ def test_examples_fill_the_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     at.run()
     assert not at.exception
     assert _pql(at).strip()
+
+
+def test_waterfall_and_stale_members_are_shown(app: AppTest) -> None:
+    app.run()
+    svc = _svc(app)
+    d = svc.definitions.create(name="Old gold", pql='loyaltyTier = "gold" and age > 30')
+    svc.jobs.run([d.id])
+    svc.definitions.update(d.id, pql='loyaltyTier = "gold" and age > 40')
+    app.query_params["segment"] = d.id
+    app.run()
+    assert not app.exception
+    assert any("Members were last recorded for v1" in w.value for w in app.warning)
+    assert any("narrows it most" in e.label for e in app.expander)
+    table = app.dataframe[-1].value
+    assert list(table["condition"]) == ['loyaltyTier = "gold"', "age > 40"]
+    assert table["so_far"].iloc[-1] == svc.preview(d.id).total
+    svc.definitions.delete(d.id)

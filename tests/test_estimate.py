@@ -112,3 +112,24 @@ def test_wilson_interval_edges(matched, read, total):
     assert low >= matched and high <= total - (read - matched)
     if read == total:
         assert low == high == matched and se == 0
+
+
+def test_waterfall_shows_each_condition_and_the_running_size(svc: SegmentationService, frames):
+    profiles, _ = frames
+    table = svc.waterfall('country = "US" and loyaltyTier = "gold" and age > 40', as_of=AS_OF)
+    us = profiles["country"] == "US"
+    gold = profiles["loyaltyTier"] == "gold"
+    old = profiles["age"] > 40
+    assert list(table["condition"]) == ['country = "US"', 'loyaltyTier = "gold"', "age > 40"]
+    assert list(table["alone"]) == [us.sum(), gold.sum(), old.sum()]
+    assert list(table["so_far"]) == [us.sum(), (us & gold).sum(), (us & gold & old).sum()]
+
+
+def test_last_evaluation_flags_stale_members(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    assert svc.last_evaluation(d.id) is None
+    svc.jobs.run([d.id], as_of=AS_OF)
+    assert svc.last_evaluation(d.id)["stale"] is False
+    svc.definitions.update(d.id, pql='loyaltyTier = "silver"')
+    last = svc.last_evaluation(d.id)
+    assert last["stale"] is True and last["version"] == 1

@@ -12,10 +12,12 @@ import streamlit as st
 
 from segmentation import SegmentationError
 from segmentation.errors import PQLSyntaxError
+from segmentation.model import And, Or
 from segmentation.pql import parse, to_pql
 from ui import builder_state as bs
 from ui.builder_widgets import Context, render_group
 from ui.state import as_of, service
+from ui.widgets import attempt
 
 NEW = "__new__"
 K_ROOT = "builder_root"  # GroupState, or None while the expression is edited as PQL only
@@ -222,6 +224,51 @@ def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
     )
     st.caption(detail + (f" · as of {when:%Y-%m-%d %H:%M} UTC" if when else " · as of now"))
     st.altair_chart(_interval_chart(est), width="stretch")
+    if isinstance(expr, And | Or):
+        with st.expander("Which condition narrows it most?", icon=":material/filter_alt:"):
+            waterfall_view(pql, when.isoformat() if when else None, version)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _waterfall(pql: str, as_of_iso: str | None, data_version: str, _svc: Any) -> Any:
+    when = dt.datetime.fromisoformat(as_of_iso) if as_of_iso else None
+    return _svc.waterfall(pql, as_of=when)
+
+
+def waterfall_view(pql: str, as_of_iso: str | None, version: str) -> None:
+    table = attempt(_waterfall, pql, as_of_iso, version, svc)
+    if table is None:
+        return
+    st.caption("Each top-level condition alone, and the audience left after it and the ones above.")
+    st.dataframe(
+        table[["condition", "alone", "so_far"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "condition": st.column_config.TextColumn("Condition", width="large"),
+            "alone": st.column_config.NumberColumn("Alone", format="%d"),
+            "so_far": st.column_config.NumberColumn("So far", format="%d"),
+        },
+    )
+
+
+def staleness_note(editing: Any) -> None:
+    """Members come from the last job; say when that was and whether it used this version."""
+    last = attempt(svc.last_evaluation, editing.id)
+    if last is None:
+        st.caption("Not evaluated by a job yet: run it on the Jobs page to record members.")
+    elif last["stale"]:
+        st.warning(
+            f"Members were last recorded for v{last['version']} (as of "
+            f"{last['as_of']:%Y-%m-%d %H:%M} UTC); this is v{editing.version}. "
+            "Run a job to refresh them.",
+            icon=":material/history:",
+        )
+    else:
+        st.caption(
+            f"Members last recorded as of {last['as_of']:%Y-%m-%d %H:%M} UTC: "
+            f"{last['qualified']:,} profiles."
+        )
 
 
 # --- save panel ----------------------------------------------------------------------------
@@ -559,6 +606,7 @@ def main() -> None:
             st.caption(
                 f"v{editing.version} · updated {editing.updated_at:%Y-%m-%d %H:%M} UTC {tags}"
             )
+            staleness_note(editing)
         else:
             st.caption("A new segment: build it below, then save it.")
     examples(definitions)
