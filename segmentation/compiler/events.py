@@ -3,7 +3,16 @@
 
 ``ev`` groups the events by profile once and computes one filtered aggregate
 per distinct event condition (``count(*) FILTER (WHERE ...)``); the scan is
-limited to ``timestamp <= as_of`` and to the union of the conditions' filters.
+limited to ``timestamp <= as_of`` and to the union of the conditions' filters,
+led by plain column filters they all imply (every event type named, the
+earliest window start) so the scan can apply them. With one distinct filter the
+aggregates carry no FILTER (the WHERE is that filter). Two filters on different
+event types with different windows are computed by two narrow scans full-joined
+into ``ev`` (one scan would test an OR on every row of the wider window).
+
+Sequence steps after the first also carry the latest window start of the steps
+before them (a step's events come after the previous step's), so ``seq_ev``
+skips older events of the later steps' types.
 
 Sequences (chains) read ``seq_ev``, a second, narrow pass that flags each event
 with the steps it can serve. A step's possible *reach times* (the time of its
