@@ -130,8 +130,24 @@ class SegmentationService:
     ) -> IngestReport:
         report = ingest(self.db, table, source, mode=mode, **options)
         self._schema_cache = None
+        self._record_event_profiles()
         estimates.refresh_sample(self.db)
         return report
+
+    def _record_event_profiles(self) -> None:
+        """Whether every event's profile is loaded; then event-only segments need
+        not read the profiles table at all (the compiler's fast plan)."""
+        within = self.db.table_exists("profiles") and self.db.table_exists("events")
+        if within:
+            orphans = self.db.scalar(
+                "SELECT count(*) FROM (SELECT DISTINCT profile_id FROM events) e "
+                "ANTI JOIN profiles p USING (profile_id)"
+            )
+            within = orphans == 0
+        self.db.set_meta("events_within_profiles", "1" if within else "0")
+
+    def _events_within_profiles(self) -> bool:
+        return self.db.get_meta("events_within_profiles") == "1"
 
     def table_frame(
         self, table: Literal["profiles", "events"], limit: int | None = 100_000
@@ -178,6 +194,7 @@ class SegmentationService:
             timezone=self.timezone,
             resolve_segment=self._resolve_ref,
             tables=tables or ("profiles", "events"),
+            events_within_profiles=self._events_within_profiles(),
         )
 
     def compile(self, query: Query, as_of: dt.datetime | None = None) -> tuple[str, list]:

@@ -125,3 +125,31 @@ def test_close_and_reopen_keeps_everything(tmp_path, frames):
     assert sorted(exported["profile_id"]) == sorted(members["profile_id"])
     assert {f.name for f in again.catalog()} >= {"profile_id", "loyaltyTier", "eventType"}
     again.close()
+
+
+def test_events_of_unknown_profiles_never_qualify(tmp_path, frames):
+    """Events loaded before their profiles are kept; segments still only return
+    loaded profiles, because the fast events-only plan is used only when it is safe."""
+    profiles, events = frames
+    events.to_csv(tmp_path / "e.csv", index=False)
+    profiles.head(100).to_csv(tmp_path / "p.csv", index=False)
+    svc = SegmentationService.open(":memory:", exports_dir=tmp_path / "exports")
+    svc.ingest("events", tmp_path / "e.csv")
+    svc.ingest("profiles", tmp_path / "p.csv")
+    assert svc.db.get_meta("events_within_profiles") == "0"
+    page = svc.preview('xEvent[eventType = "purchase"].count() >= 1', as_of=AS_OF, limit=1000)
+    assert set(page.rows["profile_id"]) <= set(profiles.head(100)["profile_id"])
+    svc.close()
+
+
+def test_fast_plan_is_used_when_every_event_has_its_profile(svc: SegmentationService, frames):
+    _, events = frames
+    assert svc.db.get_meta("events_within_profiles") == "1"
+    sql, _ = svc.compile('xEvent[eventType = "purchase"].count() >= 1', AS_OF)
+    assert '"profiles"' not in sql
+    bought = set(
+        events[(events["eventType"] == "purchase") & (events["timestamp"] <= AS_OF)]["profile_id"]
+    )
+    assert svc.preview(
+        'xEvent[eventType = "purchase"].count() >= 1', as_of=AS_OF, limit=1000
+    ).total == len(bought)
