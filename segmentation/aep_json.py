@@ -8,6 +8,7 @@ Only ``pql/text`` is read: ``pql/json`` is refused by name.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -26,8 +27,9 @@ class AepDefinitionSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
 
-def _ms(value) -> int:
-    return int(value.timestamp() * 1000)
+def _ms(value: dt.datetime) -> int:
+    """Milliseconds since the epoch of a naive UTC time (whatever the machine's zone)."""
+    return int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def definition_to_aep(d: Definition) -> dict[str, Any]:
@@ -72,9 +74,12 @@ def _spec_from_object(obj: Any, where: str) -> AepDefinitionSpec:
     if fmt != "pql/text":
         raise UnsupportedError(f"expression format {fmt!r} in {where} ({name!r}); use pql/text")
     tags = obj.get("labels") or obj.get("tags") or []
+    description = obj.get("description") or ""
+    if not isinstance(description, str):
+        raise InvalidInputError(f"{where} ({name!r}): 'description' must be text.")
     return AepDefinitionSpec(
         name=name.strip(),
-        description=obj.get("description") or "",
+        description=description,
         pql=expression["value"],
         tags=[str(t) for t in tags] if isinstance(tags, list) else [],
     )

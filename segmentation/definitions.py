@@ -13,7 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
-from segmentation.model import Expression, expression_from_json, expression_to_json
+from segmentation.model import (
+    Expression,
+    expression_from_json,
+    expression_to_json,
+    segment_refs,
+)
 from segmentation.pql import parse, to_pql
 from segmentation.store import Database
 
@@ -230,15 +235,36 @@ class DefinitionStore:
             changes["tags"] = _clean_tags(tags)
         if not changes:
             return current
-        updated = current.model_copy(
-            update={**changes, "version": current.version + 1, "updated_at": _now()}
-        )
         with self._db.write() as con:
-            if "name" in changes:
+            # read again under the lock: a concurrent edit or delete wins cleanly
+            row = con.execute(f"SELECT {_COLUMNS} FROM definitions WHERE id = ?", [current.id])
+            fresh = row.fetchone()
+            if fresh is None:
+                raise NotFoundError(f"The segment definition {current.name!r} was deleted.")
+            latest = _row_to_definition(fresh)
+            updated = latest.model_copy(
+                update={**changes, "version": latest.version + 1, "updated_at": _now()}
+            )
+            if updated.name.lower() != latest.name.lower():
                 self._check_name_free(con, updated.name, current.id)
+                self._check_not_referenced_by_name(latest)
             con.execute("DELETE FROM definitions WHERE id = ?", [current.id])
             self._insert(con, updated)
         return updated
+
+    def _check_not_referenced_by_name(self, definition: Definition) -> None:
+        """inSegment("name") would break on a rename: refuse and say how to fix it."""
+        users = [
+            d.name
+            for d in self.all()
+            if d.id != definition.id
+            and definition.name.lower() in {r.lower() for r in segment_refs(d.expression)}
+        ]
+        if users:
+            raise ConflictError(
+                f"Cannot rename {definition.name!r}: {', '.join(repr(u) for u in users)} refer "
+                f'to it by name. Change them to inSegment("{definition.id}") first.'
+            )
 
     def duplicate(self, id_or_name: str, new_name: str | None = None) -> Definition:
         source = self.get(id_or_name)

@@ -107,6 +107,8 @@ class JobRunner:
         self._compile_many = compile_many
         self._cancel: dict[str, threading.Event] = {}
         self._connections: dict[str, object] = {}
+        self._committed: set[str] = set()
+        self._guard = threading.Lock()
 
     # --- reading -------------------------------------------------------------------
 
@@ -172,13 +174,21 @@ class JobRunner:
         return job
 
     def cancel(self, job_id: str) -> SegmentJob:
-        job = self.get(job_id)
-        if job.status in FINISHED:
+        with self._db.write() as con:
+            marked = con.execute(
+                "UPDATE jobs SET status = 'CANCELLING' WHERE id = ? "
+                "AND status IN ('NEW', 'PROCESSING') RETURNING id",
+                [job_id],
+            ).fetchall()
+        if not marked:
+            job = self.get(job_id)
             raise ConflictError(f"Segment job {job_id} already {job.status}; nothing to cancel.")
         event = self._cancel.get(job_id)
-        self._set_status(job_id, "CANCELLING")
-        if event is not None:
-            event.set()
+        if event is None:  # no thread of this process runs it: nothing to wait for
+            self._set_status(job_id, "CANCELLED", finished_at=_now())
+            return self.get(job_id)
+        event.set()
+        with self._guard:  # after the merge commits the connection is gone: no interrupt
             con = self._connections.get(job_id)
             if con is not None:
                 con.interrupt()
@@ -187,28 +197,40 @@ class JobRunner:
     def execute(self, job: SegmentJob, defs: list[Definition], progress: Progress | None = None):
         report = progress or (lambda fraction, message: None)
         metrics = job.metrics
-        started = _now()
         metrics.total_time = TimeSpan(start_time_in_ms=_ms(job.created_at))
-        self._set_status(job.id, "PROCESSING", started_at=started, metrics=metrics)
+        self._set_status(job.id, "PROCESSING", started_at=_now(), metrics=metrics)
+        outcome: BaseException | None = None
         try:
             report(0.05, f"Evaluating {len(defs)} definition(s)")
             self._evaluate(job, defs, metrics, report)
             status, error = "SUCCEEDED", None
-        except JobCancelled:
-            status, error = "CANCELLED", None
-        except Exception as exc:  # a failed job is recorded, never raised into the UI
-            if self._cancel.get(job.id, threading.Event()).is_set():
-                status, error = "CANCELLED", None
-            else:
-                status, error = "FAILED", str(exc)
+        except BaseException as exc:  # recorded, never raised into the UI (but see below)
+            status, error = self._outcome(job.id, exc)
+            outcome = exc
         finally:
-            self._connections.pop(job.id, None)
+            with self._guard:
+                self._connections.pop(job.id, None)
+            self._cancel.pop(job.id, None)
+            committed = job.id in self._committed
+            self._committed.discard(job.id)
+        if committed:  # membership was written: the job did its work
+            status, error = "SUCCEEDED", None
         finished = _now()
         metrics.total_time.end_time_in_ms = _ms(finished)
         metrics.total_time.total_time_in_ms = _ms(finished) - _ms(job.created_at)
         self._set_status(job.id, status, finished_at=finished, metrics=metrics, error=error)
+        if outcome is not None and not isinstance(outcome, Exception):
+            raise outcome  # e.g. Streamlit's rerun: recorded above, then let it through
         report(1.0, f"Job {status.lower()}")
         return self.get(job.id)
+
+    def _outcome(self, job_id: str, exc: BaseException) -> tuple[str, str | None]:
+        event = self._cancel.get(job_id)
+        if isinstance(exc, JobCancelled) or (event is not None and event.is_set()):
+            return "CANCELLED", None
+        if not isinstance(exc, Exception):
+            return "CANCELLED", "The job was interrupted before it finished (page reloaded?)."
+        return "FAILED", getattr(exc, "message", None) or str(exc)
 
     def _check_cancel(self, job_id: str) -> None:
         event = self._cancel.get(job_id)
@@ -230,8 +252,12 @@ class JobRunner:
             with self._db.write() as tx:
                 self._merge(tx, job, table)
                 self._check_cancel(job.id)
+                with self._guard:  # past this point a cancel no longer applies
+                    self._connections.pop(job.id, None)
+                    self._committed.add(job.id)
         finally:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+            for temp in (table, "job_segments", "job_current", "job_next"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
         seg_end = _now()
         metrics.profile_segmentation_time = TimeSpan(
             start_time_in_ms=_ms(seg_start),
@@ -247,6 +273,8 @@ class JobRunner:
             "INSERT INTO job_segments VALUES (?, ?)",
             [[s.segment_id, s.version] for s in job.segments],
         )
+        # a definition deleted while the job ran gets no membership back
+        tx.execute("DELETE FROM job_segments WHERE segment_id NOT IN (SELECT id FROM definitions)")
         tx.execute(
             "CREATE OR REPLACE TEMP TABLE job_current AS SELECT m.* FROM memberships m "
             "SEMI JOIN job_segments s USING (segment_id) "
@@ -327,15 +355,18 @@ class JobRunner:
             time.sleep(0.05)
 
     def recover(self) -> int:
-        """Mark jobs left unfinished by a process that died as FAILED."""
+        """Mark jobs left unfinished by a process that died as FAILED (not this
+        process's own: DuckDB lets one process write the file, so others are dead)."""
         with self._db.write() as con:
             rows = con.execute(
                 "UPDATE jobs SET status = 'FAILED', finished_at = ?, error = ? "
-                "WHERE status IN ('NEW', 'PROCESSING', 'CANCELLING') RETURNING id",
+                "WHERE status IN ('NEW', 'PROCESSING', 'CANCELLING') "
+                "AND pid IS DISTINCT FROM ? RETURNING id",
                 [
                     _now(),
                     "The program running this job stopped before it finished; "
                     "membership is as the last successful job left it.",
+                    os.getpid(),
                 ],
             ).fetchall()
         return len(rows)

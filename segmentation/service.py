@@ -20,7 +20,12 @@ from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    SegmentationError,
+)
 from segmentation.exports import ExportManager
 from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
@@ -40,17 +45,26 @@ from segmentation.search import (
 from segmentation.store import Database
 
 Query = str | Expression
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def to_utc_naive(value: dt.datetime | None) -> dt.datetime:
+def to_utc_naive(value: dt.datetime | str | None) -> dt.datetime:
     """The evaluation time as naive UTC (how timestamps are stored)."""
     if value is None:
         return utc_now()
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"as_of {value!r} is not a time; use ISO form, e.g. 2026-01-31T12:00:00."
+            ) from exc
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
@@ -182,7 +196,7 @@ class SegmentationService:
             return query
         text = query.strip()
         if _UUID.match(text):
-            return self.definitions.get(text).expression
+            return self.definitions.get(text.lower()).expression
         return parse(query)
 
     def _resolve_ref(self, ref: str) -> Expression:
@@ -216,15 +230,15 @@ class SegmentationService:
         compile_segment(expr, self.schema(), options)
 
     def _check_cycles(self, expr: Expression, own_id: str | None) -> None:
-        def visit(e: Expression, path: list[str]) -> None:
+        def visit(e: Expression, path: list[Definition]) -> None:
             for ref in segment_refs(e):
                 target = self.definitions.get(ref)
-                if (own_id is not None and target.id == own_id) or target.id in path:
-                    chain = " -> ".join([*path, target.name])
+                chain = " -> ".join(d.name for d in [*path, target])
+                if target.id == own_id or any(d.id == target.id for d in path):
                     raise ConflictError(f"Segment references form a cycle: {chain}.")
-                visit(target.expression, [*path, target.name])
+                visit(target.expression, [*path, target])
 
-        visit(expr, [self.definitions.get(own_id).name] if own_id else [])
+        visit(expr, [self.definitions.get(own_id)] if own_id else [])
 
     def _blockers(self, definition: Definition) -> list[str]:
         reasons = []
@@ -348,13 +362,18 @@ class SegmentationService:
         clashes = [s.name for s in specs if s.name.lower() in existing]
         if clashes and on_conflict == "error":
             raise ConflictError(f"Definitions already exist with these names: {clashes}.")
-        created = []
+        planned = []
         for spec in specs:
             name = spec.name
             if name.lower() in existing:
                 if on_conflict == "skip":
                     continue
                 name = f"{name} (imported)"
+                if name.lower() in existing:
+                    raise ConflictError(f"Definitions named {spec.name!r} and {name!r} exist.")
+            planned.append((name, spec))
+        created = []
+        for name, spec in planned:
             created.append(
                 self.definitions.create(
                     name=name, pql=spec.pql, description=spec.description, tags=spec.tags
@@ -365,12 +384,21 @@ class SegmentationService:
     # --- schedules -----------------------------------------------------------------
 
     def _check_segment_ids(self, segments: list[str]) -> None:
+        """Schedules keep ids, which survive renames; a name is refused with its id."""
         for segment in segments:
-            if segment != "*":
-                self.definitions.get(segment)
+            if segment == "*":
+                continue
+            definition = self.definitions.get(segment)
+            if definition.id != segment:
+                raise InvalidInputError(
+                    f"Schedules name segments by id: use {definition.id!r} for {definition.name!r}."
+                )
 
     def _run_scheduled(self, segments: list[str], schedule_id: str) -> str:
-        return self.jobs.run(segments, schedule_id=schedule_id).id
+        job = self.jobs.run(segments, schedule_id=schedule_id)
+        if job.status != "SUCCEEDED":  # the schedule shows the job's error as its last error
+            raise SegmentationError(f"Job {job.id} {job.status}: {job.error or 'no details'}")
+        return job.id
 
     def _schedule_blockers(self, definition: Definition) -> list[str]:
         return [f"schedule {s.name!r}" for s in self.schedules.uses_segment(definition.id)]

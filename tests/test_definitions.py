@@ -148,3 +148,23 @@ def test_bad_aep_imports_create_nothing(svc: SegmentationService, payload, messa
     with pytest.raises(SegmentationError, match=message):
         svc.import_aep(payload)
     assert svc.definitions.all() == []
+
+
+def test_rename_refused_while_referenced_by_name(svc: SegmentationService):
+    base = svc.definitions.create(name="France", pql='country = "FR"')
+    svc.definitions.create(name="French gold", pql='inSegment("France") and loyaltyTier = "gold"')
+    with pytest.raises(ConflictError, match=f'inSegment\\("{base.id}"\\)'):
+        svc.definitions.update(base.id, name="FR")
+    assert svc.definitions.get(base.id).name == "France"
+    svc.definitions.update("French gold", pql=f'inSegment("{base.id}") and loyaltyTier = "gold"')
+    assert svc.definitions.update(base.id, name="FR").name == "FR"
+    assert svc.jobs.run("*").status == "SUCCEEDED"
+
+
+def test_update_of_a_definition_deleted_meanwhile(svc: SegmentationService):
+    d = svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    stale = svc.definitions.get(d.id)
+    svc.definitions.delete(d.id)
+    with pytest.raises(NotFoundError):
+        svc.definitions.update(stale.id, description="too late")
+    assert svc.definitions.all() == []
