@@ -82,9 +82,11 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2, default=str))
     if args.catalog:
         for field in svc.catalog():
+            distinct = "-" if field.distinct_count is None else f"{field.distinct_count:,}"
+            nulls = "-" if field.null_share is None else f"{field.null_share:6.1%}"
             print(
                 f"  {field.source:8} {field.name:32} {field.type:12} "
-                f"nulls {field.null_share:6.1%}  distinct {field.distinct_count:,}"
+                f"nulls {nulls:>6}  distinct {distinct}"
             )
 
 
