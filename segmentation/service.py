@@ -29,7 +29,7 @@ from segmentation.errors import (
 from segmentation.exports import ExportManager
 from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
-from segmentation.model import And, Expression, Or, segment_refs
+from segmentation.model import And, Expression, Or, segment_refs, walk
 from segmentation.pql import parse, to_pql
 from segmentation.preview import PreviewCache, PreviewPage, preview_page
 from segmentation.schedules import ScheduleRunner, ScheduleStore
@@ -68,6 +68,20 @@ def to_utc_naive(value: dt.datetime | str | None) -> dt.datetime:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
+
+
+MAX_NODES = 2_000
+
+
+def _check_size(expr: Expression) -> Expression:
+    """DuckDB's planning time grows fast with thousands of terms; refuse early."""
+    nodes = sum(1 for _ in walk(expr))
+    if nodes > MAX_NODES:
+        raise InvalidInputError(
+            f"This segment has {nodes:,} parts; at most {MAX_NODES:,} can be evaluated. "
+            "Use `in [...]` for long lists of values, or split it into segments."
+        )
+    return expr
 
 
 class SegmentationService:
@@ -193,11 +207,11 @@ class SegmentationService:
     def expression(self, query: Query) -> Expression:
         """PQL text, an Expression, or a saved definition's id -> Expression."""
         if not isinstance(query, str):
-            return query
+            return _check_size(query)
         text = query.strip()
         if _UUID.match(text):
             return self.definitions.get(text.lower()).expression
-        return parse(query)
+        return _check_size(parse(query))
 
     def _resolve_ref(self, ref: str) -> Expression:
         return self.definitions.get(ref).expression

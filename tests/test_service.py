@@ -153,3 +153,10 @@ def test_fast_plan_is_used_when_every_event_has_its_profile(svc: SegmentationSer
     assert svc.preview(
         'xEvent[eventType = "purchase"].count() >= 1', as_of=AS_OF, limit=1000
     ).total == len(bought)
+
+
+def test_huge_definitions_are_refused_early(svc: SegmentationService):
+    huge = " or ".join(f"age = {i}" for i in range(2_000))
+    with pytest.raises(InvalidInputError, match="at most 2,000"):
+        svc.preview(huge)
+    assert svc.preview(" or ".join(f"age = {i}" for i in range(200))).total >= 0
