@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 
 import streamlit as st
@@ -48,7 +49,23 @@ def sidebar() -> None:
             day = st.date_input("Date", value=today, key="as_of_date")
             clock = st.time_input("Time (UTC)", value=dt.time(0, 0), key="as_of_time")
             st.session_state["as_of"] = dt.datetime.combine(day, clock)
-        st.caption(f"Timezone for calendar windows: **{info['timezone']}**")
+        with st.expander(f"Timezone: {info['timezone']}", icon=":material/public:"):
+            timezone_setting(svc, info["timezone"])
+
+
+def timezone_setting(svc, current: str) -> None:
+    """Calendar windows (today, this month) are read in the workspace timezone."""
+    zones = sorted(zoneinfo.available_timezones() | {"UTC"})
+    choice = st.selectbox(
+        "Workspace timezone",
+        zones,
+        index=zones.index(current) if current in zones else zones.index("UTC"),
+        key="workspace_timezone",
+        help="`today`, `this month`, `last week` are calendar periods in this timezone.",
+    )
+    if choice != current:
+        svc.set_timezone(choice)
+        st.rerun()
 
 
 sidebar()

@@ -290,3 +290,17 @@ def test_search_preview_button_opens_the_segment_in_preview(
     assert_clean(at)
     assert at.title[0].value == "Preview"
     assert at.selectbox(key="preview_id").value == seg_id
+
+
+def test_sidebar_changes_the_workspace_timezone(tmp_path, monkeypatch):
+    from ui.state import _open
+
+    path = tmp_path / "tz.duckdb"
+    SegmentationService.open(path).close()
+    monkeypatch.setenv(ENV_PATH, str(path))
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.selectbox(key="workspace_timezone").set_value("Europe/Berlin").run()
+    assert not at.exception
+    assert _open(str(path)).timezone == "Europe/Berlin"
+    assert any("Europe/Berlin" in e.label for e in at.sidebar.expander)

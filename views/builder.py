@@ -154,7 +154,10 @@ def _estimate(pql: str, as_of_iso: str | None, data_version: str, _svc: Any) -> 
 def _data_version(info: dict[str, Any], definitions: dict[str, Any]) -> str:
     last = info.get("last_load") or {}
     stamps = max((d.updated_at.isoformat() for d in definitions.values()), default="")
-    return f"{info['path']}|{info['profiles']}|{info['events']}|{last.get('loaded_at')}|{stamps}"
+    return (
+        f"{info['path']}|{info['profiles']}|{info['events']}|{last.get('loaded_at')}|{stamps}"
+        f"|{info['timezone']}"
+    )
 
 
 def _interval_chart(est: dict[str, Any]) -> alt.Chart:
