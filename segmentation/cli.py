@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -105,7 +106,12 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise SegmentationError(job.error or f"The job ended {job.status}.")
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a service manager's stop ends the loop like Ctrl-C
+
+
 def cmd_scheduler(args: argparse.Namespace) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     svc = _service(args)
     print(f"Scheduler running on {svc.db.path}; Ctrl-C to stop.")
     svc.run_scheduler_forever(poll_seconds=args.poll)

@@ -75,3 +75,30 @@ def test_workspace_may_follow_the_command(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert ws.exists() and "0 profiles" in result.stdout
+
+
+def test_headless_scheduler_runs_due_schedules(tmp_path: Path):
+    from segmentation import SegmentationService
+
+    profiles, _ = make_frames(100, 10)
+    profiles.to_csv(tmp_path / "p.csv", index=False)
+    ws = tmp_path / "ws.duckdb"
+    svc = SegmentationService.open(ws)
+    svc.ingest("profiles", tmp_path / "p.csv")
+    svc.definitions.create(name="Gold", pql='loyaltyTier = "gold"')
+    schedule = svc.schedules.create(name="Every second", cron="* * * * * ?", segments=["*"])
+    svc.close()
+    runner = subprocess.Popen(
+        [*CLI, "--workspace", str(ws), "scheduler", "--poll", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)
+    runner.terminate()
+    runner.wait(timeout=30)
+    again = SegmentationService.open(ws)
+    jobs = [j for j in again.jobs.list() if j.schedule_id == schedule.id]
+    assert jobs and all(j.status == "SUCCEEDED" for j in jobs)
+    assert again.schedules.get(schedule.id).last_job_id == jobs[0].id
+    again.close()
