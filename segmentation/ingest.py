@@ -101,6 +101,8 @@ META_SHIFT_TO = "time_shift_to"
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT"}  # fmt: skip
+# Values of a text column looked at before scanning it whole for JSON arrays.
+_PROBE_ROWS = 1000
 # Offsets: Z, +02, +0200, +02:00 after a time of day.
 _TZ_SUFFIX = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$"
 
@@ -267,6 +269,10 @@ class _Load:
         self.list_columns: set[str] = set()
         self.has_ts_text = False
         self.warnings: list[str] = []
+        # The 1-based data row. Events are read straight into the checked table, whose
+        # rowids follow the file (insertion order is kept), so no window is needed;
+        # profiles number rows in the read, as the duplicate check orders by it.
+        self.row = "(rowid + 1)" if table == "events" else "__row"
 
     # -- building the checked table --
 
@@ -320,9 +326,10 @@ class _Load:
         )
 
     def build(self, reader: str, reader_params: dict, source_types: dict[str, str]) -> None:
-        """CREATE the checked table: role columns renamed and converted, ``__row`` (the
-        1-based data row, numbered straight off the reader, before any join reorders
-        rows) and ``__reason`` (NULL for a good row)."""
+        """CREATE the checked table: role columns renamed and converted, the data row
+        (``self.row``: for profiles a ``__row`` column numbered straight off the reader,
+        before any join reorders rows; for events the rowid) and ``__reason`` (NULL for
+        a good row)."""
         self.source_types = source_types
         self.warnings = []  # built afresh when the file is read a second time
         params = dict(reader_params)
@@ -344,13 +351,29 @@ class _Load:
         )
         if self.has_ts_text:
             selects.append(f"{quote_ident(self.roles.timestamp)} AS __ts_raw")
-        sql = (
-            f"CREATE TEMP TABLE {self.checked} AS "
-            f"SELECT *, {self._reason_expr()} AS __reason FROM ("
-            f"SELECT __row, {', '.join(selects)} FROM ("
-            f"SELECT row_number() OVER () AS __row, * FROM {reader}))"
-        )
+        reason, check_known = self._reason_expr()
+        if self.table == "events":
+            # Only row-wise expressions here, so the rows keep the file order; the
+            # unknown-profile check (a join, which may reorder) follows as an UPDATE.
+            sql = (
+                f"CREATE TEMP TABLE {self.checked} AS "
+                f"SELECT *, {reason} AS __reason FROM ("
+                f"SELECT {', '.join(selects)} FROM {reader})"
+            )
+        else:
+            sql = (
+                f"CREATE TEMP TABLE {self.checked} AS "
+                f"SELECT *, {reason} AS __reason FROM ("
+                f"SELECT __row, {', '.join(selects)} FROM ("
+                f"SELECT row_number() OVER () AS __row, * FROM {reader}))"
+            )
         self.con.execute(sql, params)
+        if check_known:
+            self.con.execute(
+                f"UPDATE {self.checked} SET __reason = '{UNKNOWN_PROFILE}' "
+                f"WHERE __reason IS NULL AND {quote_ident(ID_COLUMN)} NOT IN "
+                "(SELECT profile_id FROM profiles WHERE profile_id IS NOT NULL)"
+            )
 
     def _stored_name(self, column: str) -> str:
         """Appending matches names case-insensitively (as DuckDB does); keep the stored one."""
@@ -387,13 +410,16 @@ class _Load:
             f"ELSE coalesce({', '.join(parsers)}) END"
         )
 
-    def _reason_expr(self) -> str:
+    def _reason_expr(self) -> tuple[str, bool]:
+        """The row-wise CASE giving each row's first rejection reason, and whether the
+        events still need the unknown-profile check (done after the read)."""
         pid = quote_ident(ID_COLUMN)
         whens = [f"WHEN {pid} IS NULL OR trim({pid}) = '' THEN '{MISSING_ID}'"]
         has_profiles = self.db.table_exists("profiles") and bool(
             self.con.execute("SELECT count(*) > 0 FROM profiles").fetchone()[0]
         )
         known = f"{pid} IN (SELECT profile_id FROM profiles WHERE profile_id IS NOT NULL)"
+        check_known = False
         if self.table == "events":
             et, ts = quote_ident(EVENT_TYPE_COLUMN), quote_ident(TIMESTAMP_COLUMN)
             whens += [
@@ -403,9 +429,8 @@ class _Load:
                 else f"WHEN {ts} IS NULL THEN '{MISSING_TIMESTAMP}'",
                 f"WHEN {ts} IS NULL THEN '{BAD_TIMESTAMP}'",
             ]
-            if has_profiles:
-                whens.append(f"WHEN NOT ({known}) THEN '{UNKNOWN_PROFILE}'")
-            else:
+            check_known = has_profiles
+            if not has_profiles:
                 self.warnings.append(
                     "No profiles are loaded yet, so events were not checked against profiles; "
                     "load profiles first to reject events of unknown people."
@@ -417,7 +442,7 @@ class _Load:
                 f"WHEN row_number() OVER (PARTITION BY {pid} ORDER BY __row) > 1 "
                 f"THEN '{DUPLICATE_ID}'"
             )
-        return "CASE " + " ".join(whens) + " END"
+        return "CASE " + " ".join(whens) + " END", check_known
 
     def _json_list_columns(self) -> set[str]:
         """CSV text columns whose every non-empty value is a JSON array."""
@@ -440,7 +465,15 @@ class _Load:
                 for c in candidates
             )
 
-        bracket_test = all_of("(starts_with({c}, '[') AND ends_with({c}, ']'))")
+        bracketed_sql = "(starts_with({c}, '[') AND ends_with({c}, ']'))"
+        # Most text columns give themselves away in their first values; a probe that
+        # stops early spares them the full scans below (which stay the real test).
+        candidates = [
+            c for c in candidates if self._probe(bracketed_sql.format(c=quote_ident(c)), c)
+        ]
+        if not candidates:
+            return set()
+        bracket_test = all_of(bracketed_sql)
         bracketed = self.con.execute(f"SELECT {bracket_test} FROM {self.checked}").fetchone()
         candidates = [c for c, ok in zip(candidates, bracketed, strict=True) if ok]
         if not candidates:
@@ -449,14 +482,25 @@ class _Load:
         valid = self.con.execute(f"SELECT {json_test} FROM {self.checked}").fetchone()
         return {c for c, ok in zip(candidates, valid, strict=True) if ok}
 
+    def _probe(self, test: str, column: str) -> bool:
+        """Whether the first non-null values of ``column`` all pass ``test`` (False when
+        the column holds no value at all)."""
+        col = quote_ident(column)
+        found = self.con.execute(
+            f"SELECT bool_and({test}) FROM (SELECT {col} FROM {self.checked} "
+            f"WHERE {col} IS NOT NULL LIMIT {_PROBE_ROWS})"
+        ).fetchone()[0]
+        return bool(found)
+
     # -- reporting --
 
     def _problems(self) -> list[Problem]:
         rows = self.con.execute(
-            f"SELECT __row, __reason, {quote_ident(ID_COLUMN)}, "
+            f"SELECT {self.row}, __reason, {quote_ident(ID_COLUMN)}, "
             f"{self._ts_text()}, "
             f"{quote_ident(EVENT_TYPE_COLUMN) if self.table == 'events' else 'NULL'} "
-            f"FROM {self.checked} WHERE __reason IS NOT NULL ORDER BY __row LIMIT {MAX_PROBLEMS}"
+            f"FROM {self.checked} WHERE __reason IS NOT NULL "
+            f"ORDER BY {self.row} LIMIT {MAX_PROBLEMS}"
         ).fetchall()
         firsts = self._first_rows([r[2] for r in rows if r[1] == DUPLICATE_ID])
         problems = []
@@ -481,7 +525,7 @@ class _Load:
             return {}
         return dict(
             self.con.execute(
-                f"SELECT {quote_ident(ID_COLUMN)}, min(__row) FROM {self.checked} "
+                f"SELECT {quote_ident(ID_COLUMN)}, min({self.row}) FROM {self.checked} "
                 f"WHERE {quote_ident(ID_COLUMN)} IN (SELECT unnest($ids)) GROUP BY 1",
                 {"ids": ids},
             ).fetchall()
@@ -528,8 +572,8 @@ class _Load:
                 # DuckDB rounds 1.5 into an integer column: a number must come back whole.
                 bad = f"({bad}) OR CAST(try_cast({col} AS {old_type}) AS {new_type}) <> {col}"
             parts.append(f"count(*) FILTER ({bad})")
-            parts.append(f"arg_min(__row, __row) FILTER ({bad})")
-            parts.append(f"arg_min(CAST({col} AS VARCHAR), __row) FILTER ({bad})")
+            parts.append(f"arg_min({self.row}, {self.row}) FILTER ({bad})")
+            parts.append(f"arg_min(CAST({col} AS VARCHAR), {self.row}) FILTER ({bad})")
         found = self.con.execute(
             f"SELECT {', '.join(parts)} FROM {self.checked} WHERE __reason IS NULL"
         ).fetchone()
