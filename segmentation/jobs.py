@@ -256,7 +256,7 @@ class JobRunner:
                     self._connections.pop(job.id, None)
                     self._committed.add(job.id)
         finally:
-            for temp in (table, "job_segments", "job_current", "job_next"):
+            for temp in (table, "job_segments", "job_current"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         seg_end = _now()
         metrics.profile_segmentation_time = TimeSpan(
@@ -281,38 +281,46 @@ class JobRunner:
             "WHERE m.status IN ('realized', 'existing')"
         )
         tx.execute(
-            f"""CREATE OR REPLACE TEMP TABLE job_next AS
-            SELECT q.segment_id, q.profile_id,
-                   CASE WHEN c.profile_id IS NULL THEN 'realized' ELSE 'existing' END AS status,
-                   ?::TIMESTAMP AS last_qualification_time, s.version
-            FROM (SELECT DISTINCT segment_id, profile_id FROM {table}) q
-            JOIN job_segments s USING (segment_id)
-            LEFT JOIN job_current c USING (segment_id, profile_id)
-            UNION ALL
-            SELECT c.segment_id, c.profile_id, 'exited', c.last_qualification_time, s.version
-            FROM job_current c JOIN job_segments s USING (segment_id)
-            ANTI JOIN {table} q USING (segment_id, profile_id)""",
+            "DELETE FROM memberships WHERE segment_id IN (SELECT segment_id FROM job_segments)"
+        )
+        # Straight into memberships (no copy of the new state first), with one join of
+        # the qualified pairs and the current members: in both -> existing, only
+        # qualified -> realized, only current -> exited. The pairs are distinct:
+        # profile ids are keys and the events pass is grouped by them.
+        tx.execute(
+            f"""INSERT INTO memberships
+            SELECT s.segment_id, coalesce(q.profile_id, c.profile_id),
+                   CASE WHEN q.profile_id IS NULL THEN 'exited'
+                        WHEN c.profile_id IS NULL THEN 'realized' ELSE 'existing' END,
+                   CASE WHEN q.profile_id IS NULL THEN c.last_qualification_time
+                        ELSE ?::TIMESTAMP END,
+                   s.version
+            FROM {table} q
+            FULL JOIN job_current c
+                ON c.segment_id = q.segment_id AND c.profile_id = q.profile_id
+            JOIN job_segments s ON s.segment_id = coalesce(q.segment_id, c.segment_id)""",
             [job.as_of],
         )
         tx.execute(
-            "DELETE FROM memberships WHERE segment_id IN (SELECT segment_id FROM job_segments)"
-        )
-        tx.execute("INSERT INTO memberships SELECT * FROM job_next")
-        tx.execute(
-            "INSERT INTO membership_changes SELECT ?, segment_id, version, profile_id, "
-            "CASE status WHEN 'realized' THEN 'entered' ELSE 'exited' END FROM job_next "
-            "WHERE status IN ('realized', 'exited')",
+            "INSERT INTO membership_changes SELECT ?, m.segment_id, m.version, m.profile_id, "
+            "CASE m.status WHEN 'realized' THEN 'entered' ELSE 'exited' END FROM memberships m "
+            "SEMI JOIN job_segments s USING (segment_id) "
+            "WHERE m.status IN ('realized', 'exited')",
             [job.id],
         )
         tx.execute(
             """INSERT INTO membership_history
             SELECT ?, s.segment_id, s.version, ?,
-                   count(n.profile_id) FILTER (WHERE n.status IN ('realized', 'existing')),
-                   count(n.profile_id) FILTER (WHERE n.status = 'realized'),
-                   count(n.profile_id) FILTER (WHERE n.status = 'existing'),
-                   count(n.profile_id) FILTER (WHERE n.status = 'exited'), ?
-            FROM job_segments s LEFT JOIN job_next n USING (segment_id)
-            GROUP BY s.segment_id, s.version""",
+                   coalesce(n.realized + n.existing, 0), coalesce(n.realized, 0),
+                   coalesce(n.existing, 0), coalesce(n.exited, 0), ?
+            FROM job_segments s LEFT JOIN (
+                SELECT segment_id,
+                       count(*) FILTER (WHERE status = 'realized') AS realized,
+                       count(*) FILTER (WHERE status = 'existing') AS existing,
+                       count(*) FILTER (WHERE status = 'exited') AS exited
+                FROM memberships SEMI JOIN job_segments USING (segment_id)
+                GROUP BY segment_id
+            ) n USING (segment_id)""",
             [job.id, job.as_of, _now()],
         )
 

@@ -1189,3 +1189,30 @@ def test_events_within_profiles_same_results_everywhere(known):
     a, b = ({r[0] for r in db.rows(q.sql, q.params)} for q in sampled)
     full = compile_segment(tree, schema, base)
     assert a == b and 0 < len(a) < len(db.rows(full.sql, full.params))
+
+
+@pytest.mark.parametrize("within", [False, True], ids=["plain", "events_within_profiles"])
+def test_compile_many_matches_compile_segment_per_definition(known, within):
+    """One job query: each definition's rows are exactly its own compile's, distinct;
+    with the flag, event-only definitions are read from ``ev`` (no profile pass)."""
+    db, P, E = known  # noqa: RUF059
+    schema = Schema.from_db(db)
+    opts = CompileOptions(
+        as_of=AS_OF,
+        resolve_segment=SAVED.get,
+        tables=("profiles", "events_known"),
+        events_within_profiles=within,
+    )
+    defs = {name: tree for name, tree, _, _ in UNIVERSES}
+    defs |= {name: tree for name, tree, _, tz in CASES if tz == "UTC"}
+    q = compile_many(defs, schema, opts)
+    rows = db.rows(q.sql, q.params)
+    assert len(rows) == len(set(rows))
+    for key, tree in defs.items():
+        single = compile_segment(tree, schema, opts)
+        expected = {r[0] for r in db.rows(single.sql, single.params)}
+        assert {pid for k, pid in rows if k == key} == expected, key
+    assert q.sql.count('FROM "events_known"') <= 2  # the events pass (+ the chains' pass)
+    assert ("AS segment_key, ev.profile_id FROM ev WHERE" in q.sql) == within
+    only_events = compile_many({"a": purchase, "b": avg150}, schema, opts)
+    assert ('"profiles"' in only_events.sql) != within
