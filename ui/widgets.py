@@ -178,10 +178,6 @@ def lazy_csv_download(
     )
 
 
-def fmt_count(value: int | float | None) -> str:
-    return "—" if value is None else f"{int(value):,}"
-
-
 def fmt_ms(ms: int | None) -> str:
     if ms is None:
         return "—"
