@@ -214,12 +214,8 @@ def compile_many(
 ) -> CompiledQuery:
     """Rows ``(segment_key, profile_id)`` for several definitions in one query.
 
-    All their event conditions share one events pass (``ev``, materialized once).
-    A definition that needs an event and reads no profile attribute (with
-    ``events_within_profiles``) is answered from ``ev`` alone; the others are
-    tested together on one pass over the profiles, kept as one boolean column
-    per definition. Each definition then adds its rows with a plain filtered
-    scan (``UNION ALL``): no per-profile list of keys to build and unnest.
+    All their event conditions share one events pass, and profiles are read once:
+    each profile row yields the keys of the definitions it meets.
     """
     if not exprs:
         return CompiledQuery(
@@ -228,43 +224,20 @@ def compile_many(
             params=[],
         )
     compiler = _new_compiler(schema, options)
-    from_ev: list[tuple[str, str]] = []  # (key, condition on ev)
-    wide: list[tuple[str, str]] = []  # (key, condition on profiles p LEFT JOIN ev)
+    cases = []
     for key, expr in exprs.items():
+        condition = _compile_condition(compiler, expr)
         key_sql = compiler.params.bind(str(key), "VARCHAR")
-        if _universe(expr, compiler, options) == "ev":
-            compiler.profile_id_sql, compiler.uses_profile_fields = "ev.profile_id", False
-            condition = _compile_condition(compiler, expr)
-            compiler.profile_id_sql = "p.profile_id"
-            if not compiler.uses_profile_fields:
-                from_ev.append((key_sql, condition))
-                continue
-        wide.append((key_sql, _compile_condition(compiler, expr)))
-    ctes = [_materialize_ev(c) for c in compiler.events.ctes()]
-    parts = [
-        f"SELECT {key} AS segment_key, ev.profile_id FROM ev WHERE {cond}" for key, cond in from_ev
-    ]
-    if wide:
-        source, where = _from_clause(compiler, options.tables)
-        where_sql = " AND ".join(where) or "TRUE"
-        columns = ", ".join(f"coalesce({cond}, FALSE) AS c{i}" for i, (_, cond) in enumerate(wide))
-        ctes.append(
-            f"job_wide AS MATERIALIZED (SELECT p.profile_id AS profile_id, {columns} "
-            f"FROM {source} WHERE {where_sql})"
-        )
-        parts += [
-            f"SELECT {key} AS segment_key, profile_id FROM job_wide WHERE c{i}"
-            for i, (key, _) in enumerate(wide)
-        ]
-    sql = "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(parts)
+        cases.append(f"CASE WHEN coalesce({condition}, FALSE) THEN {key_sql} END")
+    source, where = _from_clause(compiler, options.tables)
+    where_sql = " AND ".join(where) or "TRUE"
+    keys = f"list_filter([{', '.join(cases)}], lambda x: x IS NOT NULL)"
+    sql = (
+        f"{_with(compiler)}SELECT segment_key, profile_id FROM ("
+        f"SELECT unnest({keys}) AS segment_key, p.profile_id AS profile_id "
+        f"FROM {source} WHERE {where_sql})"
+    )
     return _finish(sql, compiler)
-
-
-def _materialize_ev(cte: str) -> str:
-    """``ev`` is read by many parts: compute it once."""
-    if cte.startswith("ev AS ("):
-        return "ev AS MATERIALIZED (" + cte[len("ev AS (") :]
-    return cte.replace(", ev AS (", ", ev AS MATERIALIZED (", 1)
 
 
 def _finish(sql: str, compiler: Compiler) -> CompiledQuery:
