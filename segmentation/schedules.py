@@ -400,6 +400,8 @@ class ScheduleRunner:
         while not self._stop.is_set():
             try:
                 self.tick()
+            except duckdb.InterruptException:  # the workspace is closing (process exit)
+                return
             except Exception:  # keep the loop alive; the log says why
                 log.exception("scheduler tick failed")
             self._stop.wait(self.poll_seconds)
