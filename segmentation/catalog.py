@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from segmentation.compiler.schema import kind_of as compiler_kind
 from segmentation.store import Database, quote_ident
 
 EXACT_LIMIT = 100_000
@@ -30,9 +31,6 @@ LOW_CARDINALITY = 20
 
 Kind = Literal["text", "number", "boolean", "date", "timestamp", "list", "other"]
 _SOURCES = (("profiles", "profile"), ("events", "event"))
-_NUMBER_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                    "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE",
-                    "DECIMAL", "REAL")  # fmt: skip
 
 
 class FieldInfo(BaseModel):
@@ -49,20 +47,12 @@ class FieldInfo(BaseModel):
 
 
 def kind_of(duck_type: str) -> Kind:
-    t = duck_type.upper()
-    if t.endswith("[]") or t.startswith("LIST"):
-        return "list"
-    if t in ("VARCHAR", "UUID") or t.startswith("VARCHAR") or t.startswith("ENUM"):
-        return "text"
-    if t == "BOOLEAN":
-        return "boolean"
-    if t == "DATE":
-        return "date"
-    if t.startswith("TIMESTAMP"):
-        return "timestamp"
-    if t.startswith(_NUMBER_PREFIXES):
-        return "number"
-    return "other"
+    """The user-facing kind of a DuckDB type, from the compiler's one classification."""
+    kind = compiler_kind(duck_type)
+    return _USER_KIND.get(kind, kind)
+
+
+_USER_KIND = {"bool": "boolean", "timestamptz": "timestamp", "struct": "other"}
 
 
 # --- writing -------------------------------------------------------------------------

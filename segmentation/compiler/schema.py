@@ -38,7 +38,7 @@ def kind_of(duck_type: str) -> Kind:
         return "list"
     if t.startswith("STRUCT"):
         return "struct"
-    if t in ("VARCHAR", "TEXT", "STRING", "UUID") or t.startswith("VARCHAR("):
+    if t in ("VARCHAR", "TEXT", "STRING", "UUID") or t.startswith(("VARCHAR(", "ENUM")):
         return "text"
     if t in ("BOOLEAN", "BOOL"):
         return "bool"
