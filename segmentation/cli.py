@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import json
 import signal
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segmentation.errors import SegmentationError
+from segmentation.samples import DEFAULT_END
 from segmentation.store import ENV_PATH, default_path
 
 EPILOG = f"""The workspace is one DuckDB file: --workspace PATH, or ${ENV_PATH},
@@ -73,8 +75,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
         events_per_profile=args.events_per_profile,
         seed=args.seed,
         fmt=args.format,
+        end=args.end,
+        memory_limit=args.memory_limit,
+        threads=args.threads,
     )
-    print(files.model_dump_json(indent=2))
+    print(
+        f"wrote {files.profiles:,} profiles to {files.profiles_path}\n"
+        f"wrote {files.events:,} events to {files.events_path}\n"
+        f"in {files.elapsed_s:.1f} s"
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -158,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--format", choices=["csv", "parquet"], default="parquet")
     gen.add_argument("--out", type=Path, required=True, help="folder for the files")
+    gen.add_argument(
+        "--end",
+        type=dt.datetime.fromisoformat,
+        default=DEFAULT_END,
+        help=f"last moment of the data, ISO format (default {DEFAULT_END.isoformat()})",
+    )
+    gen.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit while generating")
+    gen.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all)")
     gen.set_defaults(func=cmd_generate)
 
     info = add("info", help="counts and the field catalog")

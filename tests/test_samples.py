@@ -95,7 +95,7 @@ def test_requested_counts(tmp_path: Path, profiles: int, per_profile: float, eve
 
 
 def test_shipped_sample_is_what_the_documented_call_writes(tmp_path: Path) -> None:
-    # Documented call: python -m segmentation.samples --out sample_data (all defaults).
+    # Documented call: segmentation generate-demo --format csv --out sample_data (defaults).
     files = generate_demo(tmp_path)
     assert (files.profiles, files.events) == (5000, 125000)
     assert files.profiles_path.read_bytes() == (SHIPPED / "profiles.csv").read_bytes()

@@ -3,7 +3,7 @@
 ``generate_demo`` writes profiles and events files (CSV or Parquet) made
 entirely inside DuckDB; ``describe_demo`` says what is in them and
 ``DEMO_SEGMENTS`` lists example segments (PQL) that find something in them.
-Regenerate the shipped files with ``python -m segmentation.samples --out sample_data``.
+Regenerate the shipped files with ``segmentation generate-demo --format csv --out sample_data``.
 """
 
 from __future__ import annotations
