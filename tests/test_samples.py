@@ -105,9 +105,10 @@ def test_shipped_sample_is_what_the_documented_call_writes(tmp_path: Path) -> No
 
 
 def test_cli_writes_the_same_files(tmp_path: Path) -> None:
-    from segmentation.samples.__main__ import main
+    from segmentation.cli import main
 
-    assert main(["--out", str(tmp_path), "--profiles", "50", "--events-per-profile", "4"]) == 0
+    args = ["--out", str(tmp_path), "--profiles", "50", "--events-per-profile", "4"]
+    assert main(["generate-demo", "--format", "csv", *args]) == 0
     again = generate_demo(tmp_path / "again", profiles=50, events_per_profile=4)
     assert (tmp_path / "events.csv.gz").read_bytes() == again.events_path.read_bytes()
 
