@@ -115,13 +115,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise SegmentationError(job.error or f"The job ended {job.status}.")
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a service manager's stop ends the loop like Ctrl-C
-
-
 def cmd_scheduler(args: argparse.Namespace) -> None:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     svc = _service(args)
+    # a service manager's stop ends the loop after the current tick, like Ctrl-C
+    signal.signal(signal.SIGTERM, lambda signum, frame: svc.scheduler.stop(timeout=0))
     print(f"Scheduler running on {svc.db.path}; Ctrl-C to stop.")
     svc.run_scheduler_forever(poll_seconds=args.poll)
 
