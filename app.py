@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from pathlib import Path
 
 import streamlit as st
 
-from ui.state import service
+from segmentation import SegmentationError
+from ui.state import service, show_error, sync_segment_with_url
+
+LOG = logging.getLogger("segment_studio.app")
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="Segment Studio", page_icon=":material/donut_large:", layout="wide")
@@ -68,5 +72,27 @@ def timezone_setting(svc, current: str) -> None:
         st.rerun()
 
 
+def run_page(page: st.Page) -> None:
+    """The one place a page's unexpected exception ends: a short message, logged.
+
+    The sidebar and whatever the page drew before the error stay, so the user can go
+    on (another page, another segment). Streamlit's own rerun/stop signals are
+    BaseExceptions and pass through.
+    """
+    try:
+        page.run()
+    except SegmentationError as exc:  # a user-facing message that escaped a page
+        show_error(exc)
+    except Exception as exc:
+        LOG.exception("page %s failed", page.title)
+        first = next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
+        st.error(
+            f"Something went wrong on this page ({type(exc).__name__}: {first[:200]}). "
+            "It was logged; the rest of Segment Studio still works.",
+            icon=":material/bug_report:",
+        )
+
+
 sidebar()
-st.navigation(PAGES).run()
+sync_segment_with_url(service())
+run_page(st.navigation(PAGES))

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from segmentation import SegmentationError, SegmentationService
-from ui.state import show_error
+from ui.state import current_segment, set_current_segment, show_error
 
 T = TypeVar("T")
 
@@ -29,21 +29,12 @@ def header(title: str, help_text: str) -> None:
 def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Call the service; a SegmentationError is shown with st.error and gives None.
 
-    Anything else is a bug in Segment Studio: it is shown as one line too (with
-    the details folded away for a bug report) so the rest of the page still works.
+    Anything else is a bug: it goes on to app.py's one page wrapper, which logs it.
     """
     try:
         return fn(*args, **kwargs)
     except SegmentationError as exc:
         show_error(exc)
-        return None
-    except Exception as exc:  # a page must not die on a core bug
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        st.error(
-            f"Something went wrong inside Segment Studio: {first}", icon=":material/bug_report:"
-        )
-        with st.expander("Details for a bug report"):
-            st.exception(exc)
         return None
 
 
@@ -91,10 +82,13 @@ def segment_picker(
     key: str,
     *,
     allow_pql: bool = True,
-    preselect: str | None = None,
     label: str = "Segment",
 ) -> PickedSegment | None:
-    """A saved segment, or PQL text typed in place; None until something is chosen."""
+    """A saved segment, or PQL text typed in place; None until something is chosen.
+
+    The saved segment is the session's current one (the Builder's, the URL's), and
+    picking another here makes that the current one for every page.
+    """
     options = segment_options(svc)
     mode = "Saved segment"
     if allow_pql:
@@ -114,11 +108,16 @@ def segment_picker(
     if not options:
         return None
     ids = list(options)
-    if preselect is not None:
-        found = svc.definitions.find(preselect)
-        if found is not None and found.id in options and f"{key}_id" not in st.session_state:
-            st.session_state[f"{key}_id"] = found.id
-    chosen = st.selectbox(label, ids, format_func=options.__getitem__, key=f"{key}_id")
+    current = current_segment()
+    if current in options:
+        st.session_state[f"{key}_id"] = current
+    chosen = st.selectbox(
+        label,
+        ids,
+        format_func=options.__getitem__,
+        key=f"{key}_id",
+        on_change=lambda: set_current_segment(st.session_state[f"{key}_id"]),
+    )
     if chosen is None:
         return None
     return PickedSegment(query=chosen, label=options[chosen], segment_id=chosen)
@@ -127,11 +126,20 @@ def segment_picker(
 def segments_multiselect(
     svc: SegmentationService, key: str, label: str = "Segments", *, all_option: bool = True
 ) -> list[str] | str:
-    """Definition ids, or "*" when "All segments" is ticked."""
+    """Definition ids, or "*" when "All segments" is ticked.
+
+    Opened on the session's current segment (from the Builder or a link), that one
+    is chosen instead of all.
+    """
     options = segment_options(svc)
+    current = current_segment()
+    if current in options and key not in st.session_state:
+        st.session_state[key] = [current]
+        st.session_state[f"{key}_all"] = False
+    st.session_state.setdefault(f"{key}_all", True)
     everything = False
     if all_option:
-        everything = st.checkbox("All segments", value=True, key=f"{key}_all")
+        everything = st.checkbox("All segments", key=f"{key}_all")
     if everything:
         return "*"
     return st.multiselect(label, list(options), format_func=options.__getitem__, key=key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
@@ -16,20 +17,23 @@ from segmentation.model import And, Or
 from segmentation.pql import parse, to_pql
 from ui import builder_state as bs
 from ui.builder_widgets import Context, render_group
-from ui.state import as_of, service
+from ui.state import as_of, current_segment, service, set_current_segment
 from ui.widgets import attempt
 
 NEW = "__new__"
 K_ROOT = "builder_root"  # GroupState, or None while the expression is edited as PQL only
 K_EXPR = "builder_expr"  # the expression when K_ROOT is None
-K_ID = "builder_id"  # the definition being edited (None: a new one)
+K_LOADED = "builder_loaded"  # the definition whose content is in the builder (NEW: a new one)
 K_PICK = "builder_pick"  # the definition selectbox
 K_PQL = "builder_pql_text"  # the PQL text area
 K_PQL_SYNCED = "builder_pql_synced"  # the PQL last pushed into the text area
 K_PQL_ERROR = "builder_pql_error"
+K_PQL_NOTE = "builder_pql_note"  # why an Apply did nothing
 K_FLASH = "builder_flash"
 K_CONFIRM = "builder_confirm_delete"
 K_NAME, K_DESC, K_TAGS = "builder_name", "builder_desc", "builder_tags"
+# Keyed widgets forget their value on a page switch unless told otherwise.
+KEEP = "session"
 
 svc = service()
 st.title("Segment builder")
@@ -43,29 +47,36 @@ def _load_expression(expr: Any) -> None:
     st.session_state[K_ROOT] = root
     st.session_state[K_EXPR] = expr
     st.session_state[K_PQL_ERROR] = None
+    st.session_state[K_PQL_NOTE] = None
 
 
 def _load_definition(def_id: str | None) -> None:
     """Fill the builder and the save form from a saved definition (or blank them)."""
-    st.session_state[K_ID] = def_id
+    st.session_state[K_LOADED] = def_id or NEW
     st.session_state[K_CONFIRM] = False
+    set_current_segment(def_id)
+    st.query_params.pop("draft", None)
     if def_id is None:
         _load_expression(None)
         st.session_state[K_NAME], st.session_state[K_DESC] = "", ""
         st.session_state[K_TAGS] = []
-        st.query_params.pop("segment", None)
         return
     definition = svc.definitions.get(def_id)
     _load_expression(definition.expression)
     st.session_state[K_NAME] = definition.name
     st.session_state[K_DESC] = definition.description
     st.session_state[K_TAGS] = list(definition.tags)
-    st.query_params["segment"] = definition.id
+
+
+def _loaded_id() -> str | None:
+    loaded = st.session_state.get(K_LOADED)
+    return None if loaded in (None, NEW) else loaded
 
 
 def _on_pick() -> None:
+    # Only asks for the switch: main() loads it, or asks first when there are unsaved edits.
     pick = st.session_state[K_PICK]
-    _load_definition(None if pick == NEW else pick)
+    set_current_segment(None if pick == NEW else pick)
 
 
 def _start_from(pql: str, name: str, description: str = "") -> None:
@@ -90,8 +101,16 @@ def _keep_typed_text() -> None:
 
 def _apply_pql() -> None:
     text = st.session_state.get(K_PQL, "")
+    st.session_state[K_PQL_NOTE] = None
+    current = _current_expression()
     if not text.strip():
-        _load_expression(None)
+        # An empty box must never turn the rule into "everyone"; it shows the rule again.
+        st.session_state[K_PQL_NOTE] = (
+            "The PQL box was empty, so nothing was applied"
+            + (": the rule is unchanged." if current is not None else ".")
+            + " To drop conditions, remove them in the Visual tab."
+        )
+        st.session_state[K_PQL] = to_pql(current) if current is not None else ""
         return
     try:
         expr = parse(text)
@@ -108,34 +127,123 @@ def _apply_pql() -> None:
         st.session_state[K_PQL_ERROR] = {"message": exc.message}
         _keep_typed_text()
         return
+    if expr == current:
+        st.session_state[K_PQL_ERROR] = None
+        st.session_state[K_PQL_NOTE] = "Nothing to apply: this text is the rule already in use."
+        return
     _load_expression(expr)
 
 
-def _sync_from_url(definitions: dict[str, Any]) -> None:
-    """``?segment=<id or name>`` opens that definition; first run of a session starts blank."""
-    wanted = st.query_params.get("segment")
-    if wanted and wanted != st.session_state.get(K_ID):
-        found = svc.definitions.find(wanted)
-        if found is not None:
-            _load_definition(found.id)
-            st.session_state[K_PICK] = found.id
-            return
-        st.warning(f"No saved segment {wanted!r}; starting a new one.")
-        st.query_params.pop("segment", None)
-    if K_ROOT not in st.session_state and K_EXPR not in st.session_state:
-        _load_definition(None)
-    if st.session_state.get(K_ID) and st.session_state[K_ID] not in definitions:
+def _draft_fields() -> dict[str, Any]:
+    expr = _current_expression()
+    return {
+        "pql": to_pql(expr) if expr is not None else "",
+        "name": st.session_state.get(K_NAME) or "",
+        "description": st.session_state.get(K_DESC) or "",
+        "tags": list(st.session_state.get(K_TAGS) or []),
+    }
+
+
+def _saved_fields(definition: Any) -> dict[str, Any]:
+    if definition is None:
+        return {"pql": "", "name": "", "description": "", "tags": []}
+    return {
+        "pql": definition.pql,
+        "name": definition.name,
+        "description": definition.description,
+        "tags": list(definition.tags),
+    }
+
+
+def unsaved_changes(definition: Any) -> list[str]:
+    """What differs from the saved definition (all of it for a new one), in the user's words."""
+    draft, saved = _draft_fields(), _saved_fields(definition)
+    labels = {"pql": "rule", "name": "name", "description": "description", "tags": "tags"}
+    changed = [labels[k] for k in labels if draft[k] != saved[k]]
+    typed = st.session_state.get(K_PQL)
+    if typed is not None and typed != st.session_state.get(K_PQL_SYNCED) and "rule" not in changed:
+        changed.append("PQL text not applied yet")
+    return changed
+
+
+def _encode_draft(fields: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+
+def _restore_draft(token: str) -> None:
+    """A reload starts a new session: the unsaved draft comes back from the URL."""
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        expr = parse(fields["pql"]) if fields.get("pql") else None
+    except (ValueError, KeyError, TypeError, SegmentationError):
+        st.query_params.pop("draft", None)
+        st.warning("The link's unsaved draft could not be read; showing the saved segment.")
+        return
+    _load_expression(expr)
+    st.session_state[K_NAME] = str(fields.get("name") or "")
+    st.session_state[K_DESC] = str(fields.get("description") or "")
+    st.session_state[K_TAGS] = [str(t) for t in fields.get("tags") or []]
+
+
+def reconcile(definitions: dict[str, Any]) -> str | None:
+    """Load the segment the session is on; returns a segment waiting for "discard?" instead.
+
+    The segment can change elsewhere (another page, a link) while the builder holds
+    unsaved edits: then the edits stay and the user is asked first.
+    """
+    loaded = st.session_state.get(K_LOADED)
+    if loaded not in (None, NEW) and loaded not in definitions:
         _load_definition(None)  # deleted elsewhere
-    current = st.session_state.get(K_ID)
-    if current:
-        # Back from another page: the URL lost its parameter and the form its widget values.
-        st.query_params["segment"] = current
-        if K_NAME not in st.session_state:
-            definition = definitions[current]
-            st.session_state[K_NAME] = definition.name
-            st.session_state[K_DESC] = definition.description
-            st.session_state[K_TAGS] = list(definition.tags)
-    st.session_state[K_PICK] = current or NEW
+        loaded = NEW
+    target = current_segment()
+    if loaded is None:  # first run of the session
+        draft = st.query_params.get("draft")
+        _load_definition(target)
+        if draft:
+            _restore_draft(draft)
+        return None
+    if (target or NEW) == loaded:
+        return None
+    if unsaved_changes(definitions.get(loaded)):
+        return target or NEW
+    _load_definition(target)
+    return None
+
+
+def switch_prompt(pending: str, definitions: dict[str, Any]) -> None:
+    loaded = _loaded_id()
+    here = definitions[loaded].name if loaded else "The new segment"
+    there = definitions[pending].name if pending in definitions else "a new segment"
+    with st.container(key="builder_switch_prompt", border=True):
+        st.warning(
+            f"“{here}” has unsaved changes. Open “{there}” and lose them?",
+            icon=":material/warning:",
+        )
+        keep, discard = st.columns(2)
+        keep.button(
+            "Keep editing",
+            key="builder_keep",
+            on_click=set_current_segment,
+            args=(loaded,),
+            width="stretch",
+        )
+        discard.button(
+            f"Discard changes, open “{there}”",
+            key="builder_discard",
+            on_click=_load_definition,
+            args=(None if pending == NEW else pending,),
+            width="stretch",
+        )
+
+
+def remember_draft(changed: list[str], definition: Any) -> None:
+    """Keep unsaved edits in the URL, so a reload of the same link brings them back."""
+    if changed:
+        st.query_params["draft"] = _encode_draft(_draft_fields())
+    else:
+        st.query_params.pop("draft", None)
+    if definition is not None:
+        st.query_params["segment"] = definition.id
 
 
 # --- estimate -----------------------------------------------------------------------------
@@ -285,7 +393,7 @@ def _save(expr: Any) -> None:
     name = (st.session_state.get(K_NAME) or "").strip()
     desc = st.session_state.get(K_DESC) or ""
     tags = list(st.session_state.get(K_TAGS) or [])
-    def_id = st.session_state.get(K_ID)
+    def_id = _loaded_id()
     try:
         if def_id is None:
             saved = svc.definitions.create(name=name, expression=expr, description=desc, tags=tags)
@@ -298,14 +406,19 @@ def _save(expr: Any) -> None:
     except SegmentationError as exc:
         _flash("error:" + exc.message)
         return
-    st.session_state[K_ID] = saved.id
+    st.session_state[K_LOADED] = saved.id
     st.session_state[K_PICK] = saved.id
-    st.query_params["segment"] = saved.id
+    # what was stored (a trimmed name) is what the form shows, so it is not "unsaved"
+    st.session_state[K_NAME] = saved.name
+    st.session_state[K_DESC] = saved.description
+    st.session_state[K_TAGS] = list(saved.tags)
+    st.query_params.pop("draft", None)
+    set_current_segment(saved.id)
 
 
 def _duplicate() -> None:
     try:
-        copy = svc.definitions.duplicate(st.session_state[K_ID])
+        copy = svc.definitions.duplicate(_loaded_id())
     except SegmentationError as exc:
         _flash("error:" + exc.message)
         return
@@ -315,7 +428,7 @@ def _duplicate() -> None:
 
 
 def _delete() -> None:
-    def_id = st.session_state[K_ID]
+    def_id = _loaded_id()
     try:
         name = svc.definitions.get(def_id).name
         svc.definitions.delete(def_id)
@@ -340,20 +453,29 @@ def _show_flash() -> None:
 
 
 def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
-    def_id = st.session_state.get(K_ID)
+    def_id = _loaded_id()
     current = definitions.get(def_id) if def_id else None
     with st.container(border=True):
         if current is None:
             st.subheader("Save")
         else:
             st.subheader(f"Save · v{current.version}")
-        st.text_input("Name", key=K_NAME, placeholder="e.g. High-value customers, DE")
-        st.text_area("Description", key=K_DESC, height=68, placeholder="Who is in it, and why")
+        st.text_input(
+            "Name", key=K_NAME, placeholder="e.g. High-value customers, DE", persist_state=KEEP
+        )
+        st.text_area(
+            "Description",
+            key=K_DESC,
+            height=68,
+            placeholder="Who is in it, and why",
+            persist_state=KEEP,
+        )
         all_tags = sorted({tag for d in definitions.values() for tag in d.tags})
         st.multiselect(
             "Tags",
             list(dict.fromkeys([*all_tags, *st.session_state.get(K_TAGS, [])])),
             key=K_TAGS,
+            persist_state=KEEP,
             accept_new_options=True,
             placeholder="Pick or type tags",
         )
@@ -405,18 +527,27 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
             quick_links(current)
 
 
+QUICK_LINKS = {  # button -> the page it opens on this segment
+    "Preview": ("views/preview.py", ":material/table_view:"),
+    "Schedule": ("views/schedules.py", ":material/schedule:"),
+    "Export": ("views/exports.py", ":material/download:"),
+}
+
+
 def quick_links(current: Any) -> None:
-    cols = st.columns(2)
-    if cols[0].button(
-        "Preview",
-        help="Preview this segment's members",
-        icon=":material/table_view:",
-        key="builder_preview",
-        width="stretch",
-    ):
-        st.session_state["preview_segment"] = current.id
-        st.switch_page("views/preview.py")
-    if cols[1].button("Run now", icon=":material/play_arrow:", key="builder_run", width="stretch"):
+    # two to a row: four buttons in one row of the right column clip their labels
+    cols = [c for _ in range(2) for c in st.columns(2)]
+    for col, (label, (target, icon)) in zip(cols, QUICK_LINKS.items(), strict=False):
+        if col.button(
+            label,
+            help=f"{label} “{current.name}”",
+            icon=icon,
+            key=f"builder_go_{label.lower()}",
+            width="stretch",
+        ):
+            set_current_segment(current.id)
+            st.switch_page(target)
+    if cols[3].button("Run now", icon=":material/play_arrow:", key="builder_run", width="stretch"):
         with st.status(f"Evaluating “{current.name}” ...", expanded=True) as status:
             bar = st.progress(0.0)
             try:
@@ -493,13 +624,15 @@ def history_and_transfer(current: Any) -> None:
 
 def pql_tab(expr: Any) -> None:
     current = to_pql(expr) if expr is not None else ""
-    if st.session_state.get(K_PQL_SYNCED) != current:
+    # The box always shows the rule in use, also when its widget state is new (a reload).
+    if st.session_state.get(K_PQL_SYNCED) != current or K_PQL not in st.session_state:
         st.session_state[K_PQL] = current
         st.session_state[K_PQL_SYNCED] = current
         st.session_state[K_PQL_ERROR] = None  # the error was about text that is now replaced
     st.text_area(
         "PQL",
         key=K_PQL,
+        persist_state=KEEP,
         height=160,
         placeholder='e.g. country = "DE" and xEvent[eventType = "purchase"].count() >= 2',
         help="Profile Query Language, as in Adobe Experience Platform. "
@@ -512,6 +645,9 @@ def pql_tab(expr: Any) -> None:
         on_click=_apply_pql,
         icon=":material/check:",
     )
+    note = st.session_state.get(K_PQL_NOTE)
+    if note:
+        st.info(note, icon=":material/info:")
     error = st.session_state.get(K_PQL_ERROR)
     if error:
         if "line" in error:
@@ -590,8 +726,10 @@ def main() -> None:
         st.page_link("views/data.py", label="Go to the Data page", icon=":material/database:")
         return
     definitions = {d.id: d for d in svc.definitions.all()}
-    _sync_from_url(definitions)
+    pending = reconcile(definitions)
+    loaded = _loaded_id()
     names = {d.id: d.name for d in sorted(definitions.values(), key=lambda d: d.name.lower())}
+    st.session_state[K_PICK] = loaded or NEW  # the box shows what is loaded, not what is asked
     pick_col, meta_col = st.columns([3, 2], gap="large", vertical_alignment="bottom")
     with pick_col:
         st.selectbox(
@@ -602,8 +740,9 @@ def main() -> None:
             on_change=_on_pick,
             help="Pick a saved segment to edit it; the URL changes so you can share it.",
         )
-    editing = definitions.get(st.session_state.get(K_ID) or "")
+    editing = definitions.get(loaded or "")
     with meta_col:
+        badge = st.container(key="builder_unsaved")
         if editing is not None:
             tags = " ".join(f"`{t}`" for t in editing.tags)
             st.caption(
@@ -612,6 +751,8 @@ def main() -> None:
             staleness_note(editing)
         else:
             st.caption("A new segment: build it below, then save it.")
+    if pending is not None:
+        switch_prompt(pending, definitions)
     examples(definitions)
     catalog = svc.catalog()
     ctx = None
@@ -622,7 +763,7 @@ def main() -> None:
             },
             event_fields={f.name: f for f in catalog if f.source == "event"},
             event_types=svc.event_types(),
-            segments={i: n for i, n in names.items() if i != st.session_state.get(K_ID)},
+            segments={i: n for i, n in names.items() if i != loaded},
             root=st.session_state[K_ROOT],
         )
     left, right = st.columns([3, 2], gap="large")
@@ -636,7 +777,17 @@ def main() -> None:
     with right:
         estimate_panel(expr, info, _data_version(info, definitions))
         save_panel(expr, definitions)
-        history_and_transfer(definitions.get(st.session_state.get(K_ID)))
+        history_and_transfer(editing)
+    changed = unsaved_changes(editing)
+    if changed:
+        with badge:
+            st.badge(
+                "Unsaved changes",
+                icon=":material/edit_note:",
+                color="orange",
+                help="Changed: " + ", ".join(changed) + ". Save to keep them as a new version.",
+            )
+    remember_draft(changed, editing)
 
 
 main()

@@ -78,7 +78,8 @@ def overlap_section(default_id: str | None) -> None:
         ids,
         default=default,
         format_func=options.__getitem__,
-        key="est_overlap",
+        # one widget per chosen segment: picking another segment starts from it again
+        key=f"est_overlap_{default_id}",
     )
     if len(chosen) < 2:
         st.caption("Pick two or more segments.")
@@ -109,7 +110,7 @@ def history_section(segment_id: str | None, label: str) -> None:
 
 
 if require_data(svc):
-    picked = segment_picker(svc, "est", preselect=st.session_state.get("preview_segment"))
+    picked = segment_picker(svc, "est")
     if picked is None:
         st.info("Pick a saved segment or type PQL to estimate its size.")
     else:

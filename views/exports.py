@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from segmentation.exports import FINISHED, ExportJob
-from ui.state import service
+from ui.state import current_segment, service
 from ui.widgets import attempt, header, require_data, require_segments, segment_options
 
 MIME = {
@@ -36,6 +36,9 @@ def create_form(names: dict[str, str]) -> None:
         st.markdown("**New export**")
         left, right = st.columns(2)
         with left:
+            current = current_segment()
+            if current in names and "exp_segments" not in st.session_state:
+                st.session_state["exp_segments"] = [current]  # the one being worked on
             segments = st.multiselect(
                 "Segments", list(names), format_func=names.__getitem__, key="exp_segments"
             )

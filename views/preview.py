@@ -59,7 +59,7 @@ def _move(delta: int) -> None:
 if require_data(svc):
     left, right = st.columns([3, 2])
     with left:
-        picked = segment_picker(svc, "preview", preselect=st.session_state.get("preview_segment"))
+        picked = segment_picker(svc, "preview")
     with right:
         columns = attempt(profile_columns, svc) or []
         chosen = st.multiselect(

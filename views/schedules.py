@@ -9,7 +9,7 @@ import streamlit as st
 
 from segmentation import SegmentationError
 from segmentation.schedules import Schedule
-from ui.state import service, show_error
+from ui.state import current_segment, service, show_error
 from ui.widgets import attempt, header, require_data, segment_options
 
 NEW = "__new__"
@@ -120,6 +120,11 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
     )
     zones = timezones()
     st.session_state.setdefault("sched_tz", svc.timezone if svc.timezone in zones else "UTC")
+    current = current_segment()
+    if pick == NEW and current in names and "sched_segments" not in st.session_state:
+        # a new schedule starts with the segment being worked on
+        st.session_state["sched_all"] = False
+        st.session_state["sched_segments"] = [current]
     st.session_state.setdefault("sched_all", True)
     st.session_state.setdefault("sched_active", True)
     left, right = st.columns([3, 2])

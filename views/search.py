@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from ui.state import service
+from ui.state import service, set_current_segment
 from ui.widgets import BUILDER_PAGE, attempt, header, require_data
 
 SYNTAX = """
@@ -28,10 +28,6 @@ header(
     "Find segments by name, description, tags or PQL, fields of the catalog by name or "
     "value, and a person by profile id or email.",
 )
-
-
-def open_in_preview(segment_id: str) -> None:
-    st.session_state["preview_segment"] = segment_id
 
 
 def segment_results(query: str) -> None:
@@ -60,7 +56,7 @@ def segment_results(query: str) -> None:
                 "Preview",
                 key=f"search_preview_{hit.id}",
                 icon=":material/table_view:",
-                on_click=open_in_preview,
+                on_click=set_current_segment,
                 args=(hit.id,),
             ):
                 st.switch_page("views/preview.py")
