@@ -258,6 +258,8 @@ def overlap(db: Database, compile_fns: dict[str, CompileFn]) -> pd.DataFrame:
                     "size_b": round(size_b * scale),
                     "intersection": round(both * scale),
                     "jaccard": both / union_size if union_size else 0.0,
+                    # what a marketer asks: how many of A are also in B
+                    "share_of_a": both / size_a if size_a else 0.0,
                 }
             )
     return pd.DataFrame(rows)

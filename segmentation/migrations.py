@@ -63,4 +63,10 @@ MIGRATIONS: list[list[str]] = [
             created_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP,
             updated_at TIMESTAMP)""",
     ],
+    [
+        # field_labels: display names and descriptions people set (field_labels.py)
+        """CREATE TABLE field_labels (
+            source VARCHAR, name VARCHAR, display_name VARCHAR, description VARCHAR,
+            updated_at TIMESTAMP)""",
+    ],
 ]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from segmentation import columns, field_labels
 from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
@@ -27,6 +28,7 @@ from segmentation.errors import (
     SegmentationError,
 )
 from segmentation.exports import ExportManager
+from segmentation.field_labels import FieldLabel
 from segmentation.ingest import IngestReport, ingest
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import And, Expression, Or, segment_refs, walk
@@ -42,7 +44,7 @@ from segmentation.search import (
     search_profile,
     search_segments,
 )
-from segmentation.store import Database
+from segmentation.store import Database, quote_ident
 from segmentation.tasks import TaskRunner
 
 Query = str | Expression
@@ -197,6 +199,47 @@ class SegmentationService:
 
     def catalog(self) -> list[FieldInfo]:
         return load_catalog(self.db)
+
+    def default_columns(self, query: Query | None = None) -> list[str]:
+        """Columns worth showing next to profile_id: contacts, then the query's own fields."""
+        expr = self.expression(query) if query is not None else None
+        return columns.default_columns(self.catalog(), expr)
+
+    def job_changes(self, job_id: str, segment_id: str | None = None) -> pd.DataFrame:
+        """Who entered and who left in a job, with their contact columns (names, email)."""
+        changes = self.jobs.changes(job_id, segment_id)
+        contacts = columns.contact_columns(self.catalog())
+        if changes.empty or not contacts or not self.db.table_exists("profiles"):
+            return changes
+        select = ", ".join(quote_ident(c) for c in ["profile_id", *contacts])
+        people = self.db.df(
+            f"SELECT {select} FROM profiles WHERE profile_id IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted(set(changes["profile_id"]))],
+        )
+        # a profile that left may be gone from the table since (a replace): blank contacts
+        return changes.merge(people, on="profile_id", how="left")
+
+    def field_labels(self) -> list[FieldLabel]:
+        """Display name and description of every catalog field (derived until set)."""
+        return field_labels.labels(self.db, self.catalog())
+
+    def set_field_label(
+        self,
+        name: str,
+        *,
+        display_name: str,
+        description: str = "",
+        source: Literal["profile", "event"] = "profile",
+    ) -> FieldLabel:
+        """Name a field for people; an empty display name and description reset it."""
+        return field_labels.set_label(
+            self.db,
+            self.catalog(),
+            name,
+            source=source,
+            display_name=display_name,
+            description=description,
+        )
 
     def event_types(self) -> list[tuple[str, int]]:
         return event_types(self.db)

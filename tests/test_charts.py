@@ -52,30 +52,35 @@ def test_breakdown_chart_sorts_bars_by_size_and_adds_rules() -> None:
     assert y["title"] == "country"
 
 
-def test_overlap_heatmap_colours_jaccard_and_writes_counts() -> None:
+def test_overlap_heatmap_colours_the_share_of_a_also_in_b() -> None:
     frame = pd.DataFrame(
         [
             {
                 "segment_a": a,
                 "segment_b": b,
-                "size_a": 10,
+                "size_a": size,
                 "size_b": 10,
                 "intersection": n,
-                "jaccard": j,
+                "jaccard": 0.0,
+                "share_of_a": n / size,
             }
-            for a, b, n, j in [
-                ("A", "A", 10, 1.0),
-                ("A", "B", 4, 0.25),
-                ("B", "A", 4, 0.25),
-                ("B", "B", 10, 1.0),
+            for a, b, size, n in [
+                ("A", "A", 10, 10),
+                ("A", "B", 10, 4),
+                ("B", "A", 5, 4),
+                ("B", "B", 5, 5),
             ]
         ]
     )
     spec = charts.overlap_heatmap(frame).to_dict()
     assert marks(spec) == ["rect", "text"]
-    assert spec["layer"][0]["encoding"]["color"]["field"] == "jaccard"
-    assert spec["layer"][1]["encoding"]["text"]["field"] == "intersection"
-    # dark cells get white text so the count stays readable
+    assert spec["layer"][0]["encoding"]["color"]["field"] == "share_of_a"
+    assert spec["layer"][0]["encoding"]["color"]["title"] == "% of A also in B"
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "label"
+    labels = {(r["segment_a"], r["segment_b"]): r["label"] for r in datasets(spec)[0]}
+    assert labels == {("A", "A"): "100%", ("A", "B"): "40%", ("B", "A"): "80%", ("B", "B"): "100%"}
+    assert spec["layer"][0]["encoding"]["x"]["axis"]["labelOverlap"] is False  # none dropped
+    # dark cells get white text so the share stays readable
     color = spec["layer"][1]["encoding"]["color"]
     assert color["condition"]["value"] == "white" and color["value"] == "black"
 

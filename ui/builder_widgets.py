@@ -82,6 +82,8 @@ class Context:
     root: GroupState
     on_change: Callable[[], None] | None = None
     type_counts: dict[str, int] = field(default_factory=dict)
+    # (scope, column) -> display name and description (svc.field_labels())
+    labels: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.type_counts = dict(self.event_types)
@@ -89,6 +91,21 @@ class Context:
     def info(self, name: str | None, scope: str) -> Any:
         fields = self.profile_fields if scope == "profile" else self.event_fields
         return fields.get(name or "")
+
+    def display(self, name: str, scope: str) -> str:
+        label = self.labels.get((scope, name))
+        return label.display_name if label is not None else name
+
+    def field_help(self, name: str | None, scope: str) -> str:
+        """The real name one hover away, with the field's type and description."""
+        info = self.info(name, scope)
+        if info is None:
+            return "Fields from the data catalog, by their display name (set on the Data page)."
+        label = self.labels.get((scope, name or ""))
+        text = f"Column `{name}` ({info.kind})."
+        if label is not None and label.description:
+            text += f" {label.description}"
+        return text
 
     def kind(self, name: str | None, scope: str) -> str:
         info = self.info(name, scope)
@@ -319,7 +336,7 @@ def _field_label(ctx: Context, scope: str) -> Callable[[Any], str]:
         info = ctx.info(name, scope)
         if info is None:
             return f"{name} (not in the data)"
-        return f"{name} · {info.kind}"
+        return ctx.display(name, scope)
 
     return label
 
@@ -339,7 +356,7 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
             row.field,
             format_func=_field_label(ctx, row.scope),
             placeholder="Choose a field",
-            help="Fields from the data catalog, with their type.",
+            help=ctx.field_help(row.field, row.scope),
         )
     kind = ctx.kind(row.field, row.scope)
     ops = bs.ops_for(kind)
@@ -561,6 +578,7 @@ def event_editor(ctx: Context, row: EventRow) -> None:
                 _key(row.id, "agg"),
                 row.agg_field,
                 placeholder="numeric property",
+                format_func=_field_label(ctx, "event"),
             )
         with c:
             row.op = _select(

@@ -74,34 +74,44 @@ def breakdown_chart(frame: pd.DataFrame, column: str) -> alt.LayerChart:
 
 
 def overlap_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
-    """Pairwise overlap: colour is the Jaccard index, text the shared profiles.
+    """Pairwise overlap read along the rows: "% of A (row) also in B (column)".
 
-    ``frame`` has segment_a, segment_b, intersection, jaccard (one row per ordered
-    pair, as ``svc.overlap`` returns); the diagonal shows each segment's size.
+    ``frame`` has segment_a, segment_b, intersection, share_of_a (one row per ordered
+    pair, as ``svc.overlap`` returns); the diagonal is each segment itself (100%).
     """
-    data = frame[["segment_a", "segment_b", "intersection", "jaccard"]].copy()
+    data = frame[["segment_a", "segment_b", "size_a", "intersection", "share_of_a"]].copy()
+    data["label"] = [f"{share:.0%}" for share in data["share_of_a"]]
     order = list(dict.fromkeys(data["segment_a"].tolist()))
+    # every name shown whole: no label may be dropped or cut for lack of room
+    axis = {"labelLimit": 260, "labelOverlap": False}
     base = alt.Chart(data).encode(
-        x=alt.X("segment_b:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30)),
-        y=alt.Y("segment_a:N", title=None, sort=order),
+        x=alt.X(
+            "segment_b:N",
+            title="… also in B",
+            sort=order,
+            axis=alt.Axis(labelAngle=-30, **axis),
+        ),
+        y=alt.Y("segment_a:N", title="% of A …", sort=order, axis=alt.Axis(**axis)),
     )
     rect = base.mark_rect().encode(
         color=alt.Color(
-            "jaccard:Q",
-            title="Jaccard",
+            "share_of_a:Q",
+            title="% of A also in B",
             scale=alt.Scale(domain=[0, 1], scheme="blues"),
+            legend=alt.Legend(format="%"),
         ),
         tooltip=[
-            alt.Tooltip("segment_a:N", title="Segment A"),
-            alt.Tooltip("segment_b:N", title="Segment B"),
-            alt.Tooltip("intersection:Q", title="In both", format=","),
-            alt.Tooltip("jaccard:Q", title="Jaccard", format=".2f"),
+            alt.Tooltip("segment_a:N", title="A"),
+            alt.Tooltip("segment_b:N", title="B"),
+            alt.Tooltip("share_of_a:Q", title="% of A also in B", format=".1%"),
+            alt.Tooltip("intersection:Q", title="Profiles in both", format=","),
+            alt.Tooltip("size_a:Q", title="Profiles in A", format=","),
         ],
     )
     text = base.mark_text(fontSize=13).encode(
-        text=alt.Text("intersection:Q", format=","),
-        # dark cells get white text so the count stays readable
-        color=alt.condition(alt.datum.jaccard > 0.55, alt.value("white"), alt.value("black")),
+        text="label:N",
+        # dark cells get white text so the share stays readable
+        color=alt.condition(alt.datum.share_of_a > 0.55, alt.value("white"), alt.value("black")),
     )
     side = 90 + 80 * len(order)
     return alt.layer(rect, text).properties(width=side, height=side)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -145,6 +147,18 @@ def segments_multiselect(
     return st.multiselect(label, list(options), format_func=options.__getitem__, key=key)
 
 
+def file_name(segment: str, what: str, when: dt.datetime | dt.date | None = None) -> str:
+    """``Winback-DE_members_2026-12-01.csv``: the segment, what it holds, and its date."""
+    day = (when or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d")
+    safe = re.sub(r"[^\w\-]+", "-", segment, flags=re.UNICODE).strip("-") or "segment"
+    return f"{safe}_{what.replace(' ', '-')}_{day}.csv"
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8 with a byte-order mark, so Excel shows "Zoë" and "Müller" right."""
+    return frame.to_csv(index=False).encode("utf-8-sig")
+
+
 def csv_download(
     frame: pd.DataFrame, label: str, file_name: str, key: str, cap: int = DOWNLOAD_ROW_CAP
 ) -> None:
@@ -153,7 +167,7 @@ def csv_download(
     data = frame.head(cap) if cut else frame
     st.download_button(
         label,
-        data=data.to_csv(index=False).encode(),
+        data=csv_bytes(data),
         file_name=file_name,
         mime="text/csv",
         key=key,
@@ -177,7 +191,7 @@ def lazy_csv_download(
     """
     st.download_button(
         label,
-        data=lambda: make_frame().to_csv(index=False).encode(),
+        data=lambda: csv_bytes(make_frame()),
         file_name=file_name,
         mime="text/csv",
         key=key,

@@ -765,6 +765,7 @@ def main() -> None:
             event_types=svc.event_types(),
             segments={i: n for i, n in names.items() if i != loaded},
             root=st.session_state[K_ROOT],
+            labels={(lbl.source, lbl.name): lbl for lbl in svc.field_labels()},
         )
     left, right = st.columns([3, 2], gap="large")
     with left:

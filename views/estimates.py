@@ -89,8 +89,8 @@ def overlap_section(default_id: str | None) -> None:
         return
     st.altair_chart(overlap_heatmap(frame), width="content")
     st.caption(
-        "Colour: Jaccard index (shared ÷ in either). Numbers: profiles in both; "
-        "the diagonal is each segment's size."
+        "Read along a row: the share of that segment (A) also in the column's segment (B). "
+        "Hover a cell for the number of profiles in both."
     )
 
 
@@ -106,7 +106,7 @@ def history_section(segment_id: str | None, label: str) -> None:
         st.info("No job has evaluated this segment yet — run it on the Jobs page.")
         return
     st.altair_chart(size_over_time(history.assign(segment=label)))
-    st.caption("Line: qualified profiles after each run. Bars: entered (up) and exited (down).")
+    st.caption("Line: profiles in the segment after each run. Bars: entered (up) and left (down).")
 
 
 if require_data(svc):

@@ -11,6 +11,7 @@ import streamlit as st
 from segmentation.exports import FINISHED, ExportJob
 from ui.state import current_segment, service
 from ui.widgets import attempt, header, require_data, require_segments, segment_options
+from ui.words import STATUS_HELP, STATUS_WORDS, status_word
 
 MIME = {
     ".csv": "text/csv",
@@ -21,7 +22,7 @@ MIME = {
 svc = service()
 header(
     "Exports",
-    "Write the members the last job recorded (realized, existing, exited) to files, "
+    "Write the members the last job recorded (entered, still in, left) to files, "
     "one combined file or one per segment. Run the segments on the Jobs page first.",
 )
 
@@ -60,10 +61,11 @@ def create_form(names: dict[str, str]) -> None:
             )
             statuses = st.multiselect(
                 "Membership status",
-                ["realized", "existing", "exited"],
+                list(STATUS_WORDS),
                 default=["realized", "existing"],
                 key="exp_statuses",
-                help="realized: entered in the last run; existing: still in; exited: left.",
+                format_func=status_word,
+                help=STATUS_HELP,
             )
             combined = st.toggle(
                 "One combined file",

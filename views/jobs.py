@@ -1,4 +1,4 @@
-"""Jobs: evaluate segments now, follow the history, see who entered and who exited."""
+"""Jobs: evaluate segments now, follow the history, see who entered and who left."""
 
 from __future__ import annotations
 
@@ -10,19 +10,21 @@ from ui.state import as_of, service
 from ui.widgets import (
     attempt,
     csv_download,
+    file_name,
     fmt_ms,
     header,
     require_data,
     require_segments,
     segments_multiselect,
 )
+from ui.words import STATUS_HELP
 
 JOB_KEY = "jobs_selected"
 
 svc = service()
 header(
     "Jobs",
-    "Evaluate segments now; each run records who entered and who exited, and the "
+    "Evaluate segments now; each run records who entered and who left, and the "
     "history keeps every run's counts and timings.",
 )
 
@@ -132,8 +134,10 @@ def history() -> list[SegmentJob]:
             "as of": st.column_config.DatetimeColumn("As of (UTC)", format="YYYY-MM-DD HH:mm"),
             "profiles": st.column_config.NumberColumn("Profiles", format="localized"),
             "qualified": st.column_config.NumberColumn("Qualified", format="localized"),
-            "entered": st.column_config.NumberColumn("Entered", format="localized"),
-            "exited": st.column_config.NumberColumn("Exited", format="localized"),
+            "entered": st.column_config.NumberColumn(
+                "Entered", format="localized", help=STATUS_HELP
+            ),
+            "exited": st.column_config.NumberColumn("Left", format="localized", help=STATUS_HELP),
             "id": st.column_config.TextColumn("Job id", width="small"),
         },
     )
@@ -141,7 +145,7 @@ def history() -> list[SegmentJob]:
 
 
 def job_detail(jobs: list[SegmentJob]) -> None:
-    st.subheader("Entered and exited")
+    st.subheader("Who entered and who left")
     by_id = {j.id: j for j in jobs}
     ids = list(by_id)
     wanted = st.session_state.get(JOB_KEY)
@@ -177,9 +181,13 @@ def job_detail(jobs: list[SegmentJob]) -> None:
             "segment": "Segment",
             "version": st.column_config.NumberColumn("Version", help="Definition version used"),
             "qualified": st.column_config.NumberColumn("Qualified", format="localized"),
-            "entered": st.column_config.NumberColumn("Entered", format="localized"),
-            "still in": st.column_config.NumberColumn("Still in", format="localized"),
-            "exited": st.column_config.NumberColumn("Exited", format="localized"),
+            "entered": st.column_config.NumberColumn(
+                "Entered", format="localized", help=STATUS_HELP
+            ),
+            "still in": st.column_config.NumberColumn(
+                "Still in", format="localized", help=STATUS_HELP
+            ),
+            "exited": st.column_config.NumberColumn("Left", format="localized", help=STATUS_HELP),
         },
     )
     if job.status != "SUCCEEDED":
@@ -188,22 +196,22 @@ def job_detail(jobs: list[SegmentJob]) -> None:
     segment_id = st.selectbox(
         "Segment", list(names), format_func=names.__getitem__, key="jobs_pick_segment"
     )
-    changes = attempt(svc.jobs.changes, job.id, segment_id)
+    changes = attempt(svc.job_changes, job.id, segment_id)
     if changes is None:
         return
     left, right = st.columns(2)
-    for col, change in ((left, "entered"), (right, "exited")):
-        ids_frame = changes.loc[changes["change"] == change, ["profile_id"]]
+    for col, change, word in ((left, "entered", "entered"), (right, "exited", "left")):
+        people = changes.loc[changes["change"] == change].drop(columns=["segment_id", "change"])
         with col:
-            st.markdown(f"**{change.capitalize()}** ({len(ids_frame):,})")
-            if ids_frame.empty:
-                st.caption(f"Nobody {change}.")
+            st.markdown(f"**{word.capitalize()}** ({len(people):,})", help=STATUS_HELP)
+            if people.empty:
+                st.caption(f"Nobody {word}.")
                 continue
-            st.dataframe(ids_frame, hide_index=True, height=240)
+            st.dataframe(people, hide_index=True, height=240)
             csv_download(
-                ids_frame,
-                f"Download {change} (CSV)",
-                f"{names[segment_id]}-{change}-{job.id[:8]}.csv".replace(" ", "_"),
+                people,
+                f"Download who {word} (CSV)",
+                file_name(names[segment_id], word, job.as_of),
                 key=f"jobs_dl_{change}",
             )
 

@@ -12,6 +12,7 @@ from ui.state import as_of, service
 from ui.widgets import (
     attempt,
     csv_download,
+    file_name,
     header,
     lazy_csv_download,
     require_data,
@@ -23,6 +24,7 @@ ALL_ROWS_CAP = 100_000  # rows in the "all members" download
 _FETCH = 10_000  # the most rows one preview call returns
 PAGE_KEY = "preview_page_no"
 QUERY_KEY = "preview_query_signature"
+COLUMNS_FOR = "preview_columns_for"  # the query the column choice was made for
 
 svc = service()
 header(
@@ -56,18 +58,29 @@ def _move(delta: int) -> None:
     st.session_state[PAGE_KEY] = max(0, st.session_state.get(PAGE_KEY, 0) + delta)
 
 
+def _jump(key: str) -> None:
+    st.session_state[PAGE_KEY] = int(st.session_state[key]) - 1
+
+
 if require_data(svc):
     left, right = st.columns([3, 2])
     with left:
         picked = segment_picker(svc, "preview")
     with right:
         columns = attempt(profile_columns, svc) or []
+        labels = {lbl.name: lbl.display_name for lbl in svc.field_labels()}
+        # a new segment starts from its own useful columns: contacts, then what it filters on
+        target = picked.query if picked is not None else None
+        if st.session_state.get(COLUMNS_FOR) != target:
+            st.session_state[COLUMNS_FOR] = target
+            st.session_state["preview_columns"] = attempt(svc.default_columns, target) or []
         chosen = st.multiselect(
             "Columns",
             columns,
-            default=columns[:6],
             key="preview_columns",
-            help="profile_id is always shown first.",
+            format_func=lambda c: labels.get(c, c),
+            help="profile_id is always shown first. Starts with names and email, then the "
+            "fields the segment uses.",
         )
         page_size = st.selectbox("Rows per page", PAGE_SIZES, index=1, key="preview_page_size")
 
@@ -94,11 +107,21 @@ if require_data(svc):
             if page_no >= pages:  # the segment shrank since the last run
                 st.session_state[PAGE_KEY] = pages - 1
                 st.rerun()
-            stats = st.columns([1, 1, 2])
+            stats = st.columns([1, 1, 1, 2])
             stats[0].metric("Qualified profiles", f"{page.total:,}", help="Exact count")
             stats[1].metric("Page", f"{page_no + 1:,} of {pages:,}")
+            stats[2].number_input(
+                "Go to page",
+                min_value=1,
+                max_value=pages,
+                value=page_no + 1,
+                step=1,
+                key=f"preview_jump_{pages}_{page_no}",
+                on_change=_jump,
+                args=(f"preview_jump_{pages}_{page_no}",),
+            )
             when_text = "now" if when is None else f"as of {when:%Y-%m-%d %H:%M} UTC"
-            stats[2].caption(f"Evaluated {when_text}; segment: **{picked.label}**")
+            stats[3].caption(f"Evaluated {when_text}; segment: **{picked.label}**")
             if page.total == 0:
                 st.info("No profile qualifies. Try a wider condition or another as-of time.")
             else:
@@ -125,7 +148,7 @@ if require_data(svc):
                     csv_download(
                         page.rows,
                         "Download this page (CSV)",
-                        f"preview-page-{page_no + 1}.csv",
+                        file_name(picked.label, f"page-{page_no + 1}", when),
                         key="preview_dl_page",
                     )
                 with dl[1]:
@@ -133,7 +156,7 @@ if require_data(svc):
                     lazy_csv_download(
                         lambda: all_members(query, cols, when),
                         "Download all members (CSV)",
-                        "preview-all.csv",
+                        file_name(picked.label, "members", when),
                         key="preview_dl_all",
                     )
                     if page.total > ALL_ROWS_CAP:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui.state import service, set_current_segment
 from ui.widgets import BUILDER_PAGE, attempt, header, require_data
+from ui.words import STATUS_HELP, status_word
 
 SYNTAX = """
 - `vip gold` — both words; `vip OR gold` — either; `NOT vip` or `-vip` — without
@@ -114,13 +115,13 @@ def render_profile(view) -> None:
         st.markdown("**Segments**")
         if view.memberships:
             st.dataframe(
-                pd.DataFrame([m.model_dump() for m in view.memberships]).drop(
-                    columns=["segment_id"]
-                ),
+                pd.DataFrame([m.model_dump() for m in view.memberships])
+                .drop(columns=["segment_id"])
+                .assign(status=lambda f: f["status"].map(status_word)),
                 hide_index=True,
                 column_config={
                     "segment_name": "Segment",
-                    "status": "Status",
+                    "status": st.column_config.TextColumn("Status", help=STATUS_HELP),
                     "last_qualification_time": st.column_config.DatetimeColumn(
                         "Last qualified (UTC)", format="YYYY-MM-DD HH:mm"
                     ),

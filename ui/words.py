@@ -1,0 +1,15 @@
+"""The words the pages show for the service's codes (AEP's terms stay in the tooltips)."""
+
+from __future__ import annotations
+
+# AEP membership status -> what a marketer reads
+STATUS_WORDS = {"realized": "entered", "existing": "still in", "exited": "left"}
+STATUS_HELP = (
+    "entered: qualified in the last run and not before (AEP status `realized`); "
+    "still in: qualified before and still qualifies (`existing`); "
+    "left: qualified before, not any more (`exited`)."
+)
+
+
+def status_word(code: str) -> str:
+    return STATUS_WORDS.get(code, code)
