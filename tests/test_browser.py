@@ -248,8 +248,9 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     open_page(page, studio, "preview", "Preview")
     pick_option(page, by_key(page, "preview_id"), SEGMENT_NAME, "E2E")
     expect(page.get_by_text(f"segment: {SEGMENT_NAME}")).to_be_visible()
-    pick_option(page, by_key(page, "preview_columns"), "loyaltyTier", "loyal")  # a 7th column
-    page.keyboard.press("Escape")
+    # the columns start with who the person is, then what the segment filters on
+    columns = by_key(page, "preview_columns").locator("[data-tag]")
+    expect(columns).to_have_text(["First name", "Last name", "Email", "Loyalty tier"])
 
     total = metric_value(page, "Qualified profiles")
     expect(total).to_have_text(re.compile(r"^[\d,]+$"))
@@ -280,7 +281,7 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
         download(page, by_key(page, "preview_dl_page").locator("button"), folder)
     )
 
-    assert page_one.columns[0] == "profile_id"
+    assert list(page_one.columns) == ["profile_id", "firstName", "lastName", "email", "loyaltyTier"]
     assert len(page_one) == 50
     assert len(page_two) == min(50, qualified - 50)
     ids = [*page_one["profile_id"], *page_two["profile_id"]]
@@ -364,9 +365,8 @@ def test_5_upload_a_csv_with_a_bad_row(page, studio):
     before = studio.demo["profiles"]
     expect(page.get_by_text(f"{before:,}", exact=True)).to_be_visible()  # sidebar count
     mode = by_key(page, "data_mode")
-    mode.get_by_text("append", exact=True).click()
-    wait_idle(page)
-    expect(mode.get_by_role("radio", name="append")).to_be_checked()
+    # adding rows is the default: nothing loaded is at risk
+    expect(mode.get_by_role("radio", name="Add rows")).to_be_checked()
     expect(by_key(page, "data_table").get_by_role("radio", name="profiles")).to_be_checked()
 
     by_key(page, "data_upload").locator('input[type="file"]').set_input_files(
@@ -374,7 +374,7 @@ def test_5_upload_a_csv_with_a_bad_row(page, studio):
     )
     wait_idle(page)
     expect(by_key(page, "data_upload")).to_contain_text(UPLOAD_NAME)
-    page.get_by_role("button", name="Append to profiles").click()
+    page.get_by_role("button", name="Add rows to profiles").click()
     wait_idle(page)
 
     expect(page.get_by_role("heading", name=f"Last load: {UPLOAD_NAME}")).to_be_visible()
@@ -547,6 +547,58 @@ def test_one_segment_follows_the_user_across_pages(page, studio):
         expect(by_key(fresh, "exp_segments")).to_contain_text(DEMO_SEGMENT)
     finally:
         fresh.close()
+
+
+def test_replace_asks_first_and_names_what_it_deletes(page, studio):
+    open_page(page, studio, "data", "Data")
+    sidebar = page.get_by_test_id("stSidebarContent")
+    loaded = count(sidebar.get_by_text(re.compile(r"^[\d,]+$")).first.inner_text())
+    by_key(page, "data_mode").get_by_text("Replace the table", exact=True).click()
+    wait_idle(page)
+    by_key(page, "data_upload").locator('input[type="file"]').set_input_files(
+        files=[{"name": "two.csv", "mimeType": "text/csv", "buffer": b"profile_id\nX1\nX2\n"}]
+    )
+    wait_idle(page)
+    page.get_by_role("button", name="Replace profiles …").click()
+    wait_idle(page)
+    confirm = by_key(page, "data_replace_confirm")
+    expect(confirm).to_contain_text(f"This replaces {loaded:,} profiles with the rows of two.csv")
+    expect(confirm.get_by_role("button", name=f"Yes, replace {loaded:,} profiles")).to_be_visible()
+    full_screenshot(page, ARTIFACTS / "data-replace-confirm.png")
+    confirm.get_by_role("button", name="Cancel").click()
+    wait_idle(page)
+    expect(by_key(page, "data_replace_confirm")).to_have_count(0)
+    expect(sidebar.get_by_text(f"{loaded:,}", exact=True)).to_be_visible()  # nothing deleted
+
+
+def test_a_field_named_on_the_data_page_reads_so_in_the_builder(page, studio):
+    open_page(page, studio, "data", "Data")
+    page.get_by_role("tab", name="Field catalog").click()
+    page.get_by_text("Name a field").click()
+    pick_option(
+        page, by_key(page, "data_label_field"), "Loyalty tier · loyaltyTier (profile)", "loyaltyT"
+    )
+    name = by_key(page, "data_label_name").locator("input")
+    name.fill("Membership level")
+    name.press("Enter")
+    wait_idle(page)
+    by_key(page, "data_label_desc").locator("textarea").fill("Tier from the CRM, updated nightly")
+    by_key(page, "data_label_save").locator("button").click()
+    wait_idle(page)
+    expect(page.get_by_text("now shows as “Membership level”")).to_be_visible()
+
+    sidebar_link(page, "Builder")
+    by_key(page, "builder_pick")  # a fresh segment
+    page.get_by_role("button", name="Attribute", exact=True).click()
+    wait_idle(page)
+    (row,) = row_keys(page)[-1:]
+    pick_option(page, by_key(page, f"bld-{row}-field"), "Membership level", "Membership")
+    # the real name and the description are one hover away
+    by_key(page, f"bld-{row}-field").get_by_test_id("stTooltipIcon").hover()
+    tip = page.get_by_test_id("stTooltipContent")
+    expect(tip).to_contain_text("loyaltyTier")
+    expect(tip).to_contain_text("Tier from the CRM, updated nightly")
+    full_screenshot(page, ARTIFACTS / "builder-display-name.png")
 
 
 def test_8_workspace_after_the_server_stops(studio):

@@ -304,3 +304,28 @@ def test_sidebar_changes_the_workspace_timezone(tmp_path, monkeypatch):
     assert not at.exception
     assert _open(str(path)).timezone == "Europe/Berlin"
     assert any("Europe/Berlin" in e.label for e in at.sidebar.expander)
+
+
+def test_an_unexpected_error_is_one_short_message_logged_and_the_app_goes_on(
+    ws_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken workspace (a table gone from under the app) is a bug, not a traceback."""
+    import duckdb
+
+    con = duckdb.connect(str(ws_copy))
+    con.execute("DROP TABLE exports")  # what the Exports page lists
+    con.close()
+    with caplog.at_level("ERROR", logger="segment_studio.app"):
+        at = open_page("exports")
+    assert not at.exception  # no traceback on the page
+    messages = [e.value for e in at.error]
+    assert len(messages) == 1 and messages[0].startswith("Something went wrong on this page"), (
+        messages
+    )
+    assert "It was logged" in messages[0]
+    assert any("page Exports failed" in r.getMessage() for r in caplog.records)
+    # the sidebar is there and the other pages still work
+    assert any("profiles" in m.value for m in at.sidebar.markdown)
+    at.switch_page("views/preview.py").run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Preview"

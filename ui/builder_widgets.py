@@ -356,7 +356,8 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
             row.field,
             format_func=_field_label(ctx, row.scope),
             placeholder="Choose a field",
-            help=ctx.field_help(row.field, row.scope),
+            # the widget's own value: this run may be the one that changed it
+            help=ctx.field_help(st.session_state.get(_key(row.id, "field"), row.field), row.scope),
         )
     kind = ctx.kind(row.field, row.scope)
     ops = bs.ops_for(kind)

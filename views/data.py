@@ -18,6 +18,8 @@ from ui.widgets import attempt, csv_download, header, lazy_csv_download
 
 AUTO = "(detect automatically)"
 REPORT_KEY = "data_last_report"
+LABEL_FLASH = "data_label_flash"
+CONFIRM_KEY = "data_replace_pending"  # (table, upload id) waiting for "Yes, replace"
 TABLE_ROW_CAP = 100_000
 
 svc = service()
@@ -111,6 +113,29 @@ def render_report(entry: dict) -> None:
             st.dataframe(pd.DataFrame([c.model_dump() for c in report.columns]), hide_index=True)
 
 
+def replace_with_confirmation(table: str, loaded: int, upload, roles: dict[str, str]) -> None:
+    """Replace deletes what is loaded: the button says how much, a second click confirms."""
+    pending = st.session_state.get(CONFIRM_KEY) == (table, upload.file_id)
+    if not pending:
+        if st.button(f"Replace {table} …", type="primary", icon=":material/swap_horiz:"):
+            st.session_state[CONFIRM_KEY] = (table, upload.file_id)
+            st.rerun()
+        return
+    with st.container(border=True, key="data_replace_confirm"):
+        st.warning(
+            f"This replaces {loaded:,} {table} with the rows of {upload.name}. "
+            f"The {loaded:,} {table} loaded now are deleted.",
+            icon=":material/warning:",
+        )
+        yes, no = st.columns(2)
+        if yes.button(f"Yes, replace {loaded:,} {table}", type="primary", key="data_replace_yes"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            run_ingest(table, save_upload(upload), "replace", roles, upload.name)
+        if no.button("Cancel", key="data_replace_no"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            st.rerun()
+
+
 def load_section() -> None:
     info = svc.info()
     if not info["profiles"]:
@@ -129,11 +154,12 @@ def load_section() -> None:
         table = st.radio("Load into", ["profiles", "events"], horizontal=True, key="data_table")
         mode = st.radio(
             "Mode",
-            ["replace", "append"],
+            ["append", "replace"],
             horizontal=True,
             key="data_mode",
-            help="Replace swaps the whole table; append adds rows (duplicate profile ids "
-            "are rejected).",
+            format_func={"append": "Add rows", "replace": "Replace the table"}.get,
+            help="Add rows keeps what is loaded (a profile id already there is rejected); "
+            "replace deletes the whole table first and asks before it does.",
         )
     with right:
         upload = st.file_uploader(
@@ -156,9 +182,11 @@ def load_section() -> None:
                 roles["timestamp_column"] = cols[2].selectbox(
                     "Timestamp", columns, key="data_ts_col"
                 )
-        verb = "Replace" if mode == "replace" else "Append to"
-        if st.button(f"{verb} {table}", type="primary", icon=":material/upload:"):
-            run_ingest(table, save_upload(upload), mode, roles, upload.name)
+        if mode == "append":
+            if st.button(f"Add rows to {table}", type="primary", icon=":material/upload:"):
+                run_ingest(table, save_upload(upload), mode, roles, upload.name)
+        else:
+            replace_with_confirmation(table, info[table], upload, roles)
     entry = st.session_state.get(REPORT_KEY)
     if entry:
         st.subheader(f"Last load: {entry['file']}")
@@ -167,20 +195,89 @@ def load_section() -> None:
 
 def catalog_frame() -> pd.DataFrame:
     fields = svc.catalog()
+    labels = {(lbl.source, lbl.name): lbl for lbl in svc.field_labels()}
     return pd.DataFrame(
         [
             {
+                "display name": labels[(f.source, f.name)].display_name,
                 "field": f.name,
+                "description": labels[(f.source, f.name)].description,
                 "source": f.source,
-                "type": f.type,
                 "kind": f.kind,
                 "null share": f.null_share,
                 "distinct": f.distinct_count,
                 "top values": ", ".join(f"{v} ({c:,})" for v, c in f.top_values[:5]),
+                "type": f.type,
             }
             for f in fields
         ]
     )
+
+
+def _save_label(source: str, name: str) -> None:
+    try:
+        saved = svc.set_field_label(
+            name,
+            source=source,
+            display_name=st.session_state.get("data_label_name", ""),
+            description=st.session_state.get("data_label_desc", ""),
+        )
+    except SegmentationError as exc:
+        st.session_state[LABEL_FLASH] = ("error", exc.message)
+        return
+    st.session_state[LABEL_FLASH] = (
+        "success",
+        f"`{name}` now shows as “{saved.display_name}”."
+        if saved.custom
+        else f"`{name}` is back to “{saved.display_name}”.",
+    )
+
+
+def label_editor() -> None:
+    """Name a field the way the team says it; the column name stays what PQL uses."""
+    labels = svc.field_labels()
+    if not labels:
+        return
+    by_key = {f"{lbl.source}:{lbl.name}": lbl for lbl in labels}
+    with st.expander(
+        "Name a field", icon=":material/edit:", expanded=LABEL_FLASH in st.session_state
+    ):
+        pick = st.selectbox(
+            "Field",
+            list(by_key),
+            format_func=lambda k: (
+                f"{by_key[k].display_name} · {by_key[k].name} ({by_key[k].source})"
+            ),
+            key="data_label_field",
+        )
+        chosen = by_key[pick]
+        if st.session_state.get("data_label_for") != pick:  # a new field: show its words
+            st.session_state["data_label_for"] = pick
+            st.session_state["data_label_name"] = chosen.display_name
+            st.session_state["data_label_desc"] = chosen.description
+        st.text_input(
+            "Display name",
+            key="data_label_name",
+            max_chars=80,
+            help="What the builder and the pages show. Leave empty for the default.",
+        )
+        st.text_area(
+            "Description",
+            key="data_label_desc",
+            max_chars=500,
+            height=68,
+            help="Shown when hovering the field in the builder.",
+        )
+        st.button(
+            "Save field name",
+            key="data_label_save",
+            icon=":material/save:",
+            on_click=_save_label,
+            args=(chosen.source, chosen.name),
+        )
+        flash = st.session_state.pop(LABEL_FLASH, None)
+        if flash:
+            (st.error if flash[0] == "error" else st.success)(flash[1])
 
 
 def catalog_section() -> None:
@@ -193,6 +290,7 @@ def catalog_section() -> None:
     if frame.empty:
         st.info("No fields yet — load profiles or events first.")
         return
+    label_editor()
     sources = sorted(frame["source"].dropna().unique())
     chosen = st.segmented_control(
         "Source", sources, selection_mode="multi", default=sources, key="data_cat_source"
