@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from segmentation import columns, field_labels
+from segmentation import columns, cron_picker, field_labels
 from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
@@ -500,6 +500,16 @@ class SegmentationService:
     @staticmethod
     def cron_describe(cron: str) -> str:
         return describe(cron)
+
+    @staticmethod
+    def cron_from_pick(frequency: str, hour: int, minute: int, **days: Any) -> str:
+        """The Quartz cron of a schedule picked in words (see cron_picker)."""
+        return cron_picker.build(frequency, hour, minute, **days)
+
+    @staticmethod
+    def cron_to_pick(cron: str) -> cron_picker.SchedulePick | None:
+        """The words-picker form of a cron, or None when only the cron says it."""
+        return cron_picker.from_cron(cron)
 
 
 class Search:

@@ -601,6 +601,36 @@ def test_a_field_named_on_the_data_page_reads_so_in_the_builder(page, studio):
     full_screenshot(page, ARTIFACTS / "builder-display-name.png")
 
 
+def test_schedule_picked_in_words_from_the_builder(page, studio):
+    segment_id, _ = demo_segment(studio)
+    open_page(page, studio, f"?segment={segment_id}", "Segment builder")
+    by_key(page, "builder_go_schedule").locator("button").first.click()
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Schedules", exact=True)).to_be_visible()
+    expect(by_key(page, "sched_segments")).to_contain_text(DEMO_SEGMENT)
+    name = by_key(page, "sched_name").locator("input")
+    name.fill("Weekday winback")
+    name.press("Enter")
+    wait_idle(page)
+    by_key(page, "sched_when").get_by_text("Every weekday", exact=True).click()
+    wait_idle(page)
+    pick_option(page, by_key(page, "sched_tz"), "Europe/Berlin", "Europe/Berl")
+    expect(page.get_by_text("Cron: 0 0 2 ? * MON-FRI")).to_be_visible()
+    runs = page.get_by_test_id("stMarkdown").filter(has_text="Next runs")
+    expect(runs).to_contain_text(re.compile(r"(Mon|Tue|Wed|Thu|Fri) \d{4}-\d\d-\d\d 02:00 CET"))
+    expect(runs).to_contain_text("01:00 UTC")
+    full_screenshot(page, ARTIFACTS / "schedule-picker.png")
+    by_key(page, "sched_create").locator("button").click()
+    wait_idle(page)
+    expect(page.get_by_text("Created schedule 'Weekday winback'.")).to_be_visible()
+    table = on_screen(page.get_by_test_id("stDataFrame").first)
+    expect(table.locator("td", has_text="0 0 2 ? * MON-FRI")).to_have_count(1)
+    # the whole form starts over
+    expect(by_key(page, "sched_name").locator("input")).to_have_value("")
+    expect(by_key(page, "sched_when").get_by_role("radio", name="Every day")).to_be_checked()
+    expect(combobox(page, "sched_tz")).to_have_value("UTC")
+
+
 def test_8_workspace_after_the_server_stops(studio):
     """What the pages said is what the workspace file holds."""
     segment_id, qualified, exported = studio.needs("segment_id", "job_qualified", "exported")

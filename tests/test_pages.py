@@ -7,6 +7,7 @@ other's changes.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from dataclasses import dataclass
@@ -187,20 +188,38 @@ def test_jobs_run_now_adds_a_succeeded_job(ws_copy: Path) -> None:
     assert "SUCCEEDED" in history.iloc[0]["status"]
 
 
-def test_schedules_cron_in_words_next_runs_and_bad_cron(ws_copy: Path) -> None:
+def test_schedules_picked_in_words_write_the_cron_and_the_form_resets(ws_copy: Path) -> None:
     at = open_page("schedules")
     at.text_input(key="sched_name").input("Weekday mornings").run()
-    at.text_input(key="sched_cron").input("0 30 6 ? * MON-FRI").run()
+    at.radio(key="sched_when").set_value("weekdays").run()
+    at.time_input(key="sched_time").set_value(dt.time(6, 30)).run()
+    at.selectbox(key="sched_tz").select("Europe/Berlin").run()
     assert_clean(at)
+    assert any("`0 30 6 ? * MON-FRI`" in c.value for c in at.caption)
     words = " ".join(s.value for s in at.success)
-    assert "06:30" in words
+    assert "06:30" in words and "Monday through Friday" in words
     runs = next(m.value for m in at.markdown if m.value.startswith("Next runs"))
     assert runs.count("\n- ") == 5
     assert "Sat" not in runs and "Sun" not in runs
+    assert "CET" in runs and "05:30 UTC" in runs  # in the schedule's timezone and in UTC
     at.button(key="sched_create").click().run()
     assert_clean(at)
-    table = at.dataframe[0].value
-    assert "Weekday mornings" in set(table["name"])
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["Weekday mornings", "cron"] == "0 30 6 ? * MON-FRI"
+    assert table.loc["Weekday mornings", "timezone"] == "Europe/Berlin"
+    # the whole form starts over
+    assert at.text_input(key="sched_name").value == ""
+    assert at.radio(key="sched_when").value == "daily"
+    assert at.time_input(key="sched_time").value == dt.time(2, 0)
+    assert at.selectbox(key="sched_tz").value == "UTC"
+
+
+def test_schedules_cron_for_power_users_and_bad_cron(ws_copy: Path) -> None:
+    at = open_page("schedules")
+    at.radio(key="sched_when").set_value("cron").run()
+    at.text_input(key="sched_cron").input("0 0 9 ? * MON,WED").run()
+    assert_clean(at)
+    assert "09:00" in " ".join(s.value for s in at.success)
     at.text_input(key="sched_cron").input("61 * * * *").run()
     assert at.error, "a bad cron must say what is wrong"
     assert "minute" in at.error[0].value.lower()
@@ -264,10 +283,12 @@ def test_pages_guide_an_empty_workspace(tmp_path: Path, monkeypatch: pytest.Monk
 def test_schedules_edit_switch_off_and_delete(ws_copy: Path) -> None:
     at = open_page("schedules")
     at.text_input(key="sched_name").input("Hourly").run()
+    at.radio(key="sched_when").set_value("cron").run()
     at.text_input(key="sched_cron").input("0 * * * *").run()
     at.button(key="sched_create").click().run()
     made = next(o for o in at.selectbox(key="sched_pick").options if "Hourly" in o)
     at.selectbox(key="sched_pick").select(made).run()
+    assert at.radio(key="sched_when").value == "cron"  # no words for hourly: cron it stays
     assert at.text_input(key="sched_cron").value == "0 * * * *"
     at.toggle(key="sched_active").set_value(False).run()
     at.button(key="sched_save").click().run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 import pandas as pd
@@ -14,13 +15,32 @@ from ui.widgets import attempt, header, require_data, segment_options
 
 NEW = "__new__"
 PICK_KEY = "sched_pick"
-FIELDS = ("sched_name", "sched_cron", "sched_tz", "sched_all", "sched_segments", "sched_active")
+RESET_KEY = "sched_reset"  # set by Create/Delete: the next run starts the form over
+WHEN = {
+    "daily": "Every day",
+    "weekdays": "Every weekday",
+    "weekly": "Once a week",
+    "monthly": "Once a month",
+    "cron": "Cron (power users)",
+}
+WEEKDAY_NAMES = {
+    "MON": "Monday",
+    "TUE": "Tuesday",
+    "WED": "Wednesday",
+    "THU": "Thursday",
+    "FRI": "Friday",
+    "SAT": "Saturday",
+    "SUN": "Sunday",
+}
+# 29-31 do not exist in every month; "last day" covers the month end
+DAYS_OF_MONTH = [*range(1, 29), 0]
 
 svc = service()
 header(
     "Schedules",
-    "Evaluate segments on a timetable. Cron takes Quartz (AEP: `0 0 2 * * ?`) or the "
-    "usual 5 fields (`0 2 * * *`); times are read in the schedule's timezone.",
+    "Evaluate segments on a timetable: every day, every weekday, once a week or once a "
+    "month at a time of day, in the schedule's timezone. Power users can type cron "
+    "(Quartz as in AEP, `0 0 2 * * ?`, or the usual 5 fields).",
 )
 
 
@@ -72,17 +92,55 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
     )
 
 
+def _pick_into_state(cron: str) -> None:
+    """Show a cron in the picker when it has one of its shapes, else as cron text."""
+    pick = svc.cron_to_pick(cron)
+    st.session_state["sched_cron"] = cron
+    if pick is None:
+        st.session_state["sched_when"] = "cron"
+        return
+    st.session_state.update(
+        sched_when=pick.frequency,
+        sched_time=dt.time(pick.hour, pick.minute),
+        sched_weekday=pick.weekday or "MON",
+        sched_dom=pick.day_of_month if pick.day_of_month is not None else 1,
+    )
+
+
+def reset_form() -> None:
+    """Every field back to its start value.
+
+    Values are set, not dropped: a dropped key lets the browser send its old value
+    back, which is how the form used to stay half filled after Create.
+    """
+    zones = timezones()
+    st.session_state.update(
+        sched_name="",
+        sched_when="daily",
+        sched_time=dt.time(2, 0),
+        sched_weekday="MON",
+        sched_dom=1,
+        sched_cron="",
+        sched_tz=svc.timezone if svc.timezone in zones else "UTC",
+        sched_all=True,
+        sched_segments=[],
+        sched_active=True,
+    )
+    current = current_segment()
+    if current in segment_options(svc):  # a new schedule starts with the segment in work
+        st.session_state.update(sched_all=False, sched_segments=[current])
+
+
 def load_into_form() -> None:
     """On picking a schedule, copy its values into the form's widgets."""
     pick = st.session_state.get(PICK_KEY, NEW)
     found = next((s for s in svc.schedules.list() if s.id == pick), None)
+    reset_form()
     if found is None:
-        for key in FIELDS:
-            st.session_state.pop(key, None)
         return
+    _pick_into_state(found.cron)
     st.session_state.update(
         sched_name=found.name,
-        sched_cron=found.cron,
         sched_tz=found.timezone,
         sched_all=found.segments == ["*"],
         sched_segments=[s for s in found.segments if s in segment_options(svc)],
@@ -91,7 +149,7 @@ def load_into_form() -> None:
 
 
 def cron_preview(cron: str, tz: str) -> bool:
-    """The cron in words and its next 5 runs; False (with the reason) when it is wrong."""
+    """The schedule in words and its next 5 runs (its timezone and UTC); False when wrong."""
     if not cron.strip():
         st.caption("Type a cron expression to see when it runs.")
         return False
@@ -102,11 +160,41 @@ def cron_preview(cron: str, tz: str) -> bool:
         st.error(exc.message, icon=":material/error:")
         return False
     st.success(f"**{words}** ({tz})", icon=":material/event_repeat:")
+    st.caption(f"Cron: `{cron}`")
     if runs:
-        st.markdown("Next runs:\n" + "\n".join(f"- {r:%a %Y-%m-%d %H:%M %Z}" for r in runs))
+        st.markdown(
+            "Next runs:\n"
+            + "\n".join(
+                f"- {r:%a %Y-%m-%d %H:%M %Z}"
+                + ("" if tz == "UTC" else f" · {r.astimezone(dt.UTC):%a %H:%M} UTC")
+                for r in runs
+            )
+        )
     else:
         st.caption("This schedule has no future runs.")
     return True
+
+
+def when_picker() -> str | None:
+    """Every day / weekday / week on a day / month on a day, at a time -> cron."""
+    when = st.radio("When", list(WHEN), format_func=WHEN.get, horizontal=True, key="sched_when")
+    if when == "cron":
+        return st.text_input("Cron", key="sched_cron", placeholder="0 0 2 * * ?")
+    cols = st.columns(2)
+    at = cols[0].time_input("At", key="sched_time", step=dt.timedelta(minutes=15))
+    days: dict[str, object] = {}
+    if when == "weekly":
+        days["weekday"] = cols[1].selectbox(
+            "On", list(WEEKDAY_NAMES), format_func=WEEKDAY_NAMES.get, key="sched_weekday"
+        )
+    elif when == "monthly":
+        days["day_of_month"] = cols[1].selectbox(
+            "On day",
+            DAYS_OF_MONTH,
+            format_func=lambda d: "the last day" if d == 0 else f"day {d}",
+            key="sched_dom",
+        )
+    return attempt(svc.cron_from_pick, when, at.hour, at.minute, **days)
 
 
 def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
@@ -119,18 +207,12 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
         on_change=load_into_form,
     )
     zones = timezones()
-    st.session_state.setdefault("sched_tz", svc.timezone if svc.timezone in zones else "UTC")
-    current = current_segment()
-    if pick == NEW and current in names and "sched_segments" not in st.session_state:
-        # a new schedule starts with the segment being worked on
-        st.session_state["sched_all"] = False
-        st.session_state["sched_segments"] = [current]
-    st.session_state.setdefault("sched_all", True)
-    st.session_state.setdefault("sched_active", True)
+    if st.session_state.pop(RESET_KEY, False) or "sched_name" not in st.session_state:
+        reset_form()
     left, right = st.columns([3, 2])
     with left:
         name = st.text_input("Name", key="sched_name", placeholder="Nightly refresh")
-        cron = st.text_input("Cron", key="sched_cron", placeholder="0 0 2 * * ?")
+        cron = when_picker() or ""
         tz = st.selectbox("Timezone", zones, key="sched_tz")
         everything = st.checkbox("All segments", key="sched_all")
         segments = (
@@ -158,8 +240,7 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
             )
             if made is not None:
                 st.session_state["sched_flash"] = f"Created schedule {made.name!r}."
-                for key in FIELDS:
-                    st.session_state.pop(key, None)
+                st.session_state[RESET_KEY] = True
                 st.rerun()
         return
     if buttons[0].button(
@@ -187,8 +268,7 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
             else:
                 st.session_state["sched_flash"] = "Deleted the schedule."
                 del st.session_state[PICK_KEY]
-                for key in FIELDS:
-                    st.session_state.pop(key, None)
+                st.session_state[RESET_KEY] = True
                 st.rerun()
 
 
