@@ -13,12 +13,16 @@ from segmentation import SegmentationError
 from ui.state import service, show_error, sync_segment_with_url
 
 LOG = logging.getLogger("segment_studio.app")
+LANDED = "app_landed"  # set after the first run of a browser session
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="Segment Studio", page_icon=":material/donut_large:", layout="wide")
 
+HOME = st.Page(HERE / "views" / "home.py", title="Home", icon=":material/home:", default=True)
+BUILDER = st.Page(HERE / "views" / "builder.py", title="Builder", icon=":material/tune:")
 PAGES = [
-    st.Page(HERE / "views" / "builder.py", title="Builder", icon=":material/tune:", default=True),
+    HOME,
+    BUILDER,
     st.Page(HERE / "views" / "preview.py", title="Preview", icon=":material/table_view:"),
     st.Page(HERE / "views" / "estimates.py", title="Estimates", icon=":material/bar_chart:"),
     st.Page(HERE / "views" / "jobs.py", title="Jobs", icon=":material/play_circle:"),
@@ -93,6 +97,15 @@ def run_page(page: st.Page) -> None:
         )
 
 
+def route(page: st.Page) -> st.Page:
+    """Links from before the home page (``/?segment=<id>``) still open the builder."""
+    first_run = not st.session_state.get(LANDED)
+    st.session_state[LANDED] = True
+    if first_run and page.url_path == HOME.url_path and "segment" in st.query_params:
+        st.switch_page(BUILDER, query_params=st.query_params.to_dict())
+    return page
+
+
 sidebar()
 sync_segment_with_url(service())
-run_page(st.navigation(PAGES))
+run_page(route(st.navigation(PAGES)))

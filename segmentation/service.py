@@ -31,6 +31,7 @@ from segmentation.exports import ExportManager
 from segmentation.field_labels import FieldLabel
 from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
+from segmentation.library import LibraryEntry, build_library
 from segmentation.model import And, Expression, Or, segment_refs, walk
 from segmentation.pql import parse, to_pql
 from segmentation.preview import PreviewCache, PreviewPage, preview_page
@@ -74,6 +75,8 @@ def to_utc_naive(value: dt.datetime | str | None) -> dt.datetime:
 
 
 MAX_NODES = 2_000
+# the library reads each segment's last job status from the newest jobs only
+LIBRARY_JOBS = 500
 
 
 def _check_size(expr: Expression) -> Expression:
@@ -234,6 +237,15 @@ class SegmentationService:
         )
         # a profile that left may be gone from the table since (a replace): blank contacts
         return changes.merge(people, on="profile_id", how="left")
+
+    def library(self) -> list[LibraryEntry]:
+        """Every saved segment with its last size, size history, schedules and last job."""
+        return build_library(
+            self.definitions.all(),
+            self.jobs.history(),
+            self.schedules.list(),
+            self.jobs.list(limit=LIBRARY_JOBS),
+        )
 
     def field_labels(self) -> list[FieldLabel]:
         """Display name and description of every catalog field (derived until set)."""

@@ -53,6 +53,7 @@ SEGMENT_PQL = to_pql(
 DEMO_SEGMENT = "US runners"  # opened by URL: its PQL fits the visual builder
 SLOW = 45_000  # ms: the first render of a page on a 2-core machine
 PAGE_TITLES = {  # sidebar link -> the title the page shows
+    "Home": "Home",
     "Builder": "Segment builder",
     "Preview": "Preview",
     "Estimates": "Estimates",
@@ -183,7 +184,7 @@ def count(text: str) -> int:
 
 
 def test_1_build_and_save_a_segment(page, studio):
-    open_page(page, studio, "", "Segment builder")
+    open_page(page, studio, "builder", "Segment builder")
     expect(page.get_by_text("A new segment: build it below, then save it.")).to_be_visible()
 
     page.get_by_role("button", name="Attribute", exact=True).click()
@@ -417,7 +418,7 @@ def test_6_open_a_saved_segment_by_url(page, studio):
 
 
 def test_7_every_page_renders_without_an_exception(page, studio):
-    open_page(page, studio, "", "Segment builder")
+    open_page(page, studio, "builder", "Segment builder")
     nav = page.get_by_test_id("stSidebarNav")
     for link, title in PAGE_TITLES.items():
         nav.get_by_role("link", name=link, exact=True).click()
@@ -629,6 +630,30 @@ def test_schedule_picked_in_words_from_the_builder(page, studio):
     expect(by_key(page, "sched_name").locator("input")).to_have_value("")
     expect(by_key(page, "sched_when").get_by_role("radio", name="Every day")).to_be_checked()
     expect(combobox(page, "sched_tz")).to_have_value("UTC")
+
+
+def test_home_page_library_search_opens_the_builder(page, studio):
+    segment_id, _ = demo_segment(studio)
+    open_page(page, studio, "", "Home")
+    expect(metric_value(page, "Profiles")).to_have_text(re.compile(r"^[\d,]+$"))
+    expect(metric_value(page, "Segments")).to_have_text(re.compile(r"^\d+$"))
+    search = by_key(page, "home_search").locator("input")
+    search.fill("runners")
+    search.press("Enter")
+    wait_idle(page)
+    grid = on_screen(by_key(page, "home_library"))
+    rows = grid_rows(grid)
+    assert [r["Segment"] for r in rows] == [DEMO_SEGMENT]
+    assert count(rows[0]["Size"]) > 0 and rows[0]["Last job"] == "Succeeded"
+    assert rows[0]["As of (UTC)"] and rows[0]["Schedule"]
+    full_screenshot(page, ARTIFACTS / "home-library.png")
+    # the row-marker column: clicking it selects the row, which opens the builder
+    box = grid.locator("canvas").first.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Segment builder", exact=True)).to_be_visible()
+    expect(combobox(page, "builder_pick")).to_have_value(DEMO_SEGMENT)
+    expect(page).to_have_url(re.compile(f"/builder\\?segment={segment_id}"))
 
 
 def test_8_workspace_after_the_server_stops(studio):

@@ -35,7 +35,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv(ENV_PATH, str(workspace))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    return at
+    return at.switch_page("views/builder.py")
 
 
 def _svc(at: AppTest) -> SegmentationService:
@@ -199,7 +199,8 @@ def test_duplicate_then_delete_with_confirm(app: AppTest) -> None:
 
 def test_no_data_points_to_the_data_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_PATH, str(tmp_path / "empty.duckdb"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page("views/builder.py").run()
     assert not at.exception
     assert any("Data page" in i.value for i in at.info)
 
@@ -236,7 +237,8 @@ def test_examples_fill_the_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     svc.ingest("events", tmp_path / "events.csv")
     svc.close()
     monkeypatch.setenv(ENV_PATH, str(tmp_path / "ws.duckdb"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page("views/builder.py").run()
     assert any("Start from an example" in i.value for i in at.info)
     _by_key(at.button, "builder_example_0").click()
     at.run()

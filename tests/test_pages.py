@@ -22,7 +22,7 @@ from tests.conftest import make_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["data", "preview", "estimates", "jobs", "schedules", "exports", "search"]
+PAGES = ["home", "data", "preview", "estimates", "jobs", "schedules", "exports", "search"]
 TITLES = {p: p.capitalize() for p in PAGES}
 
 
@@ -131,7 +131,7 @@ def test_data_upload_of_a_bad_csv_shows_the_problems(ws_copy: Path, workspace: W
     ).encode()
     at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
     assert "eventType" in at.selectbox(key="data_type_col").options
-    next(b for b in at.button if b.label == "Append to events").click().run()
+    next(b for b in at.button if b.label == "Add rows to events").click().run()
     assert not at.exception, [e.value for e in at.exception]
     summary = " ".join(w.value for w in at.warning)
     assert "rejected" in summary
@@ -148,7 +148,7 @@ def test_data_upload_with_every_row_bad_says_nothing_changed(ws_copy: Path) -> N
     at.radio(key="data_mode").set_value("append").run()
     bad = b"profile_id,eventType,timestamp\n,page_view,2026-01-01 10:00:00\n"
     at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
-    next(b for b in at.button if b.label == "Append to events").click().run()
+    next(b for b in at.button if b.label == "Add rows to events").click().run()
     assert not at.exception
     assert "bad.csv" in at.error[0].value and "missing id" in at.error[0].value
 
