@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Literal
 
+import duckdb
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -29,8 +30,9 @@ from segmentation.store import Database
 JobStatus = Literal["NEW", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED"]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 Progress = Callable[[float, str], None]
-# Compiles {definition id: definition} into (SQL, params) selecting (segment_id, profile_id).
-CompileMany = Callable[[list[Definition], dt.datetime], tuple[str, list]]
+# Compiles definitions into (SQL, params) selecting (segment_id, profile_id), and the
+# reason of each definition that does not compile ({definition id: reason}).
+CompileMany = Callable[[list[Definition], dt.datetime], tuple[str, list, dict[str, str]]]
 
 
 class TimeSpan(BaseModel):
@@ -53,6 +55,11 @@ class JobSegment(BaseModel):
     segment_id: str
     name: str
     version: int
+    # FAILED when this definition could not be evaluated (say a field's type changed
+    # under it): its membership is then as the last successful run left it, and the
+    # job's other definitions are evaluated all the same.
+    status: Literal["SUCCEEDED", "FAILED"] | None = None
+    error: str | None = None
 
 
 class SegmentJob(BaseModel):
@@ -203,7 +210,7 @@ class JobRunner:
         try:
             report(0.05, f"Evaluating {len(defs)} definition(s)")
             self._evaluate(job, defs, metrics, report)
-            status, error = "SUCCEEDED", None
+            status, error = "SUCCEEDED", job.error
         except BaseException as exc:  # recorded, never raised into the UI (but see below)
             status, error = self._outcome(job.id, exc)
             outcome = exc
@@ -214,11 +221,13 @@ class JobRunner:
             committed = job.id in self._committed
             self._committed.discard(job.id)
         if committed:  # membership was written: the job did its work
-            status, error = "SUCCEEDED", None
+            status, error = "SUCCEEDED", job.error
         finished = _now()
         metrics.total_time.end_time_in_ms = _ms(finished)
         metrics.total_time.total_time_in_ms = _ms(finished) - _ms(job.created_at)
-        self._set_status(job.id, status, finished_at=finished, metrics=metrics, error=error)
+        self._set_status(
+            job.id, status, finished_at=finished, metrics=metrics, error=error, segments=job
+        )
         if outcome is not None and not isinstance(outcome, Exception):
             raise outcome  # e.g. Streamlit's rerun: recorded above, then let it through
         report(1.0, f"Job {status.lower()}")
@@ -242,10 +251,14 @@ class JobRunner:
         self._connections[job.id] = con
         seg_start = _now()
         table = f"job_{job.id.replace('-', '')}"
-        sql, params = self._compile_many(defs, job.as_of)
-        self._check_cancel(job.id)
         report(0.2, "Finding qualified profiles")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
+        failed = self._qualify(con, job, defs, table)
+        for segment in job.segments:
+            segment.status = "FAILED" if segment.segment_id in failed else "SUCCEEDED"
+            segment.error = failed.get(segment.segment_id)
+        if len(failed) == len(defs):
+            raise SegmentationError(_failures_text(job))
+        job.error = _failures_text(job) if failed else None
         self._check_cancel(job.id)
         report(0.7, "Recording entered and exited profiles")
         try:
@@ -266,12 +279,47 @@ class JobRunner:
         )
         self._fill_counts(job, metrics)
 
+    def _qualify(
+        self, con: duckdb.DuckDBPyConnection, job: SegmentJob, defs: list[Definition], table: str
+    ) -> dict[str, str]:
+        """Fill ``table`` with the qualified pairs of every definition that can be
+        evaluated; the reason of each one that cannot, by id. All share one query; if
+        that query fails, each definition runs alone so that one bad definition fails
+        itself, not the job."""
+        sql, params, failed = self._compile_many(defs, job.as_of)
+        self._check_cancel(job.id)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
+            return failed
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error:
+            self._check_cancel(job.id)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} (segment_id VARCHAR, profile_id VARCHAR)"
+        )
+        for definition in defs:
+            if definition.id in failed:
+                continue
+            self._check_cancel(job.id)
+            sql, params, bad = self._compile_many([definition], job.as_of)
+            failed.update(bad)
+            if bad:
+                continue
+            try:
+                con.execute(f"INSERT INTO {table} {sql}", params)
+            except duckdb.InterruptException:
+                raise
+            except duckdb.Error as exc:
+                failed[definition.id] = _first_line(exc)
+        return failed
+
     def _merge(self, tx, job: SegmentJob, table: str) -> None:
         """Turn the qualified pairs into statuses, the change log and the history."""
         tx.execute("CREATE OR REPLACE TEMP TABLE job_segments (segment_id VARCHAR, version INT)")
         tx.executemany(
             "INSERT INTO job_segments VALUES (?, ?)",
-            [[s.segment_id, s.version] for s in job.segments],
+            [[s.segment_id, s.version] for s in job.segments if s.status != "FAILED"],
         )
         # a definition deleted while the job ran gets no membership back
         tx.execute("DELETE FROM job_segments WHERE segment_id NOT IN (SELECT id FROM definitions)")
@@ -351,6 +399,9 @@ class JobRunner:
         if "metrics" in fields:
             sets.append("metrics = ?")
             params.append(fields["metrics"].model_dump_json())
+        if "segments" in fields:
+            sets.append("segments = ?")
+            params.append(_segments_json(fields["segments"]))
         with self._db.write() as con:
             con.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", [*params, job_id])
 
@@ -409,6 +460,20 @@ _JOB_COLUMNS = (
     "id, status, segments, as_of, schedule_id, pid, created_at, started_at, finished_at, "
     "metrics, error"
 )
+
+
+def _failures_text(job: SegmentJob) -> str:
+    failed = [s for s in job.segments if s.status == "FAILED"]
+    lines = "; ".join(f"{s.name!r}: {s.error}" for s in failed)
+    return (
+        f"{len(failed)} of {len(job.segments)} definition(s) could not be evaluated, and "
+        f"their membership is as their last successful run left it: {lines}"
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _segments_json(job: SegmentJob) -> str:

@@ -501,13 +501,22 @@ class Jobs:
         )
 
     def _compile_many(self, defs: list[Definition], as_of: dt.datetime):
+        """One query for the definitions that compile, and why each other one does not
+        (a field dropped or retyped by a load since it was saved)."""
         if not self._svc.db.table_exists("profiles"):
             raise InvalidInputError("Load profiles before running a segment job.")
+        schema, options = self._svc.schema(), self._svc._options(as_of)
+        failed: dict[str, str] = {}
+        for d in defs:
+            try:
+                compile_segment(d.expression, schema, options)
+            except SegmentationError as exc:
+                failed[d.id] = exc.message
         compiled = compile_many(
-            {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
+            {d.id: d.expression for d in defs if d.id not in failed}, schema, options
         )
         sql = f"SELECT segment_key AS segment_id, profile_id FROM ({compiled.sql})"
-        return sql, list(compiled.params)
+        return sql, list(compiled.params), failed
 
     def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
         defs = self._definitions(segments)
