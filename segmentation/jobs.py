@@ -4,6 +4,14 @@ A job computes every qualified (segment, profile) pair into a temporary table
 first, outside the write lock, then merges it into ``memberships`` in one
 write transaction. A job that is cancelled or dies before the commit leaves
 membership exactly as the last good run left it.
+
+Only a run as of now, or as of a time at or after the latest run so far (in time
+order, as the demo's weekly history runs), updates the current membership. A run
+as of another time (a date ahead, or before the latest run) is a *what-if*: its
+counts and its entered/exited lists, measured against the current membership,
+are kept in the history marked ``what_if``, and members, exports and profile
+memberships are untouched. Each membership row names the job it comes from and
+that job's as-of.
 """
 
 # ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
@@ -33,6 +41,8 @@ Progress = Callable[[float, str], None]
 # Compiles definitions into (SQL, params) selecting (segment_id, profile_id), and the
 # reason of each definition that does not compile ({definition id: reason}).
 CompileMany = Callable[[list[Definition], dt.datetime], tuple[str, list, dict[str, str]]]
+# A run as of more than this after the moment it is made is as of the future: a what-if.
+NOW_TOLERANCE = dt.timedelta(minutes=1)
 
 
 class TimeSpan(BaseModel):
@@ -74,6 +84,30 @@ class SegmentJob(BaseModel):
     finished_at: dt.datetime | None = None
     metrics: JobMetrics = Field(default_factory=JobMetrics)
     error: str | None = None
+    what_if: bool = Field(
+        False,
+        description="as of another time than the current membership's: counts and changes "
+        "were recorded, members were not changed",
+    )
+
+
+class MembershipRun(BaseModel):
+    """The run a segment's current membership comes from."""
+
+    segment_id: str
+    job_id: str | None = Field(None, description="None for membership older than this record")
+    as_of: dt.datetime | None = None
+
+
+def current_runs(db: Database, segment_ids: list[str]) -> list[MembershipRun]:
+    """Which job set each segment's current membership, and as of when (segments
+    without members are left out)."""
+    rows = db.rows(
+        "SELECT segment_id, any_value(job_id), any_value(as_of) FROM memberships "
+        "WHERE list_contains(?, segment_id) GROUP BY segment_id ORDER BY segment_id",
+        [segment_ids],
+    )
+    return [MembershipRun(segment_id=s, job_id=j, as_of=a) for s, j, a in rows]
 
 
 class JobCancelled(SegmentationError):
@@ -174,9 +208,9 @@ class JobRunner:
         self._cancel[job.id] = threading.Event()
         with self._db.write() as con:
             con.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [job.id, job.status, _segments_json(job), job.as_of, schedule_id, os.getpid()]
-                + [job.created_at, None, None, job.metrics.model_dump_json(), None],
+                + [job.created_at, None, None, job.metrics.model_dump_json(), None, False],
             )
         return job
 
@@ -226,7 +260,13 @@ class JobRunner:
         metrics.total_time.end_time_in_ms = _ms(finished)
         metrics.total_time.total_time_in_ms = _ms(finished) - _ms(job.created_at)
         self._set_status(
-            job.id, status, finished_at=finished, metrics=metrics, error=error, segments=job
+            job.id,
+            status,
+            finished_at=finished,
+            metrics=metrics,
+            error=error,
+            segments=job,
+            what_if=job.what_if,
         )
         if outcome is not None and not isinstance(outcome, Exception):
             raise outcome  # e.g. Streamlit's rerun: recorded above, then let it through
@@ -269,7 +309,7 @@ class JobRunner:
                     self._connections.pop(job.id, None)
                     self._committed.add(job.id)
         finally:
-            for temp in (table, "job_segments", "job_current"):
+            for temp in (table, "job_segments", "job_current", "job_what_if"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         seg_end = _now()
         metrics.profile_segmentation_time = TimeSpan(
@@ -328,49 +368,67 @@ class JobRunner:
             "SEMI JOIN job_segments s USING (segment_id) "
             "WHERE m.status IN ('realized', 'existing')"
         )
-        tx.execute(
-            "DELETE FROM memberships WHERE segment_id IN (SELECT segment_id FROM job_segments)"
-        )
+        job.what_if = self._is_what_if(tx, job)
+        if job.what_if:  # the new state goes to a scratch table; memberships stay
+            target = "job_what_if"
+            tx.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS FROM memberships LIMIT 0")
+        else:
+            target = "memberships"
+            tx.execute(
+                "DELETE FROM memberships WHERE segment_id IN (SELECT segment_id FROM job_segments)"
+            )
         # Straight into memberships (no copy of the new state first), with one join of
         # the qualified pairs and the current members: in both -> existing, only
         # qualified -> realized, only current -> exited. The pairs are distinct:
         # profile ids are keys and the events pass is grouped by them.
         tx.execute(
-            f"""INSERT INTO memberships
+            f"""INSERT INTO {target} (segment_id, profile_id, status, last_qualification_time,
+                                      version, job_id, as_of)
             SELECT s.segment_id, coalesce(q.profile_id, c.profile_id),
                    CASE WHEN q.profile_id IS NULL THEN 'exited'
                         WHEN c.profile_id IS NULL THEN 'realized' ELSE 'existing' END,
                    CASE WHEN q.profile_id IS NULL THEN c.last_qualification_time
-                        ELSE ?::TIMESTAMP END,
-                   s.version
+                        ELSE $as_of::TIMESTAMP END,
+                   s.version, $job, $as_of::TIMESTAMP
             FROM {table} q
             FULL JOIN job_current c
                 ON c.segment_id = q.segment_id AND c.profile_id = q.profile_id
             JOIN job_segments s ON s.segment_id = coalesce(q.segment_id, c.segment_id)""",
-            [job.as_of],
+            {"as_of": job.as_of, "job": job.id},
         )
         tx.execute(
             "INSERT INTO membership_changes SELECT ?, m.segment_id, m.version, m.profile_id, "
-            "CASE m.status WHEN 'realized' THEN 'entered' ELSE 'exited' END FROM memberships m "
+            f"CASE m.status WHEN 'realized' THEN 'entered' ELSE 'exited' END FROM {target} m "
             "SEMI JOIN job_segments s USING (segment_id) "
             "WHERE m.status IN ('realized', 'exited')",
             [job.id],
         )
         tx.execute(
-            """INSERT INTO membership_history
+            f"""INSERT INTO membership_history
             SELECT ?, s.segment_id, s.version, ?,
                    coalesce(n.realized + n.existing, 0), coalesce(n.realized, 0),
-                   coalesce(n.existing, 0), coalesce(n.exited, 0), ?
+                   coalesce(n.existing, 0), coalesce(n.exited, 0), ?, ?
             FROM job_segments s LEFT JOIN (
                 SELECT segment_id,
                        count(*) FILTER (WHERE status = 'realized') AS realized,
                        count(*) FILTER (WHERE status = 'existing') AS existing,
                        count(*) FILTER (WHERE status = 'exited') AS exited
-                FROM memberships SEMI JOIN job_segments USING (segment_id)
+                FROM {target} SEMI JOIN job_segments USING (segment_id)
                 GROUP BY segment_id
             ) n USING (segment_id)""",
-            [job.id, job.as_of, _now()],
+            [job.id, job.as_of, _now(), job.what_if],
         )
+
+    @staticmethod
+    def _is_what_if(tx, job: SegmentJob) -> bool:
+        """As of the future, or before the latest run that set a segment's membership."""
+        if job.as_of > job.created_at + NOW_TOLERANCE:
+            return True
+        latest = tx.execute(
+            "SELECT max(as_of) FROM membership_history SEMI JOIN job_segments USING (segment_id) "
+            "WHERE NOT what_if"
+        ).fetchone()[0]
+        return latest is not None and job.as_of < latest
 
     def _fill_counts(self, job: SegmentJob, metrics: JobMetrics) -> None:
         has_profiles = self._db.table_exists("profiles")
@@ -392,7 +450,7 @@ class JobRunner:
 
     def _set_status(self, job_id: str, status: str, **fields) -> None:
         sets, params = ["status = ?"], [status]
-        for name in ("started_at", "finished_at", "error"):
+        for name in ("started_at", "finished_at", "error", "what_if"):
             if name in fields:
                 sets.append(f"{name} = ?")
                 params.append(fields[name])
@@ -433,9 +491,10 @@ class JobRunner:
     # --- results -------------------------------------------------------------------
 
     def members(self, segment_id: str, statuses: list[str] | None = None) -> pd.DataFrame:
+        """The current members, with the job they come from and its as-of."""
         statuses = statuses or ["realized", "existing"]
         return self._db.df(
-            "SELECT profile_id, status, last_qualification_time FROM memberships "
+            "SELECT profile_id, status, last_qualification_time, job_id, as_of FROM memberships "
             "WHERE segment_id = ? AND list_contains(?, status) ORDER BY profile_id",
             [segment_id, statuses],
         )
@@ -458,7 +517,7 @@ class JobRunner:
 
 _JOB_COLUMNS = (
     "id, status, segments, as_of, schedule_id, pid, created_at, started_at, finished_at, "
-    "metrics, error"
+    "metrics, error, what_if"
 )
 
 
@@ -493,4 +552,5 @@ def _row_to_job(row: tuple) -> SegmentJob:
         finished_at=row[8],
         metrics=JobMetrics.model_validate_json(row[9]) if row[9] else JobMetrics(),
         error=row[10],
+        what_if=bool(row[11]),
     )

@@ -351,12 +351,12 @@ class SegmentationService:
         return pd.DataFrame(rows)
 
     def last_evaluation(self, segment: str) -> dict[str, Any] | None:
-        """The latest job result of a definition, and whether it predates the
-        current version (its members are then stale)."""
+        """The job result the current members come from (what-if runs aside), and
+        whether it predates the current version (its members are then stale)."""
         definition = self.definitions.get(segment)
         row = self.db.one(
             "SELECT job_id, as_of, version, qualified, evaluated_at FROM membership_history "
-            "WHERE segment_id = ? ORDER BY evaluated_at DESC LIMIT 1",
+            "WHERE segment_id = ? AND NOT what_if ORDER BY evaluated_at DESC LIMIT 1",
             [definition.id],
         )
         if row is None:

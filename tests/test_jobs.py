@@ -256,3 +256,65 @@ def test_a_definition_the_engine_refuses_at_run_time_fails_alone(svc: Segmentati
     assert by_name["Gold"].status == "SUCCEEDED"
     assert len(svc.members(gold.id)) == job.metrics.segmented_profile_counter[gold.id] > 0
     assert svc.members(odd.id).empty
+
+
+# --- what-if runs ----------------------------------------------------------------------
+
+
+def _current(svc: SegmentationService, segment_id: str) -> tuple:
+    """Everything that shows current membership: members, a profile's memberships, an export."""
+    members = svc.members(segment_id)
+    someone = members["profile_id"].iloc[0]
+    rows = [m for m in svc.search.profile_view(someone).memberships if m.segment_id == segment_id]
+    return members, rows
+
+
+def test_a_run_as_of_a_future_date_is_a_what_if_that_changes_no_members(
+    svc: SegmentationService,
+):
+    """The issue's case: a run a week ahead must not become the membership that is exported."""
+    d = svc.definitions.create(name="Recent buyers", pql=RECENT_BUYERS)
+    current = svc.jobs.run([d.id], as_of=AS_OF)
+    assert current.what_if is False
+    members_before, rows_before = _current(svc, d.id)
+    assert set(members_before["job_id"]) == {current.id}
+    assert set(members_before["as_of"]) == {pd.Timestamp(AS_OF)}
+    ahead = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(weeks=1)
+    what_if = svc.jobs.run([d.id], as_of=ahead)
+    assert what_if.status == "SUCCEEDED" and what_if.what_if is True
+    assert svc.jobs.get(what_if.id).what_if is True
+    members_after, rows_after = _current(svc, d.id)
+    pd.testing.assert_frame_equal(members_after, members_before)
+    assert rows_after == rows_before and rows_after[0].job_id == current.id
+    # its counts and changes are kept, measured against the current membership
+    history = svc.jobs.history(d.id).set_index("job_id")
+    assert bool(history.loc[what_if.id, "what_if"]) and not history.loc[current.id, "what_if"]
+    counts = what_if.metrics.segmented_profile_by_status_counter[d.id]
+    assert counts["exited"] == len(members_before)  # nobody bought in the future
+    exited = svc.jobs.changes(what_if.id, d.id)
+    assert set(exited["profile_id"]) == set(members_before["profile_id"])
+    assert svc.last_evaluation(d.id)["job_id"] == current.id
+    export = svc.exports.create({"segments": [d.id], "fields": ["email"], "format": "csv"})
+    export = svc.exports.wait(export.id) if export.status != "SUCCEEDED" else export
+    assert export.metrics.profiles_exported == len(members_before)
+    assert [(r.segment_id, r.job_id, r.as_of) for r in export.metrics.runs] == [
+        (d.id, current.id, AS_OF)
+    ]
+
+
+def test_runs_in_time_order_are_current_and_an_earlier_one_is_a_what_if(
+    svc: SegmentationService,
+):
+    d = svc.definitions.create(name="Recent buyers", pql=RECENT_BUYERS)
+    weekly = [svc.jobs.run([d.id], as_of=AS_OF - dt.timedelta(weeks=w)) for w in (3, 2, 1, 0)]
+    assert [j.what_if for j in weekly] == [False] * 4  # the demo's weekly history
+    latest = svc.members(d.id)
+    assert set(latest["job_id"]) == {weekly[-1].id}
+    earlier = svc.jobs.run([d.id], as_of=AS_OF - dt.timedelta(days=10))
+    assert earlier.what_if is True
+    pd.testing.assert_frame_equal(svc.members(d.id), latest)
+    later = svc.jobs.run([d.id], as_of=AS_OF + dt.timedelta(days=1))
+    assert later.what_if is False
+    assert set(svc.members(d.id)["job_id"]) == {later.id}
+    flags = svc.jobs.history(d.id).set_index("job_id")["what_if"].to_dict()
+    assert [flags[j.id] for j in [*weekly, earlier, later]] == [False] * 4 + [True, False]
