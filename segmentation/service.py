@@ -27,7 +27,7 @@ from segmentation.errors import (
 )
 from segmentation.exports import ExportManager
 from segmentation.expression_input import expression_from_data
-from segmentation.ingest import IngestReport, ingest
+from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import And, Expression, Or, segment_refs, walk
 from segmentation.pql import parse, to_pql
@@ -43,6 +43,7 @@ from segmentation.search import (
     search_segments,
 )
 from segmentation.store import Database
+from segmentation.tasks import TaskRunner
 
 Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -91,16 +92,22 @@ class SegmentationService:
         self.db = db
         self._schema_cache: tuple[str, Schema] | None = None
         self._lock = threading.Lock()
+        # long work of every kind (jobs, exports, previews) runs as tasks; each
+        # component registers its kind and recovery hook before recover() below
+        self.tasks = TaskRunner(db)
         self.definitions = DefinitionStore(db, self._validate, self._blockers)
         self._preview_cache = PreviewCache(db)
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
+        # Rejected rows of each load, as CSV files a person downloads, fixes and reloads.
+        self.rejects_dir = self.exports_dir.parent / "rejects"
         self.schedules = ScheduleStore(db, self._check_segment_ids)
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
         self.exports = ExportManager(db, self.exports_dir)
         self.search = Search(db)
         self.jobs.runner.recover()
+        self.tasks.recover()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, **config: Any):
@@ -110,6 +117,7 @@ class SegmentationService:
 
     def close(self) -> None:
         self.scheduler.stop()
+        self.tasks.close()
         self.exports.close()
         self.db.close()
 
@@ -152,11 +160,25 @@ class SegmentationService:
         mode: Literal["replace", "append"] = "replace",
         **options: Any,
     ) -> IngestReport:
+        options.setdefault("rejects_dir", self.rejects_dir)
         report = ingest(self.db, table, source, mode=mode, **options)
         self._schema_cache = None
         self._record_event_profiles()
         estimates.refresh_sample(self.db)
         return report
+
+    def ingest_preview(
+        self,
+        table: Literal["profiles", "events"],
+        source: str | os.PathLike[str],
+        *,
+        mode: Literal["replace", "append"] = "append",
+        **options: Any,
+    ) -> IngestPreview:
+        """What :meth:`ingest` with the same options would store, storing nothing: the
+        first parsed rows, each column's detected type and every problem of the file."""
+        options.setdefault("rejects_dir", self.rejects_dir)
+        return ingest_preview(self.db, table, source, mode=mode, **options)
 
     def _record_event_profiles(self) -> None:
         """Whether every event's profile is loaded; then event-only segments need
