@@ -1,7 +1,7 @@
 """The segment library: one line per saved segment with what a marketer checks first.
 
 Size and its date come from the last successful job run of the segment, the
-sparkline from every successful run (oldest first), the schedule from the
+sparkline from every successful run (oldest first), what-if runs left out, the schedule from the
 active schedules that include it (by id, or "all segments"), the job status
 from the newest job that evaluated it. Pure: the service hands in what it read.
 """
@@ -42,7 +42,12 @@ def build_library(
     jobs: list[SegmentJob],
 ) -> list[LibraryEntry]:
     """``history`` is ``svc.jobs.history()`` (segment_id, as_of, qualified, job_status ...)."""
-    runs = history[history["job_status"] == "SUCCEEDED"] if not history.empty else history
+    if not history.empty:
+        # what-if runs (as of the future, or before the latest run) changed no membership
+        real = ~history["what_if"].fillna(False).astype(bool) if "what_if" in history else True
+        runs = history[(history["job_status"] == "SUCCEEDED") & real]
+    else:
+        runs = history
     newest_job: dict[str, SegmentJob] = {}
     for job in sorted(jobs, key=lambda j: j.created_at):
         for seg in job.segments:

@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import re
 import threading
-import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +18,7 @@ from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
-from segmentation.cron import describe, next_runs
+from segmentation.cron import check_timezone, describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
 from segmentation.errors import (
     ConflictError,
@@ -28,6 +27,7 @@ from segmentation.errors import (
     SegmentationError,
 )
 from segmentation.exports import ExportManager
+from segmentation.expression_input import expression_from_data
 from segmentation.field_labels import FieldLabel
 from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
@@ -48,7 +48,7 @@ from segmentation.search import (
 from segmentation.store import Database, quote_ident
 from segmentation.tasks import TaskRunner
 
-Query = str | Expression
+Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -133,11 +133,7 @@ class SegmentationService:
         return self.db.get_meta("timezone", "UTC") or "UTC"
 
     def set_timezone(self, name: str) -> None:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise InvalidInputError(f"Unknown timezone {name!r}; e.g. Europe/Berlin.") from exc
-        self.db.set_meta("timezone", name)
+        self.db.set_meta("timezone", check_timezone(name))
 
     def info(self) -> dict[str, Any]:
         def count(table: str) -> int:
@@ -282,9 +278,9 @@ class SegmentationService:
     # --- compiling -----------------------------------------------------------------
 
     def expression(self, query: Query) -> Expression:
-        """PQL text, an Expression, or a saved definition's id -> Expression."""
+        """PQL text, an Expression (or its dict), or a saved definition's id -> Expression."""
         if not isinstance(query, str):
-            return _check_size(query)
+            return _check_size(expression_from_data(query))
         text = query.strip()
         if _UUID.match(text):
             return self.definitions.get(text.lower()).expression
@@ -406,12 +402,12 @@ class SegmentationService:
         return pd.DataFrame(rows)
 
     def last_evaluation(self, segment: str) -> dict[str, Any] | None:
-        """The latest job result of a definition, and whether it predates the
-        current version (its members are then stale)."""
+        """The job result the current members come from (what-if runs aside), and
+        whether it predates the current version (its members are then stale)."""
         definition = self.definitions.get(segment)
         row = self.db.one(
             "SELECT job_id, as_of, version, qualified, evaluated_at FROM membership_history "
-            "WHERE segment_id = ? ORDER BY evaluated_at DESC LIMIT 1",
+            "WHERE segment_id = ? AND NOT what_if ORDER BY evaluated_at DESC LIMIT 1",
             [definition.id],
         )
         if row is None:
@@ -566,13 +562,22 @@ class Jobs:
         )
 
     def _compile_many(self, defs: list[Definition], as_of: dt.datetime):
+        """One query for the definitions that compile, and why each other one does not
+        (a field dropped or retyped by a load since it was saved)."""
         if not self._svc.db.table_exists("profiles"):
             raise InvalidInputError("Load profiles before running a segment job.")
+        schema, options = self._svc.schema(), self._svc._options(as_of)
+        failed: dict[str, str] = {}
+        for d in defs:
+            try:
+                compile_segment(d.expression, schema, options)
+            except SegmentationError as exc:
+                failed[d.id] = exc.message
         compiled = compile_many(
-            {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
+            {d.id: d.expression for d in defs if d.id not in failed}, schema, options
         )
         sql = f"SELECT segment_key AS segment_id, profile_id FROM ({compiled.sql})"
-        return sql, list(compiled.params)
+        return sql, list(compiled.params), failed
 
     def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
         defs = self._definitions(segments)

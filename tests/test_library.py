@@ -17,6 +17,8 @@ def test_library_reads_each_segment_from_its_runs_and_schedules(svc: Segmentatio
     week_ago = AS_OF - dt.timedelta(days=7)
     svc.jobs.run([buyers.id, gold.id], as_of=week_ago)
     last = svc.jobs.run([buyers.id], as_of=AS_OF)
+    what_if = svc.jobs.run([buyers.id], as_of=week_ago)  # before the latest run: a what-if
+    assert what_if.what_if
     svc.schedules.create(name="Mornings", cron="0 0 7 ? * *", segments=[gold.id])
     svc.schedules.create(name="Off", cron="0 0 7 ? * *", segments=["*"], active=False)
 
@@ -28,7 +30,9 @@ def test_library_reads_each_segment_from_its_runs_and_schedules(svc: Segmentatio
     assert b.sizes == sizes and b.size == sizes[-1]
     assert b.size_as_of == AS_OF
     assert (b.tags, b.schedules) == (["sales"], [])  # the inactive schedule does not count
-    assert (b.last_job_status, b.last_job_at) == ("SUCCEEDED", last.created_at)
+    assert b.size_as_of == AS_OF  # the what-if run changed nothing
+    assert (b.last_job_status, b.last_job_at) == ("SUCCEEDED", what_if.created_at)
+    assert last.created_at < what_if.created_at
 
     g = by_name["Gold"]
     assert g.sizes == [svc.preview(gold.id, as_of=week_ago).total]
