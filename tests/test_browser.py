@@ -263,7 +263,7 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     expect(metric_value(page, "Page")).to_have_text(f"1 of {pages}")
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     first = grid_rows(page.get_by_test_id("stDataFrame").first)
-    assert first and first[0]["profile_id"].startswith("P")
+    assert first and first[0]["Profile ID"].startswith("P")
 
     page_one = pd.read_csv(
         download(page, by_key(page, "preview_dl_page").locator("button"), tmp_path)
@@ -273,9 +273,9 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     expect(metric_value(page, "Page")).to_have_text(f"2 of {pages}")
     expect(by_key(page, "preview_prev").locator("button")).to_be_enabled()
     grid = on_screen(page.get_by_test_id("stDataFrame").first)
-    expect(grid.get_by_test_id("glide-cell-0-0")).not_to_have_text(first[0]["profile_id"])
+    expect(grid.get_by_test_id("glide-cell-0-0")).not_to_have_text(first[0]["Profile ID"])
     second = grid_rows(grid)
-    assert second[0]["profile_id"] != first[0]["profile_id"]
+    assert second[0]["Profile ID"] != first[0]["Profile ID"]
     folder = tmp_path / "two"
     folder.mkdir()
     page_two = pd.read_csv(
@@ -287,7 +287,7 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     assert len(page_two) == min(50, qualified - 50)
     ids = [*page_one["profile_id"], *page_two["profile_id"]]
     assert ids == sorted(set(ids)), "pages are in profile id order and do not overlap"
-    assert page_two["profile_id"].iloc[0] == second[0]["profile_id"]
+    assert page_two["profile_id"].iloc[0] == second[0]["Profile ID"]
     assert set(page_one["loyaltyTier"]) <= {"gold", "platinum"}
     studio.seen["qualified"] = qualified
     if pages == 2:
@@ -656,6 +656,102 @@ def test_home_page_library_search_opens_the_builder(page, studio):
     expect(page).to_have_url(re.compile(f"/builder\\?segment={segment_id}"))
 
 
+LAYOUT_CHECK = """() => {
+    const wide = (el) => el.scrollWidth > el.clientWidth + 2;
+    const problems = [];
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (main && wide(main)) problems.push(`page scrolls sideways (${main.scrollWidth}px)`);
+    document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller').forEach((el, i) => {
+        if (wide(el)) {
+            problems.push(`table ${i + 1} scrolls sideways (${el.scrollWidth}px)`);
+        }
+    });
+    document.querySelectorAll('[data-testid="stMultiSelect"] [data-tag] span').forEach((el) => {
+        if (wide(el)) problems.push(`chip "${el.textContent}" is cut`);
+    });
+    document.querySelectorAll('[data-testid="stButton"] button p').forEach((el) => {
+        if (wide(el)) problems.push(`button "${el.textContent}" is cut`);
+    });
+    return problems;
+}"""
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1280, 800)], ids=["1440x900", "1280x800"])
+def test_nothing_clips_or_scrolls_sideways(page, studio, size):
+    segment_id = studio.seen.get("segment_id") or demo_segment(studio)[0]
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_page(page, studio, f"builder?segment={segment_id}", "Segment builder")
+    found = {}
+    for link, title in PAGE_TITLES.items():
+        sidebar_link(page, link)
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=SLOW)
+        if link == "Estimates":
+            for tab in ("Overlap", "Size over time", "Breakdown"):
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_timeout(300)
+        problems = page.evaluate(LAYOUT_CHECK)
+        if problems:
+            found[link] = problems
+            page.screenshot(path=str(ARTIFACTS / f"layout-{size[0]}-{link.lower()}.png"))
+    assert not found, found
+
+
+TYPED_NAME = "e2e-typed.csv"
+TYPED_CSV = (  # dates that read either way, a stray space, a value that is not a number
+    "profile_id,email,loyaltyTier,lifetimeValue,birthDate\n"
+    "UP0001,up1@example.com,Gold ,12.5,03/04/1985\n"
+    "UP0002,up2@example.com,silver,abc,04/05/1990\n"
+    "UP0003,up3@example.com,gold,7,01/02/2000\n"
+)
+
+
+def test_upload_preview_types_and_one_report_of_every_problem(page, studio, tmp_path):
+    open_page(page, studio, "data", "Data")
+    by_key(page, "data_upload").locator('input[type="file"]').set_input_files(
+        files=[{"name": TYPED_NAME, "mimeType": "text/csv", "buffer": TYPED_CSV.encode()}]
+    )
+    wait_idle(page)
+    preview = by_key(page, "data_preview")
+    expect(preview).to_contain_text(f"Before loading: {TYPED_NAME}")
+    expect(metric_value(page, "Rows in the file")).to_have_text("3")
+    expect(metric_value(page, "Would load")).to_have_text("2")
+    expect(metric_value(page, "Would be rejected")).to_have_text("1")
+    expect(preview).to_contain_text("not a number: 1 rows")  # the bad row, not the file
+    expect(
+        preview.get_by_text(re.compile("'Gold ' differs only by case or spaces"))
+    ).to_be_visible()
+    birth = combobox(page, "data_kind_birthDate")
+    expect(birth).to_have_value("date (DD/MM/YYYY) (detected)")
+    grid = on_screen(preview.get_by_test_id("stDataFrame").first)
+    assert grid_rows(grid)[0]["birthDate"] == "1985-04-03"
+
+    # the dates were meant month first: say so, and the preview reads them again
+    pick_option(page, by_key(page, "data_kind_birthDate"), "date")
+    pick_option(page, by_key(page, "data_fmt_birthDate"), "MM/DD/YYYY")
+    grid = on_screen(by_key(page, "data_preview").get_by_test_id("stDataFrame").first)
+    expect(grid.locator("td", has_text="1985-03-04")).to_have_count(1)
+    rejected = pd.read_csv(
+        download(
+            page,
+            page.get_by_role("button", name=re.compile("Download the rejected rows")),
+            tmp_path,
+        )
+    )
+    assert list(rejected[["row", "reason", "column", "value"]].iloc[0]) == [
+        2,
+        "not a number",
+        "lifetimeValue",
+        "abc",
+    ]
+    full_screenshot(page, ARTIFACTS / "data-upload-preview.png")
+
+    page.get_by_role("button", name="Add rows to profiles").click()
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlert").filter(has_text="Loaded 2 of 3 rows")).to_be_visible()
+    expect(by_key(page, "data_preview")).to_have_count(0)  # the loaded file is not offered again
+    studio.seen["typed_upload"] = 2
+
+
 def test_8_workspace_after_the_server_stops(studio):
     """What the pages said is what the workspace file holds."""
     segment_id, qualified, exported = studio.needs("segment_id", "job_qualified", "exported")
@@ -672,7 +768,11 @@ def test_8_workspace_after_the_server_stops(studio):
         assert set(members["profile_id"]) == exported
         assert svc.preview(segment_id, as_of=job.as_of, limit=1).total == qualified
         if studio.seen.get("uploaded"):
-            assert svc.info()["profiles"] == studio.demo["profiles"] + 3
+            extra = studio.seen.get("typed_upload", 0)
+            assert svc.info()["profiles"] == studio.demo["profiles"] + 3 + extra
+            if extra:
+                typed = svc.preview('profile_id = "UP0001"', columns=["birthDate"]).rows
+                assert str(typed["birthDate"].iloc[0])[:10] == "1985-03-04"  # read month first
             loaded = svc.preview(
                 "profile_id in [" + ", ".join(f'"{p}"' for p in UPLOAD_GOOD) + "]", limit=10
             )

@@ -99,10 +99,13 @@ def test_size_over_time_has_line_and_signed_change_bars() -> None:
     spec = charts.size_over_time(history).to_dict()
     assert marks(spec) == ["line", "bar"]
     bar_rows = next(d for d in datasets(spec) if d and "change" in d[0])
-    exited = [r["profiles"] for r in bar_rows if r["change"] == "exited"]
+    left = [r["profiles"] for r in bar_rows if r["change"] == "left"]
     entered = [r["profiles"] for r in bar_rows if r["change"] == "entered"]
-    assert exited == [0, -5]  # exits point down
+    assert left == [0, -5]  # those who left point down
     assert entered == [100, 15]
+    # counts of people: whole-number ticks only
+    for part in spec["vconcat"]:
+        assert part["encoding"]["y"]["axis"] == {"format": ",d", "tickMinStep": 1}
 
 
 @pytest.mark.parametrize(

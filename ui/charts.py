@@ -15,6 +15,11 @@ POINT_COLOR = "#1565c0"
 BAR_COLOR = "#90caf9"
 
 
+def count_axis(**kw: object) -> alt.Axis:
+    """An axis of profile counts: whole numbers only (no "2.5 profiles" ticks)."""
+    return alt.Axis(format=",d", tickMinStep=1, **kw)
+
+
 def estimate_chart(frame: pd.DataFrame) -> alt.LayerChart:
     """One row per segment (label, estimated_size, low, high): a point with its interval.
 
@@ -27,7 +32,9 @@ def estimate_chart(frame: pd.DataFrame) -> alt.LayerChart:
     x_title = "Profiles (estimate with 95% interval)"
     top = float(max(data["high"].max(), data["estimated_size"].max(), 1)) * 1.12
     rule = base.mark_rule(strokeWidth=2, color=POINT_COLOR).encode(
-        x=alt.X("low:Q", title=x_title, scale=alt.Scale(domain=[0, top], nice=True)),
+        x=alt.X(
+            "low:Q", title=x_title, scale=alt.Scale(domain=[0, top], nice=True), axis=count_axis()
+        ),
         x2="high:Q",
     )
     ticks_low = base.mark_tick(thickness=2, size=14, color=POINT_COLOR).encode(x="low:Q")
@@ -58,7 +65,7 @@ def breakdown_chart(frame: pd.DataFrame, column: str) -> alt.LayerChart:
     y = alt.Y("value:N", title=column, sort=order)
     base = alt.Chart(data).encode(y=y)
     bars = base.mark_bar(color=BAR_COLOR).encode(
-        x=alt.X("estimated_size:Q", title="Profiles"),
+        x=alt.X("estimated_size:Q", title="Profiles", axis=count_axis()),
         tooltip=[
             alt.Tooltip("value:N", title=column),
             alt.Tooltip("estimated_size:Q", title="Estimate", format=","),
@@ -135,7 +142,7 @@ def size_over_time(history: pd.DataFrame) -> alt.VConcatChart:
         .mark_line(point=True)
         .encode(
             x=time,
-            y=alt.Y("qualified:Q", title="Qualified profiles"),
+            y=alt.Y("qualified:Q", title="Profiles in the segment", axis=count_axis()),
             color=alt.Color("segment:N", title="Segment"),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
@@ -148,7 +155,7 @@ def size_over_time(history: pd.DataFrame) -> alt.VConcatChart:
     changes = pd.concat(
         [
             data.assign(change="entered", profiles=data["realized"]),
-            data.assign(change="exited", profiles=-data["exited"]),
+            data.assign(change="left", profiles=-data["exited"]),
         ],
         ignore_index=True,
     )[["as_of", "segment", "change", "profiles"]]
@@ -157,11 +164,11 @@ def size_over_time(history: pd.DataFrame) -> alt.VConcatChart:
         .mark_bar(size=10)
         .encode(
             x=time,
-            y=alt.Y("profiles:Q", title="Entered / exited"),
+            y=alt.Y("profiles:Q", title="Entered / left", axis=count_axis()),
             color=alt.Color(
                 "change:N",
                 title="Change",
-                scale=alt.Scale(domain=["entered", "exited"], range=[ENTERED_COLOR, EXITED_COLOR]),
+                scale=alt.Scale(domain=["entered", "left"], range=[ENTERED_COLOR, EXITED_COLOR]),
             ),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
@@ -184,7 +191,7 @@ def top_values_chart(values: list[tuple[object, int]], field: str) -> alt.Chart:
         alt.Chart(data)
         .mark_bar(color=BAR_COLOR)
         .encode(
-            x=alt.X("count:Q", title="Profiles"),
+            x=alt.X("count:Q", title="Profiles", axis=count_axis()),
             y=alt.Y("value:N", title=field, sort="-x"),
             tooltip=["value:N", alt.Tooltip("count:Q", format=",")],
         )

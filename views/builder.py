@@ -17,6 +17,7 @@ from segmentation.model import And, Or
 from segmentation.pql import parse, to_pql
 from ui import builder_state as bs
 from ui.builder_widgets import Context, render_group
+from ui.charts import count_axis
 from ui.state import as_of, current_segment, service, set_current_segment
 from ui.widgets import attempt
 
@@ -284,7 +285,7 @@ def _interval_chart(est: dict[str, Any]) -> alt.Chart:
     base = alt.Chart(frame).encode(y=alt.Y("what:N", title=None, axis=None))
     scale = alt.Scale(domain=[0, total])
     back = base.mark_bar(color="#e6e9ef", size=26).encode(
-        x=alt.X("total:Q", scale=scale, title="profiles")
+        x=alt.X("total:Q", scale=scale, title="profiles", axis=count_axis())
     )
     bar = base.mark_bar(color="#4f6bed", size=26).encode(
         x=alt.X("size:Q", scale=scale),

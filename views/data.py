@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import tempfile
@@ -18,6 +19,9 @@ from ui.widgets import attempt, csv_download, header, lazy_csv_download
 
 AUTO = "(detect automatically)"
 REPORT_KEY = "data_last_report"
+UPLOAD_KEY = "data_upload_path"  # (upload id, temp path) while it is previewed
+UPLOADS_KEY = "data_uploads_done"  # loads so far: part of the uploader key
+TYPES_KEY = "data_column_types"  # column -> kind[:format] the user chose
 LABEL_FLASH = "data_label_flash"
 CONFIRM_KEY = "data_replace_pending"  # (table, upload id) waiting for "Yes, replace"
 TABLE_ROW_CAP = 100_000
@@ -53,22 +57,80 @@ def save_upload(upload) -> Path:
     return path
 
 
-def run_ingest(table: str, path: Path, mode: str, roles: dict[str, str], name: str) -> None:
+def upload_path(upload) -> Path:
+    """The upload written once to a private temp file (kept while it is previewed)."""
+    kept = st.session_state.get(UPLOAD_KEY)
+    if kept and kept[0] == upload.file_id and Path(kept[1]).exists():
+        return Path(kept[1])
+    path = save_upload(upload)
+    st.session_state[UPLOAD_KEY] = (upload.file_id, str(path))
+    return path
+
+
+def load_options(roles: dict[str, str], types: dict[str, str]) -> dict:
+    options: dict = {k: v for k, v in roles.items() if v and v != AUTO}
+    if types:
+        options["column_types"] = types
+    return options
+
+
+def run_ingest(table: str, path: Path, mode: str, options: dict, name: str) -> None:
     """Load the file, keep its report for the next run, and refresh the page."""
-    overrides = {k: v for k, v in roles.items() if v and v != AUTO}
     with st.spinner(f"Loading {name} into {table} ..."):
         try:
             report = svc.ingest(
-                table, path, mode=mode, original_name=name, max_bytes=UPLOAD_MAX_BYTES, **overrides
+                table, path, mode=mode, original_name=name, max_bytes=UPLOAD_MAX_BYTES, **options
             )
         except SegmentationError as exc:
             st.session_state[REPORT_KEY] = {"error": exc.message, "file": name}
             return
         finally:
             path.unlink(missing_ok=True)
-            path.parent.rmdir()
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+            st.session_state.pop(UPLOAD_KEY, None)
     st.session_state[REPORT_KEY] = {"report": report, "file": name}
+    st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1
+    st.session_state.pop(TYPES_KEY, None)
     st.rerun()  # the sidebar counts change
+
+
+def problems_table(problems: list, counts: dict[str, int], rejected: int) -> None:
+    """Every kind of problem of the file at once, the first rows of each, and their counts."""
+    if counts:
+        st.markdown(
+            "**Problems:** "
+            + "; ".join(f"{reason}: {n:,} rows" for reason, n in sorted(counts.items()))
+        )
+    if problems:
+        st.caption(f"The first {len(problems)} of {rejected:,} rejected rows:")
+        st.dataframe(
+            pd.DataFrame([p.model_dump() for p in problems]),
+            hide_index=True,
+            column_config={
+                "row": st.column_config.NumberColumn(
+                    "Row", help="Data row in the file (1 = first)", width=60
+                ),
+                "column": "Column",
+                "value": "Value",
+                "reason": "Reason",
+                "detail": "Detail",
+            },
+        )
+
+
+def rejected_download(path: str | None, name: str, key: str) -> None:
+    if not path or not Path(path).exists():
+        return
+    st.download_button(
+        "Download the rejected rows with their reasons (CSV)",
+        data=Path(path).read_bytes(),
+        file_name=f"{Path(name).stem}_rejected.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=key,
+        on_click="ignore",
+    )
 
 
 def render_report(entry: dict) -> None:
@@ -91,29 +153,14 @@ def render_report(entry: dict) -> None:
     cols[3].metric("Seconds", f"{report.elapsed_seconds:.2f}")
     for warning in report.warnings:
         st.warning(warning)
-    if report.problems:
-        shown = len(report.problems)
-        st.markdown(f"**Problems** (the first {shown} of {report.rows_rejected:,} rejected rows)")
-        problems = pd.DataFrame([p.model_dump() for p in report.problems])
-        st.dataframe(
-            problems,
-            hide_index=True,
-            column_config={
-                "row": st.column_config.NumberColumn(
-                    "Row", help="Data row in the file (1 = first)"
-                ),
-                "column": "Column",
-                "value": "Value",
-                "reason": "Reason",
-                "detail": "Detail",
-            },
-        )
+    problems_table(report.problems, report.problem_counts, report.rows_rejected)
+    rejected_download(report.rejected_rows_file, entry["file"], "data_dl_rejected")
     if report.columns:
         with st.expander(f"Columns loaded into {report.table} ({len(report.columns)})"):
             st.dataframe(pd.DataFrame([c.model_dump() for c in report.columns]), hide_index=True)
 
 
-def replace_with_confirmation(table: str, loaded: int, upload, roles: dict[str, str]) -> None:
+def replace_with_confirmation(table: str, loaded: int, upload, path: Path, options: dict) -> None:
     """Replace deletes what is loaded: the button says how much, a second click confirms."""
     pending = st.session_state.get(CONFIRM_KEY) == (table, upload.file_id)
     if not pending:
@@ -130,10 +177,78 @@ def replace_with_confirmation(table: str, loaded: int, upload, roles: dict[str, 
         yes, no = st.columns(2)
         if yes.button(f"Yes, replace {loaded:,} {table}", type="primary", key="data_replace_yes"):
             st.session_state.pop(CONFIRM_KEY, None)
-            run_ingest(table, save_upload(upload), "replace", roles, upload.name)
+            run_ingest(table, path, "replace", options, upload.name)
         if no.button("Cancel", key="data_replace_no"):
             st.session_state.pop(CONFIRM_KEY, None)
             st.rerun()
+
+
+KINDS = ["text", "number", "date", "timestamp", "boolean"]
+DATE_FORMATS = ["YYYY-MM-DD", "DD/MM/YYYY", "MM/DD/YYYY", "DD.MM.YYYY"]
+
+
+def _set_type(column: str) -> None:
+    """A type chosen for a column (and its date format) goes into the load's options."""
+    types = st.session_state[TYPES_KEY]
+    kind = st.session_state[f"data_kind_{column}"]
+    fmt = st.session_state.get(f"data_fmt_{column}")
+    if kind == AUTO:
+        types.pop(column, None)
+    elif kind in ("date", "timestamp") and fmt and fmt != AUTO:
+        types[column] = f"{kind}:{fmt}" if kind == "date" else f"timestamp:{fmt} HH:mm"
+    else:
+        types[column] = kind
+
+
+def preview_section(preview, types: dict[str, str], name: str) -> None:
+    """What the load would store: each column's type (changeable), the rows, every problem."""
+    with st.container(border=True, key="data_preview"):
+        st.markdown(f"**Before loading: {name} as the loader reads it**")
+        cols = st.columns(3)
+        cols[0].metric("Rows in the file", f"{preview.rows_read:,}")
+        cols[1].metric("Would load", f"{preview.rows_to_load:,}")
+        cols[2].metric("Would be rejected", f"{preview.rows_rejected:,}")
+        st.caption(
+            "Column types as detected; change one and the preview reads the file again. "
+            "A value that does not fit its column rejects its row, not the file."
+        )
+        editable = [c for c in preview.columns if c.role is None]
+        for start in range(0, len(editable), 4):
+            row = st.columns(4)
+            for col, column in zip(row, editable[start : start + 4], strict=False):
+                with col:
+                    type_picker(column, types)
+        if preview.rows:
+            st.dataframe(pd.DataFrame(preview.rows), hide_index=True, height=220)
+        for warning in preview.warnings:
+            st.warning(warning)
+        problems_table(preview.problems, preview.problem_counts, preview.rows_rejected)
+        rejected_download(preview.rejected_rows_file, name, "data_dl_preview_rejected")
+
+
+def type_picker(column, types: dict[str, str]) -> None:
+    detected = column.kind + (f" ({column.date_format})" if column.date_format else "")
+    chosen = types.get(column.source, AUTO)
+    kind_key, fmt_key = f"data_kind_{column.source}", f"data_fmt_{column.source}"
+    st.session_state.setdefault(kind_key, chosen.split(":")[0] if chosen != AUTO else AUTO)
+    kind = st.selectbox(
+        column.source,
+        [AUTO, *KINDS],
+        key=kind_key,
+        format_func=lambda k: f"{detected} (detected)" if k == AUTO else k,
+        on_change=_set_type,
+        args=(column.source,),
+        help=f"Stored as {column.stored_type}" if column.stored_type else None,
+    )
+    if kind in ("date", "timestamp"):
+        st.selectbox(
+            "Date format",
+            [AUTO, *DATE_FORMATS],
+            key=fmt_key,
+            format_func=lambda f: "detect" if f == AUTO else f,
+            on_change=_set_type,
+            args=(column.source,),
+        )
 
 
 def load_section() -> None:
@@ -162,8 +277,12 @@ def load_section() -> None:
             "replace deletes the whole table first and asks before it does.",
         )
     with right:
+        # a new key after each load empties the uploader: the loaded file is not offered again
+        n = st.session_state.get(UPLOADS_KEY, 0)
         upload = st.file_uploader(
-            "CSV or Parquet file", type=["csv", "tsv", "txt", "parquet"], key="data_upload"
+            "CSV or Parquet file",
+            type=["csv", "tsv", "txt", "parquet"],
+            key="data_upload" if n == 0 else f"data_upload_{n}",
         )
     roles: dict[str, str] = {}
     if upload is not None:
@@ -182,11 +301,19 @@ def load_section() -> None:
                 roles["timestamp_column"] = cols[2].selectbox(
                     "Timestamp", columns, key="data_ts_col"
                 )
+        types = st.session_state.setdefault(TYPES_KEY, {})
+        path = upload_path(upload)
+        preview = attempt(svc.ingest_preview, table, path, mode=mode, **load_options(roles, types))
+        if preview is not None:
+            preview_section(preview, types, upload.name)
+        options = load_options(roles, types)
         if mode == "append":
             if st.button(f"Add rows to {table}", type="primary", icon=":material/upload:"):
-                run_ingest(table, save_upload(upload), mode, roles, upload.name)
+                run_ingest(table, path, mode, options, upload.name)
         else:
-            replace_with_confirmation(table, info[table], upload, roles)
+            replace_with_confirmation(table, info[table], upload, path, options)
+    else:
+        st.session_state.pop(TYPES_KEY, None)
     entry = st.session_state.get(REPORT_KEY)
     if entry:
         st.subheader(f"Last load: {entry['file']}")

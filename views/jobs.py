@@ -61,8 +61,10 @@ def run_now() -> None:
         if job.status == "SUCCEEDED":
             total = sum(job.metrics.segmented_profile_counter.values())
             status.update(
-                label=f"Job succeeded: {len(job.segments)} segment(s), {total:,} qualified "
-                f"memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}",
+                label=("What-if job" if job.what_if else "Job")
+                + f" succeeded: {len(job.segments)} segment(s), {total:,} qualified "
+                f"memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}"
+                + (" (members unchanged)" if job.what_if else ""),
                 state="complete",
                 expanded=False,
             )
@@ -77,18 +79,14 @@ def job_row(job: SegmentJob) -> dict:
     by_status = job.metrics.segmented_profile_by_status_counter
     return {
         "created": job.created_at,
-        "status": job.status,
+        "status": job.status.capitalize() + (" · what-if" if job.what_if else ""),
         "as of": job.as_of,
+        "segments": ", ".join(s.name for s in job.segments),
         "qualified": sum(job.metrics.segmented_profile_counter.values()),
         "entered": sum(c.get("realized", 0) for c in by_status.values()),
         "exited": sum(c.get("exited", 0) for c in by_status.values()),
         "duration": fmt_ms(job.metrics.total_time.total_time_in_ms),
-        "segmentation": fmt_ms(job.metrics.profile_segmentation_time.total_time_in_ms),
-        "profiles": job.metrics.total_profiles,
-        "source": job.source,
-        "segments": ", ".join(s.name for s in job.segments),
-        "error": job.error or "",
-        "id": job.id,
+        "source": "schedule" if job.source == "scheduler" else "by hand",
     }
 
 
@@ -118,27 +116,35 @@ def history() -> list[SegmentJob]:
         st.info("No job has run yet — use Run now above.")
         return []
     frame = pd.DataFrame([job_row(j) for j in jobs])
+    # widths chosen so the table fits 1280 px wide screens without scrolling sideways
     st.dataframe(
         frame,
         hide_index=True,
         column_config={
             "created": st.column_config.DatetimeColumn(
-                "Created (UTC)", format="YYYY-MM-DD HH:mm:ss"
+                "Created (UTC)", format="YYYY-MM-DD HH:mm", width=115
             ),
-            "status": st.column_config.TextColumn("Status"),
-            "duration": st.column_config.TextColumn("Duration", help="Whole job"),
-            "segmentation": st.column_config.TextColumn("Evaluation", help="Finding members"),
-            "source": st.column_config.TextColumn("Source", help="api = run by hand"),
-            "segments": st.column_config.TextColumn("Segments", width="large"),
-            "error": st.column_config.TextColumn("Error"),
-            "as of": st.column_config.DatetimeColumn("As of (UTC)", format="YYYY-MM-DD HH:mm"),
-            "profiles": st.column_config.NumberColumn("Profiles", format="localized"),
-            "qualified": st.column_config.NumberColumn("Qualified", format="localized"),
+            "status": st.column_config.TextColumn(
+                "Status",
+                width=125,
+                help="what-if: run as of the future or before the latest run; its counts are "
+                "kept, members and exports did not change",
+            ),
+            "as of": st.column_config.DatetimeColumn(
+                "As of (UTC)", format="YYYY-MM-DD HH:mm", width=115
+            ),
+            "segments": st.column_config.TextColumn("Segments", width=120),
+            "qualified": st.column_config.NumberColumn("Members", format="localized", width=75),
             "entered": st.column_config.NumberColumn(
-                "Entered", format="localized", help=STATUS_HELP
+                "Entered", format="localized", help=STATUS_HELP, width=65
             ),
-            "exited": st.column_config.NumberColumn("Left", format="localized", help=STATUS_HELP),
-            "id": st.column_config.TextColumn("Job id", width="small"),
+            "exited": st.column_config.NumberColumn(
+                "Left", format="localized", help=STATUS_HELP, width=50
+            ),
+            "duration": st.column_config.TextColumn(
+                "Time", help="How long the whole job took", width=60
+            ),
+            "source": st.column_config.TextColumn("Run", width=70),
         },
     )
     return jobs
@@ -162,6 +168,12 @@ def job_detail(jobs: list[SegmentJob]) -> None:
     job = by_id[job_id]
     if job.error:
         st.error(job.error)
+    if job.what_if:
+        st.info(
+            f"What-if run as of {job.as_of:%Y-%m-%d %H:%M} UTC: its counts and who would enter "
+            "or leave are kept here, but members, exports and profile memberships did not change.",
+            icon=":material/science:",
+        )
     by_status = job.metrics.segmented_profile_by_status_counter
     rows = [
         {
@@ -199,11 +211,15 @@ def job_detail(jobs: list[SegmentJob]) -> None:
     changes = attempt(svc.job_changes, job.id, segment_id)
     if changes is None:
         return
-    left, right = st.columns(2)
-    for col, change, word in ((left, "entered", "entered"), (right, "exited", "left")):
+    tabs = st.tabs(
+        [
+            f"Entered ({(changes['change'] == 'entered').sum():,})",
+            f"Left ({(changes['change'] == 'exited').sum():,})",
+        ]
+    )
+    for tab, change, word in ((tabs[0], "entered", "entered"), (tabs[1], "exited", "left")):
         people = changes.loc[changes["change"] == change].drop(columns=["segment_id", "change"])
-        with col:
-            st.markdown(f"**{word.capitalize()}** ({len(people):,})", help=STATUS_HELP)
+        with tab:
             if people.empty:
                 st.caption(f"Nobody {word}.")
                 continue

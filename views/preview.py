@@ -125,7 +125,19 @@ if require_data(svc):
             if page.total == 0:
                 st.info("No profile qualifies. Try a wider condition or another as-of time.")
             else:
-                st.dataframe(page.rows, hide_index=True)
+                st.dataframe(
+                    page.rows,
+                    hide_index=True,
+                    column_config={
+                        c: st.column_config.Column(
+                            labels.get(c, "Profile ID" if c == "profile_id" else c),
+                            help=f"Column `{c}`",
+                            # emails are long; the rest fit so 1280 px needs no sideways scroll
+                            width=220 if "mail" in c.lower() else 110,
+                        )
+                        for c in page.rows.columns
+                    },
+                )
                 nav = st.columns([1, 1, 4])
                 nav[0].button(
                     "Previous",

@@ -62,9 +62,8 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
     rows = [
         {
             "name": s.name,
-            "when": s.description,
+            "when": f"{s.description} ({s.timezone})",
             "cron": s.cron,
-            "timezone": s.timezone,
             "segments": segment_names(s, names),
             "on": s.active,
             "last run (UTC)": s.last_run_at.strftime("%Y-%m-%d %H:%M")
@@ -75,19 +74,21 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
         }
         for s in schedules
     ]
+    frame = pd.DataFrame(rows)
+    if not frame["last error"].any():  # a column of blanks only pushes the table wider
+        frame = frame.drop(columns=["last error"])
     st.dataframe(
-        pd.DataFrame(rows),
+        frame,
         hide_index=True,
         column_config={
-            "name": "Name",
-            "when": "When",
-            "cron": "Cron",
-            "timezone": "Timezone",
-            "segments": "Segments",
-            "on": st.column_config.CheckboxColumn("On"),
-            "last run (UTC)": "Last run (UTC)",
-            "next run": "Next run",
-            "last error": "Last error",
+            "name": st.column_config.TextColumn("Name", width=120),
+            "when": st.column_config.TextColumn("When", width=180),
+            "cron": st.column_config.TextColumn("Cron", width=110),
+            "segments": st.column_config.TextColumn("Segments", width=120),
+            "on": st.column_config.CheckboxColumn("On", width=40),
+            "last run (UTC)": st.column_config.TextColumn("Last run (UTC)", width=110),
+            "next run": st.column_config.TextColumn("Next run", width=130),
+            "last error": st.column_config.TextColumn("Last error", width=200),
         },
     )
 
