@@ -63,4 +63,9 @@ MIGRATIONS: list[list[str]] = [
             created_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP,
             updated_at TIMESTAMP)""",
     ],
+    [
+        # API tokens of this workspace (sandbox): a SHA-256 of each, never the token
+        """CREATE TABLE api_tokens (
+            name VARCHAR, token_hash VARCHAR, read_only BOOLEAN, created_at TIMESTAMP)""",
+    ],
 ]
