@@ -7,6 +7,7 @@ default. Tests import the fixtures from here.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,16 +88,29 @@ def _load(svc: SegmentationService, folder: Path) -> None:
     svc.ingest("events", folder / "events.csv")
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    sandboxes = Sandboxes(tmp_path / "ws" / "segments.duckdb")
+@pytest.fixture(scope="session")
+def api_template(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A workspace folder built once (data, tokens, a dev sandbox); each test copies it."""
+    folder = tmp_path_factory.mktemp("api-template")
+    sandboxes = Sandboxes(folder / "ws" / "segments.duckdb")
     prod = sandboxes.service("prod", create=True)
-    _load(prod, tmp_path)
-    _, writer = prod.tokens.create("writer")
-    _, reader = prod.tokens.create("reader", read_only=True)
+    _load(prod, folder)
+    tokens = {
+        "writer": prod.tokens.create("writer")[1],
+        "reader": prod.tokens.create("reader", read_only=True)[1],
+    }
     sandboxes.create("dev")
-    _, dev = sandboxes.service("dev").tokens.create("dev-writer")
+    tokens["dev"] = sandboxes.service("dev").tokens.create("dev-writer")[1]
+    sandboxes.close()
+    return folder / "ws", tokens
+
+
+@pytest.fixture
+def api(tmp_path: Path, api_template) -> Iterator[Api]:
+    template, tokens = api_template
+    shutil.copytree(template, tmp_path / "ws")
+    sandboxes = Sandboxes(tmp_path / "ws" / "segments.duckdb")
     app = Starlette(routes=[mount(sandboxes)])
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as client:
-        yield Api(client, sandboxes, writer, reader, dev)
+        yield Api(client, sandboxes, tokens["writer"], tokens["reader"], tokens["dev"])
     sandboxes.close()

@@ -1,19 +1,45 @@
-"""/audiences: the saved definitions seen as AEP audiences (read only here)."""
+"""/audiences: the saved definitions seen as AEP audiences.
+
+Only Platform audiences of type ``SegmentDefinition`` exist here (no external
+audiences); creating, patching, replacing or deleting one does the same to the
+definition it is.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
+from pydantic import Field
 
 from segmentation.api import wire
-from segmentation.api.auth import Caller, Reader
+from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
-from segmentation.api.wire import BAD_REQUEST
+from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn
 from segmentation.definitions import Definition
 
 router = APIRouter(tags=["audiences"])
+# JSON-Patch path -> the definition field it sets
+PATCHABLE = ("/name", "/description", "/expression", "/labels")
+
+
+class AudienceIn(Lenient):
+    name: str
+    description: str = ""
+    type: str = "SegmentDefinition"
+    expression: ExpressionIn
+    schema_: SchemaIn | None = Field(None, alias="schema")
+    labels: list[str] | None = None
+
+
+def _check_type(kind: str) -> None:
+    if kind != "SegmentDefinition":
+        raise ApiError(
+            400, BAD_REQUEST, f"type {kind!r}: only SegmentDefinition audiences exist here."
+        )
+
+
 SORTS = {
     "name": lambda d: d.name.lower(),
     "creationTime": lambda d: d.created_at,
@@ -101,3 +127,66 @@ def bulk_get_audiences(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
         return None if found is None else audience(found, caller)
 
     return wire.bulk_get(body, fetch, "audience")
+
+
+@router.post("/audiences", status_code=201)
+def create_audience(caller: Writer, body: AudienceIn) -> dict[str, Any]:
+    _check_type(body.type)
+    wire.check_schema(body.schema_, required=False)
+    created = caller.service.definitions.create(
+        name=body.name,
+        expression=wire.read_expression(body.expression),
+        description=body.description,
+        tags=body.labels,
+    )
+    return audience(created, caller)
+
+
+@router.put("/audiences/{audience_id}", status_code=201)
+def replace_audience(caller: Writer, audience_id: str, body: AudienceIn) -> dict[str, Any]:
+    _check_type(body.type)
+    wire.check_schema(body.schema_, required=False)
+    current = caller.service.definitions.get(audience_id)
+    updated = caller.service.definitions.update(
+        current.id,
+        name=body.name,
+        expression=wire.read_expression(body.expression),
+        description=body.description,
+        tags=body.labels or [],
+    )
+    return audience(updated, caller)
+
+
+def _patch(ops: Any) -> dict[str, Any]:
+    """JSON-Patch ``add`` ops on /name, /description, /expression, /labels; all checked first."""
+    if not isinstance(ops, list) or not ops:
+        raise ApiError(
+            400, BAD_REQUEST, 'Send a JSON-Patch list: [{"op": "add", "path": "/name", ...}].'
+        )
+    changes: dict[str, Any] = {}
+    for i, op in enumerate(ops):
+        if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
+            raise ApiError(400, BAD_REQUEST, f'ops[{i}]: use {{"op": "add", "path", "value"}}.')
+        if op.get("path") not in PATCHABLE:
+            raise ApiError(
+                400, BAD_REQUEST, f"ops[{i}]: path {op.get('path')!r}; use {', '.join(PATCHABLE)}."
+            )
+        field, value = op["path"].lstrip("/"), op["value"]
+        if field == "expression":
+            value = wire.read_expression(ExpressionIn.model_validate(value))
+        changes["tags" if field == "labels" else field] = value
+    return changes
+
+
+@router.patch("/audiences/{audience_id}", status_code=201)
+def patch_audience(caller: Writer, audience_id: str, ops: Any = Body(...)) -> dict[str, Any]:
+    changes = _patch(ops)
+    current = caller.service.definitions.get(audience_id)
+    return audience(caller.service.definitions.update(current.id, **changes), caller)
+
+
+@router.delete("/audiences/{audience_id}", status_code=204)
+def delete_audience(caller: Writer, audience_id: str) -> Response:
+    current = caller.service.definitions.get(audience_id)
+    caller.service.definitions.delete(current.id)
+    return Response(status_code=204)
