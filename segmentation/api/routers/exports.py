@@ -62,7 +62,7 @@ def wire_id(export_id: str) -> int:
 
 def store_id(number: str) -> str:
     if not number.isdigit() or int(number) >= 16**12:
-        raise NotFoundError(f"No export job with id {number!r}.")
+        return f"exp-{number}"  # no such job: get() says so
     return f"exp-{int(number):012x}"
 
 
@@ -191,13 +191,21 @@ def list_exports(
     }
 
 
+def _get(caller: Caller, export_id: str) -> ExportJob:
+    """The job by its number on the wire; the error names that number, not ours."""
+    try:
+        return caller.service.exports.get(store_id(export_id))
+    except NotFoundError:
+        raise NotFoundError(f"No export job with id {export_id!r}.") from None
+
+
 @router.get("/export/jobs/{export_id}")
 def get_export(caller: Reader, export_id: str) -> dict[str, Any]:
-    return export(caller.service.exports.get(store_id(export_id)), caller)
+    return export(_get(caller, export_id), caller)
 
 
 @router.delete("/export/jobs/{export_id}")
 def cancel_export(caller: Writer, export_id: str) -> dict[str, Any]:
     """Cancels a queued or running export (no files are left); 409 once finished."""
-    caller.service.exports.cancel(store_id(export_id))
+    caller.service.exports.cancel(_get(caller, export_id).id)
     return {"status": True, "message": "Export job has been marked for cancelling"}
