@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from segmentation.errors import SegmentationError
+from segmentation.errors import InvalidInputError, SegmentationError
 from segmentation.samples import DEFAULT_END
 from segmentation.store import ENV_PATH, default_path
 
@@ -58,17 +58,53 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> None:
     svc = _service(args)
-    report = svc.ingest(
-        args.table,
-        args.file,
-        mode=args.mode,
-        id_column=args.id_column,
-        event_type_column=args.event_type_column,
-        timestamp_column=args.timestamp_column,
-    )
+    options = {
+        "id_column": args.id_column,
+        "event_type_column": args.event_type_column,
+        "timestamp_column": args.timestamp_column,
+        "delimiter": args.delimiter,
+        "column_types": _column_types(args.column_type),
+        "date_format": args.date_format,
+    }
+    if args.preview:
+        preview = svc.ingest_preview(args.table, args.file, mode=args.mode, **options)
+        print(
+            f"Preview of {preview.source} ({args.mode} into {preview.table}): "
+            f"{preview.rows_to_load:,} of {preview.rows_read:,} rows would load, "
+            f"{preview.rows_rejected:,} rejected. Nothing was stored."
+        )
+        for column in preview.columns:
+            fmt = f" ({column.date_format})" if column.date_format else ""
+            role = f" [{column.role}]" if column.role else ""
+            print(f"  {column.source}: {column.kind}{fmt}{role}")
+        _print_problems(preview.problems, preview.warnings, preview.rejected_rows_file)
+        return
+    report = svc.ingest(args.table, args.file, mode=args.mode, **options)
     print(report.summary())
-    for problem in report.problems[:20]:
+    _print_problems(report.problems, report.warnings, report.rejected_rows_file)
+
+
+def _column_types(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--column-type score=number --column-type birthday=date:DD/MM/YYYY``."""
+    chosen = {}
+    for pair in pairs or []:
+        column, sep, kind = pair.partition("=")
+        if not sep or not column.strip():
+            raise InvalidInputError(
+                f"--column-type {pair!r}: write COLUMN=TYPE, e.g. score=number or "
+                "birthday=date:DD/MM/YYYY."
+            )
+        chosen[column.strip()] = kind.strip()
+    return chosen or None
+
+
+def _print_problems(problems, warnings: list[str], rejected_file: str | None) -> None:
+    for problem in problems:
         print(f"  row {problem.row}, column {problem.column}: {problem.reason} ({problem.value!r})")
+    for warning in warnings:
+        print(f"  warning: {warning}")
+    if rejected_file:
+        print(f"  every rejected row, with its reason: {rejected_file}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -234,6 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--id-column", help="the profile id column (detected when omitted)")
     ing.add_argument("--event-type-column", help="events: the event type column")
     ing.add_argument("--timestamp-column", help="events: the timestamp column")
+    ing.add_argument("--delimiter", help="CSV field separator (detected when omitted)")
+    ing.add_argument(
+        "--column-type",
+        action="append",
+        metavar="COLUMN=TYPE",
+        help="set a column's type: text, number, date, timestamp, boolean "
+        "(date:DD/MM/YYYY with a format); repeatable",
+    )
+    ing.add_argument("--date-format", help="how the file writes dates, e.g. DD/MM/YYYY")
+    ing.add_argument(
+        "--preview",
+        action="store_true",
+        help="show the detected types and every problem, storing nothing",
+    )
     ing.set_defaults(func=cmd_ingest)
 
     gen = add("generate-demo", help="write a deterministic demo data set of any size")

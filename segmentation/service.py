@@ -28,7 +28,7 @@ from segmentation.errors import (
     SegmentationError,
 )
 from segmentation.exports import ExportManager
-from segmentation.ingest import IngestReport, ingest
+from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import And, Expression, Or, segment_refs, walk
 from segmentation.pql import parse, to_pql
@@ -102,6 +102,8 @@ class SegmentationService:
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
+        # Rejected rows of each load, as CSV files a person downloads, fixes and reloads.
+        self.rejects_dir = self.exports_dir.parent / "rejects"
         self.schedules = ScheduleStore(db, self._check_segment_ids)
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
         self.exports = ExportManager(db, self.exports_dir)
@@ -166,11 +168,25 @@ class SegmentationService:
         mode: Literal["replace", "append"] = "replace",
         **options: Any,
     ) -> IngestReport:
+        options.setdefault("rejects_dir", self.rejects_dir)
         report = ingest(self.db, table, source, mode=mode, **options)
         self._schema_cache = None
         self._record_event_profiles()
         estimates.refresh_sample(self.db)
         return report
+
+    def ingest_preview(
+        self,
+        table: Literal["profiles", "events"],
+        source: str | os.PathLike[str],
+        *,
+        mode: Literal["replace", "append"] = "append",
+        **options: Any,
+    ) -> IngestPreview:
+        """What :meth:`ingest` with the same options would store, storing nothing: the
+        first parsed rows, each column's detected type and every problem of the file."""
+        options.setdefault("rejects_dir", self.rejects_dir)
+        return ingest_preview(self.db, table, source, mode=mode, **options)
 
     def _record_event_profiles(self) -> None:
         """Whether every event's profile is loaded; then event-only segments need
