@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from segmentation.errors import ConflictError, InvalidInputError, NameTakenError, NotFoundError
+from segmentation.expression_input import expression_from_data
 from segmentation.model import (
     Expression,
     expression_from_json,
@@ -84,15 +85,13 @@ def _clean_tags(tags: list[str] | None) -> list[str]:
     return seen
 
 
-def to_expression(pql: str | None, expression: Expression | dict | None) -> Expression:
-    """The expression from exactly one of PQL text or a tree (or its JSON dict)."""
+def to_expression(pql: str | None, expression: Expression | dict | str | None) -> Expression:
+    """The expression from exactly one of PQL text or a tree (an Expression, a dict, JSON)."""
     if (pql is None) == (expression is None):
         raise InvalidInputError("Give the segment either as PQL text or as an expression.")
     if pql is not None:
         return parse(pql)
-    if isinstance(expression, dict):
-        return expression_from_json(expression)
-    return expression
+    return expression_from_data(expression)
 
 
 class DefinitionStore:

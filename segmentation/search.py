@@ -17,7 +17,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from segmentation.errors import InvalidInputError, NotFoundError
-from segmentation.search_query import evaluate, find_matches, parse, positive_terms, snippet
+from segmentation.search_query import (
+    MAX_QUERY_LENGTH,
+    evaluate,
+    find_matches,
+    parse,
+    positive_terms,
+    snippet,
+)
 from segmentation.store import Database, quote_ident
 
 # accepted field names (lower case) -> canonical field
@@ -247,6 +254,10 @@ def find_profiles(db: Database, term: str, limit: int = MAX_PROFILE_MATCHES) -> 
     term = (term or "").strip()
     if not term:
         return []
+    if len(term) > MAX_QUERY_LENGTH:
+        raise InvalidInputError(
+            f"The search term is {len(term):,} characters long; at most {MAX_QUERY_LENGTH:,}."
+        )
     columns = identity_columns(db)
     if not columns:
         return []

@@ -9,7 +9,6 @@ import datetime as dt
 import os
 import re
 import threading
-import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +18,7 @@ from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
-from segmentation.cron import describe, next_runs
+from segmentation.cron import check_timezone, describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
 from segmentation.errors import (
     ConflictError,
@@ -28,6 +27,7 @@ from segmentation.errors import (
     SegmentationError,
 )
 from segmentation.exports import ExportManager
+from segmentation.expression_input import expression_from_data
 from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import And, Expression, Or, segment_refs, walk
@@ -47,7 +47,7 @@ from segmentation.store import Database
 from segmentation.tasks import Task, TaskContext, TaskRunner
 from segmentation.tokens import TokenStore
 
-Query = str | Expression
+Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -132,11 +132,7 @@ class SegmentationService:
         return self.db.get_meta("timezone", "UTC") or "UTC"
 
     def set_timezone(self, name: str) -> None:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise InvalidInputError(f"Unknown timezone {name!r}; e.g. Europe/Berlin.") from exc
-        self.db.set_meta("timezone", name)
+        self.db.set_meta("timezone", check_timezone(name))
 
     def info(self) -> dict[str, Any]:
         def count(table: str) -> int:
@@ -231,9 +227,9 @@ class SegmentationService:
     # --- compiling -----------------------------------------------------------------
 
     def expression(self, query: Query) -> Expression:
-        """PQL text, an Expression, or a saved definition's id -> Expression."""
+        """PQL text, an Expression (or its dict), or a saved definition's id -> Expression."""
         if not isinstance(query, str):
-            return _check_size(query)
+            return _check_size(expression_from_data(query))
         text = query.strip()
         if _UUID.match(text):
             return self.definitions.get(text.lower()).expression

@@ -170,7 +170,7 @@ def test_bulk_get_answers_207_with_results_and_the_unknown_ids(api):
                 "expression": {"format": "pql/json", "value": {"kind": "x"}},
             },
             400,
-            ["Invalid request"],
+            ["expression.value", "unknown kind"],
         ),
         (
             {**definition_body("Bad", PQL), "evaluationInfo": {"continuous": {"enabled": True}}},

@@ -13,7 +13,8 @@ from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
 from segmentation.api.auth import Caller
 from segmentation.api.errors import ApiError
 from segmentation.definitions import Definition
-from segmentation.model import Expression, expression_from_json, expression_to_dict
+from segmentation.expression_input import expression_from_data
+from segmentation.model import Expression, expression_to_dict
 from segmentation.pql import parse, to_pql
 from segmentation.sandboxes import PROD
 
@@ -82,20 +83,7 @@ def read_expression(expression: ExpressionIn) -> Expression:
             raise ApiError(400, BAD_REQUEST, "expression.value must be PQL text for pql/text.")
         return parse(expression.value)
     if expression.format == "pql/json":
-        value = expression.value
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ApiError(
-                    400,
-                    BAD_REQUEST,
-                    f"expression.value is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                    f"column {exc.colno}.",
-                ) from exc
-        if not isinstance(value, dict):
-            raise ApiError(400, BAD_REQUEST, "expression.value must be a JSON object for pql/json.")
-        return expression_from_json(value)
+        return expression_from_data(expression.value, root="expression.value")
     raise ApiError(
         400,
         BAD_REQUEST,
