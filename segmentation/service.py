@@ -351,12 +351,12 @@ class SegmentationService:
         return pd.DataFrame(rows)
 
     def last_evaluation(self, segment: str) -> dict[str, Any] | None:
-        """The latest job result of a definition, and whether it predates the
-        current version (its members are then stale)."""
+        """The job result the current members come from (what-if runs aside), and
+        whether it predates the current version (its members are then stale)."""
         definition = self.definitions.get(segment)
         row = self.db.one(
             "SELECT job_id, as_of, version, qualified, evaluated_at FROM membership_history "
-            "WHERE segment_id = ? ORDER BY evaluated_at DESC LIMIT 1",
+            "WHERE segment_id = ? AND NOT what_if ORDER BY evaluated_at DESC LIMIT 1",
             [definition.id],
         )
         if row is None:
@@ -545,13 +545,22 @@ class Jobs:
         )
 
     def _compile_many(self, defs: list[Definition], as_of: dt.datetime):
+        """One query for the definitions that compile, and why each other one does not
+        (a field dropped or retyped by a load since it was saved)."""
         if not self._svc.db.table_exists("profiles"):
             raise InvalidInputError("Load profiles before running a segment job.")
+        schema, options = self._svc.schema(), self._svc._options(as_of)
+        failed: dict[str, str] = {}
+        for d in defs:
+            try:
+                compile_segment(d.expression, schema, options)
+            except SegmentationError as exc:
+                failed[d.id] = exc.message
         compiled = compile_many(
-            {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
+            {d.id: d.expression for d in defs if d.id not in failed}, schema, options
         )
         sql = f"SELECT segment_key AS segment_id, profile_id FROM ({compiled.sql})"
-        return sql, list(compiled.params)
+        return sql, list(compiled.params), failed
 
     def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
         defs = self._definitions(segments)
