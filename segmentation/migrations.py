@@ -78,6 +78,11 @@ MIGRATIONS: list[list[str]] = [
         ) h WHERE h.segment_id = m.segment_id""",
     ],
     [
+        # API tokens of this workspace (sandbox): a SHA-256 of each, never the token
+        """CREATE TABLE api_tokens (
+            name VARCHAR, token_hash VARCHAR, read_only BOOLEAN, created_at TIMESTAMP)""",
+    ],
+    [
         # field_labels: display names and descriptions people set (field_labels.py)
         """CREATE TABLE field_labels (
             source VARCHAR, name VARCHAR, display_name VARCHAR, description VARCHAR,
