@@ -56,7 +56,14 @@ def sidebar() -> None:
             today = dt.datetime.now(dt.UTC).date()
             day = st.date_input("Date", value=today, key="as_of_date")
             clock = st.time_input("Time (UTC)", value=dt.time(0, 0), key="as_of_time")
-            st.session_state["as_of"] = dt.datetime.combine(day, clock)
+            chosen = st.session_state["as_of"] = dt.datetime.combine(day, clock)
+            newest = svc.newest_event_time()
+            if newest is not None and chosen > newest:
+                st.warning(
+                    f"This is after the newest event ({newest:%Y-%m-%d %H:%M} UTC): windows "
+                    "such as “in the last 7 days” may find no events.",
+                    icon=":material/event_busy:",
+                )
         with st.expander(f"Timezone: {info['timezone']}", icon=":material/public:"):
             timezone_setting(svc, info["timezone"])
 

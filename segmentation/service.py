@@ -27,10 +27,16 @@ from segmentation.errors import (
     NotFoundError,
     SegmentationError,
 )
-from segmentation.exports import ExportManager
+from segmentation.exports import ExportManager, ExportRequest
 from segmentation.expression_input import expression_from_data
 from segmentation.field_labels import FieldLabel
-from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
+from segmentation.ingest import (
+    TIMESTAMP_COLUMN,
+    IngestPreview,
+    IngestReport,
+    ingest,
+    ingest_preview,
+)
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.library import LibraryEntry, build_library
 from segmentation.model import And, Expression, Or, segment_refs, walk
@@ -437,6 +443,28 @@ class SegmentationService:
 
     def members(self, segment: str, statuses: list[str] | None = None) -> pd.DataFrame:
         return self.jobs.runner.members(self.definitions.get(segment).id, statuses)
+
+    def export_rows(self, request: ExportRequest | dict[str, Any]) -> dict[str, int]:
+        """Rows an export would write per segment, before it runs (its status and date filters)."""
+        req = request if isinstance(request, ExportRequest) else ExportRequest(**request)
+        counts: dict[str, int] = {}
+        for segment in req.segments:
+            members = self.members(segment, list(req.statuses))
+            times = pd.to_datetime(members["last_qualification_time"])
+            keep = pd.Series(True, index=members.index)
+            if req.qualified_after is not None:
+                keep &= times >= req.qualified_after
+            if req.qualified_before is not None:
+                keep &= times < req.qualified_before
+            counts[segment] = int(keep.sum())
+        return counts
+
+    def newest_event_time(self) -> dt.datetime | None:
+        """The latest event timestamp loaded (naive UTC), from the catalog; None without events."""
+        field = next(
+            (f for f in self.catalog() if f.source == "event" and f.name == TIMESTAMP_COLUMN), None
+        )
+        return dt.datetime.fromisoformat(field.max) if field is not None and field.max else None
 
     # --- AEP JSON ------------------------------------------------------------------
 

@@ -315,16 +315,20 @@ def test_3_run_a_job_now(page, studio):
     expect(page.get_by_text(f"Entered ({qualified:,})", exact=True)).to_be_visible()
 
     history = on_screen(page.get_by_test_id("stDataFrame").first)
-    expect(history.get_by_test_id("glide-cell-10-0")).to_have_text(SEGMENT_NAME)
+    expect(history.get_by_test_id("glide-cell-3-0")).to_have_text(SEGMENT_NAME)
     newest = grid_rows(history)[0]
-    assert newest["Status"] == "SUCCEEDED"
-    assert count(newest["Qualified"]) == qualified
+    assert newest["Status"] == "Succeeded"  # not a what-if run: it recorded the members
+    assert count(newest["Members"]) == qualified
     assert count(newest["Entered"]) == qualified  # a new segment: everyone entered
     chosen = on_screen(page.get_by_test_id("stDataFrame").nth(1))
     expect(chosen.get_by_test_id("glide-cell-0-0")).to_have_text(SEGMENT_NAME)
     detail = grid_rows(chosen)
     assert detail[0]["Segment"] == SEGMENT_NAME
     assert count(detail[0]["Qualified"]) == qualified
+    # who entered, by name and email, not only by id
+    entered = grid_rows(on_screen(page.get_by_test_id("stDataFrame").nth(2)))
+    assert set(entered[0]) >= {"profile_id", "firstName", "lastName", "email"}
+    assert "@" in entered[0]["email"]
     studio.seen["job_qualified"] = qualified
 
 
@@ -334,6 +338,11 @@ def test_4_export_and_download_the_csv(page, studio, tmp_path):
     pick_option(page, by_key(page, "exp_segments"), SEGMENT_NAME, "E2E")
     page.keyboard.press("Escape")
     expect(by_key(page, "exp_format").get_by_role("radio", name="csv")).to_be_checked()
+    # how many rows, and from which run, before it runs
+    expect(page.get_by_role("button", name=f"Export {qualified:,} rows")).to_be_visible()
+    expect(
+        page.get_by_text(f"{SEGMENT_NAME}: {qualified:,} rows, from the run as of")
+    ).to_be_visible()
     by_key(page, "exp_create").locator("button").click()
     wait_idle(page)
 
@@ -342,8 +351,9 @@ def test_4_export_and_download_the_csv(page, studio, tmp_path):
     expect(button).to_be_visible(timeout=SLOW)
     wait_idle(page)
     exports = on_screen(page.get_by_test_id("stDataFrame").first)
-    expect(exports.get_by_test_id("glide-cell-1-0")).to_have_text("SUCCEEDED")
+    expect(exports.get_by_test_id("glide-cell-1-0")).to_have_text("Succeeded")
     newest = grid_rows(exports)[0]
+    assert newest["Members as of (UTC)"]  # which run the members came from
     assert newest["Segments"] == SEGMENT_NAME
     assert newest["Format"] == "csv"
     assert count(newest["Rows"]) == qualified
@@ -641,6 +651,9 @@ def test_home_page_library_search_opens_the_builder(page, studio):
     search.fill("runners")
     search.press("Enter")
     wait_idle(page)
+    expect(
+        page.get_by_text("1 segment(s). Select a row to open it in the builder.")
+    ).to_be_visible()
     grid = on_screen(by_key(page, "home_library"))
     rows = grid_rows(grid)
     assert [r["Segment"] for r in rows] == [DEMO_SEGMENT]
@@ -750,6 +763,23 @@ def test_upload_preview_types_and_one_report_of_every_problem(page, studio, tmp_
     expect(page.get_by_test_id("stAlert").filter(has_text="Loaded 2 of 3 rows")).to_be_visible()
     expect(by_key(page, "data_preview")).to_have_count(0)  # the loaded file is not offered again
     studio.seen["typed_upload"] = 2
+
+
+def test_as_of_after_the_newest_event_warns(page, studio):
+    open_page(page, studio, "preview", "Preview")
+    sidebar = page.get_by_test_id("stSidebarContent")
+    sidebar.get_by_text("A chosen time", exact=True).click()
+    wait_idle(page)
+    expect(sidebar.get_by_text("This is after the newest event")).to_have_count(0)  # today
+    year = by_key(page, "as_of_date").get_by_role("spinbutton").first  # the year segment
+    year.click()
+    page.keyboard.type("2030")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    expect(
+        sidebar.get_by_text(re.compile(r"^This is after the newest event \(\d{4}-"))
+    ).to_be_visible()
 
 
 def test_8_workspace_after_the_server_stops(studio):

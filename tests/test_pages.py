@@ -185,7 +185,7 @@ def test_jobs_run_now_adds_a_succeeded_job(ws_copy: Path) -> None:
     assert_clean(at)
     history = at.dataframe[0].value
     assert len(history) == before + 1
-    assert "SUCCEEDED" in history.iloc[0]["status"]
+    assert history.iloc[0]["status"] == "Succeeded"
 
 
 def test_schedules_picked_in_words_write_the_cron_and_the_form_resets(ws_copy: Path) -> None:

@@ -88,14 +88,6 @@ def create_form(names: dict[str, str]) -> None:
                 if isinstance(dates, tuple) and len(dates) == 2:
                     after = dt.datetime.combine(dates[0], dt.time())
                     before = dt.datetime.combine(dates[1] + dt.timedelta(days=1), dt.time())
-        clicked = st.button(
-            "Create export",
-            type="primary",
-            icon=":material/file_export:",
-            disabled=not segments,
-            key="exp_create",
-        )
-    if clicked:
         request = {
             "segments": segments,
             "fields": fields,
@@ -107,9 +99,37 @@ def create_form(names: dict[str, str]) -> None:
             "qualified_before": before,
             "name": name.strip() or None,
         }
+        rows = what_it_writes(request, names) if segments and statuses else None
+        clicked = st.button(
+            "Create export" if rows is None else f"Export {rows:,} rows",
+            type="primary",
+            icon=":material/file_export:",
+            disabled=not segments,
+            key="exp_create",
+        )
+    if clicked:
         job = attempt(svc.exports.create, request, run_async=True)
         if job is not None:
             st.toast(f"Export {job.id} started.", icon=":material/file_export:")
+
+
+def what_it_writes(request: dict, names: dict[str, str]) -> int | None:
+    """The rows the export will write, and which run each segment's members come from."""
+    counts = attempt(svc.export_rows, request)
+    if counts is None:
+        return None
+    lines = []
+    for segment, n in counts.items():
+        run = attempt(svc.last_evaluation, segment)
+        source = (
+            f"from the run as of {run['as_of']:%Y-%m-%d %H:%M} UTC"
+            + (" (an older version of the segment)" if run["stale"] else "")
+            if run
+            else "never run: run it on the Jobs page first"
+        )
+        lines.append(f"- **{names.get(segment, segment)}**: {n:,} rows, {source}")
+    st.markdown("\n".join(lines), help="Exports write the members the last job recorded.")
+    return sum(counts.values())
 
 
 def download_buttons(job: ExportJob) -> None:
@@ -143,34 +163,42 @@ def job_list() -> None:
     rows = [
         {
             "created (UTC)": j.created_at,
-            "status": j.status,
+            "status": j.status.capitalize(),
             "name": j.request.name or "",
             "segments": ", ".join(names.get(s, s) for s in j.request.segments),
             "format": j.request.format,
             "rows": j.metrics.profiles_exported,
-            "files": j.metrics.files,
+            # which run the members came from (what-if runs never feed an export)
+            "from run": ", ".join(
+                sorted({f"{r.as_of:%Y-%m-%d %H:%M}" for r in j.metrics.runs if r.as_of})
+            ),
             "seconds": round(j.metrics.seconds, 2),
             "error": j.error or "",
-            "id": j.id,
         }
         for j in jobs
     ]
+    frame = pd.DataFrame(rows)
+    if not frame["error"].any():  # a column of blanks only pushes the table wider
+        frame = frame.drop(columns=["error"])
     st.dataframe(
-        pd.DataFrame(rows),
+        frame,
         hide_index=True,
         column_config={
             "created (UTC)": st.column_config.DatetimeColumn(
-                "Created (UTC)", format="YYYY-MM-DD HH:mm:ss"
+                "Created (UTC)", format="YYYY-MM-DD HH:mm", width=125
             ),
-            "status": "Status",
-            "name": "Name",
-            "segments": st.column_config.TextColumn("Segments", width="large"),
-            "format": "Format",
-            "rows": st.column_config.NumberColumn("Rows", format="localized"),
-            "files": "Files",
-            "seconds": "Seconds",
-            "error": "Error",
-            "id": "Export id",
+            "status": st.column_config.TextColumn("Status", width=90),
+            "name": st.column_config.TextColumn("Name", width=100),
+            "segments": st.column_config.TextColumn("Segments", width=150),
+            "format": st.column_config.TextColumn("Format", width=60),
+            "rows": st.column_config.NumberColumn("Rows", format="localized", width=70),
+            "from run": st.column_config.TextColumn(
+                "Members as of (UTC)",
+                width=130,
+                help="The as-of time of the job run whose members were written",
+            ),
+            "seconds": st.column_config.NumberColumn("Seconds", width=65),
+            "error": st.column_config.TextColumn("Error", width=200),
         },
     )
     for job in jobs:

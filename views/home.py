@@ -90,21 +90,26 @@ def library() -> None:
         selection_mode="single-row",
         column_order=[c for c in frame.columns if c != "id"],
         column_config={
-            "name": st.column_config.TextColumn("Segment", width="medium"),
-            "tags": st.column_config.TextColumn("Tags", width="small"),
+            "name": st.column_config.TextColumn("Segment", width=160),
+            "tags": st.column_config.TextColumn("Tags", width=110),
             "size": st.column_config.NumberColumn(
-                "Size", format="localized", help="Members after the last job run"
+                "Size", format="localized", help="Members after the last job run", width=70
             ),
             "as of": st.column_config.DatetimeColumn(
-                "As of (UTC)", format="YYYY-MM-DD HH:mm", help="The time the last run evaluated"
+                "As of (UTC)",
+                format="YYYY-MM-DD HH:mm",
+                help="The time the last run evaluated",
+                width=120,
             ),
             "size over time": st.column_config.LineChartColumn(
-                "Size over time", y_min=0, help="Members after each run, oldest first"
+                "Size over time", y_min=0, help="Members after each run, oldest first", width=120
             ),
             "schedule": st.column_config.TextColumn(
-                "Schedule", help="Active schedules that run it (times on the Schedules page)"
+                "Schedule",
+                help="Active schedules that run it (times on the Schedules page)",
+                width=110,
             ),
-            "last job": st.column_config.TextColumn("Last job"),
+            "last job": st.column_config.TextColumn("Last job", width=90),
         },
     )
     rows = picked.selection.rows if picked is not None else []
