@@ -10,6 +10,7 @@ import pytest
 
 from segmentation.errors import UnsupportedError
 from segmentation.pql import parse, to_pql
+from tests.conftest import AS_OF
 
 SUPPORTED = [
     # boolean-functions.md
@@ -123,3 +124,20 @@ def test_documented_examples_not_supported_yet_say_so_where(text: str, construct
         parse(text)
     assert construct in info.value.construct
     assert info.value.line == 1 and 1 <= info.value.column <= len(text)
+
+
+def test_let_with_a_range_body_matches_pandas(svc, frames) -> None:
+    _, events = frames
+    seen = events[(events["timestamp"] <= AS_OF) & (events["eventType"] == "purchase")]
+    sums = seen.groupby("profile_id")["revenue"].sum()
+    expected = set(sums[(sums > 300) & (sums < 1000)].index)
+    pql = (
+        'let S = (sum X.revenue over X from xEvent where X.eventType = "purchase") '
+        "in (S > 300 and S < 1000)"
+    )
+    assert 0 < len(expected) < 400
+    assert set(svc.preview(pql, as_of=AS_OF, limit=1000).rows["profile_id"]) == expected
+    assert svc.estimate(pql, as_of=AS_OF).estimated_size == len(expected)
+    d = svc.definitions.create(name="Mid spenders", pql=pql)
+    svc.jobs.run([d.id], as_of=AS_OF)
+    assert set(svc.members(d.id)["profile_id"]) == expected
