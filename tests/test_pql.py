@@ -43,6 +43,7 @@ from segmentation.model import (
     SequenceStep,
     TextMatch,
 )
+from segmentation.pattern_check import RegexDialectError, check_regex
 from segmentation.pql import parse, to_pql
 from segmentation.pql.events import where_is_canonical
 
@@ -815,13 +816,22 @@ def text_matches(scope: str):
         case_sensitive=st.booleans(),
         negate=st.booleans(),
     )
-    plain = st.builds(
-        TextMatch,
-        op=st.sampled_from(["like", "matches"]),
-        operand=operands(scope),
-        value=st.text(max_size=6),
+    like = st.builds(
+        TextMatch, op=st.just("like"), operand=operands(scope), value=st.text(max_size=6)
     )
-    return st.one_of(free, plain)
+    # a matches pattern must be in the regex dialect to be PQL at all
+    matches = st.builds(
+        TextMatch, op=st.just("matches"), operand=operands(scope), value=st.text(max_size=6)
+    ).filter(lambda node: _in_dialect(node.value))
+    return st.one_of(free, like, matches)
+
+
+def _in_dialect(pattern: str) -> bool:
+    try:
+        check_regex(pattern)
+    except RegexDialectError:
+        return False
+    return True
 
 
 @functools.cache
