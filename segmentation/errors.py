@@ -23,6 +23,10 @@ class ConflictError(SegmentationError):
     """The request clashes with what is stored (duplicate name, in use, cycle)."""
 
 
+class NameTakenError(ConflictError):
+    """A name that another stored object of the same kind already has."""
+
+
 class InvalidInputError(SegmentationError):
     """Input that cannot be accepted as given (bad file, bad value, bad cron)."""
 

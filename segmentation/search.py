@@ -103,6 +103,8 @@ class MembershipRow(BaseModel):
     status: str
     last_qualification_time: dt.datetime | None = None
     version: int | None = None
+    job_id: str | None = None  # the run this membership comes from
+    as_of: dt.datetime | None = None  # and its as-of
 
 
 class ProfileView(BaseModel):
@@ -315,16 +317,23 @@ def _latest_events(db: Database, profile_id: str, limit: int) -> pd.DataFrame:
 
 def _memberships(db: Database, profile_id: str) -> list[MembershipRow]:
     rows = db.rows(
-        "SELECT m.segment_id, d.name, m.status, m.last_qualification_time, m.version "
+        "SELECT m.segment_id, d.name, m.status, m.last_qualification_time, m.version, "
+        "m.job_id, m.as_of "
         "FROM memberships m JOIN definitions d ON d.id = m.segment_id "
         "WHERE m.profile_id = ? ORDER BY lower(d.name), m.segment_id",
         [profile_id],
     )
     return [
         MembershipRow(
-            segment_id=s, segment_name=n or "", status=st, last_qualification_time=t, version=v
+            segment_id=s,
+            segment_name=n or "",
+            status=st,
+            last_qualification_time=t,
+            version=v,
+            job_id=j,
+            as_of=a,
         )
-        for s, n, st, t, v in rows
+        for s, n, st, t, v, j, a in rows
     ]
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
@@ -43,7 +44,8 @@ from segmentation.search import (
     search_segments,
 )
 from segmentation.store import Database
-from segmentation.tasks import TaskRunner
+from segmentation.tasks import Task, TaskContext, TaskRunner
+from segmentation.tokens import TokenStore
 
 Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -106,6 +108,8 @@ class SegmentationService:
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
         self.exports = ExportManager(db, self.exports_dir)
         self.search = Search(db)
+        self.previews = Previews(self)
+        self.tokens = TokenStore(db)
         self.jobs.runner.recover()
         self.tasks.recover()
 
@@ -347,12 +351,12 @@ class SegmentationService:
         return pd.DataFrame(rows)
 
     def last_evaluation(self, segment: str) -> dict[str, Any] | None:
-        """The latest job result of a definition, and whether it predates the
-        current version (its members are then stale)."""
+        """The job result the current members come from (what-if runs aside), and
+        whether it predates the current version (its members are then stale)."""
         definition = self.definitions.get(segment)
         row = self.db.one(
             "SELECT job_id, as_of, version, qualified, evaluated_at FROM membership_history "
-            "WHERE segment_id = ? ORDER BY evaluated_at DESC LIMIT 1",
+            "WHERE segment_id = ? AND NOT what_if ORDER BY evaluated_at DESC LIMIT 1",
             [definition.id],
         )
         if row is None:
@@ -477,6 +481,50 @@ class Search:
         return profile_view(self._db, profile_id, events_limit)
 
 
+class Previews:
+    """svc.previews: AEP's asynchronous preview and estimate of one query, run as a
+    task. The query is parsed and checked against the data before the task is
+    recorded (bad PQL never becomes a task), and it is evaluated at the moment it
+    was asked, so its pages and its estimate agree however late they are read."""
+
+    KIND = "preview"
+
+    def __init__(self, svc: SegmentationService, workers: int = 2, queued: int = 16):
+        self._svc = svc
+        svc.tasks.register(self.KIND, workers=workers, queued=queued, retry_after=2)
+
+    def start(self, query: Query, as_of: dt.datetime | None = None) -> Task:
+        expr = self._svc.expression(query)
+        when = to_utc_naive(as_of)
+        self._svc.compile(expr, when)  # unknown fields, wrong types: refused now
+        pql = to_pql(expr)
+
+        def evaluate(ctx: TaskContext) -> dict[str, Any]:
+            page = self._svc.preview(expr, when, limit=1)
+            ctx.progress(0.5, f"{page.total:,} qualified profiles")
+            estimate = self._svc.estimate(expr, when)
+            return {"total": page.total, "estimate": estimate.model_dump()}
+
+        # URL-safe and unpadded: AEP's preview ids go into paths
+        preview_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        payload = {"pql": pql, "as_of": when.isoformat()}
+        return self._svc.tasks.submit(self.KIND, evaluate, payload=payload, task_id=preview_id)
+
+    def get(self, preview_id: str) -> Task:
+        return self._svc.tasks.get(preview_id, self.KIND)
+
+    def page(self, preview_id: str, limit: int = 1000, offset: int = 0) -> PreviewPage:
+        """A page of the qualified profiles of a finished preview."""
+        task = self.get(preview_id)
+        if task.status != "SUCCEEDED":
+            raise ConflictError(f"Preview {preview_id} is {task.status}; it has no results yet.")
+        as_of = dt.datetime.fromisoformat(task.payload["as_of"])
+        return self._svc.preview(task.payload["pql"], as_of, limit=limit, offset=offset)
+
+    def delete(self, preview_id: str) -> None:
+        self._svc.tasks.delete(preview_id, self.KIND)
+
+
 class Jobs:
     """svc.jobs: run definitions (or "*") and read the results."""
 
@@ -500,13 +548,22 @@ class Jobs:
         )
 
     def _compile_many(self, defs: list[Definition], as_of: dt.datetime):
+        """One query for the definitions that compile, and why each other one does not
+        (a field dropped or retyped by a load since it was saved)."""
         if not self._svc.db.table_exists("profiles"):
             raise InvalidInputError("Load profiles before running a segment job.")
+        schema, options = self._svc.schema(), self._svc._options(as_of)
+        failed: dict[str, str] = {}
+        for d in defs:
+            try:
+                compile_segment(d.expression, schema, options)
+            except SegmentationError as exc:
+                failed[d.id] = exc.message
         compiled = compile_many(
-            {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
+            {d.id: d.expression for d in defs if d.id not in failed}, schema, options
         )
         sql = f"SELECT segment_key AS segment_id, profile_id FROM ({compiled.sql})"
-        return sql, list(compiled.params)
+        return sql, list(compiled.params), failed
 
     def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
         defs = self._definitions(segments)
@@ -521,6 +578,12 @@ class Jobs:
 
     def list(self, limit: int = 50, offset: int = 0, status: str | None = None):
         return self.runner.list(limit=limit, offset=offset, status=status)
+
+    def count(self, status: str | None = None) -> int:
+        """How many jobs there are (with ``status``), for paging through :meth:`list`."""
+        return self._svc.db.scalar(
+            "SELECT count(*) FROM jobs WHERE ? IS NULL OR status = ?", [status, status]
+        )
 
     def cancel(self, job_id: str) -> SegmentJob:
         return self.runner.cancel(job_id)

@@ -378,7 +378,8 @@ def people(db: Database) -> Database:
         )
         con.execute("INSERT INTO events VALUES ('p2', 'purchase', TIMESTAMP '2026-03-01', 9.5)")
         con.execute(
-            "INSERT INTO memberships VALUES "
+            "INSERT INTO memberships (segment_id, profile_id, status, "
+            "last_qualification_time, version) VALUES "
             "('s-vip', 'p1', 'realized', TIMESTAMP '2026-01-10', 1),"
             "('s-churn', 'p1', 'exited', TIMESTAMP '2026-01-02', 3),"
             "('s-gone', 'p1', 'existing', TIMESTAMP '2026-01-03', 1),"  # definition deleted
