@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from segmentation import columns, cron_picker, field_labels
+from segmentation import columns, cron_picker, field_labels, sentence
 from segmentation import estimate as estimates
 from segmentation.aep_json import ExpressionFormat, definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
@@ -252,6 +252,12 @@ class SegmentationService:
             self.schedules.list(),
             self.jobs.list(limit=LIBRARY_JOBS),
         )
+
+    def sentence(self, query: Query | None) -> str:
+        """The rule in words, with the fields' display names ("Loyalty tier is gold, and ...")."""
+        expr = self.expression(query) if query is not None else None
+        shown = {(lbl.source, lbl.name): lbl.display_name for lbl in self.field_labels()}
+        return sentence.describe(expr, lambda scope, column: shown.get((scope, column), column))
 
     def field_labels(self) -> list[FieldLabel]:
         """Display name and description of every catalog field (derived until set)."""

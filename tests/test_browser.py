@@ -218,6 +218,10 @@ def test_1_build_and_save_a_segment(page, studio):
 
     page.get_by_role("tab", name="PQL").click()
     expect(by_key(page, "builder_pql_text").locator("textarea")).to_have_value(SEGMENT_PQL)
+    # ... and the same rule in words, with the fields' display names
+    expect(by_key(page, "builder_sentence")).to_contain_text(
+        "Who: Loyalty tier is gold or platinum, and did purchase in the last 30 days."
+    )
 
     estimate = metric_value(page, "Estimated size")
     expect(estimate).to_have_text(re.compile(r"^(≈ )?[\d,]+ profiles$"))

@@ -770,12 +770,19 @@ def main() -> None:
         )
     left, right = st.columns([3, 2], gap="large")
     with left:
+        reads = st.container(key="builder_sentence")
         visual, text = st.tabs(["Visual", "PQL"])
         with visual:
             visual_tab(ctx)
         expr = _current_expression()
         with text:
             pql_tab(expr)
+        with reads:  # drawn above the tabs, after the tabs updated the rule
+            words = attempt(svc.sentence, expr)
+            if words:
+                st.markdown(
+                    f"**Who:** {words}.", help="The rule in words; the tabs hold it exactly."
+                )
     with right:
         estimate_panel(expr, info, _data_version(info, definitions))
         save_panel(expr, definitions)

@@ -57,6 +57,15 @@ def to_pql(expr: Any) -> str:
         raise InvalidInputError("the expression is nested too deeply to write as PQL") from None
 
 
+def fragment_to_pql(node: Any) -> str:
+    """The PQL of a part of a condition: an operand (``age % 5``) or a time window."""
+    formatter = _Formatter()
+    kind = getattr(node, "kind", "")
+    if kind in ("relative", "point", "between"):
+        return formatter.window(node)
+    return formatter.operand(node)
+
+
 def quote_string(value: str) -> str:
     out = []
     for char in value:
