@@ -30,6 +30,7 @@ PAGES = [
     st.Page(HERE / "views" / "exports.py", title="Exports", icon=":material/download:"),
     st.Page(HERE / "views" / "search.py", title="Search", icon=":material/search:"),
     st.Page(HERE / "views" / "data.py", title="Data", icon=":material/database:"),
+    st.Page(HERE / "views" / "story.py", title="Demo story", icon=":material/auto_stories:"),
 ]
 
 

@@ -62,6 +62,7 @@ PAGE_TITLES = {  # sidebar link -> the title the page shows
     "Exports": "Exports",
     "Search": "Search",
     "Data": "Data",
+    "Demo story": "Demo story: a winback campaign",
 }
 UPLOAD_NAME = "e2e-profiles.csv"
 UPLOAD_GOOD = ["E2E000001", "E2E000002", "E2E000003"]
@@ -496,6 +497,7 @@ def test_edits_survive_page_switches_and_reloads_and_switching_asks(page, studio
     sidebar_link(page, "Builder")
     page.get_by_role("tab", name="PQL").click()
     expect(pql_box(page)).to_have_value(edited)
+    expect(page).to_have_url(re.compile(r"[?&]draft="))  # the link carries the unsaved draft
     page.reload()
     wait_idle(page)
     expect(badge.first).to_be_visible()
@@ -784,6 +786,20 @@ def test_as_of_after_the_newest_event_warns(page, studio):
     expect(
         sidebar.get_by_text(re.compile(r"^This is after the newest event \(\d{4}-"))
     ).to_be_visible()
+
+
+def test_demo_story_walks_the_winback_segment_through_the_pages(page, studio):
+    story_id, _ = demo_segment(studio, "Lapsed VIPs")
+    open_page(page, studio, "story", "Demo story: a winback campaign")
+    for step, title in [("story_go_1", "Segment builder"), ("story_go_2", "Estimates")]:
+        by_key(page, step).locator("button").first.click()
+        wait_idle(page)
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+        expect(page).to_have_url(re.compile(f"segment={story_id}"))
+        sidebar_link(page, "Demo story")
+    by_key(page, "story_go_6").locator("button").first.click()
+    wait_idle(page)
+    expect(by_key(page, "exp_segments")).to_contain_text("Lapsed VIPs")
 
 
 def test_8_workspace_after_the_server_stops(studio):

@@ -22,8 +22,8 @@ from tests.conftest import make_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["home", "data", "preview", "estimates", "jobs", "schedules", "exports", "search"]
-TITLES = {p: p.capitalize() for p in PAGES}
+PAGES = ["home", "data", "preview", "estimates", "jobs", "schedules", "exports", "search", "story"]
+TITLES = {p: p.capitalize() for p in PAGES} | {"story": "Demo story: a winback campaign"}
 
 
 @dataclass(frozen=True)
