@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
@@ -13,7 +13,7 @@ from segmentation.api.wire import BAD_REQUEST
 from segmentation.errors import NotFoundError
 from segmentation.jobs import JobMetrics, SegmentJob, TimeSpan
 
-router = APIRouter(tags=["segment jobs"])
+router = wire.Router(tags=["segment jobs"])
 MAX_SEGMENTS = 1500
 STATUSES = ("NEW", "QUEUED", "PROCESSING", "CANCELLING", "CANCELLED", "FAILED", "SUCCEEDED")
 

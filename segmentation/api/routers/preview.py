@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from segmentation.api import wire
 from segmentation.api.auth import Reader
@@ -20,7 +20,7 @@ from segmentation.api.errors import ApiError
 from segmentation.api.wire import BAD_REQUEST, Lenient
 from segmentation.tasks import Task
 
-router = APIRouter(tags=["preview and estimate"])
+router = wire.Router(tags=["preview and estimate"])
 DEFAULT_LIMIT = 1000
 # task status -> AEP's preview state
 STATES = {
