@@ -13,8 +13,8 @@ Measured:
 - p50/p99 of ``GET /segment/definitions/{id}`` vs ``svc.definitions.get``, of the
   list (100) vs ``svc.definitions.list``, and of a preview page (50 rows, varying
   offsets) vs ``svc.preview`` on the same cached evaluation;
-- a job started with ``POST /segment/jobs`` and polled to SUCCEEDED every 10 ms vs
-  ``svc.jobs.run`` (median of ``--job-repeat``);
+- a job of every bench segment started with ``POST /segment/jobs`` and polled to
+  SUCCEEDED every 50 ms vs ``svc.jobs.run`` (best and median of ``--job-repeat``);
 - throughput of 1 client and of 8 concurrent clients, and their errors.
 """
 
@@ -43,7 +43,7 @@ from segments import SEGMENTS  # noqa: E402
 from tests.browser_support import _wait_healthy, free_port  # noqa: E402
 
 BASE = "/data/core/ups"
-JOB_SEGMENTS = ("purchases_30d", "revenue_365d", "cart_abandon_7d")
+POLL_SECONDS = 0.05  # a client polling a job 20 times a second
 PREVIEW_SEGMENT = "attr_list_date"
 
 
@@ -117,7 +117,7 @@ def bench_job(http: httpx.Client, svc, ids: list[str], repeat: int) -> dict:
             status = http.get(f"{BASE}/segment/jobs/{job['id']}").json()["status"]
             if status in ("SUCCEEDED", "FAILED", "CANCELLED"):
                 break
-            time.sleep(0.01)
+            time.sleep(POLL_SECONDS)
         assert status == "SUCCEEDED", status
         return time.perf_counter() - started
 
@@ -131,13 +131,16 @@ def bench_job(http: httpx.Client, svc, ids: list[str], repeat: int) -> dict:
     for _ in range(repeat):
         api_s.append(through_api())
         direct_s.append(direct())
-    a, d = statistics.median(api_s), statistics.median(direct_s)
-    log(f"job of {len(ids)}: api {a:.3f} s, direct {d:.3f} s")
+    # best of the repeats, as bench/run.py does: on a shared machine the minimum is the
+    # run least disturbed by other work; the medians are kept too
+    a, d = min(api_s), min(direct_s)
+    log(f"job of {len(ids)}: api {a:.3f} s, direct {d:.3f} s (best of {repeat})")
     return {
         "definitions": len(ids),
         "api_seconds": round(a, 3),
         "direct_seconds": round(d, 3),
         "ratio": round(a / d, 3),
+        "median_ratio": round(statistics.median(api_s) / statistics.median(direct_s), 3),
         "api_all": [round(s, 3) for s in api_s],
         "direct_all": [round(s, 3) for s in direct_s],
     }
@@ -157,8 +160,9 @@ def table(res: dict[str, Any]) -> str:
     job = res["job"]
     lines += [
         "",
-        f"- job of {job['definitions']} definitions: API {job['api_seconds']} s (POST, polled "
-        f"every 10 ms) vs direct {job['direct_seconds']} s: ratio {job['ratio']}",
+        f"- job of {job['definitions']} definitions, best of the repeats: API "
+        f"{job['api_seconds']} s (POST, polled every {POLL_SECONDS * 1000:.0f} ms) vs direct "
+        f"{job['direct_seconds']} s: ratio {job['ratio']} (of the medians {job['median_ratio']})",
     ]
     for name, pair in res["throughput"].items():
         one, many = pair["1"], pair["8"]
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--requests", type=int, default=300, help="per latency endpoint")
     parser.add_argument("--throughput-requests", type=int, default=100, help="per client")
-    parser.add_argument("--job-repeat", type=int, default=5)
+    parser.add_argument("--job-repeat", type=int, default=7)
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-api.json")
@@ -253,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.requests,
             )
         )
-        job = bench_job(http, svc, [ids[n] for n in JOB_SEGMENTS], args.job_repeat)
+        job = bench_job(http, svc, list(ids.values()), args.job_repeat)
         paths = {
             "definitions GET": [f"{BASE}/segment/definitions/{i}" for i in seg_ids],
             "preview page": [

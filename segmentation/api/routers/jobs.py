@@ -46,9 +46,11 @@ def metrics(m: JobMetrics) -> dict[str, Any]:
 
 def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
     href = f"{wire.BASE}/segment/jobs/{j.id}"
+    # one read for all the job's definitions: a job may name 1500 (and clients poll it)
+    current = {d.id: d for d in caller.service.definitions.all()} if j.segments else {}
     segments = []
     for s in j.segments:
-        found = caller.service.definitions.find(s.segment_id)
+        found = current.get(s.segment_id)
         segment: dict[str, Any] = {
             "id": s.segment_id,
             "name": s.name,
