@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 WORKSPACE ?= workspace/segments.duckdb
 PORT ?= 8501
 
-.PHONY: run test lint format bench install install-dev chromium clean
+.PHONY: run run-large test lint format bench install install-dev chromium clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ chromium:
 
 run: install
 	$(VENV)/bin/segmentation init --workspace $(WORKSPACE) --demo
+	$(VENV)/bin/segmentation serve --workspace $(WORKSPACE) --host 127.0.0.1 --port $(PORT)
+
+# 300,000 generated profiles (about a minute): estimates are sampled, with intervals
+run-large: install
+	$(VENV)/bin/segmentation init --workspace $(WORKSPACE) --large-demo
 	$(VENV)/bin/segmentation serve --workspace $(WORKSPACE) --host 127.0.0.1 --port $(PORT)
 
 test: install-dev chromium

@@ -22,6 +22,7 @@ the dashboard before loading data from the command line.
 
 Examples:
   segmentation init --demo                  create the workspace with the demo data
+  segmentation init --large-demo            300,000 generated profiles: sampled estimates
   segmentation ingest profiles people.csv --id-column customer_id
   segmentation ingest events events.parquet --mode append
   segmentation generate-demo --profiles 1000000 --out bench/data/1m
@@ -48,6 +49,10 @@ def cmd_init(args: argparse.Namespace) -> None:
 
         message = load_demo(svc, force=args.force)
         print(message)
+    if args.large_demo:
+        from segmentation.demo import load_large_demo
+
+        print(load_large_demo(svc))
     info = svc.info()
     print(
         f"Workspace {info['path']}: {info['profiles']:,} profiles, {info['events']:,} events, "
@@ -261,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument(
         "--timezone", help="workspace timezone for calendar windows, e.g. Europe/Berlin"
+    )
+    init.add_argument(
+        "--large-demo",
+        action="store_true",
+        help="generate (once) and load 300,000 demo profiles: estimates are then sampled "
+        "(about a minute)",
     )
     init.set_defaults(func=cmd_init)
 

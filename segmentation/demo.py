@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 HISTORY_WEEKS = 6
+# Above the estimator's exact threshold (250,000 profiles) estimates are sampled, with
+# an interval: the large demo shows that. Too big to ship, it is generated on request
+# (about 20 s to generate and 45 s to load with its weekly history on a busy 2-core box).
+LARGE_DEMO_PROFILES = 300_000
+LARGE_DEMO_EVENTS_PER_PROFILE = 10
 
 
 def sample_files(folder: Path = SAMPLE_DIR) -> tuple[Path, Path]:
@@ -74,3 +79,34 @@ def _create_segments(svc: SegmentationService) -> list[str]:
         )
         created.append(d.id)
     return created
+
+
+def load_large_demo(
+    svc: SegmentationService,
+    *,
+    profiles: int = LARGE_DEMO_PROFILES,
+    folder: Path | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """Generate (once, beside the workspace) and load a demo big enough to be sampled.
+
+    Replaces the workspace's profiles and events; saved segments stay, and one job
+    run now records their members on the new data (earlier runs stay in the history).
+    """
+    from segmentation.samples import generate_demo
+
+    base = Path(svc.info()["path"])
+    folder = folder or (base.parent if base.name != ":memory:" else Path.cwd()) / (
+        f"demo-{profiles // 1000}k"
+    )
+    if not (folder / "profiles.parquet").exists() or not (folder / "events.parquet").exists():
+        generate_demo(
+            folder,
+            profiles=profiles,
+            events_per_profile=LARGE_DEMO_EVENTS_PER_PROFILE,
+            fmt="parquet",
+        )
+    message = load_demo(svc, force=True, folder=folder, now=now)
+    if svc.definitions.all():
+        svc.jobs.run("*")
+    return message

@@ -251,6 +251,37 @@ def type_picker(column, types: dict[str, str]) -> None:
         )
 
 
+def large_demo(loaded: int) -> None:
+    """Sampled estimates need more than 250,000 profiles: offer the generated demo."""
+    from segmentation.demo import (
+        LARGE_DEMO_EVENTS_PER_PROFILE,
+        LARGE_DEMO_PROFILES,
+        load_large_demo,
+    )
+
+    if loaded >= LARGE_DEMO_PROFILES:
+        return
+    events = LARGE_DEMO_PROFILES * LARGE_DEMO_EVENTS_PER_PROFILE
+    with st.expander("Large demo: see sampled estimates with intervals", icon=":material/science:"):
+        st.caption(
+            f"Generates {LARGE_DEMO_PROFILES:,} profiles and {events:,} events with the "
+            "project's generator (about 20 s, once) and loads them (about 45 s). On more than "
+            "250,000 profiles estimates are sampled and shown with a 95% interval. "
+            f"It replaces the {loaded:,} profiles loaded now; saved segments stay."
+        )
+        if st.button(
+            f"Generate and load {LARGE_DEMO_PROFILES:,} profiles",
+            key="data_large_demo",
+            icon=":material/rocket_launch:",
+        ):
+            with st.spinner("Generating and loading the large demo (about a minute) ..."):
+                message = attempt(load_large_demo, svc)
+            if message:
+                st.session_state[REPORT_KEY] = None
+                st.toast(message)
+                st.rerun()
+
+
 def load_section() -> None:
     info = svc.info()
     if not info["profiles"]:
@@ -264,6 +295,8 @@ def load_section() -> None:
                 st.session_state[REPORT_KEY] = None
                 st.toast(message)
                 st.rerun()
+    else:
+        large_demo(info["profiles"])
     left, right = st.columns([2, 3])
     with left:
         table = st.radio("Load into", ["profiles", "events"], horizontal=True, key="data_table")
