@@ -661,6 +661,7 @@ def test_home_page_library_search_opens_the_builder(page, studio):
         page.get_by_text("1 segment(s). Select a row to open it in the builder.")
     ).to_be_visible()
     grid = on_screen(by_key(page, "home_library"))
+    expect(grid.locator('tbody tr[role="row"]')).to_have_count(1)  # the grid redrawn
     rows = grid_rows(grid)
     assert [r["Segment"] for r in rows] == [DEMO_SEGMENT]
     assert count(rows[0]["Size"]) > 0 and rows[0]["Last job"] == "Succeeded"
@@ -704,6 +705,9 @@ def test_nothing_clips_or_scrolls_sideways(page, studio, size):
     for link, title in PAGE_TITLES.items():
         sidebar_link(page, link)
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=SLOW)
+        if link == "Builder":
+            page.get_by_text("Which condition narrows it most?").click()
+            page.get_by_test_id("stDataFrame").first.wait_for()
         if link == "Estimates":
             for tab in ("Overlap", "Size over time", "Breakdown"):
                 page.get_by_role("tab", name=tab).click()
