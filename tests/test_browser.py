@@ -715,7 +715,8 @@ def test_nothing_clips_or_scrolls_sideways(page, studio, size):
         problems = page.evaluate(LAYOUT_CHECK)
         if problems:
             found[link] = problems
-            page.screenshot(path=str(ARTIFACTS / f"layout-{size[0]}-{link.lower()}.png"))
+        slug = link.lower().replace(" ", "-")
+        page.screenshot(path=str(ARTIFACTS / f"layout-{size[0]}-{slug}.png"))
     assert not found, found
 
 

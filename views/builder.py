@@ -359,7 +359,7 @@ def waterfall_view(pql: str, as_of_iso: str | None, version: str) -> None:
         # the counts must stay in view in the narrow right column: the condition text
         # takes what is left (the whole text is one hover away)
         column_config={
-            "condition": st.column_config.TextColumn("Condition", width=150),
+            "condition": st.column_config.TextColumn("Condition", width=120),
             "alone": st.column_config.NumberColumn("Alone", format="localized", width=65),
             "so_far": st.column_config.NumberColumn("So far", format="localized", width=65),
         },

@@ -116,7 +116,7 @@ def render_profile(view) -> None:
         if view.memberships:
             st.dataframe(
                 pd.DataFrame([m.model_dump() for m in view.memberships])
-                .drop(columns=["segment_id"])
+                .drop(columns=["segment_id", "job_id", "version"])
                 .assign(status=lambda f: f["status"].map(status_word)),
                 hide_index=True,
                 column_config={
@@ -125,7 +125,11 @@ def render_profile(view) -> None:
                     "last_qualification_time": st.column_config.DatetimeColumn(
                         "Last qualified (UTC)", format="YYYY-MM-DD HH:mm"
                     ),
-                    "version": "Version",
+                    "as_of": st.column_config.DatetimeColumn(
+                        "From the run as of (UTC)",
+                        format="YYYY-MM-DD HH:mm",
+                        help="The job run these memberships come from (what-if runs never)",
+                    ),
                 },
             )
         else:
