@@ -161,11 +161,14 @@ class SegmentationService:
         **options: Any,
     ) -> IngestReport:
         options.setdefault("rejects_dir", self.rejects_dir)
-        report = ingest(self.db, table, source, mode=mode, **options)
+        report = ingest(self.db, table, source, mode=mode, derive=self._derive, **options)
         self._schema_cache = None
-        self._record_event_profiles()
-        estimates.refresh_sample(self.db)
         return report
+
+    def _derive(self, tx: Any) -> None:
+        """What a load derives beyond the catalog, in the load's own transaction."""
+        self._record_event_profiles(tx)
+        estimates.refresh_sample(self.db, tx=tx)
 
     def ingest_preview(
         self,
@@ -180,7 +183,7 @@ class SegmentationService:
         options.setdefault("rejects_dir", self.rejects_dir)
         return ingest_preview(self.db, table, source, mode=mode, **options)
 
-    def _record_event_profiles(self) -> None:
+    def _record_event_profiles(self, tx: Any) -> None:
         """Whether every event's profile is loaded; then event-only segments need
         not read the profiles table at all (the compiler's fast plan)."""
         within = self.db.table_exists("profiles") and self.db.table_exists("events")
@@ -190,7 +193,7 @@ class SegmentationService:
                 "ANTI JOIN profiles p USING (profile_id)"
             )
             within = orphans == 0
-        self.db.set_meta("events_within_profiles", "1" if within else "0")
+        self.db.set_meta("events_within_profiles", "1" if within else "0", tx)
 
     def _events_within_profiles(self) -> bool:
         return self.db.get_meta("events_within_profiles") == "1"

@@ -167,8 +167,15 @@ class Database:
     # --- writing -------------------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One serialized write transaction; rolled back whole on any error."""
+    def write(
+        self, within: duckdb.DuckDBPyConnection | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One serialized write transaction; rolled back whole on any error. ``within``
+        an open one (this thread's), the work joins it: a load and what it derives
+        commit together."""
+        if within is not None:
+            yield within
+            return
         with self._write_lock:
             con = self.connection()
             con.execute("BEGIN TRANSACTION")
