@@ -104,9 +104,8 @@ class SegmentationService:
         self.rejects_dir = self.exports_dir.parent / "rejects"
         self.schedules = ScheduleStore(db, self._check_segment_ids)
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
-        self.exports = ExportManager(db, self.exports_dir)
+        self.exports = ExportManager(db, self.exports_dir, self.tasks)
         self.search = Search(db)
-        self.jobs.runner.recover()
         self.tasks.recover()
 
     @classmethod
@@ -118,7 +117,6 @@ class SegmentationService:
     def close(self) -> None:
         self.scheduler.stop()
         self.tasks.close()
-        self.exports.close()
         self.db.close()
 
     # --- workspace -----------------------------------------------------------------
@@ -482,7 +480,7 @@ class Jobs:
 
     def __init__(self, svc: SegmentationService):
         self._svc = svc
-        self.runner = JobRunner(svc.db, self._compile_many)
+        self.runner = JobRunner(svc.db, svc.tasks, self._compile_many)
 
     def _definitions(self, segments: list[str] | str) -> list[Definition]:
         if segments == "*" or segments == ["*"]:
@@ -530,6 +528,9 @@ class Jobs:
 
     def list(self, limit: int = 50, offset: int = 0, status: str | None = None):
         return self.runner.list(limit=limit, offset=offset, status=status)
+
+    def count(self, status: str | None = None) -> int:
+        return self.runner.count(status)
 
     def cancel(self, job_id: str) -> SegmentJob:
         return self.runner.cancel(job_id)

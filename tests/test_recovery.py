@@ -98,3 +98,56 @@ def test_profiles_replace_killed_at_any_point(workspace: Path, point: str, commi
         assert after["loads"] == before["loads"] + 1
     else:
         assert after == before
+
+
+@pytest.mark.parametrize(("point", "committed"), [("job.merged", False), ("job.committed", True)])
+def test_job_killed_around_its_commit_has_status_and_members_that_agree(
+    workspace: Path, point: str, committed: bool
+):
+    """The issue's case: a job killed between its membership commit and its status write
+    was FAILED ("membership is as the last successful job left it") with its own
+    membership stored. Status and membership now commit together."""
+    fewer = workspace.parent / "fewer.csv"
+    assert cli(workspace, "ingest", "profiles", str(fewer), "--mode", "replace").returncode == 0
+    before = seen(workspace)
+    result = cli(workspace, "run", "*", crash_at=point)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    after = seen(workspace)
+    svc = SegmentationService.open(workspace)
+    try:
+        job = svc.jobs.list(limit=1)[0]
+        if committed:
+            assert job.status == "SUCCEEDED"
+            assert svc.jobs.history()["job_id"].tolist()[-2:] == [job.id, job.id]
+            gold = svc.preview('loyaltyTier = "gold"').total
+            assert len(after["members"]["Gold"]) == gold < len(before["members"]["Gold"])
+        else:
+            assert job.status == "FAILED"
+            assert "Membership is as the last successful job left it" in job.error
+            assert job.id not in set(svc.jobs.history()["job_id"])
+            assert after["members"] == before["members"]
+        assert all(set(svc.members(d.id)["job_id"]) <= {j.id for j in svc.jobs.list()}
+                   for d in svc.definitions.all())  # fmt: skip
+        assert after["definitions"] == before["definitions"]
+    finally:
+        svc.close()
+
+
+def test_export_killed_between_files_is_failed_on_open_with_no_file_left(workspace: Path):
+    exports = workspace.parent / "exports"
+    result = cli(workspace, "export", "Buyers", "Gold", "--separate",
+                 crash_at="export.file_written")  # fmt: skip
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert [p.name for p in exports.iterdir()]  # the first file was there at the kill
+    before = seen(workspace)  # reopening recovers
+    assert list(exports.iterdir()) == []
+    svc = SegmentationService.open(workspace)
+    try:
+        (export,) = svc.exports.list()
+        assert export.status == "FAILED" and "stopped before it finished" in export.error
+        assert export.files == []
+        again = svc.exports.create({"segments": [d.id for d in svc.definitions.all()]})
+        assert again.status == "SUCCEEDED" and len(again.files) == 1
+    finally:
+        svc.close()
+    assert seen(workspace)["members"] == before["members"]
