@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.errors import ConflictError, InvalidInputError, NameTakenError, NotFoundError
 from segmentation.expression_input import expression_from_data
 from segmentation.model import (
     Expression,
@@ -301,7 +301,7 @@ class DefinitionStore:
             [name, own_id],
         ).fetchone()
         if row:
-            raise ConflictError(f"A segment definition named {name!r} already exists.")
+            raise NameTakenError(f"A segment definition named {name!r} already exists.")
 
     @staticmethod
     def _insert(con, d: Definition) -> None:

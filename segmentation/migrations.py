@@ -78,6 +78,11 @@ MIGRATIONS: list[list[str]] = [
         ) h WHERE h.segment_id = m.segment_id""",
     ],
     [
+        # API tokens of this workspace (sandbox): a SHA-256 of each, never the token
+        """CREATE TABLE api_tokens (
+            name VARCHAR, token_hash VARCHAR, read_only BOOLEAN, created_at TIMESTAMP)""",
+    ],
+    [
         # segment jobs and exports become tasks (one mechanism: statuses, cancel, recovery);
         # their own tables are folded into ``tasks`` and left as read-only views
         """INSERT INTO tasks SELECT id, 'segment-job', status,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from segmentation import estimate as estimates
-from segmentation.aep_json import definitions_from_aep, definitions_to_aep
+from segmentation.aep_json import ExpressionFormat, definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import check_timezone, describe, next_runs
@@ -43,7 +44,8 @@ from segmentation.search import (
     search_segments,
 )
 from segmentation.store import Database
-from segmentation.tasks import TaskRunner
+from segmentation.tasks import Task, TaskContext, TaskRunner
+from segmentation.tokens import TokenStore
 
 Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -106,6 +108,8 @@ class SegmentationService:
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
         self.exports = ExportManager(db, self.exports_dir, self.tasks)
         self.search = Search(db)
+        self.previews = Previews(self)
+        self.tokens = TokenStore(db)
         self.tasks.recover()
 
     @classmethod
@@ -382,9 +386,12 @@ class SegmentationService:
 
     # --- AEP JSON ------------------------------------------------------------------
 
-    def export_aep(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
+    def export_aep(
+        self, ids: list[str] | None = None, expression_format: ExpressionFormat = "pql/text"
+    ) -> list[dict[str, Any]]:
+        """Definitions as AEP JSON; the expression as PQL text or AEP's pql/json tree."""
         defs = self.definitions.bulk_get(ids) if ids else self.definitions.all()
-        return definitions_to_aep(defs)
+        return definitions_to_aep(defs, expression_format)
 
     def import_aep(self, payload: Any, on_conflict: Literal["error", "skip", "rename"] = "error"):
         """Create definitions from AEP JSON (one object or a list); all or nothing."""
@@ -475,6 +482,50 @@ class Search:
         return profile_view(self._db, profile_id, events_limit)
 
 
+class Previews:
+    """svc.previews: AEP's asynchronous preview and estimate of one query, run as a
+    task. The query is parsed and checked against the data before the task is
+    recorded (bad PQL never becomes a task), and it is evaluated at the moment it
+    was asked, so its pages and its estimate agree however late they are read."""
+
+    KIND = "preview"
+
+    def __init__(self, svc: SegmentationService, workers: int = 2, queued: int = 16):
+        self._svc = svc
+        svc.tasks.register(self.KIND, workers=workers, queued=queued, retry_after=2)
+
+    def start(self, query: Query, as_of: dt.datetime | None = None) -> Task:
+        expr = self._svc.expression(query)
+        when = to_utc_naive(as_of)
+        self._svc.compile(expr, when)  # unknown fields, wrong types: refused now
+        pql = to_pql(expr)
+
+        def evaluate(ctx: TaskContext) -> dict[str, Any]:
+            page = self._svc.preview(expr, when, limit=1)
+            ctx.progress(0.5, f"{page.total:,} qualified profiles")
+            estimate = self._svc.estimate(expr, when)
+            return {"total": page.total, "estimate": estimate.model_dump()}
+
+        # URL-safe and unpadded: AEP's preview ids go into paths
+        preview_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        payload = {"pql": pql, "as_of": when.isoformat()}
+        return self._svc.tasks.submit(self.KIND, evaluate, payload=payload, task_id=preview_id)
+
+    def get(self, preview_id: str) -> Task:
+        return self._svc.tasks.get(preview_id, self.KIND)
+
+    def page(self, preview_id: str, limit: int = 1000, offset: int = 0) -> PreviewPage:
+        """A page of the qualified profiles of a finished preview."""
+        task = self.get(preview_id)
+        if task.status != "SUCCEEDED":
+            raise ConflictError(f"Preview {preview_id} is {task.status}; it has no results yet.")
+        as_of = dt.datetime.fromisoformat(task.payload["as_of"])
+        return self._svc.preview(task.payload["pql"], as_of, limit=limit, offset=offset)
+
+    def delete(self, preview_id: str) -> None:
+        self._svc.tasks.delete(preview_id, self.KIND)
+
+
 class Jobs:
     """svc.jobs: run definitions (or "*") and read the results."""
 
@@ -530,6 +581,7 @@ class Jobs:
         return self.runner.list(limit=limit, offset=offset, status=status)
 
     def count(self, status: str | None = None) -> int:
+        """How many jobs there are (with ``status``), for paging through :meth:`list`."""
         return self.runner.count(status)
 
     def cancel(self, job_id: str) -> SegmentJob:

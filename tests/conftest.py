@@ -58,3 +58,7 @@ def svc(tmp_path: Path, frames) -> SegmentationService:
     service.ingest("events", tmp_path / "events.csv")
     yield service
     service.close()
+
+
+# the REST API tests' workspace (a real file copied per test) and client
+from tests.api_support import api, api_template  # noqa: E402, F401

@@ -174,9 +174,10 @@ class Compiler(OperandCompiler):
 
     def _c_Occurs(self, node: Occurs, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
-        if target.kind not in TEMPORAL:
+        if target.kind not in TEMPORAL or target.is_literal:  # e.g. "now occurs before now"
+            kind = "fixed value" if target.is_literal else target.kind
             raise InvalidInputError(
-                f"occurs needs a date or timestamp field but {target.label} is a {target.kind}."
+                f"occurs needs a date or timestamp field but {target.label} is a {kind}."
             )
         return self.window(node.window, target, ctx)
 
