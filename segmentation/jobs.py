@@ -210,7 +210,11 @@ class JobRunner:
             try:
                 return self._execute(ctx, job, defs, progress)
             except Exception:
-                ctx.save_result(_result(job))  # what it had measured, e.g. failed definitions
+                # Nothing was committed: keep which definitions failed and the timing,
+                # not the counts of a merge that was rolled back.
+                job.metrics.segmented_profile_counter.clear()
+                job.metrics.segmented_profile_by_status_counter.clear()
+                ctx.save_result(_result(job))
                 raise
 
         return evaluate
