@@ -334,17 +334,17 @@ def test_an_unexpected_error_is_one_short_message_logged_and_the_app_goes_on(
     import duckdb
 
     con = duckdb.connect(str(ws_copy))
-    con.execute("DROP TABLE exports")  # what the Exports page lists
+    con.execute("DROP TABLE schedules")  # what the Schedules page lists
     con.close()
     with caplog.at_level("ERROR", logger="segment_studio.app"):
-        at = open_page("exports")
+        at = open_page("schedules")
     assert not at.exception  # no traceback on the page
     messages = [e.value for e in at.error]
     assert len(messages) == 1 and messages[0].startswith("Something went wrong on this page"), (
         messages
     )
     assert "It was logged" in messages[0]
-    assert any("page Exports failed" in r.getMessage() for r in caplog.records)
+    assert any("page Schedules failed" in r.getMessage() for r in caplog.records)
     # the sidebar is there and the other pages still work
     assert any("profiles" in m.value for m in at.sidebar.markdown)
     at.switch_page("views/preview.py").run()
