@@ -270,9 +270,11 @@ def test_2_preview_the_segment_page_by_page(page, studio, tmp_path):
     first = grid_rows(page.get_by_test_id("stDataFrame").first)
     assert first and first[0]["Profile ID"].startswith("P")
 
-    page_one = pd.read_csv(
-        download(page, by_key(page, "preview_dl_page").locator("button"), tmp_path)
-    )
+    first_file = download(page, by_key(page, "preview_dl_page").locator("button"), tmp_path)
+    # named after the segment and the day; a BOM so Excel reads accents right
+    assert re.fullmatch(r"E2E-gold-buyers-30-days_page-1_\d{4}-\d\d-\d\d\.csv", first_file.name)
+    assert first_file.read_bytes().startswith(b"\xef\xbb\xbfprofile_id,")
+    page_one = pd.read_csv(first_file)
     by_key(page, "preview_next").locator("button").click()
     wait_idle(page)
     expect(metric_value(page, "Page")).to_have_text(f"2 of {pages}")
