@@ -108,28 +108,34 @@ def _pick_into_state(cron: str) -> None:
     )
 
 
+def form_defaults() -> dict[str, object]:
+    """The start value of every field of a new schedule."""
+    zones = timezones()
+    values: dict[str, object] = {
+        "sched_name": "",
+        "sched_when": "daily",
+        "sched_time": dt.time(2, 0),
+        "sched_weekday": "MON",
+        "sched_dom": 1,
+        "sched_cron": "",
+        "sched_tz": svc.timezone if svc.timezone in zones else "UTC",
+        "sched_all": True,
+        "sched_segments": [],
+        "sched_active": True,
+    }
+    current = current_segment()
+    if current in segment_options(svc):  # a new schedule starts with the segment in work
+        values.update(sched_all=False, sched_segments=[current])
+    return values
+
+
 def reset_form() -> None:
     """Every field back to its start value.
 
     Values are set, not dropped: a dropped key lets the browser send its old value
     back, which is how the form used to stay half filled after Create.
     """
-    zones = timezones()
-    st.session_state.update(
-        sched_name="",
-        sched_when="daily",
-        sched_time=dt.time(2, 0),
-        sched_weekday="MON",
-        sched_dom=1,
-        sched_cron="",
-        sched_tz=svc.timezone if svc.timezone in zones else "UTC",
-        sched_all=True,
-        sched_segments=[],
-        sched_active=True,
-    )
-    current = current_segment()
-    if current in segment_options(svc):  # a new schedule starts with the segment in work
-        st.session_state.update(sched_all=False, sched_segments=[current])
+    st.session_state.update(form_defaults())
 
 
 def load_into_form() -> None:
@@ -180,13 +186,21 @@ def when_picker() -> str | None:
     """Every day / weekday / week on a day / month on a day, at a time -> cron."""
     when = st.radio("When", list(WHEN), format_func=WHEN.get, horizontal=True, key="sched_when")
     if when == "cron":
-        return st.text_input("Cron", key="sched_cron", placeholder="0 0 2 * * ?")
+        return st.text_input(
+            "Cron", key="sched_cron", placeholder="0 0 2 * * ?", persist_state="session"
+        )
     cols = st.columns(2)
-    at = cols[0].time_input("At", key="sched_time", step=dt.timedelta(minutes=15))
+    at = cols[0].time_input(
+        "At", key="sched_time", step=dt.timedelta(minutes=15), persist_state="session"
+    )
     days: dict[str, object] = {}
     if when == "weekly":
         days["weekday"] = cols[1].selectbox(
-            "On", list(WEEKDAY_NAMES), format_func=WEEKDAY_NAMES.get, key="sched_weekday"
+            "On",
+            list(WEEKDAY_NAMES),
+            format_func=WEEKDAY_NAMES.get,
+            key="sched_weekday",
+            persist_state="session",
         )
     elif when == "monthly":
         days["day_of_month"] = cols[1].selectbox(
@@ -194,6 +208,7 @@ def when_picker() -> str | None:
             DAYS_OF_MONTH,
             format_func=lambda d: "the last day" if d == 0 else f"day {d}",
             key="sched_dom",
+            persist_state="session",
         )
     return attempt(svc.cron_from_pick, when, at.hour, at.minute, **days)
 
@@ -208,8 +223,12 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
         on_change=load_into_form,
     )
     zones = timezones()
-    if st.session_state.pop(RESET_KEY, False) or "sched_name" not in st.session_state:
+    if st.session_state.pop(RESET_KEY, False):
         reset_form()
+    # a field Streamlit dropped (not drawn in a run, e.g. the time while "Cron" was
+    # picked) starts from its default, never from the widget's own (the current time)
+    for key, value in form_defaults().items():
+        st.session_state.setdefault(key, value)
     left, right = st.columns([3, 2])
     with left:
         name = st.text_input("Name", key="sched_name", placeholder="Nightly refresh")
