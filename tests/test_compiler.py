@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -853,12 +854,16 @@ def test_sampling_is_a_repeatable_subset(world):
     db, P, E = world  # noqa: RUF059
     tree = Or(items=[us, EventCondition(event_types=["purchase"], op=">=", value=2)])
     full = run(db, tree)
-    first = run(db, tree, sample=(100, 1000))
+    first = run(db, tree, sample=(0, 100, 1000))
     assert first <= full and 0 < len(first) < len(full) * 0.3
-    assert run(db, tree, sample=(100, 1000)) == first
+    assert run(db, tree, sample=(0, 100, 1000)) == first
+    second = run(db, tree, sample=(100, 200, 1000))  # the next slice: other profiles
+    assert second <= full and second and not first & second
     # the events scan is sampled too: the same bucket rule is applied to both tables
-    q = compile_segment(tree, Schema.from_db(db), CompileOptions(as_of=AS_OF, sample=(100, 1000)))
-    assert q.sql.count("hash(profile_id)") == 1 and q.sql.count("hash(p.profile_id)") == 1
+    q = compile_segment(
+        tree, Schema.from_db(db), CompileOptions(as_of=AS_OF, sample=(0, 100, 1000))
+    )
+    assert q.sql.count("md5(profile_id)") == 2 and q.sql.count("md5(p.profile_id)") == 2
 
 
 def test_compile_many_equals_single_compiles(world):
@@ -1135,7 +1140,7 @@ UNIVERSES = [
 
 
 def universe_of(sql: str) -> str:
-    if "SELECT ev.profile_id FROM ev WHERE" in sql:
+    if re.search(r"SELECT ev\.profile_id FROM ev (WHERE|LEFT JOIN)", sql):
         return "ev"
     if "FROM ev JOIN" in sql:
         return "ev_join"
@@ -1183,7 +1188,7 @@ def test_events_within_profiles_same_results_everywhere(known):
     # sampled estimates: the same slice with or without the flag
     tree = And(items=[purchase, Not(item=EventCondition(event_types=["view"], op=">=", value=4))])
     sampled = [
-        compile_segment(tree, schema, o.model_copy(update={"sample": (300, 1000)}))
+        compile_segment(tree, schema, o.model_copy(update={"sample": (0, 300, 1000)}))
         for o in (base, flagged)
     ]
     a, b = ({r[0] for r in db.rows(q.sql, q.params)} for q in sampled)
