@@ -1,4 +1,3 @@
-# ruff: noqa: S608 -- SQL is assembled from checked, quoted identifiers; values are $n params
 """Tree -> SQL boolean over ``profiles p`` joined with the one events pass ``ev``.
 
 Logic is two-valued: a condition on a missing value may render SQL NULL, which

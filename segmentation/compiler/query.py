@@ -82,7 +82,8 @@ def _new_compiler(schema: Schema, options: CompileOptions) -> Compiler:
     if options.sample is not None:
         first, stop, total = options.sample
         bucket = bucket_sql("profile_id", params.bind(total, "UBIGINT"))
-        sample = f"{bucket} >= {params.bind(first, 'UBIGINT')} AND {bucket} < {params.bind(stop, 'UBIGINT')}"
+        low, high = params.bind(first, "UBIGINT"), params.bind(stop, "UBIGINT")
+        sample = f"{bucket} >= {low} AND {bucket} < {high}"
     ts = schema.resolve(TIMESTAMP_COLUMN, "event").sql(None) if schema.has_events else '"timestamp"'
     events = EventPass(
         timestamp_sql=ts, as_of_sql=as_of, sample_sql=sample, table=options.tables[1]
