@@ -55,4 +55,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE schedules ADD COLUMN last_error VARCHAR",
         "ALTER TABLE schedules ADD COLUMN anchor_at TIMESTAMP",
     ],
+    [
+        # tasks: one row per long-running task (segment job, export, preview), see tasks.py
+        """CREATE TABLE tasks (
+            id VARCHAR, kind VARCHAR, status VARCHAR, progress DOUBLE, message VARCHAR,
+            error VARCHAR, payload VARCHAR, result VARCHAR, pid INTEGER,
+            created_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP,
+            updated_at TIMESTAMP)""",
+    ],
 ]

@@ -43,6 +43,7 @@ from segmentation.search import (
     search_segments,
 )
 from segmentation.store import Database
+from segmentation.tasks import TaskRunner
 
 Query = str | Expression
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -91,6 +92,9 @@ class SegmentationService:
         self.db = db
         self._schema_cache: tuple[str, Schema] | None = None
         self._lock = threading.Lock()
+        # long work of every kind (jobs, exports, previews) runs as tasks; each
+        # component registers its kind and recovery hook before recover() below
+        self.tasks = TaskRunner(db)
         self.definitions = DefinitionStore(db, self._validate, self._blockers)
         self._preview_cache = PreviewCache(db)
         self.jobs = Jobs(self)
@@ -101,6 +105,7 @@ class SegmentationService:
         self.exports = ExportManager(db, self.exports_dir)
         self.search = Search(db)
         self.jobs.runner.recover()
+        self.tasks.recover()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, **config: Any):
@@ -110,6 +115,7 @@ class SegmentationService:
 
     def close(self) -> None:
         self.scheduler.stop()
+        self.tasks.close()
         self.exports.close()
         self.db.close()
 
