@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from segmentation.definitions import Definition
+from segmentation.engines.base import Engine
 from segmentation.errors import ConflictError, NotFoundError, SegmentationError
 from segmentation.store import Database
 
@@ -67,6 +68,7 @@ class SegmentJob(BaseModel):
     finished_at: dt.datetime | None = None
     metrics: JobMetrics = Field(default_factory=JobMetrics)
     error: str | None = None
+    engine: str = "duckdb"  # who evaluated the definitions
 
 
 class JobCancelled(SegmentationError):
@@ -102,9 +104,10 @@ def order_by_dependency(defs: list[Definition], refs: Callable[[Definition], lis
 
 
 class JobRunner:
-    def __init__(self, db: Database, compile_many: CompileMany):
+    def __init__(self, db: Database, compile_many: CompileMany, engine: Callable[[], Engine]):
         self._db = db
         self._compile_many = compile_many
+        self._engine = engine  # the workspace's current engine (it can be switched)
         self._cancel: dict[str, threading.Event] = {}
         self._connections: dict[str, object] = {}
         self._committed: set[str] = set()
@@ -163,13 +166,14 @@ class JobRunner:
             schedule_id=schedule_id,
             source="scheduler" if schedule_id else "api",
             created_at=_now(),
+            engine=self._engine().name,
         )
         self._cancel[job.id] = threading.Event()
         with self._db.write() as con:
             con.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [job.id, job.status, _segments_json(job), job.as_of, schedule_id, os.getpid()]
-                + [job.created_at, None, None, job.metrics.model_dump_json(), None],
+                + [job.created_at, None, None, job.metrics.model_dump_json(), None, job.engine],
             )
         return job
 
@@ -244,8 +248,9 @@ class JobRunner:
         table = f"job_{job.id.replace('-', '')}"
         sql, params = self._compile_many(defs, job.as_of)
         self._check_cancel(job.id)
-        report(0.2, "Finding qualified profiles")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
+        report(0.2, f"Finding qualified profiles on {job.engine}")
+        # a failure here (e.g. on Spark) leaves membership as the last good run left it
+        self._engine().ids_into(sql, params, con, table)
         self._check_cancel(job.id)
         report(0.7, "Recording entered and exited profiles")
         try:
@@ -407,7 +412,7 @@ class JobRunner:
 
 _JOB_COLUMNS = (
     "id, status, segments, as_of, schedule_id, pid, created_at, started_at, finished_at, "
-    "metrics, error"
+    "metrics, error, engine"
 )
 
 
@@ -428,4 +433,5 @@ def _row_to_job(row: tuple) -> SegmentJob:
         finished_at=row[8],
         metrics=JobMetrics.model_validate_json(row[9]) if row[9] else JobMetrics(),
         error=row[10],
+        engine=row[11] or "duckdb",
     )

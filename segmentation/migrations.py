@@ -63,4 +63,8 @@ MIGRATIONS: list[list[str]] = [
             created_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP,
             updated_at TIMESTAMP)""",
     ],
+    [
+        # jobs: which engine evaluated the job (engines/), shown with its results
+        "ALTER TABLE jobs ADD COLUMN engine VARCHAR DEFAULT 'duckdb'",
+    ],
 ]

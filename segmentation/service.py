@@ -20,6 +20,7 @@ from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
+from segmentation.engines import DuckDBEngine, Engine
 from segmentation.errors import (
     ConflictError,
     InvalidInputError,
@@ -97,6 +98,7 @@ class SegmentationService:
         self.tasks = TaskRunner(db)
         self.definitions = DefinitionStore(db, self._validate, self._blockers)
         self._preview_cache = PreviewCache(db)
+        self._engine: Engine = DuckDBEngine(db)
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
@@ -165,7 +167,7 @@ class SegmentationService:
         report = ingest(self.db, table, source, mode=mode, **options)
         self._schema_cache = None
         self._record_event_profiles()
-        estimates.refresh_sample(self.db)
+        self._engine.refresh()
         return report
 
     def _record_event_profiles(self) -> None:
@@ -202,10 +204,10 @@ class SegmentationService:
         return event_types(self.db)
 
     def schema(self) -> Schema:
-        key = self._data_version()
+        key = f"{self._data_version()}:{self._engine.name}"
         with self._lock:
             if self._schema_cache is None or self._schema_cache[0] != key:
-                self._schema_cache = (key, Schema.from_db(self.db))
+                self._schema_cache = (key, self._engine.schema())
             return self._schema_cache[1]
 
     # --- compiling -----------------------------------------------------------------
@@ -222,18 +224,18 @@ class SegmentationService:
     def _resolve_ref(self, ref: str) -> Expression:
         return self.definitions.get(ref).expression
 
-    def _options(self, as_of: dt.datetime, tables: tuple[str, str] | None = None) -> CompileOptions:
+    def _options(self, as_of: dt.datetime) -> CompileOptions:
         return CompileOptions(
             as_of=as_of,
             timezone=self.timezone,
             resolve_segment=self._resolve_ref,
-            tables=tables or ("profiles", "events"),
+            tables=self._engine.tables,
             events_within_profiles=self._events_within_profiles(),
         )
 
     def compile(self, query: Query, as_of: dt.datetime | None = None) -> tuple[str, list]:
         """The SQL (and its parameters) selecting the qualified profile ids."""
-        return self._compiler_for(self.expression(query), to_utc_naive(as_of))(None)
+        return self._compiler_for(self.expression(query), to_utc_naive(as_of))({})
 
     def _validate(self, expr: Expression, own_id: str | None) -> None:
         """Refuse unknown references, cycles and (with data loaded) unknown fields."""
@@ -285,7 +287,7 @@ class SegmentationService:
         when = to_utc_naive(as_of) if as_of else utc_now().replace(second=0)
         sql, params = self.compile(query, when)
         return preview_page(
-            self.db,
+            self._engine,
             self._preview_cache,
             sql,
             params,
@@ -300,16 +302,17 @@ class SegmentationService:
 
     def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.estimate(self.db, self._compiler_for(expr, when), to_pql(expr))
+        return estimates.estimate(self._engine, self._compiler_for(expr, when), to_pql(expr))
 
     def breakdown(self, query: Query, column: str, as_of: dt.datetime | None = None):
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.breakdown(self.db, self._compiler_for(expr, when), to_pql(expr), column)
+        compile_fn = self._compiler_for(expr, when)
+        return estimates.breakdown(self._engine, compile_fn, to_pql(expr), column)
 
     def overlap(self, queries: dict[str, Query], as_of: dt.datetime | None = None):
         when = to_utc_naive(as_of)
         fns = {k: self._compiler_for(self.expression(q), when) for k, q in queries.items()}
-        return estimates.overlap(self.db, fns)
+        return estimates.overlap(self._engine, fns)
 
     def waterfall(self, query: Query, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Per top-level condition: its own estimated size and the size of the
@@ -356,8 +359,9 @@ class SegmentationService:
         }
 
     def _compiler_for(self, expr: Expression, as_of: dt.datetime) -> estimates.CompileFn:
-        def compile_on(tables: tuple[str, str] | None) -> tuple[str, list]:
-            compiled = compile_segment(expr, self.schema(), self._options(as_of, tables))
+        def compile_on(updates: dict[str, Any]) -> tuple[str, list]:
+            options = self._options(as_of).model_copy(update=updates)
+            compiled = compile_segment(expr, self.schema(), options)
             return compiled.sql, list(compiled.params)
 
         return compile_on
@@ -467,7 +471,7 @@ class Jobs:
 
     def __init__(self, svc: SegmentationService):
         self._svc = svc
-        self.runner = JobRunner(svc.db, self._compile_many)
+        self.runner = JobRunner(svc.db, self._compile_many, lambda: svc._engine)
 
     def _definitions(self, segments: list[str] | str) -> list[Definition]:
         if segments == "*" or segments == ["*"]:
