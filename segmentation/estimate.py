@@ -4,9 +4,9 @@ Small workspaces are counted exactly. Above a threshold, estimates read sample
 tables holding the profiles whose md5 bucket (``compiler.sqlparts.bucket_sql``,
 the same on every engine) falls in the first ``slices * k`` of
 ``SAMPLE_BUCKETS`` buckets, and the events of those same profiles, stored in
-slice order. (Spark reads the same buckets from the full tables.) One estimate reads one slice of about
-``TARGET_SAMPLE`` profiles (the others are skipped by DuckDB's zone maps). The
-slice is picked by a hash of the definition's PQL, so the same definition
+slice order (Spark reads the same buckets from the full tables). One estimate
+reads one slice of about ``TARGET_SAMPLE`` profiles (the others are skipped by
+DuckDB's zone maps). The slice is picked by a hash of the definition's PQL, so the same definition
 always gets the same estimate, while different definitions get independent
 samples: with one shared sample, every segment would inherit the same luck of
 the draw and the intervals would miss together. Each slice is a simple random
