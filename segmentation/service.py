@@ -20,7 +20,7 @@ from segmentation.catalog import FieldInfo, event_types, load_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
-from segmentation.engines import DuckDBEngine, Engine
+from segmentation.engines import Engine, EngineConfig, open_engine
 from segmentation.errors import (
     ConflictError,
     InvalidInputError,
@@ -98,7 +98,8 @@ class SegmentationService:
         self.tasks = TaskRunner(db)
         self.definitions = DefinitionStore(db, self._validate, self._blockers)
         self._preview_cache = PreviewCache(db)
-        self._engine: Engine = DuckDBEngine(db)
+        self._engine_obj: Engine | None = None  # built from the workspace's setting on use
+        self._engine_lock = threading.Lock()
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
@@ -126,6 +127,75 @@ class SegmentationService:
     @property
     def timezone(self) -> str:
         return self.db.get_meta("timezone", "UTC") or "UTC"
+
+    # --- engine ---------------------------------------------------------------------
+
+    @property
+    def engine(self) -> str:
+        """Who evaluates segments: "duckdb" (embedded, the default) or "spark"."""
+        return self.engine_config.name
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        raw = self.db.get_meta("engine")
+        return EngineConfig.model_validate_json(raw) if raw else EngineConfig()
+
+    @property
+    def _engine(self) -> Engine:
+        config = self.engine_config  # another process (the CLI) may have switched it
+        with self._engine_lock:
+            if self._engine_obj is None or self._engine_obj.config != config:
+                self._engine_obj = open_engine(self.db, config)
+            return self._engine_obj
+
+    def set_engine(
+        self,
+        name: Literal["duckdb", "spark"],
+        *,
+        master: str | None = None,
+        data: str | os.PathLike[str] | None = None,
+    ) -> EngineConfig:
+        """Evaluate on DuckDB, or on Spark (``master``: local[N], spark://host:port or
+        sc://host:port; ``data``: the folder of profiles/ and events/ Parquet). Kept in
+        the workspace. Switching to Spark with data in the workspace file moves that data
+        to Parquet under ``data``; every saved definition must fit the data's fields."""
+        if name not in ("duckdb", "spark"):
+            raise InvalidInputError(f"Unknown engine {name!r}: choose duckdb or spark.")
+        if name == "duckdb":
+            config = EngineConfig()
+        else:
+            if not data:
+                raise InvalidInputError("The Spark engine needs --data: the folder of its Parquet.")
+            config = EngineConfig(
+                name="spark", master=master or "local[*]", data=str(Path(data).resolve())
+            )
+        engine = open_engine(self.db, config)
+        if name == "spark":
+            from segmentation.engines.spark import prepare_workspace
+
+            prepare_workspace(self.db, engine)
+        self._check_definitions_fit(engine)
+        self.db.set_meta("engine", config.model_dump_json())
+        with self._engine_lock:
+            self._engine_obj, self._schema_cache = engine, None
+        self._record_event_profiles()
+        engine.refresh()
+        return config
+
+    def _check_definitions_fit(self, engine: Engine) -> None:
+        """Every saved definition compiles against the engine's data, or nothing changes."""
+        schema = engine.schema()
+        if not schema.has_profiles:
+            return  # no data yet: checked when it is loaded
+        options = self._options(utc_now()).model_copy(update={"tables": engine.tables})
+        for definition in self.definitions.all():
+            try:
+                compile_segment(definition.expression, schema, options)
+            except SegmentationError as exc:
+                raise InvalidInputError(
+                    f"The definition {definition.name!r} does not fit the {engine.name} data: "
+                    f"{exc.message}"
+                ) from exc
 
     def set_timezone(self, name: str) -> None:
         try:
@@ -164,7 +234,18 @@ class SegmentationService:
         mode: Literal["replace", "append"] = "replace",
         **options: Any,
     ) -> IngestReport:
-        report = ingest(self.db, table, source, mode=mode, **options)
+        if self.engine == "spark":  # the data lives as Parquet under the data location
+            from segmentation.engines.spark import ingest_to_parquet
+
+            report = ingest_to_parquet(
+                self.db,
+                self.engine_config.data,
+                table,
+                mode,
+                lambda: ingest(self.db, table, source, mode=mode, **options),
+            )
+        else:
+            report = ingest(self.db, table, source, mode=mode, **options)
         self._schema_cache = None
         self._record_event_profiles()
         self._engine.refresh()

@@ -37,6 +37,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     tables: tuple[str, str] = ("profiles", "events")  # what the compiled SQL reads
+    config: EngineConfig | None = None  # the setting it was opened from
 
     def __init__(self, db: Database) -> None:
         self.db = db  # the workspace: results land here
