@@ -16,7 +16,7 @@ import pandas as pd
 
 from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
-from segmentation.catalog import FieldInfo, event_types, load_catalog
+from segmentation.catalog import FieldInfo, event_types, load_catalog, refresh_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
@@ -180,6 +180,7 @@ class SegmentationService:
             self._engine_obj, self._schema_cache = engine, None
         self._record_event_profiles()
         engine.refresh()
+        refresh_catalog(self.db)  # the fields of the data it now reads
         return config
 
     def _check_definitions_fit(self, engine: Engine) -> None:

@@ -58,3 +58,24 @@ def svc(tmp_path: Path, frames) -> SegmentationService:
     service.ingest("events", tmp_path / "events.csv")
     yield service
     service.close()
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local SparkSession for the whole run (tests marked ``spark``)."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("segment-studio-tests")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -109,7 +109,9 @@ def intervals(node: exp.Expression) -> exp.Expression:
         raise UnsupportedError(f"{name}() of a computed amount on Spark")
     unit, scale = _INTERVALS[name]
     amount = Decimal(arg.this) * Decimal(str(scale))
-    return exp.Interval(this=exp.Literal.string(str(amount.normalize())), unit=exp.var(unit))
+    return exp.Interval(
+        this=exp.Literal.string(format(amount.normalize(), "f")), unit=exp.var(unit)
+    )
 
 
 def time_zones(node: exp.Expression) -> exp.Expression:

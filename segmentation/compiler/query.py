@@ -81,8 +81,8 @@ def _new_compiler(schema: Schema, options: CompileOptions) -> Compiler:
     sample = None
     if options.sample is not None:
         first, stop, total = options.sample
-        bucket = bucket_sql("profile_id", params.bind(total, "UBIGINT"))
-        low, high = params.bind(first, "UBIGINT"), params.bind(stop, "UBIGINT")
+        bucket = bucket_sql("profile_id", params.bind(total, "BIGINT"))
+        low, high = params.bind(first, "BIGINT"), params.bind(stop, "BIGINT")
         sample = f"{bucket} >= {low} AND {bucket} < {high}"
     ts = schema.resolve(TIMESTAMP_COLUMN, "event").sql(None) if schema.has_events else '"timestamp"'
     events = EventPass(

@@ -19,6 +19,7 @@ as a JVM stack trace.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -382,6 +383,10 @@ class SparkEngine(Engine):
 def _start_session(master: str) -> Any:
     """Join the running SparkSession, or start one for ``master``."""
     check_master(master)
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        # pyspark logs every failed query with its JVM stack trace to stderr; the
+        # error itself reaches the user, as one line, through SparkError
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
