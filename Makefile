@@ -20,8 +20,7 @@ chromium:
 
 run: install
 	$(VENV)/bin/segmentation init --workspace $(WORKSPACE) --demo
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false -- --workspace $(WORKSPACE)
+	$(VENV)/bin/segmentation serve --workspace $(WORKSPACE) --host 127.0.0.1 --port $(PORT)
 
 test: install-dev chromium
 	$(VENV)/bin/ruff check .

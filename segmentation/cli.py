@@ -11,9 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from segmentation.errors import SegmentationError
+from segmentation.errors import InvalidInputError, SegmentationError
 from segmentation.samples import DEFAULT_END
 from segmentation.store import ENV_PATH, default_path
+
+DASHBOARD_AUTH_ENV = "SEGMENTATION_DASHBOARD_AUTH"
 
 EPILOG = f"""The workspace is one DuckDB file: --workspace PATH, or ${ENV_PATH},
 or ./workspace/segments.duckdb. Only one program may write it at a time, so stop
@@ -27,6 +29,9 @@ Examples:
   segmentation run '*'                      evaluate every saved segment now
   segmentation engine spark --master 'local[2]' --data lake/   evaluate on Spark
   segmentation scheduler                    run the schedules without the dashboard
+  segmentation serve --port 8501            dashboard + REST API + schedules, one process
+  segmentation token create --name ci       an API token (printed once)
+  segmentation sandbox create dev           a second workspace beside this one
 """
 
 
@@ -54,17 +59,53 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> None:
     svc = _service(args)
-    report = svc.ingest(
-        args.table,
-        args.file,
-        mode=args.mode,
-        id_column=args.id_column,
-        event_type_column=args.event_type_column,
-        timestamp_column=args.timestamp_column,
-    )
+    options = {
+        "id_column": args.id_column,
+        "event_type_column": args.event_type_column,
+        "timestamp_column": args.timestamp_column,
+        "delimiter": args.delimiter,
+        "column_types": _column_types(args.column_type),
+        "date_format": args.date_format,
+    }
+    if args.preview:
+        preview = svc.ingest_preview(args.table, args.file, mode=args.mode, **options)
+        print(
+            f"Preview of {preview.source} ({args.mode} into {preview.table}): "
+            f"{preview.rows_to_load:,} of {preview.rows_read:,} rows would load, "
+            f"{preview.rows_rejected:,} rejected. Nothing was stored."
+        )
+        for column in preview.columns:
+            fmt = f" ({column.date_format})" if column.date_format else ""
+            role = f" [{column.role}]" if column.role else ""
+            print(f"  {column.source}: {column.kind}{fmt}{role}")
+        _print_problems(preview.problems, preview.warnings, preview.rejected_rows_file)
+        return
+    report = svc.ingest(args.table, args.file, mode=args.mode, **options)
     print(report.summary())
-    for problem in report.problems[:20]:
+    _print_problems(report.problems, report.warnings, report.rejected_rows_file)
+
+
+def _column_types(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--column-type score=number --column-type birthday=date:DD/MM/YYYY``."""
+    chosen = {}
+    for pair in pairs or []:
+        column, sep, kind = pair.partition("=")
+        if not sep or not column.strip():
+            raise InvalidInputError(
+                f"--column-type {pair!r}: write COLUMN=TYPE, e.g. score=number or "
+                "birthday=date:DD/MM/YYYY."
+            )
+        chosen[column.strip()] = kind.strip()
+    return chosen or None
+
+
+def _print_problems(problems, warnings: list[str], rejected_file: str | None) -> None:
+    for problem in problems:
         print(f"  row {problem.row}, column {problem.column}: {problem.reason} ({problem.value!r})")
+    for warning in warnings:
+        print(f"  warning: {warning}")
+    if rejected_file:
+        print(f"  every rejected row, with its reason: {rejected_file}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -133,6 +174,79 @@ def cmd_scheduler(args: argparse.Namespace) -> None:
     svc.run_scheduler_forever(poll_seconds=args.poll)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """The dashboard, the REST API and the schedules in this one process."""
+    import os
+
+    import uvicorn
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "ui" / "server.py").exists():
+        raise SegmentationError(f"serve runs from a source checkout; {root / 'ui'} is missing.")
+    os.environ[ENV_PATH] = str(Path(args.workspace).resolve())
+    # Streamlit reads its settings from the environment when uvicorn starts it
+    os.environ.setdefault("STREAMLIT_SERVER_HEADLESS", "true")
+    os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    os.environ.setdefault("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")
+    if args.host not in LOOPBACK:  # reachable from other machines: the dashboard asks too
+        os.environ[DASHBOARD_AUTH_ENV] = "1"
+    sys.path.insert(0, str(root))
+    from ui import server
+
+    server.sandboxes.open_services()  # a held workspace fails here, with the CLI's message
+    print(
+        f"Serving {args.workspace}: dashboard http://{args.host}:{args.port}/ , "
+        f"API http://{args.host}:{args.port}/data/core/ups (docs at /data/core/ups/docs)",
+        flush=True,
+    )
+    uvicorn.run(server.app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _sandboxes(args: argparse.Namespace):
+    from segmentation.sandboxes import Sandboxes
+
+    return Sandboxes(args.workspace)
+
+
+def cmd_token_create(args: argparse.Namespace) -> None:
+    sandboxes = _sandboxes(args)
+    token, secret = sandboxes.service(args.sandbox).tokens.create(
+        args.name, read_only=args.read_only
+    )
+    access = "read-only" if token.read_only else "read-write"
+    print(f"Created {access} token {token.name!r} for sandbox {args.sandbox!r}.")
+    print("It is shown once and stored only as a hash; keep it now:")
+    print(secret)
+
+
+def cmd_token_list(args: argparse.Namespace) -> None:
+    tokens = _sandboxes(args).service(args.sandbox).tokens.list()
+    if not tokens:
+        print(f"No tokens in sandbox {args.sandbox!r}.")
+    for token in tokens:
+        access = "read-only" if token.read_only else "read-write"
+        print(f"{token.name:32} {access:10} created {token.created_at:%Y-%m-%d %H:%M} UTC")
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    _sandboxes(args).service(args.sandbox).tokens.revoke(args.name)
+    print(f"Revoked token {args.name!r} of sandbox {args.sandbox!r}.")
+
+
+def cmd_sandbox_create(args: argparse.Namespace) -> None:
+    path = _sandboxes(args).create(args.name)
+    print(f"Created sandbox {args.name!r} in {path}.")
+
+
+def cmd_sandbox_list(args: argparse.Namespace) -> None:
+    sandboxes = _sandboxes(args)
+    for name in sandboxes.names():
+        print(f"{name:24} {sandboxes.path(name)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segmentation",
@@ -166,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--id-column", help="the profile id column (detected when omitted)")
     ing.add_argument("--event-type-column", help="events: the event type column")
     ing.add_argument("--timestamp-column", help="events: the timestamp column")
+    ing.add_argument("--delimiter", help="CSV field separator (detected when omitted)")
+    ing.add_argument(
+        "--column-type",
+        action="append",
+        metavar="COLUMN=TYPE",
+        help="set a column's type: text, number, date, timestamp, boolean "
+        "(date:DD/MM/YYYY with a format); repeatable",
+    )
+    ing.add_argument("--date-format", help="how the file writes dates, e.g. DD/MM/YYYY")
+    ing.add_argument(
+        "--preview",
+        action="store_true",
+        help="show the detected types and every problem, storing nothing",
+    )
     ing.set_defaults(func=cmd_ingest)
 
     gen = add("generate-demo", help="write a deterministic demo data set of any size")
@@ -201,6 +329,34 @@ def build_parser() -> argparse.ArgumentParser:
     sched = add("scheduler", help="run due schedules until stopped (no dashboard)")
     sched.add_argument("--poll", type=float, default=30.0, help="seconds between checks")
     sched.set_defaults(func=cmd_scheduler)
+
+    srv = add("serve", help="the dashboard, the REST API and the schedules in one process")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    srv.add_argument("--port", type=int, default=8501)
+    srv.add_argument("--log-level", default="warning", help="uvicorn's log level")
+    srv.set_defaults(func=cmd_serve)
+
+    tok = add("token", help="API tokens: create, list, revoke")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    sandbox_arg = argparse.ArgumentParser(add_help=False)
+    sandbox_arg.add_argument("--sandbox", default="prod", help="the sandbox (default prod)")
+    tok_add = functools.partial(tok_sub.add_parser, parents=[common, sandbox_arg])
+    create = tok_add("create", help="make a token; it is printed once, as the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--read-only", action="store_true", help="may read, not change or run")
+    create.set_defaults(func=cmd_token_create)
+    tok_add("list", help="the tokens of a sandbox (names only)").set_defaults(func=cmd_token_list)
+    revoke = tok_add("revoke", help="delete a token by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    box = add("sandbox", help="sandboxes: separate workspaces beside this one")
+    box_sub = box.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    box_add = functools.partial(box_sub.add_parser, parents=[common])
+    make = box_add("create", help="a new empty sandbox in its own DuckDB file")
+    make.add_argument("name", help="lowercase letters, digits and '-'")
+    make.set_defaults(func=cmd_sandbox_create)
+    box_add("list", help="every sandbox and its file").set_defaults(func=cmd_sandbox_list)
     return parser
 
 

@@ -339,13 +339,22 @@ def _emit(values: str | list[int], field: _Field) -> str:
 # --- time zones and next times -----------------------------------------------------
 
 
+MAX_ZONE_NAME = 64
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA timezone ``name``; InvalidInputError when it does not exist."""
+    if isinstance(name, str) and len(name) > MAX_ZONE_NAME:
+        # the name becomes a file path: a long one is OSError "File name too long"
+        raise InvalidInputError(
+            f"unknown timezone '{name[:40]}...' ({len(name):,} characters; IANA names "
+            f"are at most {MAX_ZONE_NAME}); e.g. Europe/Berlin"
+        )
     try:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(name)
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise InvalidInputError(f"unknown timezone '{name}'; e.g. Europe/Berlin") from None
 
 

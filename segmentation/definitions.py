@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.errors import ConflictError, InvalidInputError, NameTakenError, NotFoundError
+from segmentation.expression_input import expression_from_data
 from segmentation.model import (
     Expression,
     expression_from_json,
@@ -84,15 +85,13 @@ def _clean_tags(tags: list[str] | None) -> list[str]:
     return seen
 
 
-def to_expression(pql: str | None, expression: Expression | dict | None) -> Expression:
-    """The expression from exactly one of PQL text or a tree (or its JSON dict)."""
+def to_expression(pql: str | None, expression: Expression | dict | str | None) -> Expression:
+    """The expression from exactly one of PQL text or a tree (an Expression, a dict, JSON)."""
     if (pql is None) == (expression is None):
         raise InvalidInputError("Give the segment either as PQL text or as an expression.")
     if pql is not None:
         return parse(pql)
-    if isinstance(expression, dict):
-        return expression_from_json(expression)
-    return expression
+    return expression_from_data(expression)
 
 
 class DefinitionStore:
@@ -302,7 +301,7 @@ class DefinitionStore:
             [name, own_id],
         ).fetchone()
         if row:
-            raise ConflictError(f"A segment definition named {name!r} already exists.")
+            raise NameTakenError(f"A segment definition named {name!r} already exists.")
 
     @staticmethod
     def _insert(con, d: Definition) -> None:

@@ -23,8 +23,25 @@ class ConflictError(SegmentationError):
     """The request clashes with what is stored (duplicate name, in use, cycle)."""
 
 
+class NameTakenError(ConflictError):
+    """A name that another stored object of the same kind already has."""
+
+
 class InvalidInputError(SegmentationError):
     """Input that cannot be accepted as given (bad file, bad value, bad cron)."""
+
+
+class ExpressionError(InvalidInputError):
+    """An expression tree given as data (dict, JSON) that is not a valid tree.
+
+    ``path`` names the bad node the way a JSON reader would find it, e.g.
+    ``expression.items[1].right``.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"Invalid expression at {path}: {reason}")
 
 
 class WorkspaceLockedError(SegmentationError):
@@ -40,6 +57,8 @@ class PQLSyntaxError(SegmentationError):
         self.line = line
         self.column = column
         source_line = text.splitlines()[line - 1] if text.splitlines() else ""
+        # a lone surrogate in the quoted line would make the message unprintable
+        source_line = source_line.encode("utf-8", "replace").decode("utf-8")
         caret = " " * (column - 1) + "^"
         super().__init__(
             f"PQL syntax error at line {line}, column {column}: {message}\n"

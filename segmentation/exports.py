@@ -38,6 +38,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.jobs import MembershipRun, current_runs
 from segmentation.store import Database, quote_ident
 
 Format = Literal["csv", "parquet", "json"]
@@ -108,6 +109,8 @@ class ExportMetrics(BaseModel):
     files: int = 0
     seconds: float = 0.0
     bytes: int = 0
+    # the job each segment's exported members come from, and its as-of
+    runs: list[MembershipRun] = Field(default_factory=list)
 
 
 class ExportJob(BaseModel):
@@ -355,6 +358,7 @@ class ExportManager:
             self.exports_dir.mkdir(parents=True, exist_ok=True)
             fields = self._resolve_fields(job.request)  # again: the table may have changed
             rows = 0
+            runs = current_runs(self.db, [s.id for s in segments])
             has_profiles = self.db.table_exists("profiles")
             for target, seg_ids in self._plan(job, segments):
                 select, params = _select(job.request, fields, seg_ids, has_profiles)
@@ -365,6 +369,7 @@ class ExportManager:
                 files=len(written),
                 seconds=round(time.monotonic() - started, 3),
                 bytes=sum(p.stat().st_size for p in written),
+                runs=runs,
             )
             with self._lock:  # a cancel that got in first wins
                 if run.cancel.is_set():

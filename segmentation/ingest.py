@@ -31,10 +31,20 @@ Rules a user can rely on (the data page repeats them):
   kept in ``workspace_meta``: ``events_time_shift_seconds``,
   ``profiles_time_shift_days`` (what the stored profiles have moved) and
   ``time_shift_to``.
+- column types (``ingest_types``): chosen by the caller (``column_types``,
+  ``date_format``), else the stored column's on append, else detected (numbers with
+  decimal commas or thousands separators become numbers, with a warning). A value
+  that does not fit rejects its row, naming the column; it never fails the file.
 - rows that fail are reported with their 1-based data row (the header not
-  counted); the first 20 are listed, all are counted per reason. If every row is
-  rejected, or the file is unusable, ``InvalidInputError`` is raised and nothing
-  changes.
+  counted); the first 20 are listed, all are counted per reason, and every one is
+  written with its reason to the rejected-rows CSV (``rejects_dir``). If every row
+  is rejected, or the file is unusable, ``InvalidInputError`` is raised and nothing
+  changes. ``ingest_preview`` does all of this without storing anything.
+- text values differing only by case or spaces from another value of their column
+  (in the file or stored) are warned about, with both values.
+- the file is a name, never a glob pattern; UTF-16 (with a BOM) is read; a file
+  of blank lines, a header too wide, a line too long or two columns of one name
+  are refused, saying which.
 """
 
 # SQL text here carries identifiers (through quote_ident, after checking they exist) and
@@ -45,6 +55,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,25 +68,46 @@ from segmentation.errors import InvalidInputError
 from segmentation.ingest_report import (
     BAD_TIMESTAMP,
     DUPLICATE_ID,
+    MAX_PREVIEW_ROWS,
     MAX_PROBLEMS,
     MISSING_EVENT_TYPE,
     MISSING_ID,
     MISSING_TIMESTAMP,
     UNKNOWN_PROFILE,
     ColumnInfo,
+    IngestPreview,
     IngestReport,
+    PreviewColumn,
     Problem,
+    SimilarValue,
 )
 from segmentation.ingest_source import (
     SourceInfo,
     check_file,
+    check_header_names,
     delimiter_hint,
+    prepared,
     read_into,
     sniff,
 )
+from segmentation.ingest_types import (
+    ColumnType,
+    convert_expr,
+    fits_expr,
+    parse_column_types,
+    separated_number_expr,
+    strptime_format,
+)
 from segmentation.store import Database, quote_ident
 
-__all__ = ["DEFAULT_MAX_BYTES", "UPLOAD_MAX_BYTES", "IngestReport", "Problem", "ingest"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "UPLOAD_MAX_BYTES",
+    "IngestPreview",
+    "IngestReport",
+    "Problem",
+    "ingest",
+]
 
 # Files named by path (CLI, API) may be large; uploads through the dashboard are
 # bounded lower, matching Streamlit's server.maxUploadSize.
@@ -105,6 +137,14 @@ _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
 _PROBE_ROWS = 1000
 # Offsets: Z, +02, +0200, +02:00 after a time of day.
 _TZ_SUFFIX = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$"
+# ISO 8601 basic form (20260131T101500Z) and a decimal comma before the fraction
+# (10:15:00,5Z): rewritten to the extended form the cast reads.
+_ISO_BASIC = r"^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)?"
+_ISO_COMMA = r"(\d:\d\d),(\d)"
+# Text columns with more distinct values than this are not checked for near-duplicates
+# ("Gold " vs "gold"): those are categories, not names or ids.
+_SIMILAR_MAX_DISTINCT = 1000
+_SIMILAR_PER_COLUMN = 10
 
 
 @dataclass
@@ -136,8 +176,72 @@ def ingest(
     shift_to_now: datetime | None = None,
     original_name: str | None = None,
     delimiter: str | None = None,
+    column_types: dict[str, str] | None = None,
+    date_format: str | None = None,
+    rejects_dir: Path | None = None,
 ) -> IngestReport:
-    """Load ``source`` (CSV or Parquet) into ``profiles`` or ``events``; see the module doc."""
+    """Load ``source`` (CSV or Parquet) into ``profiles`` or ``events``; see the module doc.
+
+    ``column_types`` sets a column's type by hand (``text``, ``number``, ``date``,
+    ``timestamp``, ``boolean``; ``date:DD/MM/YYYY`` with a format); ``date_format``
+    (``DD/MM/YYYY``, ``MM/DD/YYYY``, ...) is how the file writes dates. With
+    ``rejects_dir``, the rejected rows are written there with the reason per row."""
+    report = _run(
+        db, table, source, mode, id_column, event_type_column, timestamp_column, max_bytes,
+        shift_to_now, original_name, delimiter, column_types, date_format, rejects_dir,
+        write=True,
+    )  # fmt: skip
+    assert isinstance(report, IngestReport)
+    return report
+
+
+def ingest_preview(
+    db: Database,
+    table: TableName,
+    source: str | Path,
+    *,
+    mode: Mode = "append",
+    id_column: str | None = None,
+    event_type_column: str | None = None,
+    timestamp_column: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    original_name: str | None = None,
+    delimiter: str | None = None,
+    column_types: dict[str, str] | None = None,
+    date_format: str | None = None,
+    rejects_dir: Path | None = None,
+    rows: int = MAX_PREVIEW_ROWS,
+) -> IngestPreview:
+    """Everything :func:`ingest` would do with these options, without storing anything:
+    the parsed rows, each column's detected type, and every problem of the file."""
+    preview = _run(
+        db, table, source, mode, id_column, event_type_column, timestamp_column, max_bytes,
+        None, original_name, delimiter, column_types, date_format, rejects_dir,
+        write=False, preview_rows=rows,
+    )  # fmt: skip
+    assert isinstance(preview, IngestPreview)
+    return preview
+
+
+def _run(
+    db: Database,
+    table: TableName,
+    source: str | Path,
+    mode: Mode,
+    id_column: str | None,
+    event_type_column: str | None,
+    timestamp_column: str | None,
+    max_bytes: int,
+    shift_to_now: datetime | None,
+    original_name: str | None,
+    delimiter: str | None,
+    column_types: dict[str, str] | None,
+    date_format: str | None,
+    rejects_dir: Path | None,
+    *,
+    write: bool,
+    preview_rows: int = 0,
+) -> IngestReport | IngestPreview:
     started = time.perf_counter()
     if table not in ("profiles", "events"):
         raise InvalidInputError(f"Unknown table {table!r}: choose 'profiles' or 'events'.")
@@ -145,22 +249,35 @@ def ingest(
         raise InvalidInputError(f"Unknown mode {mode!r}: choose 'replace' or 'append'.")
     name = original_name or Path(source).name
     path = check_file(source, max_bytes, name)
+    fmt = strptime_format(date_format) if date_format else None
     con = db.connection()
     checked = f"__ingest_checked_{uuid.uuid4().hex[:12]}"
     try:
-        info = sniff(con, path, name, delimiter)
-        roles = _resolve_roles(table, info, name, id_column, event_type_column, timestamp_column)
-        existing = dict(db.columns(table)) if mode == "append" and db.table_exists(table) else {}
-        load = _Load(db, con, table, mode, name, info, roles, existing, checked)
-        retry = {roles.timestamp: "VARCHAR"} if roles.timestamp else {}
-        read_into(con, info, name, checked, _forced_types(info, roles, existing), retry, load.build)
-        rows_read = con.execute(f"SELECT count(*) FROM {quote_ident(checked)}").fetchone()[0]
-        if rows_read == 0:
-            what = "a header but no data rows" if info.format == "csv" else "no data rows"
-            raise InvalidInputError(
-                f"{name} has {what} ({', '.join(info.names)}); nothing changed."
+        with prepared(path, name) as (readable, notes):
+            info = sniff(con, readable, name, delimiter)
+            check_header_names(info, name)
+            roles = _resolve_roles(
+                table, info, name, id_column, event_type_column, timestamp_column
             )
-        return load.run(rows_read, shift_to_now, started)
+            types = parse_column_types(column_types, date_format, info.names, name)
+            existing = (
+                dict(db.columns(table)) if mode == "append" and db.table_exists(table) else {}
+            )
+            load = _Load(db, con, table, mode, name, info, roles, existing, checked)
+            load.types, load.date_format, load.notes = types, fmt, notes
+            retry = {roles.timestamp: "VARCHAR"} if roles.timestamp else {}
+            forced = _forced_types(info, roles, existing, types, fmt is not None)
+            read_into(con, info, name, checked, forced, retry, load.build)
+            rows_read = con.execute(f"SELECT count(*) FROM {quote_ident(checked)}").fetchone()[0]
+            if rows_read == 0:
+                what = "a header but no data rows" if info.format == "csv" else "no data rows"
+                raise InvalidInputError(
+                    f"{name} has {what} ({', '.join(info.names)}); nothing changed."
+                )
+            load.apply_types()
+            if not write:
+                return load.preview(rows_read, started, rejects_dir, preview_rows)
+            return load.run(rows_read, shift_to_now, started, rejects_dir)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(checked)}")
 
@@ -230,17 +347,30 @@ def _role_targets(table: TableName) -> set[str]:
     return {ID_COLUMN.lower(), EVENT_TYPE_COLUMN.lower(), TIMESTAMP_COLUMN.lower()}
 
 
-def _forced_types(info: SourceInfo, roles: Roles, existing: dict[str, str]) -> dict[str, str]:
-    """CSV columns read as text: id and event type, and columns already stored as text
-    (so "007" stays "007" rather than passing through an integer). The timestamp column
-    is left to the reader's fast typed parsing unless that fails (see ``read_into``)."""
+def _forced_types(
+    info: SourceInfo,
+    roles: Roles,
+    existing: dict[str, str],
+    types: dict[str, ColumnType],
+    has_date_format: bool,
+) -> dict[str, str]:
+    """CSV columns read as text: id and event type, columns already stored as text (so
+    "007" stays "007" rather than passing through an integer), columns whose type the
+    caller chose (converted from their text here), and, with a date format given, the
+    columns the reader took for dates (its guess of the format may be the other one).
+    The timestamp column is left to the reader's fast typed parsing unless that fails
+    (see ``read_into``)."""
     if info.format != "csv":
         return {}
     stored_text = {n.lower() for n, t in existing.items() if t == "VARCHAR"}
+    detected = dict(info.columns)
     return {
         column: "VARCHAR"
         for column in info.names
-        if roles.target(column) in (ID_COLUMN, EVENT_TYPE_COLUMN) or column.lower() in stored_text
+        if roles.target(column) in (ID_COLUMN, EVENT_TYPE_COLUMN)
+        or column.lower() in stored_text
+        or column in types
+        or (has_date_format and detected[column] in ("DATE", "TIMESTAMP"))
     }
 
 
@@ -269,6 +399,14 @@ class _Load:
         self.list_columns: set[str] = set()
         self.has_ts_text = False
         self.warnings: list[str] = []
+        self.notes: list[str] = []
+        self.types: dict[str, ColumnType] = {}
+        self.date_format: str | None = None
+        # column -> the format its dates were read with, for the preview
+        self.formats: dict[str, str] = {}
+        self.similar: list[SimilarValue] = []
+        # SQL of each rejected row's column, value and detail (see apply_types)
+        self.reason_parts = ("__column", "__value", "__detail")
         # The 1-based data row. Events are read straight into the checked table, whose
         # rowids follow the file (insertion order is kept), so no window is needed;
         # profiles number rows in the read, as the duplicate check orders by it.
@@ -276,13 +414,14 @@ class _Load:
 
     # -- building the checked table --
 
-    def run(self, rows_read: int, shift_to_now: datetime | None, started: float) -> IngestReport:
-        counts = dict(
-            self.con.execute(
-                f"SELECT __reason, count(*) FROM {self.checked} "
-                "WHERE __reason IS NOT NULL GROUP BY 1"
-            ).fetchall()
-        )
+    def run(
+        self,
+        rows_read: int,
+        shift_to_now: datetime | None,
+        started: float,
+        rejects_dir: Path | None,
+    ) -> IngestReport:
+        counts = self._counts()
         rejected = sum(counts.values())
         problems = self._problems()
         if rejected == rows_read:
@@ -292,12 +431,12 @@ class _Load:
                 f"Every row of {self.name} was rejected ({_counts_text(counts)}); "
                 f"nothing changed.\n{listed}"
             )
-        self.list_columns = self._json_list_columns()
         final_types = self._final_types()
-        self._check_type_conflicts(final_types)
+        self._similar_values()
         shift = self._event_shift(shift_to_now)
         profile_days = self._profile_shift_days(shift_to_now)
         load_id = uuid.uuid4().hex
+        rejects_file = self._write_rejects(rejects_dir, load_id) if rejected else None
         with self.db.write() as tx:
             self._write(tx, final_types, shift, profile_days)
             loaded = rows_read - rejected
@@ -321,8 +460,72 @@ class _Load:
             problem_counts=counts,
             columns=[ColumnInfo(name=n, type=t) for n, t in self.db.columns(self.table)],
             elapsed_seconds=round(time.perf_counter() - started, 3),
-            warnings=self.warnings,
+            warnings=self.notes + self.warnings,
+            similar_values=self.similar,
+            rejected_rows_file=rejects_file,
             time_shift_seconds=shift.total_seconds() if shift is not None else None,
+        )
+
+    def preview(
+        self, rows_read: int, started: float, rejects_dir: Path | None, limit: int
+    ) -> IngestPreview:
+        """What :meth:`run` would store, without writing: parsed rows and column types."""
+        counts = self._counts()
+        rejected = sum(counts.values())
+        self._similar_values()
+        final_types = self._final_types()
+        select, params = self._select_list(final_types, None, None)
+        result = self.con.execute(
+            f"SELECT {select} FROM {self.checked} WHERE __reason IS NULL "
+            f"ORDER BY {self.row} LIMIT {int(limit)}",
+            params,
+        )
+        names = [d[0] for d in result.description]
+        rows = [dict(zip(names, values, strict=True)) for values in result.fetchall()]
+        columns = []
+        sources = {self.roles.target(c) or self._stored_name(c): c for c in self.source_types}
+        for column, sql_type in final_types.items():
+            source = sources.get(column, column)
+            chosen = self.types.get(source)
+            columns.append(
+                PreviewColumn(
+                    name=column,
+                    source=source,
+                    role=_role_name(self.roles.target(source)),
+                    type=sql_type,
+                    kind=kind_of(sql_type),
+                    date_format=self.formats.get(column),
+                    chosen=chosen.kind if chosen else None,
+                    stored_type=self.existing.get(column),
+                )
+            )
+        return IngestPreview(
+            table=self.table,
+            mode=self.mode,
+            source=self.name,
+            rows_read=rows_read,
+            rows_to_load=rows_read - rejected,
+            rows_rejected=rejected,
+            columns=columns,
+            rows=rows,
+            problems=self._problems(),
+            problem_counts=counts,
+            warnings=self.notes + self.warnings,
+            similar_values=self.similar,
+            rejected_rows_file=(
+                self._write_rejects(rejects_dir, f"preview-{uuid.uuid4().hex[:12]}")
+                if rejected
+                else None
+            ),
+            elapsed_seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _counts(self) -> dict[str, int]:
+        return dict(
+            self.con.execute(
+                f"SELECT __reason, count(*) FROM {self.checked} "
+                "WHERE __reason IS NOT NULL GROUP BY 1"
+            ).fetchall()
         )
 
     def build(self, reader: str, reader_params: dict, source_types: dict[str, str]) -> None:
@@ -375,6 +578,135 @@ class _Load:
                 "(SELECT profile_id FROM profiles WHERE profile_id IS NOT NULL)"
             )
 
+    def apply_types(self) -> None:
+        """Give every column its final type (see ``ingest_types``) in one rewrite of the
+        checked table; a value that does not convert rejects its row, naming the column.
+        The same pass names the column and value behind every row's reason."""
+        sources = {self.roles.target(c) or self._stored_name(c): c for c in self.source_types}
+        self.list_columns = {
+            c for c in self._json_list_columns() if sources.get(c, c) not in self.types
+        }
+        replaced: dict[str, str] = {}
+        failures: list[tuple[str, str, str, str]] = []  # column, converted, reason, detail
+        for column, current in self._checked_types().items():
+            source = sources.get(column, column)
+            if self.roles.target(source) is not None or column in self.list_columns:
+                continue
+            col = quote_ident(column)
+            chosen = self.types.get(source)
+            stored = self.existing.get(column)
+            if chosen is not None:
+                expr = convert_expr(col, chosen)
+                if chosen.format:
+                    self.formats[column] = _readable_format(chosen.format)
+                failures.append((column, expr, f"not a {chosen.kind}", _expected(chosen)))
+            elif stored is not None and stored != current:
+                expr = fits_expr(col, stored, self.date_format)
+                if self.date_format and kind_of(stored) in ("date", "timestamp"):
+                    self.formats[column] = _readable_format(self.date_format)
+                what = _kind_words(stored)
+                failures.append((column, expr, f"not a {what}", f"{column!r} holds {stored}"))
+            elif current == "VARCHAR" and stored is None:
+                expr = self._detected_expr(column)
+                if expr is None:
+                    continue
+            else:
+                continue
+            replaced[column] = expr
+        for column in self._checked_types():
+            if column in self.formats or column in replaced:
+                continue
+            if (
+                self.info.date_format
+                and dict(self.source_types).get(sources.get(column, "")) == "DATE"
+            ):
+                self.formats[column] = _readable_format(self.info.date_format)
+        role_column = {
+            MISSING_ID: self.roles.id,
+            DUPLICATE_ID: self.roles.id,
+            UNKNOWN_PROFILE: self.roles.id,
+            MISSING_EVENT_TYPE: self.roles.event_type,
+            MISSING_TIMESTAMP: self.roles.timestamp,
+            BAD_TIMESTAMP: self.roles.timestamp,
+        }
+        ts_text = self._ts_text()
+        role_value = {
+            MISSING_EVENT_TYPE: quote_ident(EVENT_TYPE_COLUMN),
+            MISSING_TIMESTAMP: ts_text,
+            BAD_TIMESTAMP: ts_text,
+        }
+        column_base = _case_of_reason(
+            {r: _sql_literal(c) for r, c in role_column.items() if c}, "NULL"
+        )
+        value_base = _case_of_reason(
+            role_value if self.table == "events" else {},
+            f"CAST({quote_ident(ID_COLUMN)} AS VARCHAR)",
+        )
+        detail_base = _case_of_reason(
+            {UNKNOWN_PROFILE: "'no profile with this id in profiles'"}, "NULL"
+        )
+
+        def first_failure(pick: Callable[[tuple[str, str, str, str]], str], base: str) -> str:
+            """The row's own reason if it has one, else the first column that failed."""
+            if not failures:
+                return base
+            whens = " ".join(
+                f"WHEN nullif(trim(CAST({quote_ident(c)} AS VARCHAR)), '') IS NOT NULL "
+                f"AND ({e}) IS NULL THEN {pick((c, e, r, d))}"
+                for c, e, r, d in failures
+            )
+            return f"CASE WHEN __reason IS NOT NULL THEN {base} {whens} END"
+
+        reason = first_failure(lambda f: _sql_literal(f[2]), "__reason")
+        column_sql = first_failure(lambda f: _sql_literal(sources.get(f[0], f[0])), column_base)
+        value_sql = first_failure(lambda f: f"CAST({quote_ident(f[0])} AS VARCHAR)", value_base)
+        detail_sql = first_failure(lambda f: _sql_literal(f[3]), detail_base)
+        if not replaced and not failures:
+            # Nothing to convert: spare the table a rewrite (a large events file would be
+            # copied whole); the reasons' columns and values are computed when listed.
+            self.reason_parts = (column_sql, value_sql, detail_sql)
+            return
+        replaces = [f"{e} AS {quote_ident(c)}" for c, e in replaced.items()]
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.checked} AS SELECT * REPLACE ("
+            + ", ".join([*replaces, f"{reason} AS __reason"])
+            + f"), {column_sql} AS __column, {value_sql} AS __value, {detail_sql} AS __detail "
+            f"FROM {self.checked}"
+        )
+
+    def _detected_expr(self, column: str) -> str | None:
+        """A text column that is really dates in the given format, or numbers written with
+        decimal commas / thousands separators: the converting SQL (with a warning)."""
+        col = quote_ident(column)
+        text = f"nullif(trim({col}), '')"
+        comma_first = (self.info.delimiter or ",") != ","
+        number = separated_number_expr(text, decimal_comma_first=comma_first)
+        tests = [f"count({text})", f"count(*) FILTER ({text} IS NOT NULL AND ({number}) IS NULL)"]
+        date_sql = None
+        if self.date_format:
+            kind = "TIMESTAMP" if "%H" in self.date_format else "DATE"
+            date_sql = f"CAST(try_strptime({text}, '{self.date_format}') AS {kind})"
+            tests.append(f"count(*) FILTER ({text} IS NOT NULL AND ({date_sql}) IS NULL)")
+        found = self.con.execute(f"SELECT {', '.join(tests)} FROM {self.checked}").fetchone()
+        if not found[0]:
+            return None
+        if date_sql is not None and found[2] == 0:
+            self.formats[column] = _readable_format(self.date_format or "")
+            return date_sql
+        if found[1] == 0:
+            example, value = self.con.execute(
+                f"SELECT {col}, {number} FROM {self.checked} WHERE {text} IS NOT NULL "
+                f"AND NOT regexp_full_match({text}, '[+-]?[0-9]+') LIMIT 1"
+            ).fetchone() or (None, None)
+            if example is not None:
+                self.warnings.append(
+                    f"Column {column!r} holds numbers written with separators "
+                    f"(e.g. {example!r} read as {value:g}); it was loaded as numbers. "
+                    f"If it is text, load it with column_types={{{column!r}: 'text'}}."
+                )
+            return number
+        return None
+
     def _stored_name(self, column: str) -> str:
         """Appending matches names case-insensitively (as DuckDB does); keep the stored one."""
         for stored in self.existing:
@@ -390,20 +722,28 @@ class _Load:
             return f"CAST({source} AS TIMESTAMP)"
         if kind in _INTEGER_TYPES:
             return _epoch_expr(f"CAST({source} AS BIGINT)")
-        value = f"trim(CAST({source} AS VARCHAR))"
-        params["tz_suffix"] = _TZ_SUFFIX
+        # Any ISO 8601 form: a lowercase "z" or "t", the basic form, a decimal comma.
+        value = (
+            f"regexp_replace(regexp_replace(upper(trim(CAST({source} AS VARCHAR))), "
+            "$iso_basic, '\\1-\\2-\\3T\\4:\\5:\\6'), $iso_comma, '\\1.\\2')"
+        )
+        params.update(tz_suffix=_TZ_SUFFIX, iso_basic=_ISO_BASIC, iso_comma=_ISO_COMMA)
+        raw = f"trim(CAST({source} AS VARCHAR))"
         parsers = [
             f"try_cast({value} AS TIMESTAMP)",
             f"CASE WHEN regexp_full_match({value}, '-?[0-9]{{9,13}}') "
             f"THEN {_epoch_expr(f'try_cast({value} AS BIGINT)')} END",
         ]
+        chosen = self.types.get(self.roles.timestamp or "")
         for key, fmt in (
+            ("ts_chosen_format", chosen.format if chosen else None),
+            ("ts_given_format", self.date_format),
             ("ts_format", self.info.timestamp_format),
             ("date_format", self.info.date_format),
         ):
             if fmt:
                 params[key] = fmt
-                parsers.append(f"CAST(try_strptime({value}, ${key}) AS TIMESTAMP)")
+                parsers.append(f"CAST(try_strptime({raw}, ${key}) AS TIMESTAMP)")
         return (
             f"CASE WHEN regexp_matches({value}, $tz_suffix) "
             f"THEN timezone('UTC', try_cast({value} AS TIMESTAMPTZ)) "
@@ -496,29 +836,93 @@ class _Load:
 
     def _problems(self) -> list[Problem]:
         rows = self.con.execute(
-            f"SELECT {self.row}, __reason, {quote_ident(ID_COLUMN)}, "
-            f"{self._ts_text()}, "
-            f"{quote_ident(EVENT_TYPE_COLUMN) if self.table == 'events' else 'NULL'} "
-            f"FROM {self.checked} WHERE __reason IS NOT NULL "
+            f"SELECT {self.row}, __reason, {', '.join(self.reason_parts)}, "
+            f"{quote_ident(ID_COLUMN)} FROM {self.checked} WHERE __reason IS NOT NULL "
             f"ORDER BY {self.row} LIMIT {MAX_PROBLEMS}"
         ).fetchall()
-        firsts = self._first_rows([r[2] for r in rows if r[1] == DUPLICATE_ID])
+        firsts = self._first_rows([r[5] for r in rows if r[1] == DUPLICATE_ID])
         problems = []
-        for row, reason, id_raw, ts_raw, event_type in rows:
-            column, value, detail = self.roles.id, id_raw, None
-            if reason in (BAD_TIMESTAMP, MISSING_TIMESTAMP):
-                column, value = self.roles.timestamp or "", ts_raw
-            elif reason == MISSING_EVENT_TYPE:
-                column, value = self.roles.event_type or "", event_type
-            elif reason == UNKNOWN_PROFILE:
-                detail = "no profile with this id in profiles"
-            elif reason == DUPLICATE_ID:
+        for row, reason, column, value, detail, id_raw in rows:
+            if reason == DUPLICATE_ID:
                 first = firsts.get(id_raw)
                 detail = f"first seen in row {first}" if first and first < row else "already loaded"
             problems.append(
-                Problem(row=row, column=column, value=value, reason=reason, detail=detail)
+                Problem(row=row, column=column or "", value=value, reason=reason, detail=detail)
             )
         return problems
+
+    def _write_rejects(self, folder: Path | None, stem: str) -> str | None:
+        """Every rejected row, with its row number, reason, column and value first, then
+        the row's own fields, as a CSV a person can open, fix and load again."""
+        if folder is None:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{Path(self.name).stem}-rejected-{stem}.csv"
+        column, value, detail = self.reason_parts
+        fields = ", ".join(
+            f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in self._checked_types()
+        )
+        self.con.execute(
+            f"COPY (SELECT {self.row} AS row, __reason AS reason, {column} AS column, "
+            f"{value} AS value, {detail} AS detail, {fields} FROM {self.checked} "
+            f"WHERE __reason IS NOT NULL ORDER BY {self.row}) "
+            f"TO {_sql_literal(str(path))} (HEADER, DELIMITER ',')"
+        )
+        return str(path)
+
+    def _similar_values(self) -> None:
+        """Text values that differ only by case or spaces from another value of the same
+        column, in the file or already stored ("Gold " beside "gold"): a warning each,
+        since they would count as different values in every segment."""
+        self.similar = []
+        stored_text = (
+            {c for c, t in self.db.columns(self.table) if t == "VARCHAR"}
+            if self.db.table_exists(self.table)
+            else set()
+        )
+        skip = {ID_COLUMN, TIMESTAMP_COLUMN}
+        candidates = [
+            c for c, t in self._checked_types().items() if t == "VARCHAR" and c not in skip
+        ]
+        if not candidates:
+            return
+        counts = self.con.execute(
+            "SELECT "
+            + ", ".join(f"approx_count_distinct({quote_ident(c)})" for c in candidates)
+            + f" FROM {self.checked} WHERE __reason IS NULL"
+        ).fetchone()
+
+        def norm(value: str) -> str:
+            return f"lower(regexp_replace(trim({value}), '\\s+', ' ', 'g'))"
+
+        for column, distinct in zip(candidates, counts, strict=True):
+            if not distinct or distinct > _SIMILAR_MAX_DISTINCT:
+                continue
+            col = quote_ident(column)
+            stored = ""
+            if column in stored_text:
+                stored = (
+                    f"UNION SELECT DISTINCT {col} AS v, 'stored' AS src FROM "
+                    f"{quote_ident(self.table)} WHERE {col} IS NOT NULL"
+                )
+            rows = self.con.execute(
+                f"WITH new AS (SELECT DISTINCT {col} AS v FROM {self.checked} "
+                f"WHERE __reason IS NULL AND {col} IS NOT NULL), "
+                f"known AS (SELECT v, 'file' AS src FROM new {stored}) "
+                f"SELECT n.v, k.v, k.src FROM new n JOIN known k "
+                f"ON {norm('n.v')} = {norm('k.v')} "
+                "AND n.v <> k.v AND (k.src = 'stored' OR n.v > k.v) "
+                f"ORDER BY k.src DESC, n.v, k.v LIMIT {_SIMILAR_PER_COLUMN}"
+            ).fetchall()
+            for value, other, where in rows:
+                self.similar.append(
+                    SimilarValue(column=column, value=value, similar_to=other, where=where)
+                )
+                place = "already stored" if where == "stored" else "also in the file"
+                self.warnings.append(
+                    f"Column {column!r}: {value!r} differs only by case or spaces from "
+                    f"{other!r} ({place}); they count as different values."
+                )
 
     def _first_rows(self, ids: list[str]) -> dict[str, int]:
         if not ids:
@@ -554,38 +958,6 @@ class _Load:
         """The stored value of a checked column: JSON-array text becomes a list."""
         col = quote_ident(column)
         return f"""from_json({col}, '["VARCHAR"]')""" if column in self.list_columns else col
-
-    def _check_type_conflicts(self, final_types: dict[str, str]) -> None:
-        """On append, every stored column must be able to hold the new values."""
-        pairs = [
-            (column, self.existing[column], new_type)
-            for column, new_type in final_types.items()
-            if column in self.existing and self.existing[column] != new_type
-        ]
-        if not pairs:
-            return
-        parts = []
-        for column, old_type, new_type in pairs:
-            col = self._value(column)
-            bad = f"{col} IS NOT NULL AND try_cast({col} AS {old_type}) IS NULL"
-            if kind_of(old_type) == kind_of(new_type) == "number":
-                # DuckDB rounds 1.5 into an integer column: a number must come back whole.
-                bad = f"({bad}) OR CAST(try_cast({col} AS {old_type}) AS {new_type}) <> {col}"
-            parts.append(f"count(*) FILTER ({bad})")
-            parts.append(f"arg_min({self.row}, {self.row}) FILTER ({bad})")
-            parts.append(f"arg_min(CAST({col} AS VARCHAR), {self.row}) FILTER ({bad})")
-        found = self.con.execute(
-            f"SELECT {', '.join(parts)} FROM {self.checked} WHERE __reason IS NULL"
-        ).fetchone()
-        for i, (column, old_type, new_type) in enumerate(pairs):
-            count, row, value = found[3 * i : 3 * i + 3]
-            if count:
-                raise InvalidInputError(
-                    f"Column {column!r} is {old_type} in {self.table}, but {self.name} has "
-                    f"{new_type} values that do not fit it ({count:,} rows, first at row "
-                    f"{row}: {value!r}); nothing changed. Fix the values, or replace the "
-                    f"table instead of appending."
-                )
 
     # -- time shift --
 
@@ -711,6 +1083,43 @@ class _Load:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _case_of_reason(by_reason: dict[str, str], otherwise: str) -> str:
+    """SQL picking a value by the row's rejection reason (NULL for a good row)."""
+    whens = " ".join(f"WHEN __reason = {_sql_literal(r)} THEN {v}" for r, v in by_reason.items())
+    return f"(CASE WHEN __reason IS NULL THEN NULL {whens} ELSE {otherwise} END)"
+
+
+def _sql_literal(text: str | None) -> str:
+    return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
+
+
+def _readable_format(fmt: str) -> str:
+    """%d/%m/%Y -> DD/MM/YYYY, the way the data page and the CLI write formats."""
+    for token, code in (("YYYY", "%Y"), ("YY", "%y"), ("MM", "%m"), ("DD", "%d"),
+                        ("HH", "%H"), ("mm", "%M"), ("ss", "%S")):  # fmt: skip
+        fmt = fmt.replace(code, token)
+    return fmt
+
+
+def _expected(chosen: ColumnType) -> str:
+    if chosen.format:
+        return f"expected a {chosen.kind} written {_readable_format(chosen.format)}"
+    return f"expected a {chosen.kind}"
+
+
+def _kind_words(sql_type: str) -> str:
+    kind = kind_of(sql_type)
+    if kind == "number" and sql_type.upper().endswith(("INT", "INTEGER")):
+        return "whole number"
+    return kind
+
+
+def _role_name(target: str | None) -> str | None:
+    return {ID_COLUMN: "id", EVENT_TYPE_COLUMN: "event type", TIMESTAMP_COLUMN: "timestamp"}.get(
+        target or ""
+    )
 
 
 def _role_order(target: str | None) -> int:

@@ -10,9 +10,15 @@ is it well-formed CSV); what the columns mean is decided in ``ingest``.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
 import re
+import shutil
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,6 +43,14 @@ _STRUCTURAL_LABELS = {
 }
 
 Format = Literal["csv", "parquet"]
+
+# DuckDB's default maximum line size; a longer line is a value nobody meant to load.
+MAX_LINE_BYTES = 2_000_000
+# More columns than this is not a table of people or events (and would swamp the catalog).
+MAX_COLUMNS = 5_000
+_UTF16_BOMS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -84,6 +98,109 @@ def check_file(source: str | Path, max_bytes: int, name: str) -> Path:
     return path
 
 
+def glob_safe(path: Path) -> str:
+    """The path as DuckDB's readers take it: they expand ``*``, ``?`` and ``[...]`` as
+    glob patterns, so each such character is put in brackets to stand for itself (a
+    file ``profiles[1].csv`` must never load ``profiles1.csv``)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in str(path))
+
+
+@contextmanager
+def prepared(path: Path, name: str) -> Iterator[tuple[Path, list[str]]]:
+    """The file as the reader should see it, and notes for the report: a UTF-16 file
+    (Excel's "Unicode Text") is re-encoded to UTF-8 in a temporary copy; a file of blank
+    lines, or a header no reader can take, is refused here with what is wrong."""
+    if detect_format(path) == "parquet":
+        yield path, []
+        return
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    encoding = next((enc for bom, enc in _UTF16_BOMS.items() if head.startswith(bom)), None)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise InvalidInputError(f"{name} is UTF-32 text: save it as UTF-8 and load it again.")
+    if encoding is None:
+        _check_text(path, name, "utf-8")
+        yield path, []
+        return
+    with tempfile.TemporaryDirectory(prefix="segmentation-ingest-") as folder:
+        copy = Path(folder) / (path.stem + ".csv")
+        with (
+            path.open("r", encoding=encoding, newline="") as src,
+            copy.open("w", encoding="utf-8", newline="") as dst,
+        ):
+            if src.read(1) != "\ufeff":  # the BOM; anything else is data
+                src.seek(0)
+            try:
+                shutil.copyfileobj(src, dst, _CHUNK)
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{name} starts like UTF-16 text but has bytes that are not UTF-16 "
+                    f"(at byte {exc.start:,}): save it as UTF-8 and load it again."
+                ) from exc
+        _check_text(copy, name, "utf-8")
+        yield copy, [f"{name} is UTF-16 text; it was read as such (UTF-8 is the usual form)."]
+
+
+def _open_text(path: Path):
+    with path.open("rb") as handle:
+        gz = handle.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if gz else path.open("rb")
+
+
+def _check_text(path: Path, name: str, encoding: str) -> None:
+    """Blank lines only, or a first line (the header) too long or too wide to read."""
+    with _open_text(path) as handle:
+        first = handle.readline(MAX_LINE_BYTES + 1)
+        if len(first) > MAX_LINE_BYTES:
+            fields = max(first.count(d.encode()) for d in SNIFFER_DELIMITERS) + 1
+            raise InvalidInputError(
+                f"{name}: the header (line 1) is longer than {MAX_LINE_BYTES:,} bytes, with "
+                f"over {fields:,} fields; a table can have at most {MAX_COLUMNS:,} columns. "
+                "Is this the file you meant (one record per line, names on the first)?"
+            )
+        blank = not first.strip()
+        while blank:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                raise InvalidInputError(
+                    f"{name} holds only blank lines: there is no header and no rows to load."
+                )
+            blank = not chunk.strip()
+    text = first.decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    fields = max(text.count(d) for d in SNIFFER_DELIMITERS) + 1
+    if fields > MAX_COLUMNS:
+        raise InvalidInputError(
+            f"{name}: the header (line 1) has {fields:,} fields; a table can have at most "
+            f"{MAX_COLUMNS:,} columns."
+        )
+
+
+def check_header_names(info: SourceInfo, name: str) -> None:
+    """Two columns with the same name (DuckDB would silently rename the second, and
+    names are compared without case): refused with both positions."""
+    names = info.names
+    if info.format == "csv" and info.has_header:
+        with _open_text(info.path) as handle:
+            line = handle.readline(MAX_LINE_BYTES + 1).decode("utf-8", errors="replace")
+        quote = info.options.get("quote", '"')
+        row = next(csv.reader([line.lstrip("\ufeff")], delimiter=info.delimiter or ",",
+                              quotechar=str(quote)), [])  # fmt: skip
+        if len(row) == len(names):
+            names = [n.strip() for n in row]
+    seen: dict[str, int] = {}
+    for position, column in enumerate(names, start=1):
+        key = column.lower()
+        if key in seen:
+            first = seen[key]
+            raise InvalidInputError(
+                f"{name} has two columns named {names[first - 1]!r}: column {first} and "
+                f"column {position}{'' if column == names[first - 1] else f' ({column!r})'}. "
+                "Column names must be unique (without regard to case): rename one and load "
+                "it again."
+            )
+        seen[key] = position
+
+
 def detect_format(path: Path) -> Format:
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return "parquet"
@@ -106,7 +223,9 @@ def sniff(
     fmt = detect_format(path)
     if fmt == "parquet":
         try:
-            rows = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)})
+            rows = con.execute(
+                "DESCRIBE SELECT * FROM read_parquet($path)", {"path": glob_safe(path)}
+            )
             columns = [(r[0], r[1]) for r in rows.fetchall()]
         except duckdb.Error as exc:
             raise InvalidInputError(
@@ -145,7 +264,7 @@ def sniff(
 def _sniff_csv(
     con: duckdb.DuckDBPyConnection, path: Path, name: str, options: dict[str, object]
 ) -> dict:
-    params = {"path": str(path), **options}
+    params = {"path": glob_safe(path), **options}
     error: Exception | None = None
     # Bad bytes or ragged lines can stop the sniffer; sniff leniently then, and let the
     # full read report each bad line with its number.
@@ -156,7 +275,7 @@ def _sniff_csv(
             return dict(zip(names, result.fetchone(), strict=True))
         except duckdb.Error as exc:
             error = exc
-    raise InvalidInputError(f"{name} cannot be read as CSV: {_first_line(error)}")
+    raise InvalidInputError(f"{name} cannot be read as CSV: {_reader_message(error, path)}")
 
 
 Build = Callable[[str, dict[str, object], dict[str, str]], None]
@@ -181,10 +300,10 @@ def read_into(
     than a bad row: the file is read again with types detected from every row and
     ``retry_types`` forced too (the caller then checks those columns row by row).
     """
-    params: dict[str, object] = {"path": str(info.path)}
+    params: dict[str, object] = {"path": glob_safe(info.path)}
     if info.format == "parquet":
         reader = "read_parquet($path)"
-        _build(con, name, target, reader, params, build, "Parquet")
+        _build(con, name, target, reader, params, build, "Parquet", info.path)
         return
     for sample_all in (False, True):
         forced = {**forced_types, **retry_types} if sample_all else forced_types
@@ -200,7 +319,7 @@ def read_into(
             f"rejects_table = '{rejects_table}', rejects_scan = '{rejects_scan}')"
         )
         try:
-            _build(con, name, target, reader, {**params, **options}, build, "CSV")
+            _build(con, name, target, reader, {**params, **options}, build, "CSV", info.path)
             rejects = con.execute(
                 "SELECT count(*) OVER (PARTITION BY error_type), line, column_name, error_type, "
                 f"csv_line, error_message FROM {rejects_table} ORDER BY line LIMIT 1000"
@@ -224,13 +343,16 @@ def _build(
     params: dict[str, object],
     build: Build,
     kind: str,
+    path: Path,
 ) -> None:
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
         build(reader, params, {r[0]: r[1] for r in described})
     except duckdb.Error as exc:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(target)}")
-        raise InvalidInputError(f"{name} cannot be read as {kind}: {_first_line(exc)}") from exc
+        raise InvalidInputError(
+            f"{name} cannot be read as {kind}: {_reader_message(exc, path)}"
+        ) from exc
 
 
 def _reader_error(name: str, info: SourceInfo, rejects: list[tuple]) -> InvalidInputError:
@@ -279,6 +401,40 @@ def delimiter_hint(columns: list[str]) -> str:
                 f"delimiter: load it again with delimiter={char!r}."
             )
     return " The file was read as a single column: is the delimiter right?"
+
+
+_LINE_SIZE = re.compile(r"Maximum line size of (?P<max>\d+) bytes exceeded")
+
+
+def _reader_message(exc: Exception | None, path: Path | None = None) -> str:
+    """The reader's error in words. For a line over its maximum size DuckDB says "CSV
+    Error on Line: 1" whatever the line, so the file is scanned for the long line."""
+    match = _LINE_SIZE.search(str(exc))
+    if match and path is not None:
+        limit = int(match["max"])
+        line, size = _first_long_line(path, limit)
+        return (
+            f"line {line:,} is {size:,} bytes long, over the {limit:,}-byte maximum for one "
+            "row: a value that long (a whole document in one cell?) is not a field to "
+            "segment on; shorten or drop it."
+        )
+    return _first_line(exc) if exc is not None else "unknown error"
+
+
+def _first_long_line(path: Path, limit: int) -> tuple[int, int]:
+    """The 1-based number and size of the first line over ``limit`` bytes (quoted line
+    breaks aside, which the reader's own errors name)."""
+    with _open_text(path) as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(limit + 1), b""), start=1):
+            if len(line) > limit:
+                size = len(line)
+                while not line.endswith(b"\n"):
+                    line = handle.readline(_CHUNK)
+                    if not line:
+                        break
+                    size += len(line)
+                return number, size
+    return 0, 0
 
 
 def _first_line(exc: Exception) -> str:

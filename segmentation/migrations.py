@@ -64,6 +64,25 @@ MIGRATIONS: list[list[str]] = [
             updated_at TIMESTAMP)""",
     ],
     [
+        # what-if runs: a job as of another time than the current membership's (a future
+        # date, or before the latest run so far) records its counts and changes only
+        "ALTER TABLE jobs ADD COLUMN what_if BOOLEAN DEFAULT false",
+        "ALTER TABLE membership_history ADD COLUMN what_if BOOLEAN DEFAULT false",
+        # which run each membership comes from, and as of when
+        "ALTER TABLE memberships ADD COLUMN job_id VARCHAR",
+        "ALTER TABLE memberships ADD COLUMN as_of TIMESTAMP",
+        """UPDATE memberships m SET job_id = h.job_id, as_of = h.as_of FROM (
+            SELECT segment_id, arg_max(job_id, evaluated_at) AS job_id,
+                   arg_max(as_of, evaluated_at) AS as_of
+            FROM membership_history GROUP BY segment_id
+        ) h WHERE h.segment_id = m.segment_id""",
+    ],
+    [
+        # API tokens of this workspace (sandbox): a SHA-256 of each, never the token
+        """CREATE TABLE api_tokens (
+            name VARCHAR, token_hash VARCHAR, read_only BOOLEAN, created_at TIMESTAMP)""",
+    ],
+    [
         # jobs: which engine evaluated the job (engines/), shown with its results
         "ALTER TABLE jobs ADD COLUMN engine VARCHAR DEFAULT 'duckdb'",
     ],

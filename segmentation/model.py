@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
@@ -47,6 +48,49 @@ FuncName = Literal[
 ]
 AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
 Measure = Literal["count", "sum", "average", "min", "max"]
+
+# A tree is at most this many nodes deep, whether it comes from PQL text or JSON.
+MAX_DEPTH = 50
+# Whole numbers are 64-bit (DuckDB BIGINT, Spark long), in text and in JSON.
+MAX_INT = 2**63 - 1
+# The calendar holds years 1 to 9999: no distance is longer than 10,000 years.
+MAX_AMOUNT: dict[str, int] = {
+    "millisecond": 315_576_000_000_000,
+    "second": 315_576_000_000,
+    "minute": 5_259_600_000,
+    "hour": 87_660_000,
+    "day": 3_652_500,
+    "week": 521_786,
+    "month": 120_000,
+    "year": 10_000,
+    "decade": 1_000,
+    "century": 100,
+    "millennium": 10,
+}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of a lone UTF-16 surrogate in ``text`` (no UTF-8 can carry it), or None."""
+    found = _SURROGATE.search(text)
+    return found.start() if found else None
+
+
+_PLURAL = {"century": "centuries", "millennium": "millennia"}
+
+
+def amount_problem(amount: int, unit: str) -> str | None:
+    """Why ``amount unit`` is no distance in the calendar, or None when it is one."""
+    limit = MAX_AMOUNT.get(unit)
+    if limit is not None and amount > limit:
+        units = _PLURAL.get(unit, unit + "s")
+        return (
+            f"{amount:,} {units} is longer than the calendar (years 1 to 9999) holds; "
+            f"at most {limit:,} {units}"
+        )
+    return None
 
 
 class Node(BaseModel):
@@ -137,7 +181,18 @@ TimePoint = Annotated[
 ]
 
 
-class RelativeWindow(Node):
+class _Distance(Node):
+    """A node with an ``amount`` of ``unit``s, which must fit in the calendar."""
+
+    @model_validator(mode="after")
+    def _fits_the_calendar(self) -> _Distance:
+        problem = amount_problem(self.amount, self.unit)  # type: ignore[attr-defined]
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class RelativeWindow(_Distance):
     """``occurs <= 30 days before now``: compare the distance to an anchor."""
 
     kind: Literal["relative"] = "relative"
@@ -169,7 +224,7 @@ TimeWindow = Annotated[
 ]
 
 
-class Duration(Node):
+class Duration(_Distance):
     amount: int = Field(ge=0)
     unit: TimeUnit
 
@@ -283,7 +338,7 @@ class SequenceStep(Node):
     event_types: list[str] = Field(default_factory=list)
     where: Condition | None = None
     window: TimeWindow | None = None
-    count: int = Field(default=1, ge=1)
+    count: int = Field(default=1, ge=1, le=MAX_INT)
     within_previous: Duration | None = None
 
 

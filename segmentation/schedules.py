@@ -28,8 +28,8 @@ from pydantic import BaseModel, computed_field
 
 from segmentation.cron import check_timezone, describe, next_runs, parse_cron
 from segmentation.errors import (
-    ConflictError,
     InvalidInputError,
+    NameTakenError,
     NotFoundError,
     SegmentationError,
 )
@@ -241,7 +241,7 @@ class ScheduleStore:
             "SELECT id FROM schedules WHERE lower(name) = lower(?) AND id <> ?", [name, own_id]
         ).fetchone()
         if clash is not None:
-            raise ConflictError(f"A schedule named '{name}' already exists.")
+            raise NameTakenError(f"A schedule named '{name}' already exists.")
 
     def _check_segments(self, segments: list[str]) -> list[str]:
         if isinstance(segments, str):

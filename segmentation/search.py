@@ -17,7 +17,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from segmentation.errors import InvalidInputError, NotFoundError
-from segmentation.search_query import evaluate, find_matches, parse, positive_terms, snippet
+from segmentation.search_query import (
+    MAX_QUERY_LENGTH,
+    evaluate,
+    find_matches,
+    parse,
+    positive_terms,
+    snippet,
+)
 from segmentation.store import Database, quote_ident
 
 # accepted field names (lower case) -> canonical field
@@ -96,6 +103,8 @@ class MembershipRow(BaseModel):
     status: str
     last_qualification_time: dt.datetime | None = None
     version: int | None = None
+    job_id: str | None = None  # the run this membership comes from
+    as_of: dt.datetime | None = None  # and its as-of
 
 
 class ProfileView(BaseModel):
@@ -247,6 +256,10 @@ def find_profiles(db: Database, term: str, limit: int = MAX_PROFILE_MATCHES) -> 
     term = (term or "").strip()
     if not term:
         return []
+    if len(term) > MAX_QUERY_LENGTH:
+        raise InvalidInputError(
+            f"The search term is {len(term):,} characters long; at most {MAX_QUERY_LENGTH:,}."
+        )
     columns = identity_columns(db)
     if not columns:
         return []
@@ -304,16 +317,23 @@ def _latest_events(db: Database, profile_id: str, limit: int) -> pd.DataFrame:
 
 def _memberships(db: Database, profile_id: str) -> list[MembershipRow]:
     rows = db.rows(
-        "SELECT m.segment_id, d.name, m.status, m.last_qualification_time, m.version "
+        "SELECT m.segment_id, d.name, m.status, m.last_qualification_time, m.version, "
+        "m.job_id, m.as_of "
         "FROM memberships m JOIN definitions d ON d.id = m.segment_id "
         "WHERE m.profile_id = ? ORDER BY lower(d.name), m.segment_id",
         [profile_id],
     )
     return [
         MembershipRow(
-            segment_id=s, segment_name=n or "", status=st, last_qualification_time=t, version=v
+            segment_id=s,
+            segment_name=n or "",
+            status=st,
+            last_qualification_time=t,
+            version=v,
+            job_id=j,
+            as_of=a,
         )
-        for s, n, st, t, v in rows
+        for s, n, st, t, v, j, a in rows
     ]
 
 

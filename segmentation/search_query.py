@@ -167,23 +167,35 @@ def _excludable(text: str, i: int) -> bool:
 
 
 def _word_pattern(raw: str) -> re.Pattern[str]:
-    """A word with wildcards, as typed (escapes kept): one whole word of the text."""
-    parts: list[str] = []
+    """A word with wildcards, as typed (escapes kept): one whole word of the text.
+
+    ``*`` is ``\\w*`` and ``?`` is ``\\w``. Written plainly, ``*a*a*a*b`` backtracks
+    through every way to split a long word (seconds per word), so each ``*`` but
+    the last is an atomic lazy group: it stops at the first place where the next
+    piece fits and never comes back. That is still exact, since the pieces between
+    stars have fixed lengths (the leftmost fit leaves the most room for the
+    rest), and the match runs in time linear in the text for a given query.
+    """
+    pieces: list[list[str]] = [[]]  # the fixed-length pieces between stars
     i = 0
     while i < len(raw):
         ch = raw[i]
         if ch == "\\" and i + 1 < len(raw):
-            parts.append(re.escape(raw[i + 1]))
+            pieces[-1].append(re.escape(raw[i + 1]))
             i += 2
             continue
         if ch == "*":
-            parts.append(r"\w*")
-        elif ch == "?":
-            parts.append(r"\w")
+            pieces.append([])
         else:
-            parts.append(re.escape(ch))
+            pieces[-1].append(r"\w" if ch == "?" else re.escape(ch))
         i += 1
-    return re.compile(r"(?<!\w)" + "".join(parts) + r"(?!\w)", re.IGNORECASE)
+    first, *middle = ["".join(piece) for piece in pieces]
+    body = first
+    if middle:
+        *middle, last = middle
+        body += "".join(rf"(?>\w*?{piece})" for piece in middle)
+        body += rf"\w*{last}"  # the last star is greedy: the word must end after it
+    return re.compile(r"(?<!\w)" + body + r"(?!\w)", re.IGNORECASE)
 
 
 def _literal_pattern(value: str) -> re.Pattern[str]:

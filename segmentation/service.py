@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
 import threading
-import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from segmentation import estimate as estimates
 from segmentation.aep_json import definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog, refresh_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
-from segmentation.cron import describe, next_runs
+from segmentation.cron import check_timezone, describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
 from segmentation.engines import Engine, EngineConfig, open_engine
 from segmentation.errors import (
@@ -28,7 +28,8 @@ from segmentation.errors import (
     SegmentationError,
 )
 from segmentation.exports import ExportManager
-from segmentation.ingest import IngestReport, ingest
+from segmentation.expression_input import expression_from_data
+from segmentation.ingest import IngestPreview, IngestReport, ingest, ingest_preview
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.model import And, Expression, Or, segment_refs, walk
 from segmentation.pql import parse, to_pql
@@ -44,9 +45,10 @@ from segmentation.search import (
     search_segments,
 )
 from segmentation.store import Database
-from segmentation.tasks import TaskRunner
+from segmentation.tasks import Task, TaskContext, TaskRunner
+from segmentation.tokens import TokenStore
 
-Query = str | Expression
+Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -103,10 +105,14 @@ class SegmentationService:
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
+        # Rejected rows of each load, as CSV files a person downloads, fixes and reloads.
+        self.rejects_dir = self.exports_dir.parent / "rejects"
         self.schedules = ScheduleStore(db, self._check_segment_ids)
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
         self.exports = ExportManager(db, self.exports_dir)
         self.search = Search(db)
+        self.previews = Previews(self)
+        self.tokens = TokenStore(db)
         self.jobs.runner.recover()
         self.tasks.recover()
 
@@ -199,11 +205,7 @@ class SegmentationService:
                 ) from exc
 
     def set_timezone(self, name: str) -> None:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise InvalidInputError(f"Unknown timezone {name!r}; e.g. Europe/Berlin.") from exc
-        self.db.set_meta("timezone", name)
+        self.db.set_meta("timezone", check_timezone(name))
 
     def info(self) -> dict[str, Any]:
         def count(table: str) -> int:
@@ -235,6 +237,7 @@ class SegmentationService:
         mode: Literal["replace", "append"] = "replace",
         **options: Any,
     ) -> IngestReport:
+        options.setdefault("rejects_dir", self.rejects_dir)
         if self.engine == "spark":  # the data lives as Parquet under the data location
             from segmentation.engines.spark import ingest_to_parquet
 
@@ -251,6 +254,19 @@ class SegmentationService:
         self._record_event_profiles()
         self._engine.refresh()
         return report
+
+    def ingest_preview(
+        self,
+        table: Literal["profiles", "events"],
+        source: str | os.PathLike[str],
+        *,
+        mode: Literal["replace", "append"] = "append",
+        **options: Any,
+    ) -> IngestPreview:
+        """What :meth:`ingest` with the same options would store, storing nothing: the
+        first parsed rows, each column's detected type and every problem of the file."""
+        options.setdefault("rejects_dir", self.rejects_dir)
+        return ingest_preview(self.db, table, source, mode=mode, **options)
 
     def _record_event_profiles(self) -> None:
         """Whether every event's profile is loaded; then event-only segments need
@@ -295,9 +311,9 @@ class SegmentationService:
     # --- compiling -----------------------------------------------------------------
 
     def expression(self, query: Query) -> Expression:
-        """PQL text, an Expression, or a saved definition's id -> Expression."""
+        """PQL text, an Expression (or its dict), or a saved definition's id -> Expression."""
         if not isinstance(query, str):
-            return _check_size(query)
+            return _check_size(expression_from_data(query))
         text = query.strip()
         if _UUID.match(text):
             return self.definitions.get(text.lower()).expression
@@ -420,12 +436,12 @@ class SegmentationService:
         return pd.DataFrame(rows)
 
     def last_evaluation(self, segment: str) -> dict[str, Any] | None:
-        """The latest job result of a definition, and whether it predates the
-        current version (its members are then stale)."""
+        """The job result the current members come from (what-if runs aside), and
+        whether it predates the current version (its members are then stale)."""
         definition = self.definitions.get(segment)
         row = self.db.one(
             "SELECT job_id, as_of, version, qualified, evaluated_at FROM membership_history "
-            "WHERE segment_id = ? ORDER BY evaluated_at DESC LIMIT 1",
+            "WHERE segment_id = ? AND NOT what_if ORDER BY evaluated_at DESC LIMIT 1",
             [definition.id],
         )
         if row is None:
@@ -548,6 +564,50 @@ class Search:
         return profile_view(self._db, profile_id, events_limit)
 
 
+class Previews:
+    """svc.previews: AEP's asynchronous preview and estimate of one query, run as a
+    task. The query is parsed and checked against the data before the task is
+    recorded (bad PQL never becomes a task), and it is evaluated at the moment it
+    was asked, so its pages and its estimate agree however late they are read."""
+
+    KIND = "preview"
+
+    def __init__(self, svc: SegmentationService, workers: int = 2, queued: int = 16):
+        self._svc = svc
+        svc.tasks.register(self.KIND, workers=workers, queued=queued, retry_after=2)
+
+    def start(self, query: Query, as_of: dt.datetime | None = None) -> Task:
+        expr = self._svc.expression(query)
+        when = to_utc_naive(as_of)
+        self._svc.compile(expr, when)  # unknown fields, wrong types: refused now
+        pql = to_pql(expr)
+
+        def evaluate(ctx: TaskContext) -> dict[str, Any]:
+            page = self._svc.preview(expr, when, limit=1)
+            ctx.progress(0.5, f"{page.total:,} qualified profiles")
+            estimate = self._svc.estimate(expr, when)
+            return {"total": page.total, "estimate": estimate.model_dump()}
+
+        # URL-safe and unpadded: AEP's preview ids go into paths
+        preview_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        payload = {"pql": pql, "as_of": when.isoformat()}
+        return self._svc.tasks.submit(self.KIND, evaluate, payload=payload, task_id=preview_id)
+
+    def get(self, preview_id: str) -> Task:
+        return self._svc.tasks.get(preview_id, self.KIND)
+
+    def page(self, preview_id: str, limit: int = 1000, offset: int = 0) -> PreviewPage:
+        """A page of the qualified profiles of a finished preview."""
+        task = self.get(preview_id)
+        if task.status != "SUCCEEDED":
+            raise ConflictError(f"Preview {preview_id} is {task.status}; it has no results yet.")
+        as_of = dt.datetime.fromisoformat(task.payload["as_of"])
+        return self._svc.preview(task.payload["pql"], as_of, limit=limit, offset=offset)
+
+    def delete(self, preview_id: str) -> None:
+        self._svc.tasks.delete(preview_id, self.KIND)
+
+
 class Jobs:
     """svc.jobs: run definitions (or "*") and read the results."""
 
@@ -571,13 +631,22 @@ class Jobs:
         )
 
     def _compile_many(self, defs: list[Definition], as_of: dt.datetime):
+        """One query for the definitions that compile, and why each other one does not
+        (a field dropped or retyped by a load since it was saved)."""
         if not self._svc.db.table_exists("profiles"):
             raise InvalidInputError("Load profiles before running a segment job.")
+        schema, options = self._svc.schema(), self._svc._options(as_of)
+        failed: dict[str, str] = {}
+        for d in defs:
+            try:
+                compile_segment(d.expression, schema, options)
+            except SegmentationError as exc:
+                failed[d.id] = exc.message
         compiled = compile_many(
-            {d.id: d.expression for d in defs}, self._svc.schema(), self._svc._options(as_of)
+            {d.id: d.expression for d in defs if d.id not in failed}, schema, options
         )
         sql = f"SELECT segment_key AS segment_id, profile_id FROM ({compiled.sql})"
-        return sql, list(compiled.params)
+        return sql, list(compiled.params), failed
 
     def run(self, segments: list[str] | str, as_of: dt.datetime | None = None, **kwargs):
         defs = self._definitions(segments)
@@ -592,6 +661,12 @@ class Jobs:
 
     def list(self, limit: int = 50, offset: int = 0, status: str | None = None):
         return self.runner.list(limit=limit, offset=offset, status=status)
+
+    def count(self, status: str | None = None) -> int:
+        """How many jobs there are (with ``status``), for paging through :meth:`list`."""
+        return self._svc.db.scalar(
+            "SELECT count(*) FROM jobs WHERE ? IS NULL OR status = ?", [status, status]
+        )
 
     def cancel(self, job_id: str) -> SegmentJob:
         return self.runner.cancel(job_id)

@@ -360,6 +360,15 @@ class TaskRunner:
             if live.done.wait(0.2):
                 return
 
+    def delete(self, task_id: str, kind: str | None = None) -> None:
+        """Forget a task: cancel it if it runs (its last update then finds no row)."""
+        task = self.get(task_id, kind)
+        if not task.finished:
+            with suppress(ConflictError):
+                self.cancel(task_id)
+        with self._db.write() as con:
+            con.execute("DELETE FROM tasks WHERE id = ?", [task_id])
+
     # --- recovery and shutdown --------------------------------------------------------------
 
     def recover(self) -> list[Task]:

@@ -79,3 +79,7 @@ def spark_session():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+# the REST API tests' workspace (a real file copied per test) and client
+from tests.api_support import api, api_template  # noqa: E402, F401

@@ -102,3 +102,23 @@ def test_headless_scheduler_runs_due_schedules(tmp_path: Path):
     assert jobs and all(j.status == "SUCCEEDED" for j in jobs)
     assert again.schedules.get(schedule.id).last_job_id == jobs[0].id
     again.close()
+
+
+def test_ingest_preview_column_types_and_date_format(tmp_path: Path):
+    ws = tmp_path / "ws.duckdb"
+    base = tmp_path / "p.csv"
+    base.write_text("profile_id,birthday,score\np1,1990-12-31,1.5\n", encoding="utf-8")
+    assert run("ingest", "profiles", str(base), workspace=ws).returncode == 0
+    more = tmp_path / "more.csv"
+    more.write_text("profile_id;birthday;score\np2;31/01/1991;2,5\np3;x;3\n", encoding="utf-8")
+    args = ["ingest", "profiles", str(more), "--mode", "append", "--date-format", "DD/MM/YYYY"]
+    preview = run(*args, "--column-type", "score=number", "--preview", workspace=ws)
+    assert preview.returncode == 0, preview.stderr
+    assert "1 of 2 rows would load, 1 rejected. Nothing was stored." in preview.stdout
+    assert "birthday: date (DD/MM/YYYY)" in preview.stdout
+    assert "row 2, column birthday: not a date ('x')" in preview.stdout
+    loaded = run(*args, workspace=ws)
+    assert "Loaded 1 of 2 rows into profiles; 1 rejected (not a date: 1)" in loaded.stdout
+    assert "every rejected row, with its reason:" in loaded.stdout
+    bad = run(*args, "--column-type", "score", workspace=ws)
+    assert bad.returncode == 2 and "write COLUMN=TYPE" in bad.stderr

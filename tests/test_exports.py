@@ -27,7 +27,11 @@ def _add_definition(db: Database, seg_id: str, name: str) -> None:
 
 def _add_membership(db: Database, seg: str, pid: str, status: str, when: dt.datetime) -> None:
     with db.write() as con:
-        con.execute("INSERT INTO memberships VALUES (?, ?, ?, ?, 1)", [seg, pid, status, when])
+        con.execute(
+            "INSERT INTO memberships (segment_id, profile_id, status, last_qualification_time, "
+            "version) VALUES (?, ?, ?, ?, 1)",
+            [seg, pid, status, when],
+        )
 
 
 MEMBERS = [
@@ -333,11 +337,13 @@ def slow_db() -> Database:
             "FROM base b"
         )
         con.execute(
-            "INSERT INTO memberships SELECT 'seg-slow', profile_id, 'realized', "
+            "INSERT INTO memberships (segment_id, profile_id, status, last_qualification_time, "
+            "version) SELECT 'seg-slow', profile_id, 'realized', "
             "TIMESTAMP '2026-01-01', 1 FROM base"
         )
         con.execute(
-            "INSERT INTO memberships SELECT 'seg-small', profile_id, 'realized', "
+            "INSERT INTO memberships (segment_id, profile_id, status, last_qualification_time, "
+            "version) SELECT 'seg-small', profile_id, 'realized', "
             "TIMESTAMP '2026-01-01', 1 FROM base WHERE n < 3"
         )
     _add_definition(db, "seg-slow", "Slow")

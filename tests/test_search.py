@@ -246,6 +246,40 @@ def test_too_long_or_too_deep(db):
         search_segments(db, "(" * 40 + "a" + ")" * 40)
 
 
+@pytest.mark.timeout(60)  # a hang guard: the old pattern took hours on this word
+def test_many_wildcards_match_in_linear_time(db):
+    long_word = "a" * 5000
+    with db.write() as con:
+        con.execute(
+            "INSERT INTO definitions VALUES ('s-long', ?, '', [], '{}', '', 1, ?, ?)",
+            [f"{long_word} {long_word}b", T(2026, 1, 1), T(2026, 1, 1)],
+        )
+    # eight leading stars before "b": a backtracking regex tries every split of the word
+    assert ids(search_segments(db, "*a*a*a*a*a*a*a*a*b")) == {"s-long"}
+    assert ids(search_segments(db, "*a*a*a*a*a*a*a*a*c")) == set()
+    with pytest.raises(InvalidInputError, match="at most 1,000"):
+        find_profiles(db, "x" * 1001)
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "found"),
+    [
+        ("*a*b", "xaab", True),
+        ("*a*b", "xaabx", False),  # the word must end after the last piece
+        ("a*b*c", "abcbc", True),
+        ("*ab*b", "aabb", True),
+        ("?b*", "abab", True),
+        ("home*.country*", "x.homeAddress.countryCode", True),
+        ("*b", "abab", True),
+        ("*b", "aba", False),
+        ("a**b", "ab", True),
+    ],
+)
+def test_wildcard_words_keep_their_meaning(query, text, found):
+    node = parse(query, SEGMENT_FIELDS)
+    assert bool(node.pattern.search(text)) is found
+
+
 def test_unknown_field_lists_the_known_ones(catalog_db):
     with pytest.raises(SearchSyntaxError, match="description, id, name, pql, tags"):
         parse("segmentFolder:x", SEGMENT_FIELDS)
@@ -344,7 +378,8 @@ def people(db: Database) -> Database:
         )
         con.execute("INSERT INTO events VALUES ('p2', 'purchase', TIMESTAMP '2026-03-01', 9.5)")
         con.execute(
-            "INSERT INTO memberships VALUES "
+            "INSERT INTO memberships (segment_id, profile_id, status, "
+            "last_qualification_time, version) VALUES "
             "('s-vip', 'p1', 'realized', TIMESTAMP '2026-01-10', 1),"
             "('s-churn', 'p1', 'exited', TIMESTAMP '2026-01-02', 3),"
             "('s-gone', 'p1', 'existing', TIMESTAMP '2026-01-03', 1),"  # definition deleted

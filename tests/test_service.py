@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import os
+
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from segmentation import SegmentationError, SegmentationService
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
-from tests.conftest import AS_OF
+from segmentation import SegmentationError, SegmentationService, model
+from segmentation.errors import (
+    ConflictError,
+    ExpressionError,
+    InvalidInputError,
+    NotFoundError,
+    PQLSyntaxError,
+)
+from segmentation.model import BoolConst, Not
+from segmentation.pql import parse, to_pql
+from tests.conftest import AS_OF, make_frames
+from tests.test_pql import VOCABULARY, conditions
 
 
 def snapshot(svc: SegmentationService) -> dict:
@@ -80,6 +96,96 @@ def test_bad_requests_say_why_and_change_nothing(ready: SegmentationService, lab
     assert snapshot(ready) == before
     pd.testing.assert_frame_equal(ready.members("Gold"), members)
     assert ready.info()["profiles"] == 400
+
+
+def _nested_nots(n: int) -> dict:
+    tree: dict = {"kind": "bool", "value": True}
+    for _ in range(n):
+        tree = {"kind": "not", "item": tree}
+    return tree
+
+
+def _python_nots(n: int) -> Not:
+    tree = Not(item=BoolConst(value=True))
+    for _ in range(n):
+        tree = Not(item=tree)
+    return tree
+
+
+def _create(expression):
+    return lambda s: s.definitions.create(name="New", expression=expression)
+
+
+# One row per class of input that used to reach a Python or DuckDB traceback (issue #11):
+# label, call, the error, a fragment of its message.
+HOSTILE_INPUTS = [
+    ("lookahead regex", lambda s: s.preview('email matches "^(?!test).*"'), PQLSyntaxError,
+     "line 1, column 17: regular expression: lookahead"),
+    ("named group regex", lambda s: s.estimate('email matches "(?P<x>..)"'), PQLSyntaxError,
+     "named groups"),
+    ("huge regex count", lambda s: s.definitions.create(name="N", pql='email matches "a{1000000}"'),
+     PQLSyntaxError, "count above 1000"),
+    ("huge hour amount", lambda s: s.preview("xEvent[timestamp occurs <= 99999999999999 hours "
+     "before now].count() > 0"), PQLSyntaxError, "longer than the calendar"),
+    ("huge chain count", lambda s: s.estimate('chain(xEvent, timestamp, [A: WHAT(eventType = '
+     '"purchase") COUNT(9223372036854775808)])'), PQLSyntaxError, "too large"),
+    ("lone surrogate", lambda s: s.preview('email = "\\ud83d"'), PQLSyntaxError,
+     "half of a surrogate pair"),
+    ("malformed dict", _create({"kind": "compare", "op": "="}), ExpressionError,
+     "Invalid expression at expression: 'left' is missing"),
+    ("unknown kind", _create({"kind": "and", "items": [{"kind": "bool", "value": True},
+     {"kind": "nope"}]}), ExpressionError, "expression.items[1]: unknown kind 'nope'"),
+    ("dict 1,000 deep", _create(_nested_nots(1000)), ExpressionError, "nested deeper than 50"),
+    ("JSON 300 deep", _create(json.dumps(_nested_nots(300))), ExpressionError,
+     "nested deeper than 50"),
+    ("Python tree 1,000 deep", lambda s: s.preview(_python_nots(1000)), ExpressionError,
+     "nested deeper than 50"),
+    ("regex in a dict", lambda s: s.estimate({"kind": "text", "op": "matches", "value": "(?=a)",
+     "operand": {"kind": "field", "path": "email"}}), ExpressionError,
+     "expression.value: the pattern is not in PQL's regex dialect"),
+    ("timezone of 300 characters", lambda s: s.set_timezone("Europe/" + "x" * 300),
+     InvalidInputError, "unknown timezone"),
+    ("schedule timezone of 300 characters", lambda s: s.schedules.create(name="x",
+     cron="0 0 1 * * ?", segments=["*"], timezone="x" * 300), InvalidInputError,
+     "unknown timezone"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "call", "error", "fragment"), HOSTILE_INPUTS, ids=[h[0] for h in HOSTILE_INPUTS]
+)
+def test_hostile_inputs_are_clear_errors_and_change_nothing(
+    ready: SegmentationService, label, call, error, fragment
+):
+    before = snapshot(ready)
+    members = ready.members("Gold")
+    with pytest.raises(error) as info:
+        call(ready)
+    assert fragment in info.value.message
+    info.value.message.encode("utf-8")  # printable anywhere
+    assert snapshot(ready) == before
+    assert ready.timezone == "UTC"
+    pd.testing.assert_frame_equal(ready.members("Gold"), members)
+
+
+def test_year_9999_is_a_date_like_any_other(svc: SegmentationService, frames):
+    _, events = frames
+    with_events = events["profile_id"].nunique()
+    before_as_of = events.loc[events["timestamp"] <= AS_OF, "profile_id"].nunique()
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"):  # UTC+14 and UTC-11
+        svc.set_timezone(zone)
+        cases = {
+            "timestamp occurs before date(9999, 12, 31)": with_events,
+            "timestamp occurs between date(1, 1, 1) and date(9999, 12, 31)": with_events,
+            "timestamp occurs on date(9999, 12, 31)": 0,
+            "timestamp occurs after date(9999, 12, 31)": 0,
+            "timestamp occurs <= 9999 years before now": before_as_of,
+            "timestamp occurs > 5000 years after now": 0,
+        }
+        for window, expected in cases.items():
+            pql = f"xEvent[{window}].count() > 0"
+            assert svc.preview(pql, as_of=AS_OF).total == expected, (zone, window)
+            assert svc.estimate(pql, as_of=AS_OF).estimated_size == expected, (zone, window)
 
 
 def test_export_of_a_deleted_segment_is_refused(ready: SegmentationService):
@@ -160,3 +266,104 @@ def test_huge_definitions_are_refused_early(svc: SegmentationService):
     with pytest.raises(InvalidInputError, match="at most 2,000"):
         svc.preview(huge)
     assert svc.preview(" or ".join(f"age = {i}" for i in range(200))).total >= 0
+
+
+# --- fuzz: only SegmentationError ever leaves the facade ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_svc(tmp_path_factory) -> SegmentationService:
+    folder = tmp_path_factory.mktemp("fuzz")
+    profiles, events = make_frames(n_profiles=60, n_events=400)
+    profiles.to_csv(folder / "profiles.csv", index=False)
+    events.to_csv(folder / "events.csv", index=False)
+    service = SegmentationService.open(":memory:", exports_dir=folder / "exports")
+    service.ingest("profiles", folder / "profiles.csv")
+    service.ingest("events", folder / "events.csv")
+    yield service
+    service.close()
+
+
+_NODES = [
+    cls
+    for cls in vars(model).values()
+    if isinstance(cls, type) and issubclass(cls, model.Node) and cls is not model.Node
+]
+_KINDS = sorted({cls.model_fields["kind"].default for cls in _NODES if "kind" in cls.model_fields})
+_KEYS = sorted({name for cls in _NODES for name in cls.model_fields} - {"kind"})
+_WORDS = ["age", "country", "email", "eventType", "timestamp", "revenue", "purchase", "=", ">=",
+          "count", "sum", "now", "day", "before", "matches", "(?!a)", "\ud83d", "US"]  # fmt: skip
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=4)
+    | st.sampled_from(_WORDS + _KINDS)
+)
+
+
+def _node(children):
+    return st.builds(
+        lambda kind, rest: {**rest, "kind": kind},
+        st.sampled_from(_KINDS),
+        st.dictionaries(st.sampled_from(_KEYS), children, max_size=4),
+    )
+
+
+TREES_AS_DATA = st.recursive(
+    _LEAVES, lambda children: st.lists(children, max_size=3) | _node(children), max_leaves=12
+)
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+_names = itertools.count()
+
+
+def _only_segmentation_errors(svc: SegmentationService, query) -> None:
+    before = snapshot(svc)
+    try:
+        created = svc.definitions.create(name=f"fuzz {next(_names)}", expression=query)
+    except SegmentationError:
+        assert snapshot(svc) == before
+    else:
+        svc.definitions.delete(created.id)
+    for call in (svc.preview, svc.estimate):
+        with contextlib.suppress(SegmentationError):
+            call(query, as_of=AS_OF)
+
+
+@FUZZ
+@given(data=TREES_AS_DATA)
+def test_fuzz_trees_as_data(fuzz_svc: SegmentationService, data) -> None:
+    _only_segmentation_errors(fuzz_svc, data)
+    _only_segmentation_errors(fuzz_svc, json.dumps(data))
+
+
+@FUZZ
+@given(tree=conditions("profile"))
+def test_fuzz_valid_trees_as_data_and_as_text(fuzz_svc: SegmentationService, tree) -> None:
+    _only_segmentation_errors(fuzz_svc, tree)
+    _only_segmentation_errors(fuzz_svc, model.expression_to_dict(tree))
+    text = to_pql(tree)
+    for call in (parse, fuzz_svc.preview, fuzz_svc.estimate):
+        with contextlib.suppress(SegmentationError):
+            call(text)
+
+
+@FUZZ
+@given(tokens=st.lists(st.sampled_from(VOCABULARY), max_size=20))
+def test_fuzz_pql_text(fuzz_svc: SegmentationService, tokens: list[str]) -> None:
+    text = " ".join(tokens)
+    for call in (
+        parse,
+        fuzz_svc.preview,
+        fuzz_svc.estimate,
+        lambda t: fuzz_svc.definitions.delete(
+            fuzz_svc.definitions.create(name=f"fuzz {next(_names)}", pql=t).id
+        ),
+    ):
+        with contextlib.suppress(SegmentationError):
+            call(text)

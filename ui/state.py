@@ -6,10 +6,12 @@ import argparse
 import datetime as dt
 import os
 import sys
+from pathlib import Path
 
 import streamlit as st
 
 from segmentation import SegmentationError, SegmentationService
+from segmentation.sandboxes import PROD, serving
 from segmentation.store import ENV_PATH, default_path
 
 
@@ -23,6 +25,9 @@ def workspace_path() -> str:
 
 @st.cache_resource(show_spinner="Opening the workspace ...")
 def _open(path: str) -> SegmentationService:
+    shared = serving()  # under `segmentation serve`: the API's own service
+    if shared is not None and shared.path(PROD) == Path(path).resolve():
+        return shared.service(PROD)
     svc = SegmentationService.open(path)
     svc.start_scheduler()
     return svc

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +45,7 @@ from segmentation.model import (
     Sequence,
     TextMatch,
 )
+from segmentation.pattern_check import RegexDialectError, check_regex
 
 MAX_SEGMENT_DEPTH = 50
 _PY_CMP: dict[str, Callable[[Any, Any], bool]] = {
@@ -129,10 +129,10 @@ class Compiler(OperandCompiler):
             raise InvalidInputError(
                 f"{node.op} needs a text field but {target.label} is a {target.kind}."
             )
-        if node.op == "matches":
+        if node.op == "matches":  # trees stored before the dialect check, built in Python
             try:
-                re.compile(node.value)
-            except re.error as exc:
+                check_regex(node.value)
+            except RegexDialectError as exc:
                 raise InvalidInputError(f"Bad regular expression {node.value!r}: {exc}.") from exc
         value = node.value
         if node.op == "matches" and not node.case_sensitive:  # a flag every engine reads

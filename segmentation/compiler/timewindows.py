@@ -109,10 +109,14 @@ class Clock:
             raise InvalidInputError(f"Unknown timezone {timezone!r}: use an IANA name.") from exc
 
     def local(self, instant: dt.datetime) -> dt.datetime:
-        return instant.replace(tzinfo=UTC).astimezone(self.tz).replace(tzinfo=None)
+        return _saturating(
+            lambda: instant.replace(tzinfo=UTC).astimezone(self.tz).replace(tzinfo=None), instant
+        )
 
     def utc(self, local: dt.datetime) -> dt.datetime:
-        return local.replace(tzinfo=self.tz).astimezone(UTC).replace(tzinfo=None)
+        return _saturating(
+            lambda: local.replace(tzinfo=self.tz).astimezone(UTC).replace(tzinfo=None), local
+        )
 
     def local_date(self, instant: dt.datetime) -> dt.date:
         return self.local(instant).date()
@@ -122,16 +126,17 @@ class Clock:
         return self.local_date(self.as_of)
 
     def shift(self, instant: dt.datetime, amount: int, unit: str) -> dt.datetime:
+        """``instant`` moved by ``amount`` units; past the calendar's ends it stays at the
+        end (every stored time lies inside, so the window means the same)."""
+        end = dt.datetime.max if amount > 0 else dt.datetime.min
         if unit in _SMALL:
-            return instant + _SMALL[unit] * amount
-        try:
-            return self.utc(self.local(instant) + _CALENDAR[unit] * amount)
-        except (OverflowError, ValueError) as exc:
-            raise InvalidInputError(f"{amount} {unit}s is out of the calendar's range.") from exc
+            return _saturating(lambda: instant + _SMALL[unit] * amount, end)
+        return self.utc(_saturating(lambda: self.local(instant) + _CALENDAR[unit] * amount, end))
 
     def day_span(self, day: dt.date) -> Span:
         start = dt.datetime.combine(day, dt.time())
-        return Span(self.utc(start), self.utc(start + dt.timedelta(days=1)))
+        end = _saturating(lambda: start + dt.timedelta(days=1), start)
+        return Span(self.utc(start), self.utc(end))
 
     def period(self, which: str, unit: str) -> Span:
         local = self.local(self.as_of)
@@ -140,14 +145,25 @@ class Clock:
         if unit in _SMALL:
             start = start + _SMALL[unit] * step
             return Span(self.utc(start), self.utc(start + _SMALL[unit]))
-        start = start + _CALENDAR[unit] * step
-        return Span(self.utc(start), self.utc(start + _CALENDAR[unit]))
+        start = _saturating(lambda: start + _CALENDAR[unit] * step, start)
+        end = _saturating(lambda: start + _CALENDAR[unit], start)
+        return Span(self.utc(start), self.utc(end))
 
     def anchor(self, name: str) -> Span:
         if name == "now":
             return Span(self.as_of)
         offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[name]
         return self.day_span(self.today + dt.timedelta(days=offset))
+
+
+def _saturating(compute: Callable[[], dt.datetime], near: dt.datetime) -> dt.datetime:
+    """``compute()``, or the calendar's last (first) instant when it runs past the end
+    (start) of year 9999 (1): ``date(9999, 12, 31)`` is a common "no end" value and
+    its day ends one microsecond after Python's last datetime."""
+    try:
+        return compute()
+    except (OverflowError, ValueError):
+        return dt.datetime.max if near.year > 5000 else dt.datetime.min
 
 
 def _truncate(local: dt.datetime, unit: str) -> dt.datetime:

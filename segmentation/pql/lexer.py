@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from segmentation.errors import PQLSyntaxError
+from segmentation.model import MAX_INT, lone_surrogate
 
 TokenKind = Literal["ident", "qident", "string", "int", "float", "param", "op", "eof"]
 
@@ -41,6 +42,8 @@ class Token:
     offset: int
     line: int
     column: int
+    # strings: the source offset of each decoded character (for errors inside it)
+    offsets: tuple[int, ...] = ()
 
     def is_op(self, *ops: str) -> bool:
         return self.kind == "op" and self.text in ops
@@ -107,6 +110,12 @@ class _Lexer:
 
     def run(self) -> list[Token]:
         text = self.text
+        stray = lone_surrogate(text)
+        if stray is not None:
+            # a lone UTF-16 half cannot be stored or sent anywhere as UTF-8
+            raise self.pos.error(
+                f"the text holds a lone surrogate character U+{ord(text[stray]):04X}", stray
+            )
         while True:
             while self.i < len(text) and text[self.i].isspace():
                 self.i += 1
@@ -127,9 +136,11 @@ class _Lexer:
             else:
                 self._operator(char)
 
-    def _add(self, kind: TokenKind, text: str, value: object, start: int) -> None:
+    def _add(
+        self, kind: TokenKind, text: str, value: object, start: int, offsets: tuple[int, ...] = ()
+    ) -> None:
         line, column = self.pos.at(start)
-        self.tokens.append(Token(kind, text, value, start, line, column))
+        self.tokens.append(Token(kind, text, value, start, line, column, offsets))
 
     def _identifier(self) -> None:
         start = self.i
@@ -167,19 +178,27 @@ class _Lexer:
                 raise self.pos.error(f"number {source} is too large", start)
             self._add("float", source, value, start)
         else:
-            if len(source) > 4000:
-                raise self.pos.error("number is too long", start)
+            digits = source.lstrip("0")
+            if len(digits) > 19 or (len(digits) == 19 and int(digits) > MAX_INT):
+                raise self.pos.error(
+                    f"the whole number {source[:25]}{'...' if len(source) > 25 else ''} is "
+                    f"too large (at most {MAX_INT}; write 1e19 for an approximate value)",
+                    start,
+                )
             self._add("int", source, int(source), start)
 
     def _string(self) -> None:
         text, start = self.text, self.i
         self.i += 1
         out: list[str] = []
+        offsets: list[int] = []
         while True:
             if self.i >= len(text):
                 raise self.pos.error('unterminated string (missing closing ")', start)
             char = text[self.i]
+            offsets.append(self.i)
             if char == '"':
+                offsets.pop()
                 self.i += 1
                 break
             if char == "\\":
@@ -188,7 +207,7 @@ class _Lexer:
             out.append(char)
             self.i += 1
         value = "".join(out)
-        self._add("string", value, value, start)
+        self._add("string", value, value, start, tuple(offsets))
 
     def _escape(self) -> str:
         text, start = self.text, self.i
@@ -199,14 +218,30 @@ class _Lexer:
             self.i += 2
             return _ESCAPES[code]
         if code == "u":
-            digits = text[self.i + 2 : self.i + 6]
-            if len(digits) == 4 and all(c in _HEX for c in digits):
+            unit = self._utf16_unit(self.i)
+            if not 0xD800 <= unit <= 0xDFFF:
                 self.i += 6
-                return chr(int(digits, 16))
-            raise self.pos.error("\\u must be followed by four hex digits", start)
+                return chr(unit)
+            # JSON-style surrogate pair: \ud83d\ude80 is one character (U+1F680)
+            low = self._utf16_unit(self.i + 6) if text.startswith("\\u", self.i + 6) else None
+            if unit <= 0xDBFF and low is not None and 0xDC00 <= low <= 0xDFFF:
+                self.i += 12
+                return chr(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+            raise self.pos.error(
+                f"\\u{unit:04x} is half of a surrogate pair; a high half \\ud800-\\udbff must "
+                "be followed by a low half \\udc00-\\udfff (or write the character itself)",
+                start,
+            )
         raise self.pos.error(
             f"unknown escape '\\{code}' in string (write \\\\ for a backslash)", start
         )
+
+    def _utf16_unit(self, at: int) -> int:
+        """The value of the ``\\uXXXX`` escape at ``at``."""
+        digits = self.text[at + 2 : at + 6]
+        if len(digits) == 4 and all(c in _HEX for c in digits):
+            return int(digits, 16)
+        raise self.pos.error("\\u must be followed by four hex digits", at)
 
     def _quoted_identifier(self) -> None:
         # `odd name`; a doubled backtick stands for one backtick.

@@ -20,8 +20,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from segmentation.errors import PQLSyntaxError, UnsupportedError
+from segmentation.expression_input import tree_depth_path
 from segmentation.model import (
     CONDITION_TYPES,
+    MAX_DEPTH,
     OPERAND_TYPES,
     Anchor,
     And,
@@ -49,12 +51,12 @@ from segmentation.model import (
     Sequence,
     SequenceStep,
     TextMatch,
+    amount_problem,
 )
+from segmentation.pattern_check import RegexDialectError, check_regex
 from segmentation.pql import words
 from segmentation.pql.events import combine, items_of, split_filter
 from segmentation.pql.lexer import Positions, Token, tokenize
-
-MAX_DEPTH = 50
 
 CONDITIONS = CONDITION_TYPES
 OPERANDS = OPERAND_TYPES
@@ -185,7 +187,10 @@ class _Parser:
         if self.peek().kind != "eof":
             token = self.peek()
             raise self.error(f"expected 'and', 'or' or end of text but found {token.describe()}")
-        return self.as_condition(node, start)
+        tree = self.as_condition(node, start)
+        if tree_depth_path(tree) is not None:  # the limit trees given as JSON have too
+            raise self.error(f"nesting deeper than {MAX_DEPTH} levels", start)
+        return tree
 
     def lambda_header(self) -> None:
         t = [self.peek(k) for k in range(4)]
@@ -285,7 +290,7 @@ class _Parser:
             )
         if token.is_word("like", "matches"):
             self.advance()
-            value = self.string_literal()
+            value = self.pattern() if token.text == "matches" else self.string_literal()
             return TextMatch(op=token.text, operand=left, value=value)
         if token.is_word("occurs"):
             self.advance()
@@ -432,7 +437,7 @@ class _Parser:
                 op=op, operand=base, value=value, case_sensitive=case_sensitive, negate=negate
             )
         if word == "matches":
-            return TextMatch(op="matches", operand=base, value=self.string_literal())
+            return TextMatch(op="matches", operand=base, value=self.pattern())
         if word in words.LIST_METHODS:
             values = (
                 [self.scalar_literal()]
@@ -578,6 +583,17 @@ class _Parser:
         self.advance()
         return token.text
 
+    def pattern(self) -> str:
+        """A ``matches`` pattern, checked against the regex dialect where it is written."""
+        token = self.peek()
+        value = self.string_literal()
+        try:
+            check_regex(value)
+        except RegexDialectError as exc:
+            at = token.offsets[exc.offset] if exc.offset < len(token.offsets) else token.offset
+            raise self.positions.error(f"regular expression: {exc.reason}", at) from None
+        return value
+
     def bool_literal(self) -> bool:
         token = self.peek()
         if not token.is_word_ci("true", "false"):
@@ -655,8 +671,12 @@ class _Parser:
         token = self.peek()
         if token.kind == "op" and token.text in words.COMPARE_OPS:
             self.advance()
+            amount_token = self.peek()
             amount = self.int_literal("an amount")
             unit = self.unit()
+            problem = amount_problem(amount, unit)
+            if problem:
+                raise self.error(problem, amount_token)
             direction = self.peek()
             if not direction.is_word("before", "after", "from"):
                 raise self.error(

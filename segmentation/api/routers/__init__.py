@@ -1,0 +1,1 @@
+"""One module per AEP endpoint group, each with its ``router``."""

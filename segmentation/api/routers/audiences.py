@@ -1,0 +1,192 @@
+"""/audiences: the saved definitions seen as AEP audiences.
+
+Only Platform audiences of type ``SegmentDefinition`` exist here (no external
+audiences); creating, patching, replacing or deleting one does the same to the
+definition it is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+from pydantic import Field
+
+from segmentation.api import wire
+from segmentation.api.auth import Caller, Reader, Writer
+from segmentation.api.errors import ApiError
+from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn
+from segmentation.definitions import Definition
+
+router = APIRouter(tags=["audiences"])
+# JSON-Patch path -> the definition field it sets
+PATCHABLE = ("/name", "/description", "/expression", "/labels")
+
+
+class AudienceIn(Lenient):
+    name: str
+    description: str = ""
+    type: str = "SegmentDefinition"
+    expression: ExpressionIn
+    schema_: SchemaIn | None = Field(None, alias="schema")
+    labels: list[str] | None = None
+
+
+def _check_type(kind: str) -> None:
+    if kind != "SegmentDefinition":
+        raise ApiError(
+            400, BAD_REQUEST, f"type {kind!r}: only SegmentDefinition audiences exist here."
+        )
+
+
+SORTS = {
+    "name": lambda d: d.name.lower(),
+    "creationTime": lambda d: d.created_at,
+    "updateTime": lambda d: d.updated_at,
+}
+
+
+def audience(d: Definition, caller: Caller) -> dict[str, Any]:
+    body = wire.definition(d, caller)
+    body.update(
+        audienceId=d.id,
+        namespace="AEPSegments",
+        type="SegmentDefinition",
+        lifecycleState="published",
+        originName="REAL_TIME_CUSTOMER_PROFILE",
+        isSystem=False,
+        createEpoch=wire.epoch(d.created_at),
+        dependencies=[],
+        dependents=[],
+        definedOn=[],
+    )
+    return body
+
+
+def _sorted(defs: list[Definition], sort: str | None) -> tuple[list[Definition], str, str]:
+    field, _, direction = (sort or "name:asc").partition(":")
+    direction = direction or "asc"
+    if field not in SORTS or direction not in ("asc", "desc"):
+        raise ApiError(
+            400, BAD_REQUEST, f"sort={sort!r}: use <{'|'.join(SORTS)}>:<asc|desc>, e.g. name:asc."
+        )
+    ordered = sorted(defs, key=lambda d: (SORTS[field](d), d.id), reverse=direction == "desc")
+    return ordered, field, direction
+
+
+@router.get("/audiences")
+def list_audiences(
+    caller: Reader,
+    start: int = 0,
+    limit: int = 100,
+    name: str | None = None,
+    description: str | None = None,
+    sort: str | None = None,
+    entityType: str | None = None,
+) -> dict[str, Any]:
+    """``start`` is an offset; ``_page.next`` (the next start) is left out on the last page,
+    which is what ends aepp's loop."""
+    wire.page_window(limit)
+    if start < 0:
+        raise ApiError(400, BAD_REQUEST, "start must be 0 or more.")
+    if entityType not in (None, wire.PROFILE):
+        raise ApiError(400, BAD_REQUEST, f"entityType {entityType!r}: use {wire.PROFILE!r}.")
+    defs = caller.service.definitions.all()
+    if name:
+        defs = [d for d in defs if name.lower() in d.name.lower()]
+    if description:
+        defs = [d for d in defs if description.lower() in (d.description or "").lower()]
+    defs, field, direction = _sorted(defs, sort)
+    items = defs[start : start + limit]
+    page: dict[str, Any] = {
+        "totalCount": len(defs),
+        "totalPages": math.ceil(len(defs) / limit),
+        "sortField": field,
+        "sort": direction,
+        "pageSize": len(items),
+        "limit": limit,
+        "start": start,
+    }
+    links = {}
+    if start + limit < len(defs):
+        page["next"] = start + limit
+        links["next"] = {"href": f"{wire.BASE}/audiences?start={start + limit}&limit={limit}"}
+    return {"children": [audience(d, caller) for d in items], "_page": page, "_links": links}
+
+
+@router.get("/audiences/{audience_id}")
+def get_audience(caller: Reader, audience_id: str) -> dict[str, Any]:
+    return audience(caller.service.definitions.get(audience_id), caller)
+
+
+@router.post("/audiences/bulk-get", status_code=207)
+def bulk_get_audiences(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
+    def fetch(audience_id: str) -> dict[str, Any] | None:
+        found = caller.service.definitions.find(audience_id)
+        return None if found is None else audience(found, caller)
+
+    return wire.bulk_get(body, fetch, "audience")
+
+
+@router.post("/audiences", status_code=201)
+def create_audience(caller: Writer, body: AudienceIn) -> dict[str, Any]:
+    _check_type(body.type)
+    wire.check_schema(body.schema_, required=False)
+    created = caller.service.definitions.create(
+        name=body.name,
+        expression=wire.read_expression(body.expression),
+        description=body.description,
+        tags=body.labels,
+    )
+    return audience(created, caller)
+
+
+@router.put("/audiences/{audience_id}", status_code=201)
+def replace_audience(caller: Writer, audience_id: str, body: AudienceIn) -> dict[str, Any]:
+    _check_type(body.type)
+    wire.check_schema(body.schema_, required=False)
+    current = caller.service.definitions.get(audience_id)
+    updated = caller.service.definitions.update(
+        current.id,
+        name=body.name,
+        expression=wire.read_expression(body.expression),
+        description=body.description,
+        tags=body.labels or [],
+    )
+    return audience(updated, caller)
+
+
+def _patch(ops: Any) -> dict[str, Any]:
+    """JSON-Patch ``add`` ops on /name, /description, /expression, /labels; all checked first."""
+    if not isinstance(ops, list) or not ops:
+        raise ApiError(
+            400, BAD_REQUEST, 'Send a JSON-Patch list: [{"op": "add", "path": "/name", ...}].'
+        )
+    changes: dict[str, Any] = {}
+    for i, op in enumerate(ops):
+        if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
+            raise ApiError(400, BAD_REQUEST, f'ops[{i}]: use {{"op": "add", "path", "value"}}.')
+        if op.get("path") not in PATCHABLE:
+            raise ApiError(
+                400, BAD_REQUEST, f"ops[{i}]: path {op.get('path')!r}; use {', '.join(PATCHABLE)}."
+            )
+        field, value = op["path"].lstrip("/"), op["value"]
+        if field == "expression":
+            value = wire.read_expression(ExpressionIn.model_validate(value))
+        changes["tags" if field == "labels" else field] = value
+    return changes
+
+
+@router.patch("/audiences/{audience_id}", status_code=201)
+def patch_audience(caller: Writer, audience_id: str, ops: Any = Body(...)) -> dict[str, Any]:
+    changes = _patch(ops)
+    current = caller.service.definitions.get(audience_id)
+    return audience(caller.service.definitions.update(current.id, **changes), caller)
+
+
+@router.delete("/audiences/{audience_id}", status_code=204)
+def delete_audience(caller: Writer, audience_id: str) -> Response:
+    current = caller.service.definitions.get(audience_id)
+    caller.service.definitions.delete(current.id)
+    return Response(status_code=204)

@@ -1,0 +1,158 @@
+"""/segment/jobs: evaluate definitions on the job runner, never in a request thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+
+from segmentation.api import wire
+from segmentation.api.auth import Caller, Reader, Writer
+from segmentation.api.errors import ApiError
+from segmentation.api.wire import BAD_REQUEST
+from segmentation.errors import NotFoundError
+from segmentation.jobs import JobMetrics, SegmentJob, TimeSpan
+
+router = APIRouter(tags=["segment jobs"])
+MAX_SEGMENTS = 1500
+STATUSES = ("NEW", "QUEUED", "PROCESSING", "CANCELLING", "CANCELLED", "FAILED", "SUCCEEDED")
+
+
+def _span(span: TimeSpan) -> dict[str, int]:
+    values = {
+        "startTimeInMs": span.start_time_in_ms,
+        "endTimeInMs": span.end_time_in_ms,
+        "totalTimeInMs": span.total_time_in_ms,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def metrics(m: JobMetrics) -> dict[str, Any]:
+    """AEP's metric names; realized + existing = segmentedProfileCounter."""
+    return {
+        "totalTime": _span(m.total_time),
+        "profileSegmentationTime": _span(m.profile_segmentation_time),
+        "totalProfiles": m.total_profiles,
+        "segmentedProfileCounter": dict(m.segmented_profile_counter),
+        "segmentedProfileByNamespaceCounter": {
+            seg: {"profile_id": n} for seg, n in m.segmented_profile_counter.items()
+        },
+        "segmentedProfileByStatusCounter": {
+            seg: dict(counts) for seg, counts in m.segmented_profile_by_status_counter.items()
+        },
+        "totalProfilesByMergePolicy": {wire.MERGE_POLICY: m.total_profiles},
+    }
+
+
+def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
+    href = f"{wire.BASE}/segment/jobs/{j.id}"
+    segments = []
+    for s in j.segments:
+        found = caller.service.definitions.find(s.segment_id)
+        segment: dict[str, Any] = {
+            "id": s.segment_id,
+            "name": s.name,
+            "version": s.version,
+            "mergePolicyId": wire.MERGE_POLICY,
+            "mergePolicy": {"id": wire.MERGE_POLICY, "version": 1},
+        }
+        if found is not None:
+            segment["expression"] = wire.write_expression(found.expression)
+        segments.append({"segmentId": s.segment_id, "segment": segment})
+    updated = j.finished_at or j.started_at or j.created_at
+    return {
+        "id": j.id,
+        "imsOrgId": caller.org_id,
+        "sandbox": wire.sandbox(caller),
+        "profileInstanceId": "ups",
+        "source": j.source,
+        "status": j.status,
+        "segments": segments,
+        "metrics": metrics(j.metrics),
+        "errors": [{"code": "UPAPI-JOB-FAILED", "msg": j.error}] if j.error else [],
+        "requestId": caller.request_id,
+        "schema": {"name": wire.PROFILE},
+        "properties": {"scheduleId": j.schedule_id} if j.schedule_id else {},
+        "asOf": wire.ms(j.as_of),
+        "_links": {
+            "cancel": {"href": href, "method": "DELETE"},
+            "checkStatus": {"href": href, "method": "GET"},
+        },
+        "creationTime": wire.ms(j.created_at),
+        "updateTime": wire.ms(updated),
+        "updateEpoch": wire.epoch(updated),
+    }
+
+
+def _segments(body: Any) -> list[str] | str:
+    """AEP's bare array ``[{"segmentId": ..}]``, or ``{"segments": [{"segmentId": "*"}]}``."""
+    items = body.get("segments") if isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            'Send [{"segmentId": "<id>"}, ...] or {"segments": [{"segmentId": "*"}]}.',
+        )
+    if len(items) > MAX_SEGMENTS:
+        raise ApiError(400, BAD_REQUEST, f"A job takes at most {MAX_SEGMENTS} segments.")
+    ids = []
+    for i, item in enumerate(items):
+        value = item.get("segmentId") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ApiError(400, BAD_REQUEST, f'segments[{i}] has no "segmentId".')
+        ids.append(value)
+    return "*" if "*" in ids else ids
+
+
+@router.get("/segment/jobs")
+def list_jobs(
+    caller: Reader, start: int = 0, limit: int = 100, status: str | None = None
+) -> dict[str, Any]:
+    """Newest first; ``start`` is the 0-based page, AEP's ``_links.next`` while more remain."""
+    wire.page_window(limit)
+    if start < 0:
+        raise ApiError(400, BAD_REQUEST, "start must be 0 or more.")
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, BAD_REQUEST, f"status={status!r}: use one of {', '.join(STATUSES)}.")
+    jobs = caller.service.jobs
+    total = jobs.count(status)
+    items = jobs.list(limit=limit, offset=start * limit, status=status)
+    links = {}
+    if (start + 1) * limit < total:
+        query = f"start={start + 1}&limit={limit}" + (f"&status={status}" if status else "")
+        links["next"] = {"href": f"{wire.BASE}/segment/jobs?{query}"}
+    return {
+        "_page": {"totalCount": total, "pageSize": len(items)},
+        "children": [job(j, caller) for j in items],
+        "_links": links,
+    }
+
+
+@router.post("/segment/jobs")
+def create_job(caller: Writer, body: Any = Body(...)) -> dict[str, Any]:
+    """Starts the job on the runner and answers at once (status NEW); 429 when it is full."""
+    started = caller.service.jobs.start(_segments(body))
+    return job(started, caller)
+
+
+@router.get("/segment/jobs/{job_id}")
+def get_job(caller: Reader, job_id: str) -> dict[str, Any]:
+    return job(caller.service.jobs.get(job_id), caller)
+
+
+@router.delete("/segment/jobs/{job_id}", status_code=204)
+def cancel_job(caller: Writer, job_id: str) -> Response:
+    """204 once marked for cancelling; 409 when the job has already finished."""
+    caller.service.jobs.cancel(job_id)
+    return Response(status_code=204)
+
+
+@router.post("/segment/jobs/bulk-get", status_code=207)
+def bulk_get_jobs(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
+    def fetch(job_id: str) -> dict[str, Any] | None:
+        try:
+            return job(caller.service.jobs.get(job_id), caller)
+        except NotFoundError:
+            return None
+
+    return wire.bulk_get(body, fetch, "segment job")

@@ -1,0 +1,174 @@
+"""/preview and /estimate: AEP's asynchronous preview, run as a task.
+
+``POST /preview`` checks the PQL (a syntax error is a 400 naming line and
+column) and answers 201 with a ``previewId`` at once; the evaluation runs on
+the preview workers. Clients poll ``GET /preview/{id}`` and
+``GET /estimate/{id}`` until ``state`` is ``RESULT_READY`` (or ``FAILED``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from segmentation.api import wire
+from segmentation.api.auth import Reader
+from segmentation.api.errors import ApiError
+from segmentation.api.wire import BAD_REQUEST, Lenient
+from segmentation.tasks import Task
+
+router = APIRouter(tags=["preview and estimate"])
+DEFAULT_LIMIT = 1000
+# task status -> AEP's preview state
+STATES = {
+    "NEW": "NEW",
+    "PROCESSING": "RUNNING",
+    "CANCELLING": "RUNNING",
+    "SUCCEEDED": "RESULT_READY",
+    "FAILED": "FAILED",
+    "CANCELLED": "FAILED",
+}
+
+
+class PreviewIn(Lenient):
+    predicateExpression: str
+    predicateType: str = "pql/text"
+    predicateModel: str = wire.PROFILE
+    graphType: str = "none"
+    asOf: dt.datetime | None = None  # ours: evaluate at this moment (default now)
+
+
+def _href(preview_id: str, offset: int | None = None, limit: int | None = None) -> str:
+    query = "" if offset is None else f"?offset={offset}&limit={limit}"
+    return f"{wire.BASE}/preview/{preview_id}{query}"
+
+
+@router.post("/preview", status_code=201)
+def create_preview(caller: Reader, body: PreviewIn, response: Response) -> dict[str, Any]:
+    """Read-only tokens may preview: it reads the data and changes nothing stored."""
+    if body.predicateType != "pql/text":
+        raise ApiError(400, BAD_REQUEST, f"predicateType {body.predicateType!r}: use pql/text.")
+    if body.predicateModel != wire.PROFILE:
+        raise ApiError(
+            400, BAD_REQUEST, f"predicateModel {body.predicateModel!r}: use {wire.PROFILE!r}."
+        )
+    task = caller.service.previews.start(body.predicateExpression, as_of=body.asOf)
+    response.headers.update(wire.location(f"/preview/{task.id}"))
+    return {
+        "state": STATES[task.status],
+        "previewQueryId": task.id,
+        "previewQueryStatus": STATES[task.status],
+        "previewId": task.id,
+        "previewExecutionId": 0,
+    }
+
+
+def _offset(offset: str) -> int:
+    try:
+        value = int(offset)
+    except ValueError:
+        raise ApiError(400, BAD_REQUEST, f"offset={offset!r} is not a number.") from None
+    if value < 0:
+        raise ApiError(400, BAD_REQUEST, "offset must be 0 or more.")
+    return value
+
+
+def _error(task: Task) -> dict[str, Any] | None:
+    if task.status in ("FAILED", "CANCELLED"):
+        return {"description": task.error or task.status, "traceback": ""}
+    return None
+
+
+@router.get("/preview/{preview_id}")
+def get_preview(
+    caller: Reader, preview_id: str, offset: str = "0", limit: int = DEFAULT_LIMIT
+) -> dict[str, Any]:
+    """``results`` one entry per qualified profile, by profile id; ``links.next`` is
+    ``""`` on the last page."""
+    start = _offset(offset)
+    wire.page_window(limit, maximum=10_000)
+    task = caller.service.previews.get(preview_id)
+    body: dict[str, Any] = {"state": STATES[task.status], "results": [], "error": _error(task)}
+    links = {"_self": _href(preview_id, start, limit), "next": "", "prev": ""}
+    if task.status == "SUCCEEDED":
+        page = caller.service.previews.page(preview_id, limit=limit, offset=start)
+        body["results"] = [_result(row) for row in page.rows.to_dict(orient="records")]
+        body["totalRows"] = page.total
+        if page.next_offset is not None:
+            links["next"] = _href(preview_id, page.next_offset, limit)
+        if start > 0:
+            links["prev"] = _href(preview_id, max(0, start - limit), limit)
+    body["page"] = {"offset": start, "size": len(body["results"])}
+    body["links"] = links
+    return body
+
+
+def _result(row: dict[str, Any]) -> dict[str, Any]:
+    """AEP's ``{objectId, _href, relatedObjects}``, plus the profile's attributes."""
+    profile_id = str(row["profile_id"])
+    return {
+        "objectId": profile_id,
+        "_href": "",  # no per-profile resource here; the attributes come along instead
+        "relatedObjects": [],
+        "attributes": {k: _json_value(v) for k, v in row.items()},
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):  # pandas Timestamp
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _json_value(value.tolist())
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return str(value)
+
+
+@router.delete("/preview/{preview_id}")
+def delete_preview(caller: Reader, preview_id: str) -> dict[str, Any]:
+    caller.service.previews.delete(preview_id)
+    return {"status": True, "message": "KILLED"}
+
+
+@router.get("/estimate/{preview_id}")
+def get_estimate(caller: Reader, preview_id: str) -> dict[str, Any]:
+    """AEP's estimate, plus our interval bounds ``estimatedSizeLow``/``High`` and ``exact``."""
+    task = caller.service.previews.get(preview_id)
+    return estimate(task)
+
+
+def estimate(task: Task) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "state": STATES[task.status],
+        "confidenceInterval": "95%",
+        "error": _error(task),
+        "_links": {"preview": _href(task.id)},
+    }
+    if task.status == "SUCCEEDED":
+        e = task.result["estimate"]
+        body.update(
+            estimatedSize=e["estimated_size"],
+            estimatedSizeLow=e["low"],
+            estimatedSizeHigh=e["high"],
+            standardError=e["standard_error"],
+            profilesReadSoFar=e["profiles_read"],
+            profilesMatchedSoFar=e["profiles_matched"],
+            numRowsToRead=e["profiles_read"],
+            totalRows=e["total_profiles"],
+            exact=e["exact"],
+            estimatedNamespaceDistribution=[
+                {"namespaceId": "profile_id", "profilesMatchedSoFar": e["profiles_matched"]}
+            ],
+        )
+    return body

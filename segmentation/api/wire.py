@@ -1,0 +1,149 @@
+"""Shapes shared by the endpoints: AEP's times, sandbox object, expressions, links."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
+from segmentation.api.auth import Caller
+from segmentation.api.errors import ApiError
+from segmentation.definitions import Definition
+from segmentation.expression_input import expression_from_data
+from segmentation.model import Expression, expression_to_dict
+from segmentation.pql import parse, to_pql
+from segmentation.sandboxes import PROD
+
+BASE = "/data/core/ups"
+PROFILE = PROFILE_SCHEMA["name"]
+FORMATS = ("pql/text", "pql/json")
+BAD_REQUEST = "UPAPI-113434-400"
+MERGE_POLICY = "default"  # one profile per id here: there is nothing to merge
+
+
+class Lenient(BaseModel):
+    """A request body: the fields we read are checked; AEP's others are accepted."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ExpressionIn(Lenient):
+    type: str = "PQL"
+    format: str = "pql/text"
+    value: Any
+
+
+class SchemaIn(Lenient):
+    name: str
+
+
+def ms(value: dt.datetime | None) -> int | None:
+    """Milliseconds since the epoch of a naive UTC time."""
+    return None if value is None else int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def epoch(value: dt.datetime | None) -> int | None:
+    return None if value is None else int(value.replace(tzinfo=dt.UTC).timestamp())
+
+
+def sandbox(caller: Caller) -> dict[str, Any]:
+    name = caller.sandbox
+    return {
+        "sandboxId": name,
+        "sandboxName": name,
+        "type": "production" if name == PROD else "development",
+        "default": name == PROD,
+    }
+
+
+def check_schema(schema: SchemaIn | None, required: bool = True) -> None:
+    if schema is None:
+        if required:
+            raise ApiError(400, BAD_REQUEST, f'"schema" is required: {{"name": "{PROFILE}"}}.')
+        return
+    if schema.name != PROFILE:
+        raise ApiError(
+            400, BAD_REQUEST, f"Unknown schema {schema.name!r}; the only one here is {PROFILE!r}."
+        )
+
+
+def read_expression(expression: ExpressionIn) -> Expression:
+    """``{"type": "PQL", "format": "pql/text" | "pql/json", "value": ...}`` -> a tree.
+
+    ``pql/json`` is this project's expression tree, as JSON text (AEP sends a JSON
+    document inside a string) or as an object."""
+    if expression.type != "PQL":
+        raise ApiError(400, BAD_REQUEST, f'expression.type is {expression.type!r}; use "PQL".')
+    if expression.format == "pql/text":
+        if not isinstance(expression.value, str):
+            raise ApiError(400, BAD_REQUEST, "expression.value must be PQL text for pql/text.")
+        return parse(expression.value)
+    if expression.format == "pql/json":
+        return expression_from_data(expression.value, root="expression.value")
+    raise ApiError(
+        400,
+        BAD_REQUEST,
+        f"expression.format is {expression.format!r}; use one of {', '.join(FORMATS)}.",
+    )
+
+
+def write_expression(expr: Expression, fmt: str = "pql/text") -> dict[str, Any]:
+    value = to_pql(expr) if fmt == "pql/text" else json.dumps(expression_to_dict(expr))
+    return {"type": "PQL", "format": fmt, "value": value}
+
+
+def definition(d: Definition, caller: Caller) -> dict[str, Any]:
+    """AEP's SegmentDefinition, plus ``labels`` (our tags) and ``version``."""
+    body = definition_to_aep(d)
+    body.update(
+        imsOrgId=caller.org_id,
+        sandbox=sandbox(caller),
+        mergePolicyId=MERGE_POLICY,
+        profileInstanceId="ups",
+        dataGovernancePolicy={"excludeOptOut": True},
+    )
+    return body
+
+
+def location(path: str) -> dict[str, str]:
+    """The ``X-Location`` header AEP sends with a created or changed resource."""
+    return {"X-Location": f"{BASE}{path}"}
+
+
+def page_window(limit: int, maximum: int = 1000) -> int:
+    if limit < 1 or limit > maximum:
+        raise ApiError(400, BAD_REQUEST, f"limit must be between 1 and {maximum}; got {limit}.")
+    return limit
+
+
+def bulk_ids(body: Any) -> list[str]:
+    """``{"ids": [{"id": ..}]}`` (AEP), or a bare list of ids (what aepp users send)."""
+    items = body.get("ids") if isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        raise ApiError(
+            400, BAD_REQUEST, 'Send {"ids": [{"id": "<id>"}, ...]} with at least one id.'
+        )
+    ids = []
+    for i, item in enumerate(items):
+        value = item.get("id") if isinstance(item, dict) else item
+        if not isinstance(value, str) or not value:
+            raise ApiError(400, BAD_REQUEST, f'ids[{i}] has no id: give {{"id": "<id>"}}.')
+        ids.append(value)
+    return list(dict.fromkeys(ids))
+
+
+def bulk_get(body: Any, fetch: Callable[[str], dict[str, Any] | None], what: str):
+    """AEP's 207 answer: what was found under ``results``, the ids not found under ``errors``."""
+    results, errors = {}, {}
+    for item_id in bulk_ids(body):
+        found = fetch(item_id)
+        if found is None:
+            message = f"No {what} with id {item_id!r}."
+            errors[item_id] = {"status": 404, "code": "UPAPI-113430-404", "message": message}
+        else:
+            results[item_id] = found
+    return {"results": results, "errors": errors}

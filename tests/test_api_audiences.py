@@ -1,0 +1,122 @@
+"""/audiences: the definitions as AEP audiences; aepp's loop ends on the last page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api_support import assert_error
+
+EXPRESSION = {"type": "PQL", "format": "pql/text", "value": 'country = "DE"'}
+
+
+def _names(api) -> list[str]:
+    return sorted(d.name for d in api.svc.definitions.all())
+
+
+def test_list_pages_and_the_last_page_has_no_next(api):
+    for i in range(5):
+        api.svc.definitions.create(name=f"A{i}", pql=f"age > {i}")
+    seen, start = [], 0
+    while True:
+        body = api.get("/audiences", params={"limit": 2, "start": start}).json()
+        seen += [a["name"] for a in body["children"]]
+        if "next" not in body["_page"]:
+            break
+        start = body["_page"]["next"]
+    assert seen == [f"A{i}" for i in range(5)]
+    assert body["_links"] == {}
+    assert body["_page"]["totalCount"] == 5
+
+
+def test_filters_by_name_and_description(api):
+    api.svc.definitions.create(name="Big spenders", pql="age > 1", description="high revenue")
+    api.svc.definitions.create(name="Newcomers", pql="age > 2")
+    by_name = api.get("/audiences", params={"name": "SPEND"}).json()["children"]
+    assert [a["name"] for a in by_name] == ["Big spenders"]
+    by_text = api.get("/audiences", params={"description": "revenue"}).json()["children"]
+    assert [a["audienceId"] for a in by_text] == [by_name[0]["id"]]
+
+
+def test_create_get_patch_put_delete(api):
+    created = api.post(
+        "/audiences", {"name": "DE", "type": "SegmentDefinition", "expression": EXPRESSION}
+    )
+    assert created.status_code == 201, created.text
+    audience_id = created.json()["id"]
+    assert api.get(f"/audiences/{audience_id}").json()["expression"] == EXPRESSION
+    patched = api.patch(
+        f"/audiences/{audience_id}",
+        [
+            {"op": "add", "path": "/name", "value": "Germany"},
+            {"op": "add", "path": "/expression", "value": {"value": 'country = "DE" and age > 20'}},
+        ],
+    )
+    assert patched.status_code == 201, patched.text
+    assert api.svc.definitions.get(audience_id).pql == 'country = "DE" and age > 20'
+    put = api.client.put(
+        f"/audiences/{audience_id}",
+        json={"name": "Deutschland", "expression": EXPRESSION},
+        headers=api.headers(),
+    )
+    assert (put.status_code, put.json()["name"]) == (201, "Deutschland")
+    assert api.delete(f"/audiences/{audience_id}").status_code == 204
+    assert _names(api) == []
+
+
+def test_bulk_get(api):
+    seg = api.svc.definitions.create(name="X", pql="age > 1")
+    body = api.post("/audiences/bulk-get", {"ids": [{"id": seg.id}, {"id": "gone"}]})
+    assert body.status_code == 207
+    assert (list(body.json()["results"]), list(body.json()["errors"])) == ([seg.id], ["gone"])
+
+
+@pytest.mark.parametrize(
+    ("ops", "fragment"),
+    [
+        ([{"op": "remove", "path": "/name"}], "add"),
+        ([{"op": "add", "path": "/id", "value": "x"}], "/id"),
+        ([{"op": "add", "path": "/expression", "value": {"value": "age >"}}], "column"),
+        (
+            [
+                {"op": "add", "path": "/name", "value": "Renamed"},
+                {"op": "add", "path": "/expression", "value": "age"},
+            ],
+            "Invalid request",
+        ),
+    ],
+)
+def test_bad_patches_change_nothing(api, ops, fragment):
+    seg = api.svc.definitions.create(name="Keep", pql="age > 1")
+    assert_error(api.patch(f"/audiences/{seg.id}", ops), 400, fragment)
+    stored = api.svc.definitions.get(seg.id)
+    assert (stored.name, stored.pql, stored.version) == ("Keep", "age > 1", 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"name": "X", "type": "ExternalSegment", "expression": EXPRESSION}, "SegmentDefinition"),
+        ({"name": "X", "expression": {**EXPRESSION, "value": "age >"}}, "column"),
+        ({"expression": EXPRESSION}, "name"),
+    ],
+)
+def test_bad_creates_store_nothing(api, body, fragment):
+    assert_error(api.post("/audiences", body), 400, fragment)
+    assert _names(api) == []
+
+
+def test_unknown_audiences_are_404(api):
+    assert_error(api.get("/audiences/nope"), 404, "nope")
+    assert_error(api.delete("/audiences/nope"), 404, "nope")
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"sort": "size:asc"}, "sort"),
+        ({"entityType": "_xdm.context.other"}, "entityType"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+def test_bad_list_parameters(api, params, fragment):
+    assert_error(api.get("/audiences", params=params), 400, fragment)

@@ -1,0 +1,152 @@
+"""/preview and /estimate: created at once, evaluated as a task, polled, paged to the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from tests.api_support import assert_error
+
+PQL = 'loyaltyTier = "gold"'
+
+
+def _ready(api, preview_id: str) -> dict:
+    api.svc.tasks.wait(preview_id, timeout=60)
+    return api.get(f"/preview/{preview_id}").json()
+
+
+def _create(api, pql: str = PQL, **extra) -> str:
+    response = api.post("/preview", {"predicateExpression": pql, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["previewId"]
+
+
+def test_create_answers_201_with_a_url_safe_id_and_the_poll_reaches_result_ready(api):
+    response = api.post(
+        "/preview",
+        {
+            "predicateExpression": PQL,
+            "predicateType": "pql/text",
+            "predicateModel": "_xdm.context.profile",
+            "graphType": "pdg",
+        },
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["state"] == body["previewQueryStatus"] == "NEW"
+    assert body["previewId"] == body["previewQueryId"]
+    assert set(body["previewId"]) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
+    assert response.headers["x-location"] == f"/data/core/ups/preview/{body['previewId']}"
+    assert _ready(api, body["previewId"])["state"] == "RESULT_READY"
+
+
+def test_pages_walk_to_the_end_and_match_the_direct_preview(api):
+    preview_id = _create(api)
+    first = _ready(api, preview_id)
+    expected = api.svc.preview(PQL, limit=1000).rows["profile_id"].tolist()
+    assert first["totalRows"] == len(expected)
+    assert [r["objectId"] for r in first["results"]] == expected  # default limit 1000
+    assert first["links"]["next"] == ""
+    seen, url = [], f"/preview/{preview_id}?offset=0&limit=10"
+    while url:
+        page = api.get(url).json()
+        seen += [r["objectId"] for r in page["results"]]
+        url = page["links"]["next"].removeprefix("/data/core/ups")
+    assert seen == expected
+    assert page["page"] == {
+        "offset": len(expected) - len(page["results"]),
+        "size": len(page["results"]),
+    }
+    past = api.get(f"/preview/{preview_id}", params={"offset": 5000}).json()
+    assert (past["results"], past["links"]["next"]) == ([], "")
+
+
+def test_results_carry_the_profile_attributes(api):
+    row = _ready(api, _create(api))["results"][0]
+    assert row["attributes"]["loyaltyTier"] == "gold"
+    assert row["attributes"]["profile_id"] == row["objectId"]
+
+
+def test_the_estimate_has_aeps_fields_and_is_exact_on_small_data(api):
+    preview_id = _create(api)
+    api.svc.tasks.wait(preview_id, timeout=60)
+    estimate = api.get(f"/estimate/{preview_id}").json()
+    direct = api.svc.estimate(PQL)
+    assert estimate["state"] == "RESULT_READY"
+    assert estimate["confidenceInterval"] == "95%"
+    assert estimate["estimatedSize"] == direct.estimated_size
+    assert estimate["profilesReadSoFar"] == estimate["totalRows"] == 400
+    assert (
+        estimate["estimatedSize"] == estimate["estimatedSizeLow"] == estimate["estimatedSizeHigh"]
+    )
+    assert estimate["standardError"] == 0.0
+    assert "standardDeviation" not in estimate
+    assert estimate["_links"]["preview"] == f"/data/core/ups/preview/{preview_id}"
+
+
+def test_as_of_fixes_the_evaluation_time(api):
+    pql = 'xEvent[eventType = "purchase" and timestamp occurs <= 7 days before now].count() >= 1'
+    preview_id = _create(api, pql, asOf="2026-06-30T12:00:00")
+    total = _ready(api, preview_id)["totalRows"]
+    assert total == api.svc.preview(pql, as_of=dt.datetime(2026, 6, 30, 12)).total
+
+
+def test_delete_kills_the_preview(api):
+    preview_id = _create(api)
+    api.svc.tasks.wait(preview_id, timeout=60)
+    response = api.delete(f"/preview/{preview_id}")
+    assert (response.status_code, response.json()) == (200, {"status": True, "message": "KILLED"})
+    assert_error(api.get(f"/preview/{preview_id}"), 404, preview_id)
+    assert_error(api.get(f"/estimate/{preview_id}"), 404, preview_id)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        ({"predicateExpression": 'loyaltyTier = "gold" or'}, ["line 1, column 24"]),
+        ({"predicateExpression": "loyaltyTeir = 1"}, ["loyaltyTeir", "loyaltyTier"]),
+        ({"predicateExpression": PQL, "predicateType": "pql/json"}, ["predicateType"]),
+        ({"predicateExpression": PQL, "predicateModel": "_xdm.context.other"}, ["predicateModel"]),
+        ({}, ["predicateExpression"]),
+        ({"predicateExpression": PQL, "asOf": "yesterday"}, ["asOf"]),
+    ],
+)
+def test_bad_previews_are_400_and_record_no_task(api, body, fragments):
+    assert_error(api.post("/preview", body), 400, *fragments)
+    assert api.svc.tasks.list("preview") == []
+
+
+@pytest.mark.parametrize("path", ["/preview/nope", "/estimate/nope"])
+def test_unknown_preview_ids_are_404(api, path):
+    assert_error(api.get(path), 404, "nope")
+
+
+def test_bad_paging_parameters_are_400(api):
+    preview_id = _create(api)
+    assert_error(api.get(f"/preview/{preview_id}", params={"offset": "ten"}), 400, "offset")
+    assert_error(api.get(f"/preview/{preview_id}", params={"limit": 0}), 400, "limit")
+
+
+def test_a_full_preview_runner_answers_429_with_retry_after(api):
+    """More previews than the runner takes are refused, and none is recorded."""
+    release = threading.Event()
+    running, capacity = api.svc.tasks.capacity("preview")
+    blockers = [
+        api.svc.tasks.submit("preview", lambda ctx: release.wait(60)) for _ in range(capacity)
+    ]
+    try:
+        before = len(api.svc.tasks.list("preview"))
+        response = api.post("/preview", {"predicateExpression": PQL})
+        assert_error(response, 429, "try again")
+        assert int(response.headers["retry-after"]) > 0
+        assert len(api.svc.tasks.list("preview")) == before
+    finally:
+        release.set()
+    for task in blockers:
+        api.svc.tasks.wait(task.id, timeout=60)
+    assert running == 0
+    assert api.post("/preview", {"predicateExpression": PQL}).status_code == 201

@@ -1,0 +1,42 @@
+"""One process for a workspace: the dashboard at ``/``, the REST API under
+``/data/core/ups`` and the schedules, over one read-write DuckDB file.
+
+DuckDB lets one process write a file, so the dashboard and the API must share
+the process, and with it the services: the lifespan opens every sandbox once,
+starts their schedulers, and declares them with :func:`segmentation.sandboxes.serve`
+so that the dashboard's ``ui.state.service()`` returns the same object the API
+uses (a definition saved in the browser is listed by the API at once).
+
+Run it with ``segmentation serve --workspace PATH`` (or ``uvicorn ui.server:app``
+with ``$SEGMENTATION_WORKSPACE`` set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from segmentation.api import mount
+from segmentation.sandboxes import Sandboxes, serve
+from segmentation.store import default_path
+
+ROOT = Path(__file__).resolve().parent.parent
+sandboxes = Sandboxes(default_path())
+
+
+@asynccontextmanager
+async def lifespan(app: st.App) -> AsyncIterator[None]:
+    for svc in sandboxes.open_services().values():
+        svc.start_scheduler()
+    serve(sandboxes)
+    try:
+        yield
+    finally:
+        serve(None)
+        sandboxes.close()
+
+
+app = st.App(ROOT / "app.py", routes=[mount(sandboxes)], lifespan=lifespan)
