@@ -224,6 +224,7 @@ class SegmentationService:
             "events": count("events"),
             "definitions": count("definitions"),
             "timezone": self.timezone,
+            "engine": self.engine,
             "last_load": None
             if last is None
             else {"table": last[0], "loaded_at": last[1], "rows": last[2]},

@@ -25,6 +25,7 @@ import shutil
 import socket
 import threading
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -387,8 +388,10 @@ def _start_session(master: str) -> Any:
         # pyspark logs every failed query with its JVM stack trace to stderr; the
         # error itself reaches the user, as one line, through SparkError
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
+    with warnings.catch_warnings():  # pyspark 4.3 has not certified pandas 3 yet: not ours
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
 
     with _start_lock:
         if SparkContext._active_spark_context is not None:  # started here before (tests)
@@ -396,12 +399,15 @@ def _start_session(master: str) -> Any:
         try:
             if master.startswith("sc://"):
                 return SparkSession.builder.remote(master).getOrCreate()
-            return (
+            session = (
                 SparkSession.builder.master(master)
                 .appName("segment-studio")
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.session.timeZone", "UTC")
                 .getOrCreate()
             )
+            session.sparkContext.setLogLevel("ERROR")
+            return session
         except Exception as exc:
             raise SparkError(f"Spark did not start on {master}: {_one_line(exc)}") from exc
