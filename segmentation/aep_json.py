@@ -3,21 +3,27 @@
 AEP's definition object carries ``name``, ``description``, ``expression``
 (``{"type": "PQL", "format": "pql/text", "value": "..."}``), ``evaluationInfo``
 and ``schema``. Tags are ours; they travel in ``labels`` which AEP ignores.
-Only ``pql/text`` is read: ``pql/json`` is refused by name.
+Both expression formats are read and written: ``pql/text`` (PQL) and
+``pql/json`` (AEP's JSON tree, a JSON document inside the ``value`` string;
+see :mod:`segmentation.pql.json_format`). Either becomes the same tree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from segmentation.definitions import Definition
 from segmentation.errors import InvalidInputError, UnsupportedError
+from segmentation.pql import to_pql
+from segmentation.pql.json_format import from_pql_json, to_pql_json
 
 PROFILE_SCHEMA = {"name": "_xdm.context.profile"}
+ExpressionFormat = Literal["pql/text", "pql/json"]
+FORMATS = ("pql/text", "pql/json")
 
 
 class AepDefinitionSpec(BaseModel):
@@ -32,12 +38,20 @@ def _ms(value: dt.datetime) -> int:
     return int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def definition_to_aep(d: Definition) -> dict[str, Any]:
+def expression_to_aep(d: Definition, fmt: ExpressionFormat = "pql/text") -> dict[str, str]:
+    """AEP's ``expression`` object of a definition, in either format."""
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"Unknown expression format {fmt!r}; use pql/text or pql/json.")
+    value = d.pql if fmt == "pql/text" else json.dumps(to_pql_json(d.expression))
+    return {"type": "PQL", "format": fmt, "value": value}
+
+
+def definition_to_aep(d: Definition, fmt: ExpressionFormat = "pql/text") -> dict[str, Any]:
     return {
         "id": d.id,
         "name": d.name,
         "description": d.description,
-        "expression": {"type": "PQL", "format": "pql/text", "value": d.pql},
+        "expression": expression_to_aep(d, fmt),
         "evaluationInfo": {
             "batch": {"enabled": True},
             "continuous": {"enabled": False},
@@ -52,8 +66,10 @@ def definition_to_aep(d: Definition) -> dict[str, Any]:
     }
 
 
-def definitions_to_aep(defs: list[Definition]) -> list[dict[str, Any]]:
-    return [definition_to_aep(d) for d in defs]
+def definitions_to_aep(
+    defs: list[Definition], fmt: ExpressionFormat = "pql/text"
+) -> list[dict[str, Any]]:
+    return [definition_to_aep(d, fmt) for d in defs]
 
 
 def _spec_from_object(obj: Any, where: str) -> AepDefinitionSpec:
@@ -63,16 +79,22 @@ def _spec_from_object(obj: Any, where: str) -> AepDefinitionSpec:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"{where}: the definition has no 'name'.")
     expression = obj.get("expression")
-    if not isinstance(expression, dict) or not isinstance(expression.get("value"), str):
+    fmt = expression.get("format", "pql/text") if isinstance(expression, dict) else None
+    value = expression.get("value") if isinstance(expression, dict) else None
+    if not (isinstance(value, str) or (fmt == "pql/json" and isinstance(value, dict))):
         raise InvalidInputError(
             f"{where} ({name!r}): 'expression' must be "
             '{"type": "PQL", "format": "pql/text", "value": "..."}.'
         )
-    kind, fmt = expression.get("type", "PQL"), expression.get("format", "pql/text")
+    kind = expression.get("type", "PQL")
     if kind != "PQL":
         raise UnsupportedError(f"expression type {kind!r} in {where} ({name!r})")
-    if fmt != "pql/text":
-        raise UnsupportedError(f"expression format {fmt!r} in {where} ({name!r}); use pql/text")
+    if fmt not in FORMATS:
+        raise UnsupportedError(
+            f"expression format {fmt!r} in {where} ({name!r}); use pql/text or pql/json"
+        )
+    if fmt == "pql/json":  # kept as the PQL text of the same tree
+        value = to_pql(from_pql_json(value, root=f"{where}.expression.value"))
     tags = obj.get("labels") or obj.get("tags") or []
     description = obj.get("description") or ""
     if not isinstance(description, str):
@@ -80,7 +102,7 @@ def _spec_from_object(obj: Any, where: str) -> AepDefinitionSpec:
     return AepDefinitionSpec(
         name=name.strip(),
         description=description,
-        pql=expression["value"],
+        pql=value,
         tags=[str(t) for t in tags] if isinstance(tags, list) else [],
     )
 

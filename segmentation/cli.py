@@ -14,8 +14,7 @@ from pathlib import Path
 from segmentation.errors import InvalidInputError, SegmentationError
 from segmentation.samples import DEFAULT_END
 from segmentation.store import ENV_PATH, default_path
-
-DASHBOARD_AUTH_ENV = "SEGMENTATION_DASHBOARD_AUTH"
+from segmentation.tokens import DASHBOARD_AUTH_ENV
 
 EPILOG = f"""The workspace is one DuckDB file: --workspace PATH, or ${ENV_PATH},
 or ./workspace/segments.duckdb. Only one program may write it at a time, so stop
@@ -174,7 +173,9 @@ def cmd_scheduler(args: argparse.Namespace) -> None:
     svc.run_scheduler_forever(poll_seconds=args.poll)
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+def reachable_from_outside(host: str) -> bool:
+    """Whether binding ``host`` serves other machines (then the dashboard asks for a token)."""
+    return not (host == "localhost" or host == "::1" or host.startswith("127."))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -191,7 +192,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     os.environ.setdefault("STREAMLIT_SERVER_HEADLESS", "true")
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     os.environ.setdefault("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")
-    if args.host not in LOOPBACK:  # reachable from other machines: the dashboard asks too
+    if reachable_from_outside(args.host):
         os.environ[DASHBOARD_AUTH_ENV] = "1"
     sys.path.insert(0, str(root))
     from ui import server

@@ -56,19 +56,34 @@ class PQLSyntaxError(SegmentationError):
         self.text = text
         self.line = line
         self.column = column
-        source_line = text.splitlines()[line - 1] if text.splitlines() else ""
-        # a lone surrogate in the quoted line would make the message unprintable
-        source_line = source_line.encode("utf-8", "replace").decode("utf-8")
-        caret = " " * (column - 1) + "^"
         super().__init__(
             f"PQL syntax error at line {line}, column {column}: {message}\n"
-            f"  {source_line}\n  {caret}"
+            + quote_position(text, line, column)
         )
 
 
-class UnsupportedError(SegmentationError):
-    """PQL that is valid in AEP but that this tool does not evaluate yet."""
+def quote_position(text: str, line: int, column: int) -> str:
+    """The line of ``text`` and a caret under ``column``, indented, for a message."""
+    source_line = text.splitlines()[line - 1] if text.splitlines() else ""
+    # a lone surrogate in the quoted line would make the message unprintable
+    source_line = source_line.encode("utf-8", "replace").decode("utf-8")
+    return f"  {source_line}\n  {' ' * (column - 1)}^"
 
-    def __init__(self, construct: str) -> None:
+
+class UnsupportedError(SegmentationError):
+    """PQL that is valid in AEP but that this tool does not evaluate yet.
+
+    From the parser it also carries the 1-based ``line`` and ``column`` of the
+    construct, and quotes the line with a caret like :class:`PQLSyntaxError`.
+    """
+
+    def __init__(
+        self, construct: str, text: str | None = None, line: int = 0, column: int = 0
+    ) -> None:
         self.construct = construct
-        super().__init__(f"not supported yet: {construct}")
+        self.line = line
+        self.column = column
+        message = f"not supported yet: {construct}"
+        if text is not None and line:
+            message += f" (line {line}, column {column})\n" + quote_position(text, line, column)
+        super().__init__(message)

@@ -55,8 +55,8 @@ def expression_from_data(data: Any, *, root: str = "expression") -> Expression:
         _check_model_depth(data, root)
         expr, raw = data, expression_to_dict(data)
     else:
-        raw = _load(data, root)
-        _check_depth(raw, root)
+        raw = load_json(data, root)
+        check_json_depth(raw, root)
         try:
             expr = _ADAPTER.validate_python(raw)
         except ValidationError as exc:
@@ -110,7 +110,8 @@ def _check_model_depth(expr: BaseModel, root: str) -> None:
         raise _too_deep(root, path)
 
 
-def _load(data: Any, root: str) -> Any:
+def load_json(data: Any, root: str) -> Any:
+    """``data`` itself, or the value of JSON text (str or bytes)."""
     if isinstance(data, bytes | bytearray):
         try:
             data = data.decode("utf-8")
@@ -128,8 +129,8 @@ def _load(data: Any, root: str) -> Any:
         raise ExpressionError(root, f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
 
 
-def _check_depth(raw: Any, root: str) -> None:
-    """Nodes (objects) at most MAX_DEPTH deep, lists included at most _MAX_CONTAINERS."""
+def check_json_depth(raw: Any, root: str, max_nodes: int = MAX_DEPTH) -> None:
+    """Objects at most ``max_nodes`` deep, lists included at most _MAX_CONTAINERS; no recursion."""
     stack: list[tuple[Any, Path, int, int]] = [(raw, [], 0, 0)]
     while stack:
         value, path, nodes, containers = stack.pop()
@@ -141,7 +142,7 @@ def _check_depth(raw: Any, root: str) -> None:
             children = [(v, [*path, i]) for i, v in enumerate(value)]
         else:
             continue
-        if nodes > MAX_DEPTH or containers > _MAX_CONTAINERS:
+        if nodes > max_nodes or containers > _MAX_CONTAINERS:
             raise _too_deep(root, path)
         stack.extend((v, p, nodes, containers) for v, p in children)
 

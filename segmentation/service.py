@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from segmentation import estimate as estimates
-from segmentation.aep_json import definitions_from_aep, definitions_to_aep
+from segmentation.aep_json import ExpressionFormat, definitions_from_aep, definitions_to_aep
 from segmentation.catalog import FieldInfo, event_types, load_catalog, refresh_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import check_timezone, describe, next_runs
@@ -472,9 +472,12 @@ class SegmentationService:
 
     # --- AEP JSON ------------------------------------------------------------------
 
-    def export_aep(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
+    def export_aep(
+        self, ids: list[str] | None = None, expression_format: ExpressionFormat = "pql/text"
+    ) -> list[dict[str, Any]]:
+        """Definitions as AEP JSON; the expression as PQL text or AEP's pql/json tree."""
         defs = self.definitions.bulk_get(ids) if ids else self.definitions.all()
-        return definitions_to_aep(defs)
+        return definitions_to_aep(defs, expression_format)
 
     def import_aep(self, payload: Any, on_conflict: Literal["error", "skip", "rename"] = "error"):
         """Create definitions from AEP JSON (one object or a list); all or nothing."""

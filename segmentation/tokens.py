@@ -26,6 +26,8 @@ from segmentation.errors import InvalidInputError, NameTakenError, NotFoundError
 from segmentation.store import Database
 
 PREFIX = "sst_"
+# set by `segmentation serve` on a non-loopback address: the dashboard asks for a token too
+DASHBOARD_AUTH_ENV = "SEGMENTATION_DASHBOARD_AUTH"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from segmentation import SegmentationError, SegmentationService
@@ -122,6 +124,22 @@ def test_aep_json_round_trip(svc: SegmentationService):
         svc.import_aep(payload)
 
 
+def test_aep_json_in_pql_json_round_trip(svc: SegmentationService):
+    pql = (
+        'loyaltyTier = "gold" and xEvent[eventType = "purchase" and timestamp occurs <= '
+        "30 days before now].sum(revenue) > 100"
+    )
+    d = svc.definitions.create(name="Gold buyers", pql=pql)
+    payload = svc.export_aep([d.id], expression_format="pql/json")
+    expression = payload[0]["expression"]
+    assert expression["format"] == "pql/json" and isinstance(expression["value"], str)
+    assert json.loads(expression["value"])["fnName"] == "and"  # a JSON document in a string
+    created = svc.import_aep(payload, on_conflict="rename")
+    assert created[0].expression == d.expression and created[0].pql == d.pql
+    with pytest.raises(InvalidInputError, match="pql/text or pql/json"):
+        svc.export_aep([d.id], expression_format="pql/xml")
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
@@ -130,7 +148,11 @@ def test_aep_json_round_trip(svc: SegmentationService):
         ('[{"name": "x"}]', "'expression' must be"),
         (
             '{"name": "x", "expression": {"type": "PQL", "format": "pql/json", "value": "{}"}}',
-            "not supported yet",
+            "Invalid expression at definition 1.expression.value: expected a node",
+        ),
+        (
+            '{"name": "x", "expression": {"type": "PQL", "format": "pql/yaml", "value": "a"}}',
+            "not supported yet: expression format 'pql/yaml'",
         ),
         (
             '[{"name": "a", "expression": {"value": "age > 1"}}, '

@@ -26,6 +26,7 @@ from segmentation.model import (
     DateTimeLit,
     Duration,
     EventCondition,
+    EventMeasure,
     FieldRef,
     Func,
     InList,
@@ -43,6 +44,7 @@ from segmentation.model import (
     SequenceStep,
     TextMatch,
 )
+from segmentation.pattern_check import RegexDialectError, check_regex
 from segmentation.pql import parse, to_pql
 from segmentation.pql.events import where_is_canonical
 
@@ -107,6 +109,29 @@ PARSE_CASES = [
     ("-3 < delta", C("<", L(-3), F("delta"))),
     ("isVip = true", eq("isVip", True)),
     ("n = 9223372036854775807", eq("n", 2**63 - 1)),
+    # comparisons whose right side is not a literal (#12 family 2)
+    (
+        'xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()',
+        C(">", EventMeasure(event_types=["a"]), EventMeasure(event_types=["b"])),
+    ),
+    (
+        'xEvent[eventType = "buy"].sum(revenue) > ltv',
+        C(">", EventMeasure(event_types=["buy"], measure="sum", field="revenue"), F("ltv")),
+    ),
+    (
+        "xEvent.sum(revenue) * 2 >= ltv + 10",
+        C(
+            ">=",
+            Arith(op="*", left=EventMeasure(measure="sum", field="revenue"), right=L(2)),
+            Arith(op="+", left=F("ltv"), right=L(10)),
+        ),
+    ),
+    ("age > xEvent.average(x)", C(">", F("age"), EventMeasure(measure="average", field="x"))),
+    ("5 < xEvent.count()", EventCondition(op=">", value=5)),
+    (
+        "let S = (max X.v over X from xEvent) in (S > ltv)",
+        C(">", EventMeasure(measure="max", field="v"), F("ltv")),
+    ),
     ('name = "\\ud83d\\ude80 \\u00e9"', eq("name", "\U0001f680 \u00e9")),
     ("end = date(9999, 12, 31)", C("=", F("end"), DateLit(value=dt.date(9999, 12, 31)))),
     ("true", BoolConst(value=True)),
@@ -477,6 +502,15 @@ CANONICAL_CASES = [
         "let S = (sum X.revenue over X from xEvent) in (S > 100)",
         "xEvent.sum(revenue) > 100",
     ),
+    # a let body is any condition: each comparison of S is the same event measure
+    (
+        "let S = (sum X.revenue over X from xEvent) in (S > 100 and S < 1000)",
+        "xEvent.sum(revenue) > 100 and xEvent.sum(revenue) < 1000",
+    ),
+    (
+        'let S = (count X over X from xEvent where X.eventType = "a") in (S = 0 or x = 1)',
+        'xEvent[eventType = "a"].count() = 0 or x = 1',
+    ),
     ("xEvent.sum(revenue) >= 1.0", "xEvent.sum(revenue) >= 1.0"),
     (
         "xEvent[$1.age > age].count() >= 1",
@@ -637,7 +671,10 @@ UNSUPPORTED_CASES = [
     ("xEvent[select Y from xEvent where Y.a = 1].count() > 0", "inside an event filter"),
     ("interests.count() > 1", "count() on a field"),
     ("(a, b) => a.x = 1", "several parameters"),
-    ("let S = (sum X.f over X from xEvent) in (S > 1 and x = 1)", "let body"),
+    ("favoriteCities.subsetOf(visitedCities)", "subsetOf() of a field"),
+    ("tags.includes(otherTag)", "includes() of a field"),
+    ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
+    ('exists E from xEvent where E.p > 50, I from E.items where I.SKU = "PS"', "several gen"),
     ("let S = (X.f over X from xEvent) in (S > 1)", "let with a value"),
     ('xEvent.any(eventType = "a")', "xEvent.any"),
 ]
@@ -647,7 +684,27 @@ UNSUPPORTED_CASES = [
 def test_unsupported(text: str, construct: str) -> None:
     with pytest.raises(UnsupportedError) as info:
         parse(text)
-    assert construct in info.value.construct
+    error = info.value
+    assert construct in error.construct
+    assert str(error).startswith(f"not supported yet: {error.construct} (line 1, column ")
+    assert 1 <= error.column <= len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ('name.regexGroup("(a)", 1) = "a"', 1, 6),
+        ("x = 1 and\n  if(a = 1, b, c) = 1", 2, 3),
+        ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
+        ("favoriteCities.subsetOf(visitedCities)", 1, 25),
+        ("exists X from xEvent where X.a = 1, Y from X.items where Y.b = 2", 1, 35),
+    ],
+)
+def test_unsupported_names_where(text: str, line: int, column: int) -> None:
+    with pytest.raises(UnsupportedError) as info:
+        parse(text)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert info.value.message.splitlines()[-1] == "  " + " " * (column - 1) + "^"
 
 
 # --- trees the formatter cannot spell ------------------------------------------------
@@ -780,13 +837,22 @@ def text_matches(scope: str):
         case_sensitive=st.booleans(),
         negate=st.booleans(),
     )
-    plain = st.builds(
-        TextMatch,
-        op=st.sampled_from(["like", "matches"]),
-        operand=operands(scope),
-        value=st.text(max_size=6),
+    like = st.builds(
+        TextMatch, op=st.just("like"), operand=operands(scope), value=st.text(max_size=6)
     )
-    return st.one_of(free, plain)
+    # a matches pattern must be in the regex dialect to be PQL at all
+    matches = st.builds(
+        TextMatch, op=st.just("matches"), operand=operands(scope), value=st.text(max_size=6)
+    ).filter(lambda node: _in_dialect(node.value))
+    return st.one_of(free, like, matches)
+
+
+def _in_dialect(pattern: str) -> bool:
+    try:
+        check_regex(pattern)
+    except RegexDialectError:
+        return False
+    return True
 
 
 @functools.cache
@@ -848,8 +914,17 @@ def conditions(scope: str, with_events: bool = True):
 
     leaves = leaf_conditions(scope)
     if with_events:
-        leaves = st.one_of(leaves, event_conditions(), sequences())
+        leaves = st.one_of(leaves, event_conditions(), sequences(), measure_comparisons())
     return st.recursive(leaves, extend, max_leaves=5)
+
+
+def measure_comparisons():
+    """An event measure against a field or another measure (a number would be an event)."""
+    measures = event_conditions().map(lambda event: EventMeasure(**event.selection()))
+    other = st.one_of(fields("profile"), measures)
+    return st.builds(Compare, op=COMPARE, left=measures, right=other) | st.builds(
+        Compare, op=COMPARE, left=fields("profile"), right=measures
+    )
 
 
 @st.composite

@@ -143,6 +143,8 @@ HOSTILE_INPUTS = [
     ("regex in a dict", lambda s: s.estimate({"kind": "text", "op": "matches", "value": "(?=a)",
      "operand": {"kind": "field", "path": "email"}}), ExpressionError,
      "expression.value: the pattern is not in PQL's regex dialect"),
+    ("occurs on a fixed time (found by the fuzz)", lambda s: s.preview("now occurs before now"),
+     InvalidInputError, "now is a fixed value"),
     ("timezone of 300 characters", lambda s: s.set_timezone("Europe/" + "x" * 300),
      InvalidInputError, "unknown timezone"),
     ("schedule timezone of 300 characters", lambda s: s.schedules.create(name="x",

@@ -13,6 +13,7 @@ import streamlit as st
 from segmentation import SegmentationError, SegmentationService
 from segmentation.sandboxes import PROD, serving
 from segmentation.store import ENV_PATH, default_path
+from segmentation.tokens import DASHBOARD_AUTH_ENV
 
 
 def workspace_path() -> str:
@@ -35,11 +36,34 @@ def _open(path: str) -> SegmentationService:
 
 def service() -> SegmentationService:
     try:
-        return _open(workspace_path())
+        svc = _open(workspace_path())
     except SegmentationError as exc:
         st.error(exc.message)
         st.stop()
         raise
+    _require_token(svc)
+    return svc
+
+
+def _require_token(svc: SegmentationService) -> None:
+    """Served beyond this machine, the dashboard asks for a read-write API token
+    once per browser session (it can change everything a writer token can)."""
+    if os.environ.get(DASHBOARD_AUTH_ENV) != "1" or st.session_state.get("_token_ok"):
+        return
+    st.title("Segment Studio")
+    secret = st.text_input(
+        "API token",
+        type="password",
+        key="_token_input",
+        help="Make one with: segmentation token create --name NAME",
+    )
+    if secret:
+        token = svc.tokens.verify(secret.strip())
+        if token is not None and not token.read_only:
+            st.session_state["_token_ok"] = True
+            st.rerun()
+        st.error("That token is not valid here (or it is read-only).")
+    st.stop()
 
 
 def as_of() -> dt.datetime | None:

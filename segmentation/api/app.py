@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentation.api import errors
 from segmentation.api.routers import (
@@ -44,16 +45,34 @@ def create_app(sandboxes: Sandboxes) -> FastAPI:
     app.state.sandboxes = sandboxes
     errors.install(app)
 
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next):
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["x-request-id"] = request.state.request_id
-        return response
-
+    app.add_middleware(RequestIds)
     for module in ROUTERS:
         app.include_router(module.router)
     return app
+
+
+class RequestIds:
+    """Each request's id (the client's ``x-request-id``, else a new one) in
+    ``request.state`` and on the answer. Plain ASGI: cheaper than BaseHTTPMiddleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"")
+        rid = sent.decode("latin-1")[:128] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def mount(sandboxes: Sandboxes) -> Mount:

@@ -42,7 +42,9 @@ class Caller:
     request_id: str
 
 
-def _authenticate(request: Request) -> Caller:
+async def _authenticate(request: Request) -> Caller:
+    """Async on purpose: tokens are checked from memory (and sandboxes are open), so the
+    check runs on the event loop instead of costing every request a thread hop."""
     sandboxes: Sandboxes = request.app.state.sandboxes
     header = request.headers.get("authorization", "")
     if not header.strip():
@@ -75,7 +77,7 @@ def _authenticate(request: Request) -> Caller:
     )
 
 
-def _writer(caller: Annotated[Caller, Depends(_authenticate)]) -> Caller:
+async def _writer(caller: Annotated[Caller, Depends(_authenticate)]) -> Caller:
     if caller.token.read_only:
         raise ApiError(
             403,

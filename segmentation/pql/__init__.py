@@ -3,11 +3,12 @@
 ``parse(text) -> Expression`` reads the subset of Adobe's Profile Query
 Language listed below; ``to_pql(expr) -> str`` writes one canonical text for a
 tree. ``to_pql(parse(text))`` is a fixed point and ``parse(to_pql(tree)) == tree``
-for every canonical tree. ``parse`` raises only ``PQLSyntaxError`` (with 1-based
-line and column) and ``UnsupportedError`` (valid AEP PQL that is not evaluated
-here, e.g. ``regexGroup``, ``topN``, map ``.get``, ``^`` up-references,
-``if(...)``, ``.filter``, ``.map``); ``to_pql`` raises ``InvalidInputError``
-for a tree that has no PQL spelling.
+for every canonical tree. ``parse`` raises only ``PQLSyntaxError`` and
+``UnsupportedError`` (valid AEP PQL that is not evaluated here, e.g.
+``regexGroup``, ``topN``, map ``.get``, ``^`` up-references, ``if(...)``,
+``.filter``, ``.map``), both with the 1-based line and column; ``to_pql`` raises
+``InvalidInputError`` for a tree that has no PQL spelling. AEP's JSON tree form
+(``pql/json``) is :mod:`segmentation.pql.json_format`.
 
 Supported: ``= != > >= < <=``; ``and`` (binds tighter) / ``or``; ``not (..)``,
 ``!(..)``; ``+ - * / %``; ``in`` / ``notIn``; ``like``, ``matches``,
@@ -18,7 +19,7 @@ doesNotEndWith, equals, notEqualTo, with an optional case flag); ``isNull()``,
 tomorrow``; ``currentMonth()``-style and ``ts.getMonth()``-style functions;
 ``xEvent[...].count() / .sum(f) / .average(f) / .min(f) / .max(f) <op> n``,
 ``select / exists / forall X from xEvent where ..``, ``let S = (sum X.f over X
-from xEvent where ..) in (S > n)``; ``chain(xEvent, timestamp, [A: WHAT(..)
+from xEvent where ..) in (<any condition on S>)``; ``chain(xEvent, timestamp, [A: WHAT(..)
 WHEN(..) COUNT(n) WHERE(..), ...])``; ``inSegment("id or name")``. Field
 names are dotted paths; backticks quote odd names (`` `first name` ``, a
 doubled backtick inside stands for one); ``$1.`` and a lambda header

@@ -35,6 +35,7 @@ from segmentation.model import (
     DateTimeLit,
     Duration,
     EventCondition,
+    EventMeasure,
     FieldRef,
     Func,
     InList,
@@ -98,6 +99,21 @@ def parse(text: str) -> Any:
         raise PQLSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1) from None
 
 
+_FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _is_number(node: Any) -> bool:
+    return isinstance(node, Lit) and type(node.value) in (int, float)
+
+
+def _is_scalar_start(token: Token) -> bool:
+    return (
+        token.kind in ("string", "int", "float")
+        or token.is_op("-")
+        or token.is_word_ci("true", "false")
+    )
+
+
 def _suggest(word: str, candidates: Any) -> str:
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
@@ -113,6 +129,7 @@ class _Parser:
         self.scope = "profile"
         self.event_var: str | None = None
         self.profile_var: str | None = None
+        self.lets: dict[str, _Aggregate] = {}  # let variables in scope
 
     # --- token helpers ----------------------------------------------------------
 
@@ -128,6 +145,11 @@ class _Parser:
     def error(self, message: str, token: Token | None = None) -> PQLSyntaxError:
         token = token or self.peek()
         return PQLSyntaxError(message, self.text, token.line, token.column)
+
+    def unsupported(self, construct: str, token: Token | None = None) -> UnsupportedError:
+        """Valid AEP PQL this tool does not evaluate, at ``token`` (default: the next one)."""
+        token = token or self.peek()
+        return UnsupportedError(construct, self.text, token.line, token.column)
 
     def expect_op(self, op: str, what: str | None = None) -> Token:
         token = self.peek()
@@ -168,7 +190,7 @@ class _Parser:
     @contextmanager
     def event_scope(self, token: Token, var: str | None) -> Iterator[None]:
         if self.scope == "event":
-            raise UnsupportedError("an event condition inside an event filter")
+            raise self.unsupported("an event condition inside an event filter", token)
         saved = (self.scope, self.event_var)
         self.scope, self.event_var = "event", var
         try:
@@ -203,7 +225,7 @@ class _Parser:
             while self.peek(j).kind == "ident" or self.peek(j).is_op(","):
                 j += 1
             if self.peek(j).is_op(")") and self.peek(j + 1).is_op("=>"):
-                raise UnsupportedError("a query with several parameters")
+                raise self.unsupported("a query with several parameters")
 
     def as_condition(self, node: Any, token: Token) -> Any:
         if isinstance(node, Lit) and isinstance(node.value, bool):
@@ -217,9 +239,21 @@ class _Parser:
     def as_operand(self, node: Any, token: Token) -> Any:
         if isinstance(node, OPERANDS):
             return node
-        if isinstance(node, (_Events, _Aggregate)):
+        if isinstance(node, _Aggregate):  # a measure as a value: compared with a field ...
+            event_types, window, rest = split_filter(node.filter)
+            return self.make(
+                EventMeasure,
+                node.token,
+                event_types=event_types,
+                where=combine(rest),
+                window=window,
+                measure=node.measure,
+                field=node.field,
+            )
+        if isinstance(node, _Events):
             raise self.error(
-                "an event measure must stand on the left: xEvent[...].count() >= 1", node.token
+                "expected .count(), .sum(f), .average(f), .min(f) or .max(f) after xEvent",
+                node.token,
             )
         raise self.error("expected a value but found a condition", token)
 
@@ -262,24 +296,25 @@ class _Parser:
         start = self.peek()
         left = self.parse_additive()
         token = self.peek()
-        if isinstance(left, _Aggregate):
-            return self.event_comparison(left)
         if isinstance(left, _Events):
             raise self.error(
                 "expected .count(), .sum(f), .average(f), .min(f) or .max(f) after xEvent",
                 token,
             )
-        if not isinstance(left, OPERANDS):
+        if isinstance(left, _Aggregate) and not (
+            token.kind == "op" and token.text in words.COMPARE_OPS
+        ):
+            raise self.error(
+                f"expected a comparison after {left.measure}() (e.g. >= 1) "
+                f"but found {token.describe()}"
+            )
+        if not isinstance(left, (*OPERANDS, _Aggregate)):
             return left
         if token.kind == "op" and token.text in words.COMPARE_OPS:
             self.advance()
             right_token = self.peek()
             right = self.parse_additive()
-            return Compare(
-                op=token.text,
-                left=left,
-                right=self.as_operand(right, right_token),
-            )
+            return self.comparison(token, left, start, right, right_token)
         if token.is_op("=="):
             raise self.error("use '=' to compare", token)
         if token.is_word("in", "notIn"):
@@ -307,15 +342,23 @@ class _Parser:
         hint = _suggest(word, (*words.INFIX_WORDS, *words.KNOWN_METHODS))
         return self.error(f"unknown operator '{word}'{hint}", token)
 
-    def event_comparison(self, agg: _Aggregate) -> EventCondition:
-        token = self.peek()
-        if not (token.kind == "op" and token.text in words.COMPARE_OPS):
-            raise self.error(
-                f"expected a comparison after {agg.measure}() (e.g. >= 1) "
-                f"but found {token.describe()}"
-            )
-        self.advance()
-        value = self.number_literal()
+    def comparison(self, op: Token, left: Any, start: Token, right: Any, right_token: Token) -> Any:
+        """``left op right``; an event measure against a plain number is an EventCondition."""
+        if isinstance(left, _Aggregate) and isinstance(right, Lit) and not _is_number(right):
+            raise self.error(f"expected a number but found {right_token.describe()}", right_token)
+        if isinstance(right, _Aggregate) and _is_number(left):
+            return self.event_condition(right, _FLIP[op.text], left.value)
+        if isinstance(left, _Aggregate) and _is_number(right):
+            return self.event_condition(left, op.text, right.value)
+        return self.make(
+            Compare,
+            op,
+            op=op.text,
+            left=self.as_operand(left, start),
+            right=self.as_operand(right, right_token),
+        )
+
+    def event_condition(self, agg: _Aggregate, op: str, value: int | float) -> EventCondition:
         event_types, window, rest = split_filter(agg.filter)
         return self.make(
             EventCondition,
@@ -325,7 +368,7 @@ class _Parser:
             window=window,
             measure=agg.measure,
             field=agg.field,
-            op=token.text,
+            op=op,
             value=value,
         )
 
@@ -389,6 +432,8 @@ class _Parser:
             elif token.is_op("."):
                 self.advance()
                 name = self.peek()
+                if isinstance(node, _Events) and not self.peek(1).is_op("("):
+                    raise self.unsupported(f"a field path on xEvent (xEvent.{name.text}...)")
                 if name.kind != "ident" or not self.peek(1).is_op("("):
                     raise self.error(
                         f"expected a method call such as .isNull() after '.' "
@@ -411,7 +456,7 @@ class _Parser:
             self.expect_op("]")
             return _Events(cond, node.token)
         if isinstance(node, FieldRef):
-            raise UnsupportedError("array filter field[...] (other than xEvent[...])")
+            raise self.unsupported("array filter field[...] (other than xEvent[...])")
         raise self.error("unexpected '['", token)
 
     # --- methods ---------------------------------------------------------------------
@@ -419,11 +464,11 @@ class _Parser:
     def method(self, base: Any, name: Token, start: Token) -> Any:
         word = name.text
         if word in words.UNSUPPORTED_METHODS:
-            raise UnsupportedError(words.UNSUPPORTED_METHODS[word])
+            raise self.unsupported(words.UNSUPPORTED_METHODS[word], name)
         if isinstance(base, _Events):
             return self.measure(base, name)
         if word in words.MEASURES:
-            raise UnsupportedError(f"{word}() on a field (only on xEvent)")
+            raise self.unsupported(f"{word}() on a field (only on xEvent)", name)
         if not isinstance(base, OPERANDS):
             raise self.error(f"'.{word}()' cannot follow a condition", name)
         if word in words.TEXT_METHODS:
@@ -439,6 +484,9 @@ class _Parser:
         if word == "matches":
             return TextMatch(op="matches", operand=base, value=self.pattern())
         if word in words.LIST_METHODS:
+            argument = self.peek()
+            if not (argument.is_op("[") or (word == "includes" and _is_scalar_start(argument))):
+                raise self.unsupported(f"{word}() of a field or expression (only of values)")
             values = (
                 [self.scalar_literal()]
                 if word == "includes"
@@ -483,7 +531,7 @@ class _Parser:
         if token.is_op("["):
             return Lit(value=self.list_literal())
         if token.is_op("^"):
-            raise UnsupportedError("^ (up-reference to an outer level)")
+            raise self.unsupported("^ (up-reference to an outer level)")
         if kind in ("qident", "param"):
             return self.field_path()
         if kind == "ident":
@@ -503,9 +551,12 @@ class _Parser:
             return Anchor(name=word)
         if word == "xEvent":
             if self.scope == "event":
-                raise UnsupportedError("an event condition inside an event filter")
+                raise self.unsupported("an event condition inside an event filter")
             self.advance()
             return _Events(None, token)
+        if word in self.lets and not call and not nxt.is_op("."):
+            self.advance()
+            return self.lets[word]
         if word in ("select", "exists", "forall") and nxt.kind == "ident":
             return self.comprehension()
         if word == "let" and nxt.kind == "ident":
@@ -528,7 +579,7 @@ class _Parser:
         if word in ("chain", "CHAIN"):
             return self.chain()
         if word in words.UNSUPPORTED_FUNCTIONS:
-            raise UnsupportedError(words.UNSUPPORTED_FUNCTIONS[word])
+            raise self.unsupported(words.UNSUPPORTED_FUNCTIONS[word])
         hint = _suggest(word, words.KNOWN_FUNCTIONS)
         raise self.error(f"unknown function '{word}'{hint}", token)
 
@@ -540,7 +591,7 @@ class _Parser:
         prefixed = False
         if token.kind == "param":
             if token.value != 1:
-                raise UnsupportedError(f"parameter {token.text} (only $1, the profile)")
+                raise self.unsupported(f"parameter {token.text} (only $1, the profile)")
             self.advance()
             scope, prefixed = "profile", True
         elif (
@@ -696,7 +747,7 @@ class _Parser:
                 anchor=anchor,
             )
         if token.is_word("from"):
-            raise UnsupportedError("occurs from <time> without an amount")
+            raise self.unsupported("occurs from <time> without an amount")
         if token.is_word("between"):
             self.advance()
             start = self.time_point(labels)
@@ -714,7 +765,7 @@ class _Parser:
 
     def no_step_ref(self, *points: Any) -> None:
         if any(isinstance(point, _StepRef) for point in points):
-            raise UnsupportedError("WHEN relative to a step other than '<= N units after <step>'")
+            raise self.unsupported("WHEN relative to a step other than '<= N units after <step>'")
 
     def unit(self) -> str:
         token = self.peek()
@@ -759,6 +810,8 @@ class _Parser:
             with self.event_scope(keyword, var):
                 start = self.peek()
                 cond = self.as_condition(self.parse_or(), start)
+        if self.peek().is_op(","):
+            raise self.unsupported(f"several generators in {keyword.text}")
         if keyword.text == "forall":
             if cond is None:
                 raise self.error("forall needs a condition: forall X from xEvent where ...")
@@ -769,14 +822,14 @@ class _Parser:
     def event_source(self, keyword: str) -> None:
         source = self.peek()
         if not source.is_word("xEvent"):
-            raise UnsupportedError(f"{keyword} over an array other than xEvent")
+            raise self.unsupported(f"{keyword} over an array other than xEvent")
         if self.scope == "event":
-            raise UnsupportedError("an event condition inside an event filter")
+            raise self.unsupported("an event condition inside an event filter")
         self.advance()
         if self.peek().is_op(","):
-            raise UnsupportedError(f"several generators in {keyword}")
+            raise self.unsupported(f"several generators in {keyword}")
 
-    def let(self) -> EventCondition:
+    def let(self) -> Any:
         keyword = self.advance()
         name = self.expect_name("a variable name").text
         self.expect_op("=")
@@ -785,7 +838,7 @@ class _Parser:
             self.advance()
         measure_token = self.peek()
         if not measure_token.is_word(*words.MEASURES):
-            raise UnsupportedError("let with a value other than sum/average/min/max/count ... over")
+            raise self.unsupported("let with a value other than sum/average/min/max/count ... over")
         self.advance()
         path_start = self.i
         if not self.peek().is_word("over"):
@@ -816,52 +869,29 @@ class _Parser:
         if paren:
             self.expect_op(")")
         self.expect_word("in")
-        op, value = self.let_body(name)
-        event_types, window, rest = split_filter(cond)
-        return self.make(
-            EventCondition,
-            measure_token,
-            event_types=event_types,
-            window=window,
-            where=combine(rest),
-            measure=measure_token.text,
-            field=field,
-            op=op,
-            value=value,
-        )
-
-    def let_body(self, name: str) -> tuple[str, int | float]:
-        paren = self.peek().is_op("(")
-        if paren:
-            self.advance()
-        unsupported = UnsupportedError(f"let body other than '{name} <op> <number>'")
-        if not self.peek().is_word(name):
-            raise unsupported
-        self.advance()
-        op = self.peek()
-        if not (op.kind == "op" and op.text in words.COMPARE_OPS):
-            raise unsupported
-        self.advance()
-        value = self.number_literal()
-        if paren:
-            if not self.peek().is_op(")"):
-                raise unsupported
-            self.advance()
-        return op.text, value
+        # the body is any condition; each comparison of the variable is one event measure
+        saved = self.lets
+        self.lets = {**saved, name: _Aggregate(measure_token.text, field, cond, measure_token)}
+        try:
+            start = self.peek()
+            with self.nested(start):
+                return self.as_condition(self.parse_not(), start)
+        finally:
+            self.lets = saved
 
     def chain(self) -> Sequence:
         token = self.advance()
         self.advance()  # "("
         source = self.peek()
         if not source.is_word("xEvent"):
-            raise UnsupportedError("chain over an array other than xEvent")
+            raise self.unsupported("chain over an array other than xEvent")
         if self.scope == "event":
-            raise UnsupportedError("an event condition inside an event filter")
+            raise self.unsupported("an event condition inside an event filter")
         self.advance()
         self.expect_op(",")
         order = self.peek()
         if not order.is_word("timestamp"):
-            raise UnsupportedError("chain ordered by a field other than timestamp")
+            raise self.unsupported("chain ordered by a field other than timestamp")
         self.advance()
         self.expect_op(",")
         self.expect_op("[", "'[' before the chain steps")
@@ -930,7 +960,7 @@ class _Parser:
     def within_previous(self, when: tuple[Any, ...], previous: list[SequenceStep]) -> Duration:
         cmp, amount, unit, direction, ref = when
         if cmp != "<=" or direction != "after" or ref.label != previous[-1].label:
-            raise UnsupportedError(
+            raise self.unsupported(
                 "WHEN relative to a step other than '<= N units after <previous step>'"
             )
         return Duration(amount=amount, unit=unit)

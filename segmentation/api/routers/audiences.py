@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 from pydantic import Field
 
 from segmentation.api import wire
@@ -19,7 +19,7 @@ from segmentation.api.errors import ApiError
 from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn
 from segmentation.definitions import Definition
 
-router = APIRouter(tags=["audiences"])
+router = wire.Router(tags=["audiences"])
 # JSON-Patch path -> the definition field it sets
 PATCHABLE = ("/name", "/description", "/expression", "/labels")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import Body, Query, Response
 from pydantic import Field
 
 from segmentation.api import wire
@@ -13,7 +13,7 @@ from segmentation.api.auth import Reader, Writer
 from segmentation.api.errors import ApiError
 from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn
 
-router = APIRouter(tags=["segment definitions"])
+router = wire.Router(tags=["segment definitions"])
 
 # AEP's sort attributes -> the store's sort keys
 SORTS = {

@@ -12,7 +12,6 @@ import datetime as dt
 import re
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from segmentation.api import wire
@@ -22,7 +21,7 @@ from segmentation.api.wire import BAD_REQUEST, Lenient, SchemaIn
 from segmentation.errors import NotFoundError
 from segmentation.exports import ExportJob, ExportRequest
 
-router = APIRouter(tags=["export jobs"])
+router = wire.Router(tags=["export jobs"])
 STATUSES = ("NEW", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLED")
 _OFFSET = re.compile(r"^(\d+)_(\d+)$")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
@@ -13,7 +13,7 @@ from segmentation.api.wire import BAD_REQUEST
 from segmentation.errors import NotFoundError
 from segmentation.jobs import JobMetrics, SegmentJob, TimeSpan
 
-router = APIRouter(tags=["segment jobs"])
+router = wire.Router(tags=["segment jobs"])
 MAX_SEGMENTS = 1500
 STATUSES = ("NEW", "QUEUED", "PROCESSING", "CANCELLING", "CANCELLED", "FAILED", "SUCCEEDED")
 
@@ -46,9 +46,11 @@ def metrics(m: JobMetrics) -> dict[str, Any]:
 
 def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
     href = f"{wire.BASE}/segment/jobs/{j.id}"
+    # one read for all the job's definitions: a job may name 1500 (and clients poll it)
+    current = {d.id: d for d in caller.service.definitions.all()} if j.segments else {}
     segments = []
     for s in j.segments:
-        found = caller.service.definitions.find(s.segment_id)
+        found = current.get(s.segment_id)
         segment: dict[str, Any] = {
             "id": s.segment_id,
             "name": s.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 from pydantic import Field
 
 from segmentation.api import wire
@@ -13,7 +13,7 @@ from segmentation.api.errors import ApiError
 from segmentation.api.wire import BAD_REQUEST, Lenient
 from segmentation.schedules import Schedule
 
-router = APIRouter(tags=["schedules"])
+router = wire.Router(tags=["schedules"])
 TYPE = "batch_segmentation"
 STATES = {"active": True, "inactive": False}
 # JSON-Patch path -> the store's field (AEP has /state and /schedule; /timezone and /name are ours)

@@ -13,13 +13,14 @@ import base64
 import math
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from segmentation.api import wire
 from segmentation.api.auth import Reader
 from segmentation.api.errors import ApiError
 from segmentation.api.wire import BAD_REQUEST
 
-router = APIRouter(tags=["search"])
+router = wire.Router(tags=["search"])
 SCHEMA = "_xdm.context.segmentdefinition"
 NAMESPACE = "ups"
 ROOT = "root"

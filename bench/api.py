@@ -1,0 +1,296 @@
+"""The REST API against direct service calls for the same work, and under 8 clients.
+
+    .venv/bin/python bench/api.py --profiles 200000 --out bench/results-api.json
+
+The bench workspace of ``bench/run.py`` (same data folder, same loader) gets the
+definitions of ``bench/segments.py`` and a token, and is copied: ``segmentation
+serve`` owns the copy (a real uvicorn process, the dashboard mounted beside the
+API, Streamlit's middleware in the path), this process opens the original for the
+direct calls. Timings are wall times with ``time.perf_counter``; clients keep
+their HTTP connection open, as aepp's ``requests`` session does.
+
+Measured:
+- p50/p99 of ``GET /segment/definitions/{id}`` vs ``svc.definitions.get``, of the
+  list (100) vs ``svc.definitions.list``, and of a preview page (50 rows, varying
+  offsets) vs ``svc.preview`` on the same cached evaluation;
+- a job of every bench segment started with ``POST /segment/jobs`` and polled to
+  SUCCEEDED every 50 ms vs ``svc.jobs.run`` (best and median of ``--job-repeat``);
+- throughput of 1 client and of 8 concurrent clients, and their errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+from run import ensure_data, log, open_workspace, save_definitions  # noqa: E402
+from segments import SEGMENTS  # noqa: E402
+
+from tests.browser_support import _wait_healthy, free_port  # noqa: E402
+
+BASE = "/data/core/ups"
+POLL_SECONDS = 0.05  # a client polling a job 20 times a second
+PREVIEW_SEGMENT = "attr_list_date"
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"p50_ms": round(statistics.median(ordered) * 1000, 3), "p99_ms": round(p99 * 1000, 3)}
+
+
+def timed(fn: Callable[[int], Any], n: int, warmup: int = 5) -> list[float]:
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def compare(name: str, api: Callable[[int], Any], direct: Callable[[int], Any], n: int) -> dict:
+    """Interleaved in blocks so that load from other work on the machine hits both."""
+    api_times, direct_times = [], []
+    for _ in range(5):
+        api_times += timed(api, n // 5)
+        direct_times += timed(direct, n // 5)
+    a, d = percentiles(api_times), percentiles(direct_times)
+    row = {"endpoint": name, "api": a, "direct": d}
+    row["added_p50_ms"] = round(a["p50_ms"] - d["p50_ms"], 3)
+    log(f"{name}: api p50 {a['p50_ms']} ms, direct p50 {d['p50_ms']} ms")
+    return row
+
+
+def throughput(url: str, headers: dict[str, str], paths: list[str], clients: int, n: int) -> dict:
+    """``clients`` threads, each with its own keep-alive connection, ``n`` requests each."""
+    errors: list[str] = []
+    barrier = threading.Barrier(clients + 1)
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            http.get(paths[0])  # connect before the clock starts
+            barrier.wait()
+            for i in range(n):
+                response = http.get(paths[(k * n + i) % len(paths)])
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:100]}")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": clients * n,
+        "seconds": round(seconds, 3),
+        "per_second": round(clients * n / seconds, 1),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def bench_job(http: httpx.Client, svc, ids: list[str], repeat: int) -> dict:
+    def through_api() -> float:
+        started = time.perf_counter()
+        job = http.post(f"{BASE}/segment/jobs", json=[{"segmentId": i} for i in ids]).json()
+        while True:
+            status = http.get(f"{BASE}/segment/jobs/{job['id']}").json()["status"]
+            if status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(POLL_SECONDS)
+        assert status == "SUCCEEDED", status
+        return time.perf_counter() - started
+
+    def direct() -> float:
+        started = time.perf_counter()
+        assert svc.jobs.run(ids).status == "SUCCEEDED"
+        return time.perf_counter() - started
+
+    through_api(), direct()  # warm-up
+    api_s, direct_s = [], []
+    for _ in range(repeat):
+        api_s.append(through_api())
+        direct_s.append(direct())
+    # best of the repeats, as bench/run.py does: on a shared machine the minimum is the
+    # run least disturbed by other work; the medians are kept too
+    a, d = min(api_s), min(direct_s)
+    log(f"job of {len(ids)}: api {a:.3f} s, direct {d:.3f} s (best of {repeat})")
+    return {
+        "definitions": len(ids),
+        "api_seconds": round(a, 3),
+        "direct_seconds": round(d, 3),
+        "ratio": round(a / d, 3),
+        "median_ratio": round(statistics.median(api_s) / statistics.median(direct_s), 3),
+        "api_all": [round(s, 3) for s in api_s],
+        "direct_all": [round(s, 3) for s in direct_s],
+    }
+
+
+def table(res: dict[str, Any]) -> str:
+    lines = [
+        "| endpoint | API p50 ms | API p99 ms | direct p50 ms | direct p99 ms | added p50 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in res["latency"]:
+        a, d = row["api"], row["direct"]
+        lines.append(
+            f"| {row['endpoint']} | {a['p50_ms']:.2f} | {a['p99_ms']:.2f} | {d['p50_ms']:.2f} "
+            f"| {d['p99_ms']:.2f} | {row['added_p50_ms']:.2f} |"
+        )
+    job = res["job"]
+    lines += [
+        "",
+        f"- job of {job['definitions']} definitions, best of the repeats: API "
+        f"{job['api_seconds']} s (POST, polled every {POLL_SECONDS * 1000:.0f} ms) vs direct "
+        f"{job['direct_seconds']} s: ratio {job['ratio']} (of the medians {job['median_ratio']})",
+    ]
+    for name, pair in res["throughput"].items():
+        one, many = pair["1"], pair["8"]
+        lines.append(
+            f"- {name}: 1 client {one['per_second']} req/s, 8 clients {many['per_second']} req/s "
+            f"({many['per_second'] / one['per_second']:.2f}x), errors {one['errors']} + "
+            f"{many['errors']}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", type=int, default=200_000)
+    parser.add_argument("--events-per-profile", type=float, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--requests", type=int, default=300, help="per latency endpoint")
+    parser.add_argument("--throughput-requests", type=int, default=100, help="per client")
+    parser.add_argument("--job-repeat", type=int, default=7)
+    parser.add_argument("--memory-limit", default="4GB")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-api.json")
+    args = parser.parse_args(argv)
+
+    data = ensure_data(ROOT / "bench" / "data", args.profiles, args.events_per_profile, args.seed)
+    folder = Path(data["folder"])
+    svc, _ = open_workspace(folder, data, args.memory_limit, args.threads)
+    ids = dict(
+        zip(
+            [s.name for s in SEGMENTS],
+            save_definitions(svc, [(s.name, s.pql) for s in SEGMENTS]),
+            strict=True,
+        )
+    )
+    for name in [t.name for t in svc.tokens.list()]:
+        svc.tokens.revoke(name)
+    _, token = svc.tokens.create("bench")
+    svc.close()
+    served = folder / "api" / "bench.duckdb"
+    shutil.rmtree(served.parent, ignore_errors=True)
+    served.parent.mkdir()
+    shutil.copy(folder / "bench.duckdb", served)
+    svc, _ = open_workspace(folder, data, args.memory_limit, args.threads)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_file = open(folder / "api" / "serve.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "segmentation.cli", "serve", "--workspace", str(served)]
+        + ["--port", str(port)],
+        cwd=ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    headers = {"Authorization": f"Bearer {token}", "x-sandbox-name": "prod"}
+    try:
+        _wait_healthy(url, server)
+        http = httpx.Client(base_url=url, headers=headers, timeout=120)
+        seg_ids = list(ids.values())
+        latency = [
+            compare(
+                "GET /segment/definitions/{id}",
+                lambda i: http.get(f"{BASE}/segment/definitions/{seg_ids[i % len(seg_ids)]}"),
+                lambda i: svc.definitions.get(seg_ids[i % len(seg_ids)]),
+                args.requests,
+            ),
+            compare(
+                "GET /segment/definitions (100)",
+                lambda i: http.get(f"{BASE}/segment/definitions"),
+                lambda i: svc.definitions.list(limit=100),
+                args.requests,
+            ),
+        ]
+        pql = svc.definitions.get(ids[PREVIEW_SEGMENT]).pql
+        as_of = "2026-11-27T23:00:00"
+        preview = http.post(f"{BASE}/preview", json={"predicateExpression": pql, "asOf": as_of})
+        preview_id = preview.json()["previewId"]
+        while http.get(f"{BASE}/estimate/{preview_id}").json()["state"] not in (
+            "RESULT_READY",
+            "FAILED",
+        ):
+            time.sleep(0.05)
+        total = svc.preview(pql, as_of=as_of, limit=1).total
+        pages = max(1, min(total // 50, 200))
+        latency.append(
+            compare(
+                "GET /preview/{id} (50 rows)",
+                lambda i: http.get(
+                    f"{BASE}/preview/{preview_id}?offset={(i % pages) * 50}&limit=50"
+                ),
+                lambda i: svc.preview(pql, as_of=as_of, limit=50, offset=(i % pages) * 50),
+                args.requests,
+            )
+        )
+        job = bench_job(http, svc, list(ids.values()), args.job_repeat)
+        paths = {
+            "definitions GET": [f"{BASE}/segment/definitions/{i}" for i in seg_ids],
+            "preview page": [
+                f"{BASE}/preview/{preview_id}?offset={k * 50}&limit=50" for k in range(pages)
+            ],
+        }
+        rates = {}
+        for name, targets in paths.items():
+            rates[name] = {
+                str(c): throughput(url, headers, targets, c, args.throughput_requests)
+                for c in (1, 8)
+            }
+            one, many = rates[name]["1"]["per_second"], rates[name]["8"]["per_second"]
+            log(f"{name}: {one} -> {many} req/s")
+        http.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log_file.close()
+        svc.close()
+    res = {
+        "profiles": data["profiles"],
+        "events": data["events"],
+        "preview_total": total,
+        "latency": latency,
+        "job": job,
+        "throughput": rates,
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    args.out.write_text(json.dumps(res, indent=2))
+    print(table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
