@@ -48,6 +48,8 @@ DATA_TABLES = ("profiles", "events")
 RESULTS_FOLDER = "_segment_studio_results"
 CONNECT_TIMEOUT_S = 5.0
 _start_lock = threading.Lock()
+# pyspark 4.3 warns on every start that it has not certified pandas 3: nothing a user can act on
+warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
 
 
 class SparkError(SegmentationError):
@@ -388,10 +390,8 @@ def _start_session(master: str) -> Any:
         # pyspark logs every failed query with its JVM stack trace to stderr; the
         # error itself reaches the user, as one line, through SparkError
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    with warnings.catch_warnings():  # pyspark 4.3 has not certified pandas 3 yet: not ours
-        warnings.simplefilter("ignore", FutureWarning)
-        from pyspark import SparkContext
-        from pyspark.sql import SparkSession
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
     with _start_lock:
         if SparkContext._active_spark_context is not None:  # started here before (tests)
