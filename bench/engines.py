@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     duck, _ = bench.open_workspace(folder, data, args.memory_limit, args.threads)
     spark, start_s = spark_workspace(folder, args.master)
     bench.log(f"spark workspace ready in {start_s:.1f}s (session start + schema)")
+    for svc in (duck, spark):  # segment_of_segments reads saved definitions
+        bench.save_definitions(svc, [(s.name, s.pql) for s in SEGMENTS if s.saved])
     result = {
         "profiles": data["profiles"],
         "events": data["events"],
