@@ -10,6 +10,7 @@ exports, previews) goes to the task runner and the request answers at once.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from fastapi import FastAPI
@@ -53,7 +54,9 @@ def create_app(sandboxes: Sandboxes) -> FastAPI:
 
 class RequestIds:
     """Each request's id (the client's ``x-request-id``, else a new one) in
-    ``request.state`` and on the answer. Plain ASGI: cheaper than BaseHTTPMiddleware."""
+    ``request.state`` and on the answer, with the time the API took as
+    ``Server-Timing: app;dur=<ms>`` (what a client sees beyond it is the HTTP stack
+    and the network). Plain ASGI: cheaper than BaseHTTPMiddleware."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,10 +69,16 @@ class RequestIds:
         rid = sent.decode("latin-1")[:128] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
 
+        started = time.perf_counter()
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", rid.encode()),
+                    (b"server-timing", took),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
