@@ -10,6 +10,7 @@ exports, previews) goes to the task runner and the request answers at once.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -82,6 +83,51 @@ class RequestIds:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class JsonAnswers:
+    """Put in front of the whole server: middleware outside the API (Streamlit's path
+    check) answers some bad paths itself, in plain text. Under the API's base path
+    such an answer becomes AEP's envelope, so that every API answer is JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.lstrip("/").startswith(BASE.lstrip("/")):
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_json(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                is_json = headers.get(b"content-type", b"").startswith(b"application/json")
+                if message["status"] >= 400 and not is_json:
+                    replaced = True
+                    status = message["status"]
+                    text = f"The path {path!r} is not allowed here (no '..', '//' or NUL)."
+                    code = f"UPAPI-113434-{status}"
+                    body = errors.envelope_body(status, code, text, uuid.uuid4().hex)
+                    data = json.dumps(body).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [
+                                (b"content-type", b"application/json"),
+                                (b"content-length", str(len(data)).encode()),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": data})
+                    return
+            if not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_json)
 
 
 def mount(sandboxes: Sandboxes) -> Mount:
