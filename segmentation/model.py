@@ -158,8 +158,42 @@ class Func(Node):
     args: list[Operand] = Field(default_factory=list)
 
 
+class _EventSelection(Node):
+    """The profile's events that a measure reads, and the measure.
+
+    ``event_types`` (any of), ``window`` (on the event timestamp) and ``where``
+    (other filters on event fields, scope "event") select the events; ``measure``
+    is count, or an aggregate of ``field``. Count and sum of no events are 0;
+    average, min and max of none are missing.
+    """
+
+    event_types: list[str] = Field(default_factory=list)
+    where: Condition | None = None
+    window: TimeWindow | None = None
+    measure: Measure = "count"
+    field: str | None = None
+
+    def selection(self) -> dict[str, Any]:
+        """The five selection fields, as they are (to build the other kind from)."""
+        return {name: getattr(self, name) for name in _EventSelection.model_fields}
+
+    @model_validator(mode="after")
+    def _field_matches_measure(self) -> _EventSelection:
+        if (self.measure == "count") != (self.field is None):
+            raise ValueError("count takes no field; sum, average, min and max need one")
+        return self
+
+
+class EventMeasure(_EventSelection):
+    """An event measure as a value: ``xEvent[..].sum(revenue) > ltv``,
+    ``xEvent[A].count() > xEvent[B].count()``. Compared with a plain number it is
+    an EventCondition instead (one spelling per meaning)."""
+
+    kind: Literal["measure"] = "measure"
+
+
 Operand = Annotated[
-    Union[FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func],
+    Union[FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func, EventMeasure],
     Field(discriminator="kind"),
 ]
 
@@ -260,6 +294,18 @@ class Compare(Node):
     left: Operand
     right: Operand
 
+    @model_validator(mode="after")
+    def _measure_against_a_number_is_an_event_condition(self) -> Compare:
+        sides = (self.left, self.right)
+        if any(isinstance(side, EventMeasure) for side in sides) and any(
+            isinstance(side, Lit) and type(side.value) in (int, float) for side in sides
+        ):
+            raise ValueError(
+                "an event measure compared with a number is an event condition "
+                '({"kind": "event", "measure": ..., "op": ..., "value": ...})'
+            )
+        return self
+
 
 class InList(Node):
     """``x in [..]``; ``negate`` is PQL's ``notIn``, which is false on null."""
@@ -305,30 +351,16 @@ class Occurs(Node):
     window: TimeWindow
 
 
-class EventCondition(Node):
-    """Something the profile did: a measure over its matching events vs. a value.
+class EventCondition(_EventSelection):
+    """Something the profile did: a measure over its matching events vs. a number.
 
-    ``event_types`` (any of), ``window`` (on the event timestamp) and ``where``
-    (other filters on event fields, scope "event") select the events; then
-    ``measure`` (count, or an aggregate of ``field``) is compared with ``value``.
     "Did not perform" is ``count = 0``. A profile with no matching events has
     count 0 and sum 0; average, min and max are missing, so they never match.
     """
 
     kind: Literal["event"] = "event"
-    event_types: list[str] = Field(default_factory=list)
-    where: Condition | None = None
-    window: TimeWindow | None = None
-    measure: Measure = "count"
-    field: str | None = None
     op: CompareOp = ">="
     value: float | int = 1
-
-    @model_validator(mode="after")
-    def _field_matches_measure(self) -> EventCondition:
-        if (self.measure == "count") != (self.field is None):
-            raise ValueError("count takes no field; sum, average, min and max need one")
-        return self
 
 
 class SequenceStep(Node):
@@ -378,7 +410,7 @@ Expression = Condition
 CONDITION_TYPES: tuple[type[Node], ...] = get_args(get_args(Condition)[0])
 OPERAND_TYPES: tuple[type[Node], ...] = get_args(get_args(Operand)[0])
 
-for _model in (Arith, Func, And, Or, Not, EventCondition, SequenceStep):
+for _model in (Arith, Func, EventMeasure, Compare, And, Or, Not, EventCondition, SequenceStep):
     _model.model_rebuild()
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Expression)

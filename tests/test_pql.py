@@ -26,6 +26,7 @@ from segmentation.model import (
     DateTimeLit,
     Duration,
     EventCondition,
+    EventMeasure,
     FieldRef,
     Func,
     InList,
@@ -108,6 +109,29 @@ PARSE_CASES = [
     ("-3 < delta", C("<", L(-3), F("delta"))),
     ("isVip = true", eq("isVip", True)),
     ("n = 9223372036854775807", eq("n", 2**63 - 1)),
+    # comparisons whose right side is not a literal (#12 family 2)
+    (
+        'xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()',
+        C(">", EventMeasure(event_types=["a"]), EventMeasure(event_types=["b"])),
+    ),
+    (
+        'xEvent[eventType = "buy"].sum(revenue) > ltv',
+        C(">", EventMeasure(event_types=["buy"], measure="sum", field="revenue"), F("ltv")),
+    ),
+    (
+        "xEvent.sum(revenue) * 2 >= ltv + 10",
+        C(
+            ">=",
+            Arith(op="*", left=EventMeasure(measure="sum", field="revenue"), right=L(2)),
+            Arith(op="+", left=F("ltv"), right=L(10)),
+        ),
+    ),
+    ("age > xEvent.average(x)", C(">", F("age"), EventMeasure(measure="average", field="x"))),
+    ("5 < xEvent.count()", EventCondition(op=">", value=5)),
+    (
+        "let S = (max X.v over X from xEvent) in (S > ltv)",
+        C(">", EventMeasure(measure="max", field="v"), F("ltv")),
+    ),
     ('name = "\\ud83d\\ude80 \\u00e9"', eq("name", "\U0001f680 \u00e9")),
     ("end = date(9999, 12, 31)", C("=", F("end"), DateLit(value=dt.date(9999, 12, 31)))),
     ("true", BoolConst(value=True)),
@@ -650,8 +674,6 @@ UNSUPPORTED_CASES = [
     ("favoriteCities.subsetOf(visitedCities)", "subsetOf() of a field"),
     ("tags.includes(otherTag)", "includes() of a field"),
     ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
-    ('xEvent[eventType = "a"].sum(revenue) > ltv', "comparing sum() of events"),
-    ('xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()', "comparing count()"),
     ('exists E from xEvent where E.p > 50, I from E.items where I.SKU = "PS"', "several gen"),
     ("let S = (X.f over X from xEvent) in (S > 1)", "let with a value"),
     ('xEvent.any(eventType = "a")', "xEvent.any"),
@@ -675,7 +697,6 @@ def test_unsupported(text: str, construct: str) -> None:
         ("x = 1 and\n  if(a = 1, b, c) = 1", 2, 3),
         ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
         ("favoriteCities.subsetOf(visitedCities)", 1, 25),
-        ('xEvent[eventType = "a"].sum(revenue) > ltv', 1, 40),
         ("exists X from xEvent where X.a = 1, Y from X.items where Y.b = 2", 1, 35),
     ],
 )
@@ -893,8 +914,17 @@ def conditions(scope: str, with_events: bool = True):
 
     leaves = leaf_conditions(scope)
     if with_events:
-        leaves = st.one_of(leaves, event_conditions(), sequences())
+        leaves = st.one_of(leaves, event_conditions(), sequences(), measure_comparisons())
     return st.recursive(leaves, extend, max_leaves=5)
+
+
+def measure_comparisons():
+    """An event measure against a field or another measure (a number would be an event)."""
+    measures = event_conditions().map(lambda event: EventMeasure(**event.selection()))
+    other = st.one_of(fields("profile"), measures)
+    return st.builds(Compare, op=COMPARE, left=measures, right=other) | st.builds(
+        Compare, op=COMPARE, left=fields("profile"), right=measures
+    )
 
 
 @st.composite

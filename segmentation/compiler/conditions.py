@@ -35,6 +35,7 @@ from segmentation.model import (
     BoolConst,
     Compare,
     EventCondition,
+    EventMeasure,
     FieldRef,
     InList,
     ListMatch,
@@ -184,12 +185,28 @@ class Compiler(OperandCompiler):
     def _c_EventCondition(self, node: EventCondition, ctx: Context) -> str:
         if ctx.scope == "event":
             raise UnsupportedError("an event condition inside an event filter")
-        if node.measure != "count" and not node.field:
-            raise InvalidInputError(f"{node.measure} of events needs a field to aggregate.")
         if not self.schema.has_events:  # no events at all: count 0, sum 0, the rest missing
             if node.measure in ("count", "sum"):
                 return "TRUE" if _PY_CMP[node.op](0, node.value) else "FALSE"
             return "FALSE"
+        measured = self.operand(EventMeasure(**node.selection()), ctx)
+        return f"({measured.sql} {node.op} {self.params.bind(node.value)})"
+
+    def operand(self, node: Any, ctx: Context) -> Val:
+        if isinstance(node, EventMeasure):
+            return self._measure(node, ctx)
+        return super().operand(node, ctx)
+
+    def _measure(self, node: EventMeasure, ctx: Context) -> Val:
+        """An aggregate of the events pass: count and sum of no events are 0, the rest NULL."""
+        if ctx.scope == "event":
+            raise UnsupportedError("an event measure inside an event filter")
+        if node.measure != "count" and not node.field:
+            raise InvalidInputError(f"{node.measure} of events needs a field to aggregate.")
+        label = f"{node.measure}() of events"
+        if not self.schema.has_events:
+            sql = "0" if node.measure in ("count", "sum") else "CAST(NULL AS DOUBLE)"
+            return Val(kind="number", label=label, sql=sql)
         selector, _ = self.event_filter(node.event_types, node.where, node.window)
         measured = None
         if node.measure != "count":
@@ -201,10 +218,8 @@ class Compiler(OperandCompiler):
         column = self.events.aggregate(
             node.measure, measured.sql(None) if measured else None, selector
         )
-        value = self.params.bind(node.value)
-        if node.measure in ("count", "sum"):
-            return f"(coalesce(ev.{column}, 0) {node.op} {value})"
-        return f"(ev.{column} {node.op} {value})"
+        sql = f"coalesce(ev.{column}, 0)" if node.measure in ("count", "sum") else f"ev.{column}"
+        return Val(kind="number", label=label, sql=sql)
 
     def _c_Sequence(self, node: Sequence, ctx: Context) -> str:
         if ctx.scope == "event":

@@ -22,6 +22,7 @@ from segmentation.model import (
     DateLit,
     DateTimeLit,
     EventCondition,
+    EventMeasure,
     FieldRef,
     Func,
     InList,
@@ -175,6 +176,8 @@ class _Formatter:
             return self.date(node)
         if isinstance(node, Anchor):
             return node.name
+        if isinstance(node, EventMeasure):
+            return self.measure(node)
         if isinstance(node, Func):
             if node.name in words.CURRENT_FUNCS:
                 if node.args:
@@ -254,6 +257,10 @@ class _Formatter:
             self.scope = saved
 
     def event(self, node: EventCondition) -> str:
+        return f"{self.measure(node)} {node.op} {format_number(node.value)}"
+
+    def measure(self, node: EventCondition | EventMeasure) -> str:
+        """``xEvent[filter].sum(f)``: the events a condition or a measure reads."""
         if self.scope == "event":
             raise InvalidInputError("an event condition cannot stand inside an event filter")
         text = self.event_filter(node.event_types, node.where, node.window)
@@ -268,7 +275,7 @@ class _Formatter:
             saved, self.scope = self.scope, "event"
             measure = f"{node.measure}({format_path(node.field)})"
             self.scope = saved
-        return f"{source}.{measure} {node.op} {format_number(node.value)}"
+        return f"{source}.{measure}"
 
     def sequence(self, node: Sequence) -> str:
         if self.scope == "event":

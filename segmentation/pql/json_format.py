@@ -55,6 +55,7 @@ from segmentation.model import (
     DateTimeLit,
     Duration,
     EventCondition,
+    EventMeasure,
     Expression,
     FieldRef,
     Func,
@@ -148,7 +149,9 @@ def _encode(node: Any) -> JsonNode:
     if isinstance(node, BetweenWindow):
         return _apply("between", _encode(node.start), _encode(node.end))
     if isinstance(node, EventCondition):
-        return _event(node)
+        return _apply(node.op, _measure(node), _literal(node.value))
+    if isinstance(node, EventMeasure):
+        return _measure(node)
     if isinstance(node, Sequence):
         return _apply("chain", _EVENT, _field("timestamp", "event"), *map(_step, node.steps))
     if isinstance(node, SegmentRef):
@@ -185,11 +188,11 @@ def _event_filter(event_types: list[str], where: Any, window: Any) -> Any:
     return combine(items)
 
 
-def _event(node: EventCondition) -> JsonNode:
+def _measure(node: EventCondition | EventMeasure) -> JsonNode:
     cond = _event_filter(node.event_types, node.where, node.window)
     source = _EVENT if cond is None else _apply("filter", _EVENT, _encode(cond))
     field = [] if node.field is None else [_field(node.field, "event")]
-    return _apply(node.op, _apply(node.measure, source, *field), _literal(node.value))
+    return _apply(node.measure, source, *field)
 
 
 def _step(step: SequenceStep) -> JsonNode:
@@ -221,6 +224,22 @@ def from_pql_json(data: Any, *, root: str = "expression") -> Expression:
     except ValidationError as exc:  # a node whose parts do not fit together
         raise ExpressionError(root, exc.errors(include_url=False)[0]["msg"]) from None
     return expression_from_data(tree, root=root)
+
+
+def _is_measure(raw: Any) -> bool:
+    return (
+        isinstance(raw, dict)
+        and raw.get("nodeType") == "fnApply"
+        and (raw.get("fnName") in words.MEASURES)
+    )
+
+
+def _is_number(raw: Any) -> bool:
+    return (
+        isinstance(raw, dict)
+        and raw.get("nodeType") == "literal"
+        and type(raw.get("value")) in (int, float)
+    )
 
 
 class _Decoder:
@@ -280,7 +299,7 @@ class _Decoder:
             return Not(item=self.condition(item, [*at, 0], scope))
         if name in words.COMPARE_OPS:
             left, right = self.params(node, path, (2,))
-            if isinstance(left, dict) and left.get("fnName") in words.MEASURES:
+            if _is_measure(left) and _is_number(right):
                 return self.event(node, path, scope)
             return Compare(
                 op=name,
@@ -333,39 +352,36 @@ class _Decoder:
         raise self.fail([*path, "fnName"], f"unknown condition {name!r}")
 
     def event(self, node: JsonNode, path: list[Any], scope: str) -> EventCondition:
+        measured = self.measure(node["params"][0], [*path, "params", 0], scope)
+        number = self.literal(node["params"][1], [*path, "params", 1], int, float)
+        return EventCondition(**measured.selection(), op=node["fnName"], value=number)
+
+    def measure(self, node: JsonNode, path: list[Any], scope: str) -> EventMeasure:
+        """``measure(xEvent | filter(xEvent, cond)[, field])``."""
         if scope == "event":
             raise self.fail(path, "an event measure cannot stand inside an event filter")
-        at = [*path, "params"]
-        measure_node, value = node["params"]
-        measure = measure_node["fnName"]
-        params = self.params(measure_node, [*at, 0], (1,) if measure == "count" else (2,))
-        source, cond = (
-            self.node(params[0], [*at, 0, "params", 0], "variableReference", "fnApply"),
-            None,
-        )
+        measure, at = node["fnName"], [*path, "params"]
+        params = self.params(node, path, (1,) if measure == "count" else (2,))
+        source = self.node(params[0], [*at, 0], "variableReference", "fnApply")
+        cond = None
         if source["nodeType"] == "fnApply":
             if source.get("fnName") != "filter":
-                raise self.fail(
-                    [*at, 0, "params", 0], "expected xEvent or filter(xEvent, condition)"
-                )
-            _, raw_cond = self.params(source, [*at, 0, "params", 0], (2,))
-            cond = self.condition(raw_cond, [*at, 0, "params", 0, "params", 1], "event")
+                raise self.fail([*at, 0], "expected xEvent or filter(xEvent, condition)")
+            _, raw_cond = self.params(source, [*at, 0], (2,))
+            cond = self.condition(raw_cond, [*at, 0, "params", 1], "event")
         field = None
         if measure != "count":
-            ref = self.operand(params[1], [*at, 0, "params", 1], "event")
+            ref = self.operand(params[1], [*at, 1], "event")
             if not isinstance(ref, FieldRef) or ref.scope != "event":
-                raise self.fail([*at, 0, "params", 1], f"{measure} needs a field of the event")
+                raise self.fail([*at, 1], f"{measure} needs a field of the event")
             field = ref.path
         event_types, window, rest = split_filter(cond)
-        number = self.literal(value, [*at, 1], int, float)
-        return EventCondition(
+        return EventMeasure(
             event_types=event_types,
             where=combine(rest),
             window=window,
             measure=measure,
             field=field,
-            op=node["fnName"],
-            value=number,
         )
 
     def step(self, raw: Any, path: list[Any]) -> SequenceStep:
@@ -393,6 +409,8 @@ class _Decoder:
         if node["nodeType"] == "fieldLookup":
             return self.field(node, path)
         name, at = node.get("fnName"), [*path, "params"]
+        if name in words.MEASURES:
+            return self.measure(node, path, scope)
         if name in _ARITH:
             left, right = self.params(node, path, (2,))
             return Arith(

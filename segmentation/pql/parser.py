@@ -35,6 +35,7 @@ from segmentation.model import (
     DateTimeLit,
     Duration,
     EventCondition,
+    EventMeasure,
     FieldRef,
     Func,
     InList,
@@ -96,6 +97,13 @@ def parse(text: str) -> Any:
         return _Parser(text).parse_all()
     except RecursionError:
         raise PQLSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1) from None
+
+
+_FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _is_number(node: Any) -> bool:
+    return isinstance(node, Lit) and type(node.value) in (int, float)
 
 
 def _is_scalar_start(token: Token) -> bool:
@@ -231,9 +239,21 @@ class _Parser:
     def as_operand(self, node: Any, token: Token) -> Any:
         if isinstance(node, OPERANDS):
             return node
-        if isinstance(node, (_Events, _Aggregate)):
+        if isinstance(node, _Aggregate):  # a measure as a value: compared with a field ...
+            event_types, window, rest = split_filter(node.filter)
+            return self.make(
+                EventMeasure,
+                node.token,
+                event_types=event_types,
+                where=combine(rest),
+                window=window,
+                measure=node.measure,
+                field=node.field,
+            )
+        if isinstance(node, _Events):
             raise self.error(
-                "an event measure must stand on the left: xEvent[...].count() >= 1", node.token
+                "expected .count(), .sum(f), .average(f), .min(f) or .max(f) after xEvent",
+                node.token,
             )
         raise self.error("expected a value but found a condition", token)
 
@@ -276,24 +296,25 @@ class _Parser:
         start = self.peek()
         left = self.parse_additive()
         token = self.peek()
-        if isinstance(left, _Aggregate):
-            return self.event_comparison(left)
         if isinstance(left, _Events):
             raise self.error(
                 "expected .count(), .sum(f), .average(f), .min(f) or .max(f) after xEvent",
                 token,
             )
-        if not isinstance(left, OPERANDS):
+        if isinstance(left, _Aggregate) and not (
+            token.kind == "op" and token.text in words.COMPARE_OPS
+        ):
+            raise self.error(
+                f"expected a comparison after {left.measure}() (e.g. >= 1) "
+                f"but found {token.describe()}"
+            )
+        if not isinstance(left, (*OPERANDS, _Aggregate)):
             return left
         if token.kind == "op" and token.text in words.COMPARE_OPS:
             self.advance()
             right_token = self.peek()
             right = self.parse_additive()
-            return Compare(
-                op=token.text,
-                left=left,
-                right=self.as_operand(right, right_token),
-            )
+            return self.comparison(token, left, start, right, right_token)
         if token.is_op("=="):
             raise self.error("use '=' to compare", token)
         if token.is_word("in", "notIn"):
@@ -321,20 +342,23 @@ class _Parser:
         hint = _suggest(word, (*words.INFIX_WORDS, *words.KNOWN_METHODS))
         return self.error(f"unknown operator '{word}'{hint}", token)
 
-    def event_comparison(self, agg: _Aggregate) -> EventCondition:
-        token = self.peek()
-        if not (token.kind == "op" and token.text in words.COMPARE_OPS):
-            raise self.error(
-                f"expected a comparison after {agg.measure}() (e.g. >= 1) "
-                f"but found {token.describe()}"
-            )
-        self.advance()
-        right = self.peek(1) if self.peek().is_op("-") else self.peek()
-        if right.kind in ("ident", "qident", "param") or right.is_op("("):
-            raise self.unsupported(
-                f"comparing {agg.measure}() of events with something other than a number", right
-            )
-        value = self.number_literal()
+    def comparison(self, op: Token, left: Any, start: Token, right: Any, right_token: Token) -> Any:
+        """``left op right``; an event measure against a plain number is an EventCondition."""
+        if isinstance(left, _Aggregate) and isinstance(right, Lit) and not _is_number(right):
+            raise self.error(f"expected a number but found {right_token.describe()}", right_token)
+        if isinstance(right, _Aggregate) and _is_number(left):
+            return self.event_condition(right, _FLIP[op.text], left.value)
+        if isinstance(left, _Aggregate) and _is_number(right):
+            return self.event_condition(left, op.text, right.value)
+        return self.make(
+            Compare,
+            op,
+            op=op.text,
+            left=self.as_operand(left, start),
+            right=self.as_operand(right, right_token),
+        )
+
+    def event_condition(self, agg: _Aggregate, op: str, value: int | float) -> EventCondition:
         event_types, window, rest = split_filter(agg.filter)
         return self.make(
             EventCondition,
@@ -344,7 +368,7 @@ class _Parser:
             window=window,
             measure=agg.measure,
             field=agg.field,
-            op=token.text,
+            op=op,
             value=value,
         )
 
