@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 from pydantic import BaseModel
 
@@ -96,13 +97,17 @@ def sample_plan(
 
 
 def refresh_sample(
-    db: Database, threshold: int = EXACT_THRESHOLD, target: int = TARGET_SAMPLE
+    db: Database,
+    threshold: int = EXACT_THRESHOLD,
+    target: int = TARGET_SAMPLE,
+    tx: duckdb.DuckDBPyConnection | None = None,
 ) -> SampleInfo:
-    """(Re)build the sample tables after a load; none when the data is small."""
+    """(Re)build the sample tables after a load (in its transaction ``tx`` when given);
+    none when the data is small."""
     total = db.scalar("SELECT count(*) FROM profiles") if db.table_exists("profiles") else 0
     has_events = db.table_exists("events")
     plan = sample_plan(total, threshold, target)
-    with db.write() as con:
+    with db.write(within=tx) as con:
         _drop_samples(con)
         if plan is None:
             con.execute("DELETE FROM workspace_meta WHERE key = 'sample_buckets'")

@@ -75,8 +75,9 @@ class Engine(ABC):
     def slice_options(self, index: int, info: SampleInfo) -> dict[str, Any]:
         """CompileOptions updates that make a query read only sample slice ``index``."""
 
-    def refresh(self) -> None:  # noqa: B027 - optional hook
-        """After a load: rebuild whatever the engine derives from the data."""
+    def refresh(self, tx: duckdb.DuckDBPyConnection | None = None) -> None:  # noqa: B027
+        """After a load (in its transaction ``tx`` when given): rebuild whatever the
+        engine derives from the data. Optional."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the engine holds (the workspace stays open)."""

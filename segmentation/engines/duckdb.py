@@ -46,5 +46,5 @@ class DuckDBEngine(Engine):
         # the sample tables hold each slice's profiles and their events, in slice order
         return {"tables": estimate.slice_tables(index)}
 
-    def refresh(self) -> None:
-        estimate.refresh_sample(self.db)
+    def refresh(self, tx: duckdb.DuckDBPyConnection | None = None) -> None:
+        estimate.refresh_sample(self.db, tx=tx)

@@ -372,8 +372,10 @@ class SparkEngine(Engine):
         per = info.buckets or estimate.SAMPLE_BUCKETS
         return {"sample": (index * per, (index + 1) * per, estimate.SAMPLE_BUCKETS)}
 
-    def refresh(self) -> None:
+    def refresh(self, tx: duckdb.DuckDBPyConnection | None = None) -> None:
         self._sample = None
+        if tx is not None:  # inside a load: its table moves to Parquet after the commit
+            return
         attach_views(self.db, self.data)
         if self._session is not None:
             with self._lock:
