@@ -18,6 +18,7 @@ import json
 from datetime import UTC, datetime
 from typing import Literal
 
+import duckdb
 from pydantic import BaseModel
 
 from segmentation.compiler.schema import kind_of as compiler_kind
@@ -58,17 +59,18 @@ _USER_KIND = {"bool": "boolean", "timestamptz": "timestamp", "struct": "other"}
 # --- writing -------------------------------------------------------------------------
 
 
-def refresh_catalog(db: Database) -> None:
-    """Recompute the catalog rows of both data tables and store them in one transaction."""
+def refresh_catalog(db: Database, tx: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Recompute the catalog rows of both data tables and store them in one transaction
+    (``tx``, the load's own, when given: this thread's reads then see the new tables)."""
     rows: list[tuple] = []
     now = datetime.now(UTC).replace(tzinfo=None)
     for table, source in _SOURCES:
         if db.table_exists(table):
             rows += [(*row, now) for row in _table_rows(db, table, source)]
-    with db.write() as tx:
-        tx.execute("DELETE FROM catalog")
+    with db.write(within=tx) as con:
+        con.execute("DELETE FROM catalog")
         if rows:
-            tx.executemany("INSERT INTO catalog VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            con.executemany("INSERT INTO catalog VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def _table_rows(db: Database, table: str, source: str) -> list[tuple]:

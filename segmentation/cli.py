@@ -155,6 +155,24 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise SegmentationError(job.error or f"The job ended {job.status}.")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else []
+    job = svc.exports.create(
+        {
+            "segments": [svc.definitions.get(s).id for s in args.segments],
+            "fields": fields,
+            "format": args.format,
+            "combined": not args.separate,
+        }
+    )
+    print(f"Export {job.id}: {job.status}, {job.metrics.profiles_exported:,} rows")
+    for path in job.files:
+        print(f"  {path}")
+    if job.status != "SUCCEEDED":
+        raise SegmentationError(job.error or f"The export ended {job.status}.")
+
+
 def cmd_scheduler(args: argparse.Namespace) -> None:
     svc = _service(args)
     # a service manager's stop ends the loop after the current tick, like Ctrl-C
@@ -314,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     sched = add("scheduler", help="run due schedules until stopped (no dashboard)")
     sched.add_argument("--poll", type=float, default=30.0, help="seconds between checks")
     sched.set_defaults(func=cmd_scheduler)
+
+    exp = add("export", help="write the members of segments to files in the exports folder")
+    exp.add_argument("segments", nargs="+", help="definition ids or names")
+    exp.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    exp.add_argument("--fields", help="comma-separated profile fields (default: every column)")
+    exp.add_argument("--separate", action="store_true", help="one file per segment")
+    exp.set_defaults(func=cmd_export)
 
     srv = add("serve", help="the dashboard, the REST API and the schedules in one process")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")

@@ -21,6 +21,7 @@ import hashlib
 import math
 from collections.abc import Callable
 
+import duckdb
 import pandas as pd
 from pydantic import BaseModel
 
@@ -75,12 +76,16 @@ def pick_slice(key: str, info: SampleInfo) -> int:
 
 
 def refresh_sample(
-    db: Database, threshold: int = EXACT_THRESHOLD, target: int = TARGET_SAMPLE
+    db: Database,
+    threshold: int = EXACT_THRESHOLD,
+    target: int = TARGET_SAMPLE,
+    tx: duckdb.DuckDBPyConnection | None = None,
 ) -> SampleInfo:
-    """(Re)build the sample tables after a load; none when the data is small."""
+    """(Re)build the sample tables after a load (in its transaction ``tx`` when given);
+    none when the data is small."""
     total = db.scalar("SELECT count(*) FROM profiles") if db.table_exists("profiles") else 0
     has_events = db.table_exists("events")
-    with db.write() as con:
+    with db.write(within=tx) as con:
         _drop_samples(con)
         if total <= threshold:
             con.execute("DELETE FROM workspace_meta WHERE key = 'sample_buckets'")

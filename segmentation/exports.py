@@ -13,24 +13,23 @@ text, and every path is checked to resolve inside the exports folder.
 JSON is written newline-delimited (one object per line, ``.jsonl``): it streams,
 appends, and reads back with ``pandas.read_json(path, lines=True)``.
 
-Async jobs run one at a time on one worker thread (with its own DuckDB
-connection); a cancel sets a flag checked between segments and interrupts the
-COPY in progress.
+Exports are tasks of kind ``export`` (see ``tasks``): async ones run one at a
+time on the export worker; a cancel sets a flag checked between segments and
+interrupts the COPY in progress, and the files already written are removed. An
+export left unfinished by a crash is FAILED on the next open, and its files and
+``.partial`` files are removed then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import os
 import re
-import threading
 import time
 import unicodedata
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -38,13 +37,15 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.faults import crash_point
 from segmentation.jobs import MembershipRun, current_runs
 from segmentation.store import Database, quote_ident
+from segmentation.tasks import FINISHED, Task, TaskContext, TaskRunner, TaskStatus
 
 Format = Literal["csv", "parquet", "json"]
 MembershipStatus = Literal["realized", "existing", "exited"]
-JobStatus = Literal["NEW", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLED"]
-FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+JobStatus = TaskStatus
+KIND = "export"
 
 EXTENSIONS: dict[str, str] = {"csv": "csv", "parquet": "parquet", "json": "jsonl"}
 _COPY_OPTIONS: dict[str, str] = {
@@ -122,6 +123,7 @@ class ExportJob(BaseModel):
     metrics: ExportMetrics = Field(default_factory=ExportMetrics)
     files: list[str] = Field(default_factory=list)
     error: str | None = None
+    progress: float = 0.0  # 0..1, while it runs
 
 
 def slugify(text: str | None, fallback: str = "export") -> str:
@@ -130,21 +132,6 @@ def slugify(text: str | None, fallback: str = "export") -> str:
     slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_text.lower())
     slug = re.sub(r"-{2,}", "-", slug).strip("-_")[:MAX_SLUG].strip("-_")
     return slug or fallback
-
-
-class _Cancelled(Exception):
-    pass
-
-
-@dataclass
-class _Run:
-    """In-process state of a job this manager is running or has queued."""
-
-    cancel: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
-    con: duckdb.DuckDBPyConnection | None = None
-    started: bool = False
-    in_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,106 +143,55 @@ class _Segment:
 class ExportManager:
     """Create, run, list, cancel and clean up export jobs of one workspace."""
 
-    def __init__(self, db: Database, exports_dir: Path | str) -> None:
+    def __init__(self, db: Database, exports_dir: Path | str, tasks: TaskRunner) -> None:
         self.db = db
         self.exports_dir = Path(exports_dir).resolve()
-        self._lock = threading.Lock()
-        self._runs: dict[str, _Run] = {}
-        self._executor: ThreadPoolExecutor | None = None
+        self._tasks = tasks
+        tasks.register(KIND, workers=1, queued=16, retry_after=5, on_recover=self._recovered)
 
     # --- public --------------------------------------------------------------------------
 
     def create(self, request: ExportRequest | dict, run_async: bool = False) -> ExportJob:
-        """Validate, record, then run the export (here, or on the worker thread)."""
+        """Validate, record, then run the export (here, or on the export worker)."""
         if not isinstance(request, ExportRequest):
             try:
                 request = ExportRequest.model_validate(request)
             except ValueError as exc:
                 raise InvalidInputError(f"Invalid export request: {exc}") from exc
         segments = self._validate(request)
-        job = ExportJob(
-            id=f"exp-{uuid.uuid4().hex[:12]}",
-            status="NEW",
-            request=request,
-            created_at=_now(),
-        )
-        with self.db.write() as con:
-            con.execute(
-                "INSERT INTO exports (id, status, request, created_at, metrics, files) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    job.id,
-                    job.status,
-                    request.model_dump_json(),
-                    job.created_at,
-                    job.metrics.model_dump_json(),
-                    "[]",
-                ],
-            )
-        run = _Run()
-        with self._lock:
-            self._runs[job.id] = run
+        export_id = f"exp-{uuid.uuid4().hex[:12]}"
+        payload = request.model_dump(mode="json")
+
+        def write(ctx: TaskContext) -> dict:
+            return self._execute(ctx, request, segments)
+
         if run_async:
-            self._worker().submit(self._execute, job, segments, run)
-            return job
-        self._execute(job, segments, run)
-        return self.get(job.id)
+            return _to_job(self._tasks.submit(KIND, write, payload=payload, task_id=export_id))
+        return _to_job(self._tasks.run(KIND, write, payload=payload, task_id=export_id))
 
     def get(self, export_id: str) -> ExportJob:
-        row = self.db.one(
-            "SELECT id, status, request, created_at, finished_at, metrics, files, error "
-            "FROM exports WHERE id = ?",
-            [export_id],
-        )
-        if row is None:
-            raise NotFoundError(f"No export job with id {export_id!r}.")
-        return _job_from_row(row)
+        try:
+            return _to_job(self._tasks.get(export_id, KIND))
+        except NotFoundError:
+            raise NotFoundError(f"No export job with id {export_id!r}.") from None
 
     def list(self, status: JobStatus | None = None, limit: int = 100) -> list[ExportJob]:
         """Newest first."""
-        rows = self.db.rows(
-            "SELECT id, status, request, created_at, finished_at, metrics, files, error "
-            "FROM exports WHERE (? IS NULL OR status = ?) ORDER BY created_at DESC, id LIMIT ?",
-            [status, status, limit],
-        )
-        return [_job_from_row(r) for r in rows]
+        return [_to_job(t) for t in self._tasks.list(KIND, status=status, limit=limit)]
 
     def cancel(self, export_id: str, timeout: float = 30.0) -> ExportJob:
         """Stop a queued or running job; it ends CANCELLED with no files left."""
         job = self.get(export_id)
-        if job.status in FINISHED:
-            raise ConflictError(f"export {export_id} already {job.status}; nothing to cancel")
-        with self._lock:
-            run = self._runs.get(export_id)
-            queued = run is not None and not run.started
-            if run is not None:
-                run.cancel.set()
-                if run.in_copy and run.con is not None:
-                    run.con.interrupt()
-        if run is not None and queued:
-            self._finish(export_id, "CANCELLED", error="cancelled by request")
-            run.done.set()  # the worker skips it when its turn comes
-            return self.get(export_id)
-        if run is None:
-            # recorded as unfinished by a process that is gone: close it, drop its partials
-            if _ID_PATTERN.fullmatch(export_id):
-                _remove(list(self.exports_dir.glob(f".{export_id}_*.partial")))
-            self._finish(export_id, "CANCELLED", error="cancelled (no running worker found)")
-            return self.get(export_id)
-        deadline = time.monotonic() + timeout
-        while not run.done.wait(0.2) and time.monotonic() < deadline:
-            # an interrupt sent just before the COPY started is lost: send again
-            with self._lock:
-                if run.in_copy and run.con is not None:
-                    run.con.interrupt()
-        return self.get(export_id)
+        try:
+            self._tasks.cancel(export_id)
+        except ConflictError:
+            state = job.status if job.status in FINISHED else "finishing"
+            raise ConflictError(f"export {export_id} already {state}; nothing to cancel") from None
+        return self.wait(export_id, timeout)
 
     def wait(self, export_id: str, timeout: float | None = None) -> ExportJob:
         """The job once finished, or as it stands when ``timeout`` seconds pass."""
-        with self._lock:
-            run = self._runs.get(export_id)
-        if run is not None:
-            run.done.wait(timeout)
+        self._tasks.wait(export_id, timeout)
         return self.get(export_id)
 
     def delete_files(self, export_id: str) -> list[str]:
@@ -273,14 +209,17 @@ class ExportManager:
                 removed.append(name)
             except FileNotFoundError:
                 pass
-        with self.db.write() as con:
-            con.execute("UPDATE exports SET files = '[]' WHERE id = ?", [export_id])
+        self._tasks.set_result(export_id, {"metrics": job.metrics.model_dump(), "files": []})
         return removed
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+    def _recovered(self, task: Task) -> None:
+        """An export the last program did not finish (now FAILED): remove what it wrote."""
+        if _ID_PATTERN.fullmatch(task.id):
+            self._remove_files_of(task.id)
+
+    def _remove_files_of(self, export_id: str) -> None:
+        for pattern in (f"{export_id}_*", f".{export_id}_*.partial"):
+            _remove([p for p in self.exports_dir.glob(pattern) if self._inside(p)])
 
     # --- validation ------------------------------------------------------------------------
 
@@ -337,33 +276,23 @@ class ExportManager:
 
     # --- running ---------------------------------------------------------------------------
 
-    def _worker(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
-            return self._executor
-
-    def _execute(self, job: ExportJob, segments: list[_Segment], run: _Run) -> None:
+    def _execute(self, ctx: TaskContext, request: ExportRequest, segments: list[_Segment]) -> dict:
         written: list[Path] = []
         started = time.monotonic()
-        with self._lock:
-            if run.cancel.is_set():  # cancelled while queued: already recorded
-                run.done.set()
-                self._runs.pop(job.id, None)
-                return
-            run.started = True
         try:
-            self._set_status(job.id, "PROCESSING")
-            run.con = self.db.connection()
+            con = self.db.connection()
             self.exports_dir.mkdir(parents=True, exist_ok=True)
-            fields = self._resolve_fields(job.request)  # again: the table may have changed
+            fields = self._resolve_fields(request)  # again: the table may have changed
             rows = 0
             runs = current_runs(self.db, [s.id for s in segments])
             has_profiles = self.db.table_exists("profiles")
-            for target, seg_ids in self._plan(job, segments):
-                select, params = _select(job.request, fields, seg_ids, has_profiles)
-                rows += self._copy(select, params, job.request.format, target, run)
+            plan = self._plan(ctx.id, request, segments)
+            for n, (target, seg_ids) in enumerate(plan):
+                ctx.progress(n / len(plan), f"Writing {target.name}")
+                select, params = _select(request, fields, seg_ids, has_profiles)
+                rows += self._copy(ctx, con, select, params, request.format, target)
                 written.append(target)
+                crash_point("export.file_written")
             metrics = ExportMetrics(
                 profiles_exported=rows,
                 files=len(written),
@@ -371,29 +300,19 @@ class ExportManager:
                 bytes=sum(p.stat().st_size for p in written),
                 runs=runs,
             )
-            with self._lock:  # a cancel that got in first wins
-                if run.cancel.is_set():
-                    raise _Cancelled
-                self._finish(job.id, "SUCCEEDED", metrics=metrics, files=written)
-        except _Cancelled:
-            _remove(written)
-            self._finish(job.id, "CANCELLED", error="cancelled by request", started=started)
-        except Exception as exc:
-            _remove(written)
-            if run.cancel.is_set():
-                self._finish(job.id, "CANCELLED", error="cancelled by request", started=started)
-            else:
-                self._finish(job.id, "FAILED", error=_message(exc), started=started)
-        finally:
-            run.done.set()
-            with self._lock:
-                self._runs.pop(job.id, None)
+            ctx.point_of_no_return()  # a cancel that got in first wins
+        except BaseException:
+            _remove(written)  # all or nothing: no file of a failed or cancelled export
+            raise
+        return {"metrics": metrics.model_dump(mode="json"), "files": [str(p) for p in written]}
 
-    def _plan(self, job: ExportJob, segments: list[_Segment]) -> list[tuple[Path, list[str]]]:
-        ext = EXTENSIONS[job.request.format]
-        if job.request.combined:
-            slug = slugify(job.request.name, "combined")
-            return [(self._target(f"{job.id}_{slug}.{ext}"), [s.id for s in segments])]
+    def _plan(
+        self, export_id: str, request: ExportRequest, segments: list[_Segment]
+    ) -> list[tuple[Path, list[str]]]:
+        ext = EXTENSIONS[request.format]
+        if request.combined:
+            slug = slugify(request.name, "combined")
+            return [(self._target(f"{export_id}_{slug}.{ext}"), [s.id for s in segments])]
         plan: list[tuple[Path, list[str]]] = []
         used: set[str] = set()
         for seg in segments:
@@ -402,7 +321,7 @@ class ExportManager:
             while slug in used:  # two names may share a slug ("VIP!" and "vip?")
                 slug, n = f"{base}-{n}", n + 1
             used.add(slug)
-            plan.append((self._target(f"{job.id}_{slug}.{ext}"), [seg.id]))
+            plan.append((self._target(f"{export_id}_{slug}.{ext}"), [seg.id]))
         return plan
 
     def _target(self, filename: str) -> Path:
@@ -417,65 +336,29 @@ class ExportManager:
         except (OSError, ValueError):
             return False
 
-    def _copy(self, select: str, params: list[object], fmt: str, target: Path, run: _Run) -> int:
+    def _copy(
+        self,
+        ctx: TaskContext,
+        con: duckdb.DuckDBPyConnection,
+        select: str,
+        params: list[object],
+        fmt: str,
+        target: Path,
+    ) -> int:
         partial = target.with_name(f".{target.name}.partial")
-        con = run.con
-        assert con is not None
-        with self._lock:
-            if run.cancel.is_set():
-                raise _Cancelled
-            run.in_copy = True
         try:
             # duckdb 2.0 binds the COPY target as a parameter (checked), so no
             # path is ever pasted into SQL text
-            result = con.execute(
-                f"COPY ({select}) TO ? ({_COPY_OPTIONS[fmt]})",
-                [*params, str(partial)],
-            ).fetchall()
+            with ctx.interruptible(con):
+                result = con.execute(
+                    f"COPY ({select}) TO ? ({_COPY_OPTIONS[fmt]})",
+                    [*params, str(partial)],
+                ).fetchall()
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        finally:
-            with self._lock:
-                run.in_copy = False
-        if run.cancel.is_set():
-            partial.unlink(missing_ok=True)
-            raise _Cancelled
         os.replace(partial, target)
         return int(result[0][0]) if result else 0
-
-    # --- bookkeeping -----------------------------------------------------------------------
-
-    def _set_status(self, export_id: str, status: str) -> None:
-        with self.db.write() as con:
-            con.execute("UPDATE exports SET status = ? WHERE id = ?", [status, export_id])
-
-    def _finish(
-        self,
-        export_id: str,
-        status: str,
-        *,
-        metrics: ExportMetrics | None = None,
-        files: list[Path] | None = None,
-        error: str | None = None,
-        started: float | None = None,
-    ) -> None:
-        if metrics is None:
-            seconds = round(time.monotonic() - started, 3) if started is not None else 0.0
-            metrics = ExportMetrics(seconds=seconds)
-        with self.db.write() as con:
-            con.execute(
-                "UPDATE exports SET status = ?, finished_at = ?, metrics = ?, files = ?, "
-                "error = ? WHERE id = ?",
-                [
-                    status,
-                    _now(),
-                    metrics.model_dump_json(),
-                    json.dumps([str(p) for p in files or []]),
-                    error,
-                    export_id,
-                ],
-            )
 
 
 def _select(
@@ -508,17 +391,18 @@ def _select(
     return sql, params
 
 
-def _job_from_row(row: tuple) -> ExportJob:
-    id_, status, request, created_at, finished_at, metrics, files, error = row
+def _to_job(task: Task) -> ExportJob:
+    result = task.result or {}
     return ExportJob(
-        id=id_,
-        status=status,
-        request=ExportRequest.model_validate_json(request),
-        created_at=created_at,
-        finished_at=finished_at,
-        metrics=ExportMetrics.model_validate_json(metrics) if metrics else ExportMetrics(),
-        files=json.loads(files) if files else [],
-        error=error,
+        id=task.id,
+        status=task.status,
+        request=ExportRequest.model_validate(task.payload),
+        created_at=task.created_at,
+        finished_at=task.finished_at,
+        metrics=ExportMetrics.model_validate(result.get("metrics") or {}),
+        files=result.get("files") or [],
+        error=task.error,
+        progress=task.progress,
     )
 
 

@@ -65,6 +65,7 @@ import duckdb
 
 from segmentation.catalog import kind_of, refresh_catalog
 from segmentation.errors import InvalidInputError
+from segmentation.faults import crash_point
 from segmentation.ingest_report import (
     BAD_TIMESTAMP,
     DUPLICATE_ID,
@@ -114,6 +115,7 @@ __all__ = [
 DEFAULT_MAX_BYTES = 64 * 1024**3
 UPLOAD_MAX_BYTES = 2 * 1024**3
 TableName = Literal["profiles", "events"]
+Derive = Callable[[duckdb.DuckDBPyConnection], None]
 Mode = Literal["replace", "append"]
 
 ID_COLUMN, EVENT_TYPE_COLUMN, TIMESTAMP_COLUMN = "profile_id", "eventType", "timestamp"
@@ -179,17 +181,21 @@ def ingest(
     column_types: dict[str, str] | None = None,
     date_format: str | None = None,
     rejects_dir: Path | None = None,
+    derive: Derive | None = None,
 ) -> IngestReport:
     """Load ``source`` (CSV or Parquet) into ``profiles`` or ``events``; see the module doc.
 
     ``column_types`` sets a column's type by hand (``text``, ``number``, ``date``,
     ``timestamp``, ``boolean``; ``date:DD/MM/YYYY`` with a format); ``date_format``
     (``DD/MM/YYYY``, ``MM/DD/YYYY``, ...) is how the file writes dates. With
-    ``rejects_dir``, the rejected rows are written there with the reason per row."""
+    ``rejects_dir``, the rejected rows are written there with the reason per row.
+    ``derive(tx)`` rebuilds what the caller derives from the tables (flags, samples)
+    inside the load's transaction, as the catalog is: a crash at any moment leaves the
+    tables and everything derived from them in agreement."""
     report = _run(
         db, table, source, mode, id_column, event_type_column, timestamp_column, max_bytes,
         shift_to_now, original_name, delimiter, column_types, date_format, rejects_dir,
-        write=True,
+        write=True, derive=derive,
     )  # fmt: skip
     assert isinstance(report, IngestReport)
     return report
@@ -241,6 +247,7 @@ def _run(
     *,
     write: bool,
     preview_rows: int = 0,
+    derive: Derive | None = None,
 ) -> IngestReport | IngestPreview:
     started = time.perf_counter()
     if table not in ("profiles", "events"):
@@ -277,7 +284,7 @@ def _run(
             load.apply_types()
             if not write:
                 return load.preview(rows_read, started, rejects_dir, preview_rows)
-            return load.run(rows_read, shift_to_now, started, rejects_dir)
+            return load.run(rows_read, shift_to_now, started, rejects_dir, derive)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(checked)}")
 
@@ -420,6 +427,7 @@ class _Load:
         shift_to_now: datetime | None,
         started: float,
         rejects_dir: Path | None,
+        derive: Derive | None,
     ) -> IngestReport:
         counts = self._counts()
         rejected = sum(counts.values())
@@ -447,7 +455,12 @@ class _Load:
             )  # fmt: skip
             self._record_shifts(tx, shift, profile_days, shift_to_now)
             self._orphan_warning(tx)
-        refresh_catalog(self.db)
+            crash_point("ingest.written")
+            refresh_catalog(self.db, tx)
+            if derive is not None:
+                derive(tx)
+            crash_point("ingest.derived")
+        crash_point("ingest.committed")
         return IngestReport(
             table=self.table,
             mode=self.mode,

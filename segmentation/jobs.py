@@ -19,11 +19,6 @@ that job's as-of.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import threading
-import time
-import uuid
 from collections.abc import Callable
 from typing import Literal
 
@@ -33,10 +28,12 @@ from pydantic import BaseModel, Field
 
 from segmentation.definitions import Definition
 from segmentation.errors import ConflictError, NotFoundError, SegmentationError
+from segmentation.faults import crash_point
 from segmentation.store import Database
+from segmentation.tasks import FINISHED, INTERRUPTED, Task, TaskContext, TaskRunner, TaskStatus
 
-JobStatus = Literal["NEW", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED"]
-FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+JobStatus = TaskStatus
+KIND = "segment-job"
 Progress = Callable[[float, str], None]
 # Compiles definitions into (SQL, params) selecting (segment_id, profile_id), and the
 # reason of each definition that does not compile ({definition id: reason}).
@@ -89,6 +86,8 @@ class SegmentJob(BaseModel):
         description="as of another time than the current membership's: counts and changes "
         "were recorded, members were not changed",
     )
+    progress: float = 0.0  # 0..1, while it runs
+    message: str = ""
 
 
 class MembershipRun(BaseModel):
@@ -108,10 +107,6 @@ def current_runs(db: Database, segment_ids: list[str]) -> list[MembershipRun]:
         [segment_ids],
     )
     return [MembershipRun(segment_id=s, job_id=j, as_of=a) for s, j, a in rows]
-
-
-class JobCancelled(SegmentationError):
-    """Raised inside a job when a cancel was asked for."""
 
 
 def _ms(t: dt.datetime) -> int:
@@ -143,30 +138,31 @@ def order_by_dependency(defs: list[Definition], refs: Callable[[Definition], lis
 
 
 class JobRunner:
-    def __init__(self, db: Database, compile_many: CompileMany):
+    """Segment jobs as tasks of kind ``segment-job`` (see ``tasks``): the task keeps the
+    status, progress, cancel and recovery; the job adds what to evaluate (the payload)
+    and what came of it (the result: metrics, per-definition outcome, what-if)."""
+
+    def __init__(self, db: Database, tasks: TaskRunner, compile_many: CompileMany):
         self._db = db
+        self._tasks = tasks
         self._compile_many = compile_many
-        self._cancel: dict[str, threading.Event] = {}
-        self._connections: dict[str, object] = {}
-        self._committed: set[str] = set()
-        self._guard = threading.Lock()
+        # one job at a time writes memberships; a few more may wait their turn
+        tasks.register(KIND, workers=1, queued=8, retry_after=10)
 
     # --- reading -------------------------------------------------------------------
 
     def get(self, job_id: str) -> SegmentJob:
-        row = self._db.one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id])
-        if row is None:
-            raise NotFoundError(f"No segment job with id {job_id!r}.")
-        return _row_to_job(row)
+        try:
+            return _to_job(self._tasks.get(job_id, KIND))
+        except NotFoundError:
+            raise NotFoundError(f"No segment job with id {job_id!r}.") from None
 
     def list(self, limit: int = 50, offset: int = 0, status: str | None = None):
-        where, params = ("WHERE status = ?", [status]) if status else ("", [])
-        rows = self._db.rows(
-            f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id "
-            "LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        return [_row_to_job(r) for r in rows]
+        tasks = self._tasks.list(KIND, status=status, limit=limit, offset=offset)
+        return [_to_job(t) for t in tasks]
+
+    def count(self, status: str | None = None) -> int:
+        return self._tasks.count(KIND, status=status)
 
     # --- running -------------------------------------------------------------------
 
@@ -179,169 +175,125 @@ class JobRunner:
         progress: Progress | None = None,
     ) -> SegmentJob:
         """Evaluate ``defs`` now, in this thread; returns the finished job."""
-        job = self.create(defs, as_of, schedule_id=schedule_id)
-        return self.execute(job, defs, progress=progress)
+        task = self._tasks.run(
+            KIND, self._task_fn(defs, progress), payload=_payload(defs, as_of, schedule_id)
+        )
+        return _to_job(task)
 
     def start(self, defs: list[Definition], as_of: dt.datetime, **kwargs) -> SegmentJob:
-        """Create the job and evaluate it in a background thread."""
-        job = self.create(defs, as_of, schedule_id=kwargs.get("schedule_id"))
-        thread = threading.Thread(
-            target=self.execute,
-            args=(job, defs),
-            kwargs={"progress": kwargs.get("progress")},
-            name=f"segment-job-{job.id[:8]}",
-            daemon=True,
+        """Queue the job on the task runner's job worker (RunnerBusyError when full)."""
+        payload = _payload(defs, as_of, kwargs.get("schedule_id"))
+        task = self._tasks.submit(
+            KIND, self._task_fn(defs, kwargs.get("progress")), payload=payload
         )
-        thread.start()
-        return job
-
-    def create(self, defs: list[Definition], as_of: dt.datetime, schedule_id: str | None = None):
-        job = SegmentJob(
-            id=str(uuid.uuid4()),
-            status="NEW",
-            segments=[JobSegment(segment_id=d.id, name=d.name, version=d.version) for d in defs],
-            as_of=as_of,
-            schedule_id=schedule_id,
-            source="scheduler" if schedule_id else "api",
-            created_at=_now(),
-        )
-        self._cancel[job.id] = threading.Event()
-        with self._db.write() as con:
-            con.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [job.id, job.status, _segments_json(job), job.as_of, schedule_id, os.getpid()]
-                + [job.created_at, None, None, job.metrics.model_dump_json(), None, False],
-            )
-        return job
+        return _to_job(task)
 
     def cancel(self, job_id: str) -> SegmentJob:
-        with self._db.write() as con:
-            marked = con.execute(
-                "UPDATE jobs SET status = 'CANCELLING' WHERE id = ? "
-                "AND status IN ('NEW', 'PROCESSING') RETURNING id",
-                [job_id],
-            ).fetchall()
-        if not marked:
+        self.get(job_id)
+        try:
+            self._tasks.cancel(job_id)
+        except ConflictError:
             job = self.get(job_id)
-            raise ConflictError(f"Segment job {job_id} already {job.status}; nothing to cancel.")
-        event = self._cancel.get(job_id)
-        if event is None:  # no thread of this process runs it: nothing to wait for
-            self._set_status(job_id, "CANCELLED", finished_at=_now())
-            return self.get(job_id)
-        event.set()
-        with self._guard:  # after the merge commits the connection is gone: no interrupt
-            con = self._connections.get(job_id)
-            if con is not None:
-                con.interrupt()
+            state = job.status if job.status in FINISHED else "finishing"
+            raise ConflictError(
+                f"Segment job {job_id} already {state}; nothing to cancel."
+            ) from None
         return self.get(job_id)
 
-    def execute(self, job: SegmentJob, defs: list[Definition], progress: Progress | None = None):
-        report = progress or (lambda fraction, message: None)
+    def wait(self, job_id: str, timeout: float = 60.0) -> SegmentJob:
+        self._tasks.wait(job_id, timeout)
+        return self.get(job_id)
+
+    def _task_fn(self, defs: list[Definition], progress: Progress | None):
+        def evaluate(ctx: TaskContext) -> dict:
+            job = _to_job(ctx.task)
+            try:
+                return self._execute(ctx, job, defs, progress)
+            except Exception:
+                # Nothing was committed: keep which definitions failed and the timing,
+                # not the counts of a merge that was rolled back.
+                job.metrics.segmented_profile_counter.clear()
+                job.metrics.segmented_profile_by_status_counter.clear()
+                ctx.save_result(_result(job))
+                raise
+
+        return evaluate
+
+    def _execute(
+        self, ctx: TaskContext, job: SegmentJob, defs: list[Definition], progress: Progress | None
+    ) -> dict:
+        def report(fraction: float, message: str) -> None:
+            ctx.progress(fraction, message)
+            if progress is not None:
+                progress(fraction, message)
+
         metrics = job.metrics
         metrics.total_time = TimeSpan(start_time_in_ms=_ms(job.created_at))
-        self._set_status(job.id, "PROCESSING", started_at=_now(), metrics=metrics)
-        outcome: BaseException | None = None
-        try:
-            report(0.05, f"Evaluating {len(defs)} definition(s)")
-            self._evaluate(job, defs, metrics, report)
-            status, error = "SUCCEEDED", job.error
-        except BaseException as exc:  # recorded, never raised into the UI (but see below)
-            status, error = self._outcome(job.id, exc)
-            outcome = exc
-        finally:
-            with self._guard:
-                self._connections.pop(job.id, None)
-            self._cancel.pop(job.id, None)
-            committed = job.id in self._committed
-            self._committed.discard(job.id)
-        if committed:  # membership was written: the job did its work
-            status, error = "SUCCEEDED", job.error
-        finished = _now()
-        metrics.total_time.end_time_in_ms = _ms(finished)
-        metrics.total_time.total_time_in_ms = _ms(finished) - _ms(job.created_at)
-        self._set_status(
-            job.id,
-            status,
-            finished_at=finished,
-            metrics=metrics,
-            error=error,
-            segments=job,
-            what_if=job.what_if,
-        )
-        if outcome is not None and not isinstance(outcome, Exception):
-            raise outcome  # e.g. Streamlit's rerun: recorded above, then let it through
-        report(1.0, f"Job {status.lower()}")
-        return self.get(job.id)
-
-    def _outcome(self, job_id: str, exc: BaseException) -> tuple[str, str | None]:
-        event = self._cancel.get(job_id)
-        if isinstance(exc, JobCancelled) or (event is not None and event.is_set()):
-            return "CANCELLED", None
-        if not isinstance(exc, Exception):
-            return "CANCELLED", "The job was interrupted before it finished (page reloaded?)."
-        return "FAILED", getattr(exc, "message", None) or str(exc)
-
-    def _check_cancel(self, job_id: str) -> None:
-        event = self._cancel.get(job_id)
-        if event is not None and event.is_set():
-            raise JobCancelled("cancelled")
-
-    def _evaluate(self, job: SegmentJob, defs, metrics: JobMetrics, report: Progress) -> None:
+        report(0.05, f"Evaluating {len(defs)} definition(s)")
         con = self._db.connection()
-        self._connections[job.id] = con
         seg_start = _now()
         table = f"job_{job.id.replace('-', '')}"
         report(0.2, "Finding qualified profiles")
-        failed = self._qualify(con, job, defs, table)
-        for segment in job.segments:
-            segment.status = "FAILED" if segment.segment_id in failed else "SUCCEEDED"
-            segment.error = failed.get(segment.segment_id)
-        if len(failed) == len(defs):
-            raise SegmentationError(_failures_text(job))
-        job.error = _failures_text(job) if failed else None
-        self._check_cancel(job.id)
-        report(0.7, "Recording entered and exited profiles")
         try:
+            with ctx.interruptible(con):
+                failed = self._qualify(con, ctx, job, defs, table)
+            for segment in job.segments:
+                segment.status = "FAILED" if segment.segment_id in failed else "SUCCEEDED"
+                segment.error = failed.get(segment.segment_id)
+            if len(failed) == len(defs):
+                raise SegmentationError(_failures_text(job))
+            job.error = _failures_text(job) if failed else None
+            report(0.7, "Recording entered and exited profiles")
             with self._db.write() as tx:
                 self._merge(tx, job, table)
-                self._check_cancel(job.id)
-                with self._guard:  # past this point a cancel no longer applies
-                    self._connections.pop(job.id, None)
-                    self._committed.add(job.id)
+                seg_end = _now()
+                metrics.profile_segmentation_time = TimeSpan(
+                    start_time_in_ms=_ms(seg_start),
+                    end_time_in_ms=_ms(seg_end),
+                    total_time_in_ms=_ms(seg_end) - _ms(seg_start),
+                )
+                self._fill_counts(tx, job, metrics)
+                metrics.total_time.end_time_in_ms = _ms(seg_end)
+                metrics.total_time.total_time_in_ms = _ms(seg_end) - _ms(job.created_at)
+                crash_point("job.merged")
+                # the job's status commits with its membership: they always agree
+                ctx.complete_within(tx, _result(job))
+            crash_point("job.committed")
         finally:
             for temp in (table, "job_segments", "job_current", "job_what_if"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
-        seg_end = _now()
-        metrics.profile_segmentation_time = TimeSpan(
-            start_time_in_ms=_ms(seg_start),
-            end_time_in_ms=_ms(seg_end),
-            total_time_in_ms=_ms(seg_end) - _ms(seg_start),
-        )
-        self._fill_counts(job, metrics)
+        if progress is not None:
+            progress(1.0, "Job succeeded")
+        return _result(job)
 
     def _qualify(
-        self, con: duckdb.DuckDBPyConnection, job: SegmentJob, defs: list[Definition], table: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        ctx: TaskContext,
+        job: SegmentJob,
+        defs: list[Definition],
+        table: str,
     ) -> dict[str, str]:
         """Fill ``table`` with the qualified pairs of every definition that can be
         evaluated; the reason of each one that cannot, by id. All share one query; if
         that query fails, each definition runs alone so that one bad definition fails
         itself, not the job."""
         sql, params, failed = self._compile_many(defs, job.as_of)
-        self._check_cancel(job.id)
+        ctx.check_cancel()
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
             return failed
         except duckdb.InterruptException:
             raise
         except duckdb.Error:
-            self._check_cancel(job.id)
+            ctx.check_cancel()
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} (segment_id VARCHAR, profile_id VARCHAR)"
         )
         for definition in defs:
             if definition.id in failed:
                 continue
-            self._check_cancel(job.id)
+            ctx.check_cancel()
             sql, params, bad = self._compile_many([definition], job.as_of)
             failed.update(bad)
             if bad:
@@ -430,16 +382,16 @@ class JobRunner:
         ).fetchone()[0]
         return latest is not None and job.as_of < latest
 
-    def _fill_counts(self, job: SegmentJob, metrics: JobMetrics) -> None:
+    def _fill_counts(self, tx, job: SegmentJob, metrics: JobMetrics) -> None:
         has_profiles = self._db.table_exists("profiles")
         metrics.total_profiles = (
-            self._db.scalar("SELECT count(*) FROM profiles") if has_profiles else 0
+            tx.execute("SELECT count(*) FROM profiles").fetchone()[0] if has_profiles else 0
         )
-        rows = self._db.rows(
+        rows = tx.execute(
             "SELECT segment_id, qualified, realized, existing, exited FROM membership_history "
             "WHERE job_id = ?",
             [job.id],
-        )
+        ).fetchall()
         for segment_id, qualified, realized, existing, exited in rows:
             metrics.segmented_profile_counter[segment_id] = qualified
             metrics.segmented_profile_by_status_counter[segment_id] = {
@@ -447,46 +399,6 @@ class JobRunner:
                 "existing": existing,
                 "exited": exited,
             }
-
-    def _set_status(self, job_id: str, status: str, **fields) -> None:
-        sets, params = ["status = ?"], [status]
-        for name in ("started_at", "finished_at", "error", "what_if"):
-            if name in fields:
-                sets.append(f"{name} = ?")
-                params.append(fields[name])
-        if "metrics" in fields:
-            sets.append("metrics = ?")
-            params.append(fields["metrics"].model_dump_json())
-        if "segments" in fields:
-            sets.append("segments = ?")
-            params.append(_segments_json(fields["segments"]))
-        with self._db.write() as con:
-            con.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", [*params, job_id])
-
-    def wait(self, job_id: str, timeout: float = 60.0) -> SegmentJob:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.get(job_id)
-            if job.status in FINISHED or time.monotonic() > deadline:
-                return job
-            time.sleep(0.05)
-
-    def recover(self) -> int:
-        """Mark jobs left unfinished by a process that died as FAILED (not this
-        process's own: DuckDB lets one process write the file, so others are dead)."""
-        with self._db.write() as con:
-            rows = con.execute(
-                "UPDATE jobs SET status = 'FAILED', finished_at = ?, error = ? "
-                "WHERE status IN ('NEW', 'PROCESSING', 'CANCELLING') "
-                "AND pid IS DISTINCT FROM ? RETURNING id",
-                [
-                    _now(),
-                    "The program running this job stopped before it finished; "
-                    "membership is as the last successful job left it.",
-                    os.getpid(),
-                ],
-            ).fetchall()
-        return len(rows)
 
     # --- results -------------------------------------------------------------------
 
@@ -509,16 +421,10 @@ class JobRunner:
     def history(self, segment_id: str | None = None) -> pd.DataFrame:
         return self._db.df(
             "SELECT h.*, j.status AS job_status FROM membership_history h "
-            "JOIN jobs j ON j.id = h.job_id WHERE ? IS NULL OR h.segment_id = ? "
+            "JOIN tasks j ON j.id = h.job_id WHERE ? IS NULL OR h.segment_id = ? "
             "ORDER BY h.evaluated_at",
             [segment_id, segment_id],
         )
-
-
-_JOB_COLUMNS = (
-    "id, status, segments, as_of, schedule_id, pid, created_at, started_at, finished_at, "
-    "metrics, error, what_if"
-)
 
 
 def _failures_text(job: SegmentJob) -> str:
@@ -535,22 +441,48 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _segments_json(job: SegmentJob) -> str:
-    return json.dumps([s.model_dump() for s in job.segments])
+def _payload(defs: list[Definition], as_of: dt.datetime, schedule_id: str | None) -> dict:
+    segments = [JobSegment(segment_id=d.id, name=d.name, version=d.version) for d in defs]
+    return {
+        "segments": [seg.model_dump() for seg in segments],
+        "as_of": as_of.isoformat(),
+        "schedule_id": schedule_id,
+    }
 
 
-def _row_to_job(row: tuple) -> SegmentJob:
+def _result(job: SegmentJob) -> dict:
+    return {
+        "segments": [seg.model_dump() for seg in job.segments],
+        "metrics": job.metrics.model_dump(),
+        "what_if": job.what_if,
+        "error": job.error,
+    }
+
+
+def _to_job(task: Task) -> SegmentJob:
+    """The job a task of kind ``segment-job`` is: its payload, and its result once any."""
+    payload, result = task.payload or {}, task.result or {}
+    error = task.error
+    if task.status == "SUCCEEDED":
+        error = result.get("error")  # definitions that failed while the others ran
+    elif error == INTERRUPTED:
+        error = f"{INTERRUPTED} Membership is as the last successful job left it."
+    schedule_id = payload.get("schedule_id")
     return SegmentJob(
-        id=row[0],
-        status=row[1],
-        segments=[JobSegment(**s) for s in json.loads(row[2])],
-        as_of=row[3],
-        schedule_id=row[4],
-        source="scheduler" if row[4] else "api",
-        created_at=row[6],
-        started_at=row[7],
-        finished_at=row[8],
-        metrics=JobMetrics.model_validate_json(row[9]) if row[9] else JobMetrics(),
-        error=row[10],
-        what_if=bool(row[11]),
+        id=task.id,
+        status=task.status,
+        segments=[JobSegment(**seg) for seg in result.get("segments") or payload["segments"]],
+        as_of=dt.datetime.fromisoformat(payload["as_of"]),
+        schedule_id=schedule_id,
+        source="scheduler" if schedule_id else "api",
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        metrics=JobMetrics.model_validate(result["metrics"])
+        if "metrics" in result
+        else JobMetrics(),
+        error=error,
+        what_if=bool(result.get("what_if")),
+        progress=task.progress,
+        message=task.message,
     )

@@ -82,4 +82,32 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE api_tokens (
             name VARCHAR, token_hash VARCHAR, read_only BOOLEAN, created_at TIMESTAMP)""",
     ],
+    [
+        # segment jobs and exports become tasks (one mechanism: statuses, cancel, recovery);
+        # their own tables are folded into ``tasks`` and left as read-only views
+        """INSERT INTO tasks SELECT id, 'segment-job', status,
+            CASE WHEN status = 'SUCCEEDED' THEN 1.0 ELSE 0.0 END, '',
+            CASE WHEN status = 'SUCCEEDED' THEN NULL ELSE error END,
+            json_object('segments', json(segments), 'as_of', CAST(as_of AS VARCHAR),
+                        'schedule_id', schedule_id)::VARCHAR,
+            json_object('segments', json(segments), 'metrics', json(metrics),
+                        'what_if', coalesce(what_if, false),
+                        'error', CASE WHEN status = 'SUCCEEDED' THEN error END)::VARCHAR,
+            pid, created_at, started_at, finished_at, coalesce(finished_at, created_at)
+            FROM jobs""",
+        """INSERT INTO tasks SELECT id, 'export', status,
+            CASE WHEN status = 'SUCCEEDED' THEN 1.0 ELSE 0.0 END, '', error, request,
+            json_object('metrics', json(metrics), 'files', json(coalesce(files, '[]')))::VARCHAR,
+            NULL, created_at, NULL, finished_at, coalesce(finished_at, created_at)
+            FROM exports""",
+        "DROP TABLE jobs",
+        "DROP TABLE exports",
+        """CREATE VIEW jobs AS SELECT id, status,
+            CAST(json_extract_string(payload, '$.as_of') AS TIMESTAMP) AS as_of,
+            json_extract_string(payload, '$.schedule_id') AS schedule_id,
+            created_at, started_at, finished_at, error
+            FROM tasks WHERE kind = 'segment-job'""",
+        """CREATE VIEW exports AS SELECT id, status, created_at, finished_at, error
+            FROM tasks WHERE kind = 'export'""",
+    ],
 ]

@@ -106,11 +106,10 @@ class SegmentationService:
         self.rejects_dir = self.exports_dir.parent / "rejects"
         self.schedules = ScheduleStore(db, self._check_segment_ids)
         self.scheduler = ScheduleRunner(self.schedules, self._run_scheduled)
-        self.exports = ExportManager(db, self.exports_dir)
+        self.exports = ExportManager(db, self.exports_dir, self.tasks)
         self.search = Search(db)
         self.previews = Previews(self)
         self.tokens = TokenStore(db)
-        self.jobs.runner.recover()
         self.tasks.recover()
 
     @classmethod
@@ -122,7 +121,6 @@ class SegmentationService:
     def close(self) -> None:
         self.scheduler.stop()
         self.tasks.close()
-        self.exports.close()
         self.db.close()
 
     # --- workspace -----------------------------------------------------------------
@@ -165,11 +163,14 @@ class SegmentationService:
         **options: Any,
     ) -> IngestReport:
         options.setdefault("rejects_dir", self.rejects_dir)
-        report = ingest(self.db, table, source, mode=mode, **options)
+        report = ingest(self.db, table, source, mode=mode, derive=self._derive, **options)
         self._schema_cache = None
-        self._record_event_profiles()
-        estimates.refresh_sample(self.db)
         return report
+
+    def _derive(self, tx: Any) -> None:
+        """What a load derives beyond the catalog, in the load's own transaction."""
+        self._record_event_profiles(tx)
+        estimates.refresh_sample(self.db, tx=tx)
 
     def ingest_preview(
         self,
@@ -184,7 +185,7 @@ class SegmentationService:
         options.setdefault("rejects_dir", self.rejects_dir)
         return ingest_preview(self.db, table, source, mode=mode, **options)
 
-    def _record_event_profiles(self) -> None:
+    def _record_event_profiles(self, tx: Any) -> None:
         """Whether every event's profile is loaded; then event-only segments need
         not read the profiles table at all (the compiler's fast plan)."""
         within = self.db.table_exists("profiles") and self.db.table_exists("events")
@@ -194,7 +195,7 @@ class SegmentationService:
                 "ANTI JOIN profiles p USING (profile_id)"
             )
             within = orphans == 0
-        self.db.set_meta("events_within_profiles", "1" if within else "0")
+        self.db.set_meta("events_within_profiles", "1" if within else "0", tx)
 
     def _events_within_profiles(self) -> bool:
         return self.db.get_meta("events_within_profiles") == "1"
@@ -513,11 +514,11 @@ class Previews:
     def get(self, preview_id: str) -> Task:
         return self._svc.tasks.get(preview_id, self.KIND)
 
-    def page(self, preview_id: str, limit: int = 1000, offset: int = 0) -> PreviewPage:
-        """A page of the qualified profiles of a finished preview."""
-        task = self.get(preview_id)
+    def page(self, preview: str | Task, limit: int = 1000, offset: int = 0) -> PreviewPage:
+        """A page of the qualified profiles of a finished preview (its id, or its task)."""
+        task = preview if isinstance(preview, Task) else self.get(preview)
         if task.status != "SUCCEEDED":
-            raise ConflictError(f"Preview {preview_id} is {task.status}; it has no results yet.")
+            raise ConflictError(f"Preview {task.id} is {task.status}; it has no results yet.")
         as_of = dt.datetime.fromisoformat(task.payload["as_of"])
         return self._svc.preview(task.payload["pql"], as_of, limit=limit, offset=offset)
 
@@ -530,7 +531,7 @@ class Jobs:
 
     def __init__(self, svc: SegmentationService):
         self._svc = svc
-        self.runner = JobRunner(svc.db, self._compile_many)
+        self.runner = JobRunner(svc.db, svc.tasks, self._compile_many)
 
     def _definitions(self, segments: list[str] | str) -> list[Definition]:
         if segments == "*" or segments == ["*"]:
@@ -581,9 +582,7 @@ class Jobs:
 
     def count(self, status: str | None = None) -> int:
         """How many jobs there are (with ``status``), for paging through :meth:`list`."""
-        return self._svc.db.scalar(
-            "SELECT count(*) FROM jobs WHERE ? IS NULL OR status = ?", [status, status]
-        )
+        return self.runner.count(status)
 
     def cancel(self, job_id: str) -> SegmentJob:
         return self.runner.cancel(job_id)

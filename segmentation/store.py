@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from segmentation.errors import SegmentationError, WorkspaceLockedError
+from segmentation.holder import describe_pid
 from segmentation.migrations import MIGRATIONS
 
 DEFAULT_PATH = Path("workspace") / "segments.duckdb"
@@ -167,8 +168,15 @@ class Database:
     # --- writing -------------------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One serialized write transaction; rolled back whole on any error."""
+    def write(
+        self, within: duckdb.DuckDBPyConnection | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One serialized write transaction; rolled back whole on any error. ``within``
+        an open one (this thread's), the work joins it: a load and what it derives
+        commit together."""
+        if within is not None:
+            yield within
+            return
         with self._write_lock:
             con = self.connection()
             con.execute("BEGIN TRANSACTION")
@@ -212,10 +220,10 @@ class Database:
 def _translate_open_error(path: str, exc: duckdb.IOException) -> SegmentationError:
     match = _LOCK_PATTERN.search(str(exc))
     if match:
+        program = describe_pid(int(match["pid"])) or match["prog"]
         return WorkspaceLockedError(
-            f"The workspace {path} is in use by another program "
-            f"({match['prog']}, PID {match['pid']}). DuckDB lets one program write a "
-            "workspace at a time: stop that program (a running dashboard or scheduler?), "
-            "or use another workspace with --workspace."
+            f"The workspace {path} is in use by another program: {program} "
+            f"(PID {match['pid']}). DuckDB lets one program write a workspace at a time: "
+            "stop that program, or use another workspace with --workspace."
         )
     return SegmentationError(f"Cannot open the workspace {path}: {exc}")

@@ -156,6 +156,20 @@ class TaskContext:
             self._live.final = True
             self._live.connection = None
 
+    def complete_within(self, tx: duckdb.DuckDBPyConnection, result: Any) -> None:
+        """Record SUCCEEDED and ``result`` in ``tx``, the transaction that commits the
+        task's work (a job's membership): a crash after that commit cannot leave the
+        task looking unfinished, nor before it finished. Also the point of no return."""
+        self.point_of_no_return()
+        self._runner._update(
+            self.id, within=tx, status="SUCCEEDED", result=_dump(result), progress=1.0,
+            error=None, finished_at=_now(),
+        )  # fmt: skip
+
+    def save_result(self, result: Any) -> None:
+        """Keep ``result`` now (what a task that then fails had measured)."""
+        self._runner.set_result(self.id, result)
+
 
 TaskFn = Callable[[TaskContext], Any]
 
@@ -313,6 +327,16 @@ class TaskRunner:
         )
         return [_row_to_task(r) for r in rows]
 
+    def count(self, kind: str, *, status: str | None = None) -> int:
+        return self._db.scalar(
+            "SELECT count(*) FROM tasks WHERE kind = ? AND (? IS NULL OR status = ?)",
+            [kind, status, status],
+        )
+
+    def set_result(self, task_id: str, result: Any) -> None:
+        """Replace a task's stored result (an export whose files were deleted)."""
+        self._update(task_id, result=_dump(result))
+
     def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """The task once finished, or as it stands when ``timeout`` seconds pass."""
         with self._guard:
@@ -420,14 +444,22 @@ class TaskRunner:
             known = ", ".join(sorted(self._kinds)) or "none"
             raise SegmentationError(f"Unknown task kind {kind!r}; registered: {known}.") from None
 
-    def _update(self, task_id: str, *, only: str | tuple[str, ...] = (), **values: Any) -> None:
-        """Set columns of a task; with ``only``, just while its status is one of those."""
+    def _update(
+        self,
+        task_id: str,
+        *,
+        only: str | tuple[str, ...] = (),
+        within: duckdb.DuckDBPyConnection | None = None,
+        **values: Any,
+    ) -> None:
+        """Set columns of a task; with ``only``, just while its status is one of those;
+        ``within`` a transaction of the caller's."""
         values["updated_at"] = _now()
         sets = ", ".join(f"{name} = ?" for name in values)
         statuses = [only] if isinstance(only, str) else list(only)
         where = "id = ?" + (" AND list_contains(?, status)" if statuses else "")
         params = [*values.values(), task_id] + ([statuses] if statuses else [])
-        with self._db.write() as con:
+        with self._db.write(within=within) as con:
             con.execute(f"UPDATE tasks SET {sets} WHERE {where}", params)
 
 

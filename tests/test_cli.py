@@ -122,3 +122,25 @@ def test_ingest_preview_column_types_and_date_format(tmp_path: Path):
     assert "every rejected row, with its reason:" in loaded.stdout
     bad = run(*args, "--column-type", "score", workspace=ws)
     assert bad.returncode == 2 and "write COLUMN=TYPE" in bad.stderr
+
+
+def test_lock_message_names_the_cli_command_that_holds_the_file(tmp_path: Path):
+    ws = tmp_path / "ws.duckdb"
+    assert run("init", workspace=ws).returncode == 0
+    holder = subprocess.Popen(
+        [*CLI, "--workspace", str(ws), "scheduler", "--poll", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (result := run("info", workspace=ws)).returncode == 0:
+            assert time.monotonic() < deadline, "the scheduler never opened the workspace"
+            time.sleep(0.2)
+        assert (
+            "in use by another program: `segmentation scheduler` (the headless scheduler) "
+            f"(PID {holder.pid})"
+        ) in result.stderr
+        assert "python3" not in result.stderr.split("(PID")[0]
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)

@@ -13,6 +13,7 @@ import pytest
 from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
 from segmentation.exports import ExportManager, ExportRequest, slugify
 from segmentation.store import Database
+from segmentation.tasks import TaskRunner
 
 T = dt.datetime
 
@@ -71,9 +72,9 @@ def db() -> Database:
 
 @pytest.fixture
 def manager(db: Database, tmp_path: Path) -> ExportManager:
-    mgr = ExportManager(db, tmp_path / "exports")
-    yield mgr
-    mgr.close()
+    tasks = TaskRunner(db)
+    yield ExportManager(db, tmp_path / "exports", tasks)
+    tasks.close()
 
 
 def _read(path: str, fmt: str) -> pd.DataFrame:
@@ -361,7 +362,8 @@ def _wait_for(manager: ExportManager, job_id: str, status: str, timeout: float =
 
 def test_cancel_running_and_queued_jobs(slow_db, tmp_path):
     folder = tmp_path / "exports"
-    manager = ExportManager(slow_db, folder)
+    tasks = TaskRunner(slow_db)
+    manager = ExportManager(slow_db, folder, tasks)
     try:
         slow = manager.create(
             ExportRequest(segments=["seg-slow"], fields=["heavy"], format="parquet"),
@@ -396,7 +398,7 @@ def test_cancel_running_and_queued_jobs(slow_db, tmp_path):
             manager.cancel(slow.id)
         assert _files_in(folder) == []  # no partial file, no final file
     finally:
-        manager.close()
+        tasks.close()
 
 
 def test_failure_while_writing_leaves_no_file(db, tmp_path):
@@ -410,7 +412,7 @@ def test_failure_while_writing_leaves_no_file(db, tmp_path):
             "FROM profiles_raw"
         )
     folder = tmp_path / "exports"
-    manager = ExportManager(db, folder)
+    manager = ExportManager(db, folder, TaskRunner(db))
     job = manager.create(
         ExportRequest(segments=["seg-a", "seg-b"], fields=["score"], combined=False)
     )
@@ -485,30 +487,77 @@ def test_delete_files_ignores_paths_outside(manager, db, tmp_path):
     job = manager.create(ExportRequest(segments=["seg-a"]))
     with db.write() as con:  # a tampered record
         con.execute(
-            "UPDATE exports SET files = ? WHERE id = ?",
-            [f'["{outside}", "{job.files[0]}"]', job.id],
+            "UPDATE tasks SET result = ? WHERE id = ?",
+            [f'{{"files": ["{outside}", "{job.files[0]}"]}}', job.id],
         )
     assert manager.delete_files(job.id) == [job.files[0]]
     assert outside.read_text() == "precious"
 
 
-def test_cancel_job_left_running_by_a_dead_process(manager, db, tmp_path):
+def test_export_left_running_by_a_dead_process_fails_on_open_and_leaves_no_file(db, tmp_path):
+    tasks = TaskRunner(db)
+    manager = ExportManager(db, tmp_path / "exports", tasks)
     job = manager.create(ExportRequest(segments=["seg-a"]))
     with db.write() as con:  # as a crashed process would leave it
         con.execute(
-            "INSERT INTO exports VALUES ('exp-0123456789ab', 'PROCESSING', ?, now(), NULL, "
-            "NULL, '[]', NULL)",
-            [ExportRequest(segments=["seg-a"]).model_dump_json()],
+            "INSERT INTO tasks (id, kind, status, payload, pid, created_at, updated_at) "
+            "VALUES ('exp-0123456789ab', 'export', 'PROCESSING', ?, 999999999, now(), now())",
+            [ExportRequest(segments=["seg-a", "seg-b"]).model_dump_json()],
         )
-    partial = tmp_path / "exports" / ".exp-0123456789ab_combined.csv.partial"
+    folder = tmp_path / "exports"
+    done = folder / "exp-0123456789ab_seg-a.csv"  # finished before the crash
+    partial = folder / ".exp-0123456789ab_seg-b.csv.partial"
+    done.write_text("profile_id\np1\n")
     partial.write_text("half")
-    cancelled = manager.cancel("exp-0123456789ab")
-    assert cancelled.status == "CANCELLED"
-    assert not partial.exists()
+    tasks.recover()  # what opening the workspace does
+    recovered = manager.get("exp-0123456789ab")
+    assert recovered.status == "FAILED" and "stopped before it finished" in recovered.error
+    assert not done.exists() and not partial.exists()
     assert Path(job.files[0]).exists()  # other jobs' files untouched
+    tasks.close()
 
 
 def test_name_too_long(manager, db):
     with pytest.raises(InvalidInputError, match="name"):
         manager.create({"segments": ["seg-a"], "name": "x" * 201})
     assert _export_count(db) == 0
+
+
+def test_cancelled_multi_file_export_leaves_no_files(tmp_path):
+    """One file per segment: the small one is written, the cancel comes during the slow
+    one; the finished file goes too, as a partial export is no export."""
+    db = Database.open(":memory:")
+    with db.write() as con:
+        con.execute("CREATE TABLE base AS SELECT 'p' || range AS profile_id, range AS n "
+                    "FROM range(2000000)")  # fmt: skip
+        # a costly column, computed only for the rows a COPY writes (3 fast, 2M slow), in
+        # small steps so that an interrupt is seen at once
+        con.execute("CREATE VIEW profiles AS SELECT profile_id, "
+                    "length(repeat('x', 20000 + (n % 7)::INT)) AS heavy FROM base")  # fmt: skip
+        for seg, rows in (("seg-small", 3), ("seg-slow", 2000000)):
+            con.execute(
+                "INSERT INTO memberships (segment_id, profile_id, status, "
+                "last_qualification_time, version) SELECT ?, profile_id, 'realized', "
+                "TIMESTAMP '2026-01-01', 1 FROM base WHERE n < ?",
+                [seg, rows],
+            )
+    _add_definition(db, "seg-small", "Small")
+    _add_definition(db, "seg-slow", "Slow")
+    folder = tmp_path / "exports"
+    tasks = TaskRunner(db)
+    manager = ExportManager(db, folder, tasks)
+    try:
+        job = manager.create(
+            ExportRequest(segments=["seg-small", "seg-slow"], fields=["heavy"], combined=False),
+            run_async=True,
+        )
+        deadline = time.monotonic() + 60
+        while not [n for n in _files_in(folder) if not n.startswith(".")]:
+            assert time.monotonic() < deadline, "the first file was never written"
+            time.sleep(0.02)
+        cancelled = manager.cancel(job.id)
+        assert cancelled.status == "CANCELLED" and cancelled.files == []
+        assert _files_in(folder) == []
+    finally:
+        tasks.close()
+        db.close()
