@@ -158,3 +158,23 @@ def test_more_jobs_than_the_runner_takes_get_429_with_retry_after(api):
     job = api.post("/segment/jobs", [{"segmentId": seg.id}])
     assert job.status_code == 200, job.text
     assert _finish(api, job.json()["id"])["status"] == "SUCCEEDED"
+
+
+def test_a_definition_that_fails_alone_is_named_in_the_jobs_errors(api, tmp_path):
+    adults, gold = (
+        _segment(api, "Adults", "age >= 40"),
+        _segment(api, "Gold", 'loyaltyTier = "gold"'),
+    )
+    frame = api.svc.table_frame("profiles", limit=None)
+    frame["age"] = frame["age"].map(lambda v: "unknown" if v != v else str(int(v)))  # now text
+    frame.to_csv(tmp_path / "retyped.csv", index=False)
+    api.svc.ingest("profiles", tmp_path / "retyped.csv", mode="replace")
+    job = _finish(api, api.post("/segment/jobs", {"segments": [{"segmentId": "*"}]}).json()["id"])
+    assert job["status"] == "SUCCEEDED"
+    [failed] = [e for e in job["errors"] if e.get("segmentId")]
+    assert (
+        failed["segmentId"] == adults.id and "Adults: " in failed["msg"] and "age" in failed["msg"]
+    )
+    statuses = {s["segmentId"]: s["segment"]["status"] for s in job["segments"]}
+    assert statuses == {adults.id: "FAILED", gold.id: "SUCCEEDED"}
+    assert set(job["metrics"]["segmentedProfileCounter"]) == {gold.id}
