@@ -514,11 +514,11 @@ class Previews:
     def get(self, preview_id: str) -> Task:
         return self._svc.tasks.get(preview_id, self.KIND)
 
-    def page(self, preview_id: str, limit: int = 1000, offset: int = 0) -> PreviewPage:
-        """A page of the qualified profiles of a finished preview."""
-        task = self.get(preview_id)
+    def page(self, preview: str | Task, limit: int = 1000, offset: int = 0) -> PreviewPage:
+        """A page of the qualified profiles of a finished preview (its id, or its task)."""
+        task = preview if isinstance(preview, Task) else self.get(preview)
         if task.status != "SUCCEEDED":
-            raise ConflictError(f"Preview {preview_id} is {task.status}; it has no results yet.")
+            raise ConflictError(f"Preview {task.id} is {task.status}; it has no results yet.")
         as_of = dt.datetime.fromisoformat(task.payload["as_of"])
         return self._svc.preview(task.payload["pql"], as_of, limit=limit, offset=offset)
 

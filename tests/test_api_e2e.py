@@ -255,6 +255,24 @@ def test_9_the_token_never_reaches_the_log(server):
     assert server.token not in text
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/data/core/ups/segment/definitions/..%2F..%2Fetc",
+        "//data/core/ups/segment/definitions",
+        "/data/core/ups/segment/definitions/%00",
+    ],
+)
+def test_9_paths_refused_before_the_api_still_answer_json(server, path):
+    """Streamlit's path check answers these before the API sees them."""
+    import httpx
+
+    response = httpx.get(server.url + path, headers={"Authorization": f"Bearer {server.token}"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert "not allowed" in response.json()["title"]
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 def test_10_the_dashboard_of_the_same_process_shows_what_aepp_made(server):

@@ -18,8 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 from segmentation.api import mount
+from segmentation.api.app import JsonAnswers
 from segmentation.sandboxes import Sandboxes, serve
 from segmentation.store import default_path
 
@@ -39,4 +41,9 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
         sandboxes.close()
 
 
-app = st.App(ROOT / "app.py", routes=[mount(sandboxes)], lifespan=lifespan)
+app = st.App(
+    ROOT / "app.py",
+    routes=[mount(sandboxes)],
+    lifespan=lifespan,
+    middleware=[Middleware(JsonAnswers)],  # before Streamlit's own: API errors stay JSON
+)

@@ -10,6 +10,8 @@ exports, previews) goes to the task runner and the request answers at once.
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 from fastapi import FastAPI
@@ -53,7 +55,9 @@ def create_app(sandboxes: Sandboxes) -> FastAPI:
 
 class RequestIds:
     """Each request's id (the client's ``x-request-id``, else a new one) in
-    ``request.state`` and on the answer. Plain ASGI: cheaper than BaseHTTPMiddleware."""
+    ``request.state`` and on the answer, with the time the API took as
+    ``Server-Timing: app;dur=<ms>`` (what a client sees beyond it is the HTTP stack
+    and the network). Plain ASGI: cheaper than BaseHTTPMiddleware."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,13 +70,64 @@ class RequestIds:
         rid = sent.decode("latin-1")[:128] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
 
+        started = time.perf_counter()
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", rid.encode()),
+                    (b"server-timing", took),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class JsonAnswers:
+    """Put in front of the whole server: middleware outside the API (Streamlit's path
+    check) answers some bad paths itself, in plain text. Under the API's base path
+    such an answer becomes AEP's envelope, so that every API answer is JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.lstrip("/").startswith(BASE.lstrip("/")):
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_json(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                is_json = headers.get(b"content-type", b"").startswith(b"application/json")
+                if message["status"] >= 400 and not is_json:
+                    replaced = True
+                    status = message["status"]
+                    text = f"The path {path!r} is not allowed here (no '..', '//' or NUL)."
+                    code = f"UPAPI-113434-{status}"
+                    body = errors.envelope_body(status, code, text, uuid.uuid4().hex)
+                    data = json.dumps(body).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [
+                                (b"content-type", b"application/json"),
+                                (b"content-length", str(len(data)).encode()),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": data})
+                    return
+            if not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_json)
 
 
 def mount(sandboxes: Sandboxes) -> Mount:

@@ -91,15 +91,19 @@ def request_id(request: Request) -> str:
     return rid
 
 
-def envelope(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def envelope_body(status: int, code: str, message: str, rid: str) -> dict[str, Any]:
     """AEP's service error body (``type``, ``title``, ``status``, ``errors``)."""
-    body: dict[str, Any] = {
-        "requestId": request_id(request),
+    return {
+        "requestId": rid,
         "type": f"https://ns.adobe.com/aep/errors/{code}",
         "title": message,
         "status": status,
         "errors": {str(status): [{"code": code, "message": message}]},
     }
+
+
+def envelope(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    body = envelope_body(status, code, message, request_id(request))
     return JSONResponse(body, status_code=status)
 
 

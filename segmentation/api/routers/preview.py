@@ -96,7 +96,7 @@ def get_preview(
     body: dict[str, Any] = {"state": STATES[task.status], "results": [], "error": _error(task)}
     links = {"_self": _href(preview_id, start, limit), "next": "", "prev": ""}
     if task.status == "SUCCEEDED":
-        page = caller.service.previews.page(preview_id, limit=limit, offset=start)
+        page = caller.service.previews.page(task, limit=limit, offset=start)
         body["results"] = [_result(row) for row in _records(page.rows)]
         body["totalRows"] = page.total
         if page.next_offset is not None:
@@ -111,12 +111,18 @@ def get_preview(
 
 def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as JSON values, converted by pandas in C (NaN -> null, times in ISO)."""
-    rows = rows.copy()
-    for name in rows.columns:  # DATE columns hold datetime.date: keep them dates
-        first = rows[name].dropna().head(1).tolist()
-        if first and type(first[0]) is dt.date:
-            rows[name] = rows[name].map(lambda v: None if v is None else v.isoformat())
+    dates = []
+    for name, dtype in rows.dtypes.items():  # DATE columns hold datetime.date: keep them dates
+        first = rows[name].first_valid_index() if dtype.kind == "O" else None
+        if first is not None and type(rows[name][first]) is dt.date:
+            dates.append(name)
+    if dates:
+        rows = rows.assign(**{n: rows[n].map(_iso_date) for n in dates})
     return json.loads(rows.to_json(orient="records", date_format="iso", default_handler=str))
+
+
+def _iso_date(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else None
 
 
 def _result(row: dict[str, Any]) -> dict[str, Any]:
