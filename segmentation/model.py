@@ -45,6 +45,11 @@ FuncName = Literal[
     "getMonth",
     "getYear",
     "getDayOfMonth",
+    "upperCase",
+    "lowerCase",
+    "trim",
+    "length",
+    "regexGroup",
 ]
 AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
 Measure = Literal["count", "sum", "average", "min", "max"]
@@ -151,7 +156,8 @@ class Arith(Node):
 
 
 class Func(Node):
-    """Date functions: ``currentMonth()`` or ``birthDate.getMonth()``."""
+    """Functions: ``currentMonth()``, ``birthDate.getMonth()``, ``name.upperCase()``,
+    ``email.regexGroup("@(\\w+)", 1)`` (args: the text, the pattern, the group)."""
 
     kind: Literal["func"] = "func"
     name: FuncName

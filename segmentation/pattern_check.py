@@ -56,14 +56,17 @@ class RegexDialectError(ValueError):
         self.offset = offset
 
 
-def check_regex(pattern: str) -> None:
-    """Raise :class:`RegexDialectError` unless ``pattern`` is in the portable dialect."""
+def check_regex(pattern: str) -> int:
+    """Raise :class:`RegexDialectError` unless ``pattern`` is in the portable dialect;
+    return its number of capturing groups (what ``regexGroup`` may ask for)."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise RegexDialectError(
             f"the pattern is {len(pattern):,} characters long; at most {MAX_PATTERN_LENGTH:,}",
             MAX_PATTERN_LENGTH,
         )
-    _Scanner(pattern).run()
+    scanner = _Scanner(pattern)
+    scanner.run()
+    return scanner.captures
 
 
 @dataclass
@@ -81,6 +84,7 @@ class _Scanner:
         self.atom: tuple[int, int] | None = None  # (start offset, end offset)
         self.atom_is_group = False
         self.closed_repeat = 1  # the ``repeat`` of the group that just closed
+        self.captures = 0
 
     def fail(self, reason: str, at: int | None = None) -> RegexDialectError:
         return RegexDialectError(reason, self.i if at is None else at)
@@ -175,8 +179,11 @@ class _Scanner:
         start, p = self.i, self.p
         self.i += 1
         self.atom = None
-        if p.startswith("?", self.i) and not self.group_prefix(start):
-            return
+        if p.startswith("?", self.i):
+            if not self.group_prefix(start):
+                return
+        else:
+            self.captures += 1
         self.groups.append(_Group(start))
 
     def group_prefix(self, start: int) -> bool:

@@ -128,6 +128,16 @@ PARSE_CASES = [
     ),
     ("age > xEvent.average(x)", C(">", F("age"), EventMeasure(measure="average", field="x"))),
     ("5 < xEvent.count()", EventCondition(op=">", value=5)),
+    # functions (#12 family 4)
+    ('name.upperCase() = "X"', C("=", Func(name="upperCase", args=[F("name")]), L("X"))),
+    (
+        "name.trim().length() > 3",
+        C(">", Func(name="length", args=[Func(name="trim", args=[F("name")])]), L(3)),
+    ),
+    (
+        'email.regexGroup("@(\\\\w+)", 1) = "example"',
+        C("=", Func(name="regexGroup", args=[F("email"), L("@(\\w+)"), L(1)]), L("example")),
+    ),
     (
         "let S = (max X.v over X from xEvent) in (S > ltv)",
         C(">", EventMeasure(measure="max", field="v"), F("ltv")),
@@ -590,6 +600,8 @@ ERROR_CASES = [
     ('x.contains("a", maybe)', 1, 17, "expected true or false"),
     ("x = 1 and\r\ny ~ 2", 2, 3, "unexpected character '~'"),
     ("x = 99999999999999999999e999999", 1, 5, "too large"),
+    ('email.regexGroup("a", 1) = "x"', 1, 18, "has 0 group(s); group 1 does not exist"),
+    ('email.regexGroup("(a)(?!b)", 1) = "x"', 1, 22, "lookahead"),
     # out of range: whole numbers are 64-bit, distances fit in years 1 to 9999
     ("x = 9223372036854775808", 1, 5, "whole number 9223372036854775808 is too large"),
     ("xEvent.count() > 9223372036854775808", 1, 18, "too large"),
@@ -643,7 +655,6 @@ def test_long_flat_chains_are_fine() -> None:
 # --- unsupported -------------------------------------------------------------------------
 
 UNSUPPORTED_CASES = [
-    ('name.regexGroup("(a)", 1) = "a"', "regexGroup"),
     ("xEvent.topN(timestamp, 1).count() > 0", "topN"),
     ("xEvent.bottomN(timestamp, 1).count() > 0", "bottomN"),
     ('m.get("k") = "v"', ".get"),
@@ -693,7 +704,7 @@ def test_unsupported(text: str, construct: str) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "column"),
     [
-        ('name.regexGroup("(a)", 1) = "a"', 1, 6),
+        ("name.topN(a, 1).count() = 1", 1, 6),
         ("x = 1 and\n  if(a = 1, b, c) = 1", 2, 3),
         ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
         ("favoriteCities.subsetOf(visitedCities)", 1, 25),
@@ -786,8 +797,18 @@ def operands(scope: str):
             ),
             st.builds(
                 Func,
-                name=st.sampled_from(["getMonth", "getYear", "getDayOfMonth"]),
+                name=st.sampled_from(
+                    ["getMonth", "getYear", "getDayOfMonth", "upperCase", "lowerCase", "trim"]
+                    + ["length"]
+                ),
                 args=st.lists(children, min_size=1, max_size=1),
+            ),
+            st.builds(
+                Func,
+                name=st.just("regexGroup"),
+                args=st.tuples(
+                    children, st.sampled_from(["(a)", "x(\\d+)", "(?i)(b)"]).map(L), st.just(L(1))
+                ).map(list),
             ),
         )
 

@@ -36,6 +36,7 @@ SUPPORTED = [
     'person.name.equals("John")',
     'person.name.notEqualTo("John")',
     'person.name.matches("(?i)^John")',
+    'emailAddress.regexGroup("@(\\\\w+)", 1) = "example"',
     'eventType.equals("commerce.checkouts", false)',
     # array-functions.md
     "person.birthMonth in [3, 6, 9]",
@@ -78,7 +79,6 @@ SUPPORTED = [
 # example, the construct named in the refusal
 NOT_SUPPORTED = [
     ('if (homeAddress.countryISO = "CA", 1, 2) = 1', "if("),
-    ('emailAddress.regexGroup("@(\\\\w+)", 1) = "example"', "regexGroup"),
     (
         'person1.favoriteColors.intersection(person2.favoriteColors) = ["red", "blue", "green"]',
         ".intersection",
@@ -176,6 +176,16 @@ EVALUATED = [
         lambda t: (t["spent"] > t["age"] * 5) | (t["spent"] == 0),
     ),
     ("age % 7 > age % 5", lambda t: t["age"] % 7 > t["age"] % 5),
+    # functions (#12 family 4); a NULL text gives a NULL result
+    ('email.regexGroup("user(\\\\d)", 1) = "1"',
+     lambda t: t["email"].str.extract(r"user(\d)")[0] == "1"),
+    ('email.regexGroup("^(\\\\w+)@", 1).endsWith("7")',
+     lambda t: t["email"].str.extract(r"^(\w+)@")[0].str.endswith("7")),
+    ('country.lowerCase() = "us"', lambda t: t["country"].str.lower() == "us"),
+    ('loyaltyTier.upperCase() in ["GOLD", "SILVER"]',
+     lambda t: t["loyaltyTier"].str.upper().isin(["GOLD", "SILVER"])),
+    ("email.length() > 18", lambda t: t["email"].str.len() > 18),
+    ('not (country.trim() = "DE")', lambda t: ~(t["country"].str.strip() == "DE")),
 ]  # fmt: skip
 
 

@@ -37,8 +37,15 @@ from segmentation.model import (
     Func,
     Lit,
 )
+from segmentation.pattern_check import RegexDialectError, check_regex
 
 TEMPORAL = ("date", "timestamp", "timestamptz")
+_TEXT_FUNCS = {  # name -> (kind of the result, SQL with {} for the text)
+    "upperCase": ("text", "upper({})"),
+    "lowerCase": ("text", "lower({})"),
+    "trim": ("text", "trim({})"),
+    "length": ("number", "length({})"),
+}
 
 
 @dataclass
@@ -225,6 +232,8 @@ class OperandCompiler:
                 "currentDayOfMonth": local.day,
             }[node.name]
             return Val(kind="number", label=f"{node.name}()", value=value)
+        if node.name in _TEXT_FUNCS or node.name == "regexGroup":
+            return self._text_func(node, ctx)
         if len(node.args) != 1:
             raise InvalidInputError(f"{node.name}() applies to exactly one date or timestamp.")
         arg = self.operand(node.args[0], ctx)
@@ -245,6 +254,33 @@ class OperandCompiler:
                 else f"timezone({tz}, timezone('UTC', {x}))"
             )
         return Val(kind="number", label=f"{node.name}()", sql=f"date_part('{part}', {x})")
+
+    def _text_func(self, node: Func, ctx: Context) -> Val:
+        """upperCase, lowerCase, trim, length; regexGroup is NULL when the text does not match."""
+        arg = self.operand(node.args[0], ctx) if node.args else None
+        if arg is None or arg.kind != "text":
+            what = f"{arg.label} is a {arg.kind}" if arg else "nothing is given"
+            raise InvalidInputError(f"{node.name}() needs a text but {what}.")
+        x, label = self.bind(arg, "VARCHAR"), f"{node.name}() of {arg.label}"
+        if node.name in _TEXT_FUNCS:
+            kind, sql = _TEXT_FUNCS[node.name]
+            return Val(kind=kind, label=label, sql=sql.format(x))
+        pattern, group = [getattr(a, "value", None) for a in node.args[1:]] + [None] * (
+            3 - len(node.args)
+        )
+        if len(node.args) != 3 or not (
+            isinstance(pattern, str) and type(group) is int and group >= 0
+        ):
+            raise InvalidInputError("regexGroup() takes a pattern and a group number.")
+        try:
+            if group > check_regex(pattern):
+                raise InvalidInputError(f"The pattern {pattern!r} has no group {group}.")
+        except RegexDialectError as exc:
+            raise InvalidInputError(f"Bad regular expression {pattern!r}: {exc}.") from exc
+        p = self.params.bind(pattern, "VARCHAR")
+        # the group number is a checked int: DuckDB wants it as a constant
+        sql = f"(CASE WHEN regexp_matches({x}, {p}) THEN regexp_extract({x}, {p}, {group}) END)"
+        return Val(kind="text", label=label, sql=sql)
 
     # --- binding -----------------------------------------------------------------------
 

@@ -183,10 +183,21 @@ class _Formatter:
                 if node.args:
                     raise InvalidInputError(f"{node.name}() takes no arguments")
                 return f"{node.name}()"
+            if node.name == "regexGroup":
+                return self.regex_group(node)
             if len(node.args) != 1:
                 raise InvalidInputError(f"{node.name}() applies to exactly one value")
             return f"{self.postfix_base(node.args[0])}.{node.name}()"
         raise InvalidInputError(f"expected a value, not {type(node).__name__}")
+
+    def regex_group(self, node: Func) -> str:
+        shape = [type(arg) for arg in node.args]
+        if shape[1:] != [Lit, Lit] or not (
+            isinstance(node.args[1].value, str) and type(node.args[2].value) is int
+        ):
+            raise InvalidInputError("regexGroup() takes a text, a pattern and a group number")
+        base, pattern, group = node.args
+        return f"{self.postfix_base(base)}.regexGroup({quote_string(pattern.value)}, {group.value})"
 
     def postfix_base(self, node: Any) -> str:
         text = self.operand(node)

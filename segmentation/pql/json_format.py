@@ -437,9 +437,11 @@ class _Decoder:
         if name in words.CURRENT_FUNCS:
             self.params(node, path, (0,))
             return Func(name=name)
-        if name in words.GET_FUNCS:
-            (arg,) = self.params(node, path, (1,))
-            return Func(name=name, args=[self.operand(arg, [*at, 0], scope)])
+        if name in words.GET_FUNCS or name in words.TEXT_FUNCS or name == "regexGroup":
+            params = self.params(node, path, (3,) if name == "regexGroup" else (1,))
+            return Func(
+                name=name, args=[self.operand(p, [*at, i], scope) for i, p in enumerate(params)]
+            )
         raise self.fail([*path, "fnName"], f"unknown value function {name!r}")
 
     def field(self, node: JsonNode, path: list[Any]) -> FieldRef:

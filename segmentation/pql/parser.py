@@ -495,8 +495,21 @@ class _Parser:
             return self.make(ListMatch, name, op=word, operand=base, values=values)
         if word in words.NULL_METHODS:
             return NullCheck(operand=base, is_null=words.NULL_METHODS[word])
-        if word in words.GET_FUNCS:
+        if word in words.GET_FUNCS or word in words.TEXT_FUNCS:
             return Func(name=word, args=[base])
+        if word == "regexGroup":
+            pattern_token = self.peek()
+            pattern = self.pattern()
+            self.expect_op(",", "',' and the group number")
+            group_token = self.peek()
+            group = self.int_literal("a group number")
+            groups = check_regex(pattern)
+            if group > groups:
+                raise self.error(
+                    f"the pattern has {groups} group(s); group {group} does not exist",
+                    group_token if groups else pattern_token,
+                )
+            return Func(name=word, args=[base, Lit(value=pattern), Lit(value=group)])
         raise self.unknown_operator(name, start)
 
     def measure(self, base: _Events, name: Token) -> _Aggregate:

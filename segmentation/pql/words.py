@@ -27,6 +27,7 @@ ANCHORS = ("now", "today", "yesterday", "tomorrow")
 PERIOD_WORDS = ("this", "last", "next")
 CURRENT_FUNCS = ("currentMonth", "currentYear", "currentDayOfMonth")
 GET_FUNCS = ("getMonth", "getYear", "getDayOfMonth")
+TEXT_FUNCS = ("upperCase", "lowerCase", "trim", "length")  # s.upperCase(): no arguments
 MEASURES = ("count", "sum", "average", "min", "max")
 
 # method name -> (TextMatch op, negate)
@@ -46,7 +47,6 @@ NULL_METHODS = {"isNull": True, "isNotNull": False}
 
 # Valid in AEP PQL, not evaluated here: name -> construct named in UnsupportedError.
 UNSUPPORTED_METHODS = {
-    "regexGroup": "regexGroup()",
     "topN": "topN()",
     "bottomN": "bottomN()",
     "head": "head()",
@@ -70,6 +70,8 @@ KNOWN_METHODS = (
     *LIST_METHODS,
     *NULL_METHODS,
     *GET_FUNCS,
+    *TEXT_FUNCS,
+    "regexGroup",
     *MEASURES,
     *UNSUPPORTED_METHODS,
 )
