@@ -26,6 +26,7 @@ Examples:
   segmentation ingest events events.parquet --mode append
   segmentation generate-demo --profiles 1000000 --out bench/data/1m
   segmentation run '*'                      evaluate every saved segment now
+  segmentation engine spark --master 'local[2]' --data lake/   evaluate on Spark
   segmentation scheduler                    run the schedules without the dashboard
   segmentation serve --port 8501            dashboard + REST API + schedules, one process
   segmentation token create --name ci       an API token (printed once)
@@ -153,6 +154,15 @@ def cmd_run(args: argparse.Namespace) -> None:
         )
     if job.status != "SUCCEEDED":
         raise SegmentationError(job.error or f"The job ended {job.status}.")
+
+
+def cmd_engine(args: argparse.Namespace) -> None:
+    svc = _service(args)
+    if args.name:
+        svc.set_engine(args.name, master=args.master, data=args.data)
+    config = svc.engine_config
+    where = f" on {config.master}, data in {config.data}" if config.name == "spark" else ""
+    print(f"Segments are evaluated by {config.name}{where}.")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -328,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", help="evaluate segments now and record who entered and exited")
     run.add_argument("segments", nargs="+", help="definition ids or names, or '*' for all")
     run.set_defaults(func=cmd_run)
+
+    eng = add("engine", help="show or choose who evaluates segments: duckdb or spark")
+    eng.add_argument("name", nargs="?", choices=["duckdb", "spark"], help="omit to show")
+    eng.add_argument("--master", help="spark: local[N], spark://host:7077 or sc://host:15002")
+    eng.add_argument("--data", help="spark: the folder of profiles/ and events/ Parquet")
+    eng.set_defaults(func=cmd_engine)
 
     sched = add("scheduler", help="run due schedules until stopped (no dashboard)")
     sched.add_argument("--poll", type=float, default=30.0, help="seconds between checks")

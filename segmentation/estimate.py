@@ -1,11 +1,12 @@
 """Size estimates with honest intervals, breakdowns and overlaps.
 
 Small workspaces are counted exactly. Above a threshold, estimates read sample
-tables holding the profiles whose ``hash(profile_id)`` falls in the first
-``slices * k`` of ``SAMPLE_BUCKETS`` buckets, and the events of those same
-profiles, stored in slice order. One estimate reads one slice of about
-``TARGET_SAMPLE`` profiles (the others are skipped by DuckDB's zone maps). The
-slice is picked by a hash of the definition's PQL, so the same definition
+tables holding the profiles whose md5 bucket (``compiler.sqlparts.bucket_sql``,
+the same on every engine) falls in the first ``slices * k`` of
+``SAMPLE_BUCKETS`` buckets, and the events of those same profiles, stored in
+slice order (Spark reads the same buckets from the full tables). One estimate
+reads one slice of about ``TARGET_SAMPLE`` profiles (the others are skipped by
+DuckDB's zone maps). The slice is picked by a hash of the definition's PQL, so the same definition
 always gets the same estimate, while different definitions get independent
 samples: with one shared sample, every segment would inherit the same luck of
 the draw and the intervals would miss together. Each slice is a simple random
@@ -20,13 +21,18 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 from pydantic import BaseModel
 
+from segmentation.compiler.sqlparts import bucket_sql
 from segmentation.errors import InvalidInputError
 from segmentation.store import Database, quote_ident
+
+if TYPE_CHECKING:
+    from segmentation.engines.base import Engine
 
 SAMPLE_BUCKETS = 10_000
 EXACT_THRESHOLD = 250_000
@@ -35,8 +41,9 @@ Z95 = 1.959963984540054
 SAMPLE_SLICES = 16
 SAMPLE_SHARE = 0.25
 SAMPLE_TABLES = ("sample_profiles", "sample_events")
-# Compiles the definition against the full tables (None) or a slice's views.
-CompileFn = Callable[[tuple[str, str] | None], tuple[str, list]]
+# Compiles the definition with CompileOptions updates ({} for the full data, or an
+# engine's ``slice_options``) into (SQL, params).
+CompileFn = Callable[[dict[str, Any]], tuple[str, list]]
 
 
 class Estimate(BaseModel):
@@ -52,6 +59,7 @@ class Estimate(BaseModel):
     total_profiles: int
     sample_size: int
     exact: bool
+    engine: str = "duckdb"  # who evaluated it
 
 
 class SampleInfo(BaseModel):
@@ -75,6 +83,19 @@ def pick_slice(key: str, info: SampleInfo) -> int:
     return int.from_bytes(digest[:8], "big") % max(1, info.slices)
 
 
+def sample_plan(
+    total: int, threshold: int = EXACT_THRESHOLD, target: int = TARGET_SAMPLE
+) -> tuple[int, int] | None:
+    """(buckets per slice, slices) for ``total`` profiles; None: count exactly.
+    Every engine samples by this plan, so both pick the same profiles."""
+    if total <= threshold:
+        return None
+    buckets = max(1, math.ceil(target / total * SAMPLE_BUCKETS))
+    # at most a quarter of the data is copied into the samples
+    slices = max(1, min(SAMPLE_SLICES, int(SAMPLE_SHARE * SAMPLE_BUCKETS) // buckets))
+    return buckets, slices
+
+
 def refresh_sample(
     db: Database,
     threshold: int = EXACT_THRESHOLD,
@@ -85,20 +106,20 @@ def refresh_sample(
     none when the data is small."""
     total = db.scalar("SELECT count(*) FROM profiles") if db.table_exists("profiles") else 0
     has_events = db.table_exists("events")
+    plan = sample_plan(total, threshold, target)
     with db.write(within=tx) as con:
         _drop_samples(con)
-        if total <= threshold:
+        if plan is None:
             con.execute("DELETE FROM workspace_meta WHERE key = 'sample_buckets'")
             return SampleInfo(buckets=None, total_profiles=total)
-        buckets = max(1, math.ceil(target / total * SAMPLE_BUCKETS))
-        # at most a quarter of the data is copied into the samples
-        slices = max(1, min(SAMPLE_SLICES, int(SAMPLE_SHARE * SAMPLE_BUCKETS) // buckets))
+        buckets, slices = plan
+        bucket = bucket_sql("profile_id", "$1")
         for table, source in zip(SAMPLE_TABLES, ("profiles", "events"), strict=True):
             if source == "events" and not has_events:
                 continue
             con.execute(
-                f"CREATE TABLE {table} AS SELECT *, (hash(profile_id) % $1) // $2 AS _slice "
-                f"FROM {source} WHERE hash(profile_id) % $1 < $2 * $3 ORDER BY _slice",
+                f"CREATE TABLE {table} AS SELECT * EXCLUDE (_b), _b // $2 AS _slice FROM "
+                f"(SELECT *, {bucket} AS _b FROM {source}) WHERE _b < $2 * $3 ORDER BY _slice",
                 [SAMPLE_BUCKETS, buckets, slices],
             )
         for index in range(slices):
@@ -157,12 +178,12 @@ def wilson_interval(matched: int, read: int, total: int, z: float = Z95):
     return se, low, high
 
 
-def estimate(db: Database, compile_fn: CompileFn, key: str) -> Estimate:
+def estimate(engine: Engine, compile_fn: CompileFn, key: str) -> Estimate:
     """Exact count, or the estimate from the slice that ``key`` (the PQL) picks."""
-    info = sample_info(db)
+    info = engine.sample_info()
     if not info.sampled:
-        sql, params = compile_fn(None)
-        count = db.scalar(f"SELECT count(*) FROM ({sql})", params)
+        sql, params = compile_fn({})
+        count = engine.count(sql, params)
         return Estimate(
             estimated_size=count,
             low=count,
@@ -173,10 +194,11 @@ def estimate(db: Database, compile_fn: CompileFn, key: str) -> Estimate:
             total_profiles=info.total_profiles,
             sample_size=info.total_profiles,
             exact=True,
+            engine=engine.name,
         )
     index = pick_slice(key, info)
-    sql, params = compile_fn(slice_tables(index))
-    matched = db.scalar(f"SELECT count(*) FROM ({sql})", params)
+    sql, params = compile_fn(engine.slice_options(index, info))
+    matched = engine.count(sql, params)
     read, total = info.profiles[index], info.total_profiles
     se, low, high = wilson_interval(matched, read, total)
     size = round(total * matched / read) if read else 0
@@ -190,24 +212,27 @@ def estimate(db: Database, compile_fn: CompileFn, key: str) -> Estimate:
         total_profiles=total,
         sample_size=read,
         exact=False,
+        engine=engine.name,
     )
 
 
 def breakdown(
-    db: Database, compile_fn: CompileFn, key: str, column: str, top: int = 15
+    engine: Engine, compile_fn: CompileFn, key: str, column: str, top: int = 15
 ) -> pd.DataFrame:
     """Estimated size of the segment per value of a profile attribute."""
-    if column not in [name for name, _ in db.columns("profiles")]:
+    if column not in (engine.schema().profile_columns or {}):
         raise InvalidInputError(f"Unknown profile column {column!r} for a breakdown.")
-    info = sample_info(db)
-    tables = slice_tables(pick_slice(key, info)) if info.sampled else None
-    sql, params = compile_fn(tables)
-    source = tables[0] if tables else "profiles"
-    counts = db.df(
+    info = engine.sample_info()
+    updates = engine.slice_options(pick_slice(key, info), info) if info.sampled else {}
+    sql, params = compile_fn(updates)
+    source = quote_ident(updates.get("tables", ("profiles",))[0])
+    rows = engine.rows(
         f"SELECT CAST(p.{quote_ident(column)} AS VARCHAR) AS value, count(*) AS matched "
-        f"FROM ({sql}) q JOIN {source} p USING (profile_id) GROUP BY 1 ORDER BY 2 DESC, 1",
+        f"FROM ({sql}) q JOIN {source} p ON p.profile_id = q.profile_id "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
         params,
     )
+    counts = pd.DataFrame(rows, columns=["value", "matched"]).astype({"matched": "int64"})
     counts["value"] = counts["value"].fillna("(missing)")
     if len(counts) > top:
         rest = counts.iloc[top:]["matched"].sum()
@@ -223,28 +248,30 @@ def breakdown(
     return counts
 
 
-def overlap(db: Database, compile_fns: dict[str, CompileFn]) -> pd.DataFrame:
+def overlap(engine: Engine, compile_fns: dict[str, CompileFn]) -> pd.DataFrame:
     """Pairwise intersections and Jaccard indices of several segments.
 
     All segments are read on the same slice (an intersection needs the same
     profiles on both sides); returns one row per ordered pair of labels.
     """
-    info = sample_info(db)
-    tables = slice_tables(0) if info.sampled else None
+    info = engine.sample_info()
+    updates = engine.slice_options(0, info) if info.sampled else {}
     scale = info.total_profiles / info.profiles[0] if info.sampled and info.profiles[0] else 1.0
-    con = db.connection()
+    con = engine.db.connection()
     labels = list(compile_fns)
     con.execute("CREATE OR REPLACE TEMP TABLE overlap_members (k INTEGER, profile_id VARCHAR)")
     try:
         for i, label in enumerate(labels):
-            sql, params = compile_fns[label](tables)
-            con.execute(f"INSERT INTO overlap_members SELECT {i}, profile_id FROM ({sql})", params)
+            sql, params = compile_fns[label](updates)
+            engine.ids_into(sql, params, con, "overlap_one")
+            con.execute(f"INSERT INTO overlap_members SELECT {i}, profile_id FROM overlap_one")
         pairs = con.execute(
             "SELECT a.k, b.k, count(*) FROM overlap_members a "
             "JOIN overlap_members b USING (profile_id) GROUP BY 1, 2"
         ).fetchall()
     finally:
         con.execute("DROP TABLE IF EXISTS overlap_members")
+        con.execute("DROP TABLE IF EXISTS overlap_one")
     counts = {(int(a), int(b)): int(n) for a, b, n in pairs}
     rows = []
     for i, a in enumerate(labels):

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from segmentation.definitions import Definition
+from segmentation.engines.base import Engine
 from segmentation.errors import ConflictError, NotFoundError, SegmentationError
 from segmentation.faults import crash_point
 from segmentation.store import Database
@@ -81,6 +82,7 @@ class SegmentJob(BaseModel):
     finished_at: dt.datetime | None = None
     metrics: JobMetrics = Field(default_factory=JobMetrics)
     error: str | None = None
+    engine: str = "duckdb"  # who evaluated the definitions
     what_if: bool = Field(
         False,
         description="as of another time than the current membership's: counts and changes "
@@ -142,10 +144,17 @@ class JobRunner:
     status, progress, cancel and recovery; the job adds what to evaluate (the payload)
     and what came of it (the result: metrics, per-definition outcome, what-if)."""
 
-    def __init__(self, db: Database, tasks: TaskRunner, compile_many: CompileMany):
+    def __init__(
+        self,
+        db: Database,
+        tasks: TaskRunner,
+        compile_many: CompileMany,
+        engine: Callable[[], Engine],
+    ):
         self._db = db
         self._tasks = tasks
         self._compile_many = compile_many
+        self._engine = engine  # the workspace's current engine (it can be switched)
         # one job at a time writes memberships; a few more may wait their turn
         tasks.register(KIND, workers=1, queued=8, retry_after=10)
 
@@ -176,13 +185,15 @@ class JobRunner:
     ) -> SegmentJob:
         """Evaluate ``defs`` now, in this thread; returns the finished job."""
         task = self._tasks.run(
-            KIND, self._task_fn(defs, progress), payload=_payload(defs, as_of, schedule_id)
+            KIND,
+            self._task_fn(defs, progress),
+            payload=_payload(defs, as_of, schedule_id, self._engine().name),
         )
         return _to_job(task)
 
     def start(self, defs: list[Definition], as_of: dt.datetime, **kwargs) -> SegmentJob:
         """Queue the job on the task runner's job worker (RunnerBusyError when full)."""
-        payload = _payload(defs, as_of, kwargs.get("schedule_id"))
+        payload = _payload(defs, as_of, kwargs.get("schedule_id"), self._engine().name)
         task = self._tasks.submit(
             KIND, self._task_fn(defs, kwargs.get("progress")), payload=payload
         )
@@ -233,7 +244,7 @@ class JobRunner:
         con = self._db.connection()
         seg_start = _now()
         table = f"job_{job.id.replace('-', '')}"
-        report(0.2, "Finding qualified profiles")
+        report(0.2, f"Finding qualified profiles on {job.engine}")
         try:
             with ctx.interruptible(con):
                 failed = self._qualify(con, ctx, job, defs, table)
@@ -260,7 +271,7 @@ class JobRunner:
                 ctx.complete_within(tx, _result(job))
             crash_point("job.committed")
         finally:
-            for temp in (table, "job_segments", "job_current", "job_what_if"):
+            for temp in (table, "job_segments", "job_current", "job_what_if", "job_one"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         if progress is not None:
             progress(1.0, "Job succeeded")
@@ -277,15 +288,17 @@ class JobRunner:
         """Fill ``table`` with the qualified pairs of every definition that can be
         evaluated; the reason of each one that cannot, by id. All share one query; if
         that query fails, each definition runs alone so that one bad definition fails
-        itself, not the job."""
+        itself, not the job. The engine evaluates (a failure on Spark leaves membership
+        as the last good run left it); the pairs land in the workspace either way."""
+        engine = self._engine()
         sql, params, failed = self._compile_many(defs, job.as_of)
         ctx.check_cancel()
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
+            engine.ids_into(sql, params, con, table)
             return failed
         except duckdb.InterruptException:
             raise
-        except duckdb.Error:
+        except (duckdb.Error, SegmentationError):
             ctx.check_cancel()
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} (segment_id VARCHAR, profile_id VARCHAR)"
@@ -299,11 +312,14 @@ class JobRunner:
             if bad:
                 continue
             try:
-                con.execute(f"INSERT INTO {table} {sql}", params)
+                engine.ids_into(sql, params, con, "job_one")
+                con.execute(f"INSERT INTO {table} SELECT * FROM job_one")
             except duckdb.InterruptException:
                 raise
             except duckdb.Error as exc:
                 failed[definition.id] = _first_line(exc)
+            except SegmentationError as exc:
+                failed[definition.id] = exc.message
         return failed
 
     def _merge(self, tx, job: SegmentJob, table: str) -> None:
@@ -441,12 +457,15 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _payload(defs: list[Definition], as_of: dt.datetime, schedule_id: str | None) -> dict:
+def _payload(
+    defs: list[Definition], as_of: dt.datetime, schedule_id: str | None, engine: str
+) -> dict:
     segments = [JobSegment(segment_id=d.id, name=d.name, version=d.version) for d in defs]
     return {
         "segments": [seg.model_dump() for seg in segments],
         "as_of": as_of.isoformat(),
         "schedule_id": schedule_id,
+        "engine": engine,
     }
 
 
@@ -483,6 +502,7 @@ def _to_job(task: Task) -> SegmentJob:
         else JobMetrics(),
         error=error,
         what_if=bool(result.get("what_if")),
+        engine=payload.get("engine", "duckdb"),
         progress=task.progress,
         message=task.message,
     )

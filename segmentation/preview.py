@@ -1,6 +1,7 @@
 """Preview: the qualified profiles, one page at a time, in a stable order.
 
-A segment is evaluated once per (query, as-of, data version): its ids are kept,
+A segment is evaluated once per (query, as-of, data version, engine): the engine
+writes its ids once, and they are kept,
 numbered in profile id order, in a temporary table on a connection of the
 preview cache's own. Counting is then free, and any page reads only its slice
 of the numbered ids (DuckDB skips the rest by zone maps), so the hundredth
@@ -19,6 +20,7 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from segmentation.engines.base import Engine
 from segmentation.errors import InvalidInputError
 from segmentation.store import Database, quote_ident
 
@@ -35,6 +37,7 @@ class PreviewPage(BaseModel):
     limit: int
     next_offset: int | None
     columns: list[str]
+    engine: str = "duckdb"  # who evaluated the segment
 
 
 class PreviewCache:
@@ -48,11 +51,18 @@ class PreviewCache:
         self._tables: OrderedDict[str, tuple[str, int]] = OrderedDict()
 
     def page(
-        self, sql: str, params: list, version: str, columns: list[str], limit: int, offset: int
+        self,
+        engine: Engine,
+        sql: str,
+        params: list,
+        version: str,
+        columns: list[str],
+        limit: int,
+        offset: int,
     ) -> tuple[int, pd.DataFrame]:
         with self._lock:
             con = self._connection()
-            table, total = self._ensure(con, sql, params, version)
+            table, total = self._ensure(engine, con, sql, params, version)
             select = ", ".join(f"p.{quote_ident(c)}" for c in columns)
             rows = con.execute(
                 f"WITH page AS (SELECT rn, profile_id FROM {table} WHERE rn > ? AND rn <= ?) "
@@ -66,17 +76,13 @@ class PreviewCache:
             self._con = self._db.new_connection()
         return self._con
 
-    def _ensure(self, con, sql: str, params: list, version: str) -> tuple[str, int]:
-        key = hashlib.sha256(repr((sql, params, version)).encode()).hexdigest()[:16]
+    def _ensure(self, engine: Engine, con, sql: str, params: list, version: str):
+        key = hashlib.sha256(repr((sql, params, version, engine.name)).encode()).hexdigest()[:16]
         if key in self._tables:
             self._tables.move_to_end(key)
             return self._tables[key]
         table = f"preview_{key}"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER "
-            f"(ORDER BY profile_id) AS rn, profile_id FROM ({sql}) ORDER BY rn",
-            params,
-        )
+        engine.ids_into(sql, params, con, table, numbered=True)
         total = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         self._tables[key] = (table, total)
         while len(self._tables) > self._size:
@@ -86,7 +92,7 @@ class PreviewCache:
 
 
 def preview_page(
-    db: Database,
+    engine: Engine,
     cache: PreviewCache,
     sql: str,
     params: list,
@@ -101,9 +107,9 @@ def preview_page(
         raise InvalidInputError(f"The page size must be between 1 and {MAX_PAGE}; got {limit}.")
     if offset < 0:
         raise InvalidInputError(f"The offset must be 0 or more; got {offset}.")
-    types = dict(db.columns("profiles"))
+    types = engine.schema().profile_columns or {}
     chosen = _check_columns(columns, list(types))
-    total, rows = cache.page(sql, params, version, chosen, limit, offset)
+    total, rows = cache.page(engine, sql, params, version, chosen, limit, offset)
     for name in chosen:  # pandas reads DATE as a timestamp; show it as the date it is
         if types[name] == "DATE" and len(rows):
             rows[name] = rows[name].dt.date
@@ -115,6 +121,7 @@ def preview_page(
         limit=limit,
         next_offset=next_offset,
         columns=chosen,
+        engine=engine.name,
     )
 
 

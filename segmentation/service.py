@@ -16,10 +16,11 @@ import pandas as pd
 
 from segmentation import estimate as estimates
 from segmentation.aep_json import ExpressionFormat, definitions_from_aep, definitions_to_aep
-from segmentation.catalog import FieldInfo, event_types, load_catalog
+from segmentation.catalog import FieldInfo, event_types, load_catalog, refresh_catalog
 from segmentation.compiler import CompileOptions, Schema, compile_many, compile_segment
 from segmentation.cron import check_timezone, describe, next_runs
 from segmentation.definitions import Definition, DefinitionStore
+from segmentation.engines import Engine, EngineConfig, open_engine
 from segmentation.errors import (
     ConflictError,
     InvalidInputError,
@@ -99,6 +100,8 @@ class SegmentationService:
         self.tasks = TaskRunner(db)
         self.definitions = DefinitionStore(db, self._validate, self._blockers)
         self._preview_cache = PreviewCache(db)
+        self._engine_obj: Engine | None = None  # built from the workspace's setting on use
+        self._engine_lock = threading.Lock()
         self.jobs = Jobs(self)
         base = Path(db.path).parent if not db.is_memory else Path("workspace")
         self.exports_dir = exports_dir or base / "exports"
@@ -129,6 +132,76 @@ class SegmentationService:
     def timezone(self) -> str:
         return self.db.get_meta("timezone", "UTC") or "UTC"
 
+    # --- engine ---------------------------------------------------------------------
+
+    @property
+    def engine(self) -> str:
+        """Who evaluates segments: "duckdb" (embedded, the default) or "spark"."""
+        return self.engine_config.name
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        raw = self.db.get_meta("engine")
+        return EngineConfig.model_validate_json(raw) if raw else EngineConfig()
+
+    @property
+    def _engine(self) -> Engine:
+        config = self.engine_config  # another process (the CLI) may have switched it
+        with self._engine_lock:
+            if self._engine_obj is None or self._engine_obj.config != config:
+                self._engine_obj = open_engine(self.db, config)
+            return self._engine_obj
+
+    def set_engine(
+        self,
+        name: Literal["duckdb", "spark"],
+        *,
+        master: str | None = None,
+        data: str | os.PathLike[str] | None = None,
+    ) -> EngineConfig:
+        """Evaluate on DuckDB, or on Spark (``master``: local[N], spark://host:port or
+        sc://host:port; ``data``: the folder of profiles/ and events/ Parquet). Kept in
+        the workspace. Switching to Spark with data in the workspace file moves that data
+        to Parquet under ``data``; every saved definition must fit the data's fields."""
+        if name not in ("duckdb", "spark"):
+            raise InvalidInputError(f"Unknown engine {name!r}: choose duckdb or spark.")
+        if name == "duckdb":
+            config = EngineConfig()
+        else:
+            if not data:
+                raise InvalidInputError("The Spark engine needs --data: the folder of its Parquet.")
+            config = EngineConfig(
+                name="spark", master=master or "local[*]", data=str(Path(data).resolve())
+            )
+        engine = open_engine(self.db, config)
+        if name == "spark":
+            from segmentation.engines.spark import prepare_workspace
+
+            prepare_workspace(self.db, engine)
+        self._check_definitions_fit(engine)
+        self.db.set_meta("engine", config.model_dump_json())
+        with self._engine_lock:
+            self._engine_obj, self._schema_cache = engine, None
+        self._record_event_profiles(None)
+        engine.refresh()
+        refresh_catalog(self.db)  # the fields of the data it now reads
+        return config
+
+    def _check_definitions_fit(self, engine: Engine) -> None:
+        """Every saved definition compiles against the engine's data, or nothing changes."""
+        schema = engine.schema()
+        if not schema.has_profiles:
+            return  # no data yet: checked when it is loaded
+        options = self._options(utc_now()).model_copy(update={"tables": engine.tables})
+        for definition in self.definitions.all():
+            try:
+                compile_segment(definition.expression, schema, options)
+            except SegmentationError as exc:
+                raise InvalidInputError(
+                    f"The definition {definition.name!r} does not fit the {engine.name} data: "
+                    f"{exc.message}"
+                ) from exc
+
     def set_timezone(self, name: str) -> None:
         self.db.set_meta("timezone", check_timezone(name))
 
@@ -149,6 +222,7 @@ class SegmentationService:
             "events": count("events"),
             "definitions": count("definitions"),
             "timezone": self.timezone,
+            "engine": self.engine,
             "last_load": None
             if last is None
             else {"table": last[0], "loaded_at": last[1], "rows": last[2]},
@@ -163,14 +237,26 @@ class SegmentationService:
         **options: Any,
     ) -> IngestReport:
         options.setdefault("rejects_dir", self.rejects_dir)
-        report = ingest(self.db, table, source, mode=mode, derive=self._derive, **options)
+        if self.engine == "spark":  # the data lives as Parquet under the data location
+            from segmentation.engines.spark import ingest_to_parquet
+
+            report = ingest_to_parquet(
+                self.db,
+                self.engine_config.data,
+                table,
+                mode,
+                lambda: ingest(self.db, table, source, mode=mode, derive=self._derive, **options),
+            )
+            self._engine.refresh()  # the new files: views, Spark's tables, samples
+        else:
+            report = ingest(self.db, table, source, mode=mode, derive=self._derive, **options)
         self._schema_cache = None
         return report
 
     def _derive(self, tx: Any) -> None:
         """What a load derives beyond the catalog, in the load's own transaction."""
         self._record_event_profiles(tx)
-        estimates.refresh_sample(self.db, tx=tx)
+        self._engine.refresh(tx)
 
     def ingest_preview(
         self,
@@ -219,10 +305,10 @@ class SegmentationService:
         return event_types(self.db)
 
     def schema(self) -> Schema:
-        key = self._data_version()
+        key = f"{self._data_version()}:{self._engine.name}"
         with self._lock:
             if self._schema_cache is None or self._schema_cache[0] != key:
-                self._schema_cache = (key, Schema.from_db(self.db))
+                self._schema_cache = (key, self._engine.schema())
             return self._schema_cache[1]
 
     # --- compiling -----------------------------------------------------------------
@@ -239,18 +325,18 @@ class SegmentationService:
     def _resolve_ref(self, ref: str) -> Expression:
         return self.definitions.get(ref).expression
 
-    def _options(self, as_of: dt.datetime, tables: tuple[str, str] | None = None) -> CompileOptions:
+    def _options(self, as_of: dt.datetime) -> CompileOptions:
         return CompileOptions(
             as_of=as_of,
             timezone=self.timezone,
             resolve_segment=self._resolve_ref,
-            tables=tables or ("profiles", "events"),
+            tables=self._engine.tables,
             events_within_profiles=self._events_within_profiles(),
         )
 
     def compile(self, query: Query, as_of: dt.datetime | None = None) -> tuple[str, list]:
         """The SQL (and its parameters) selecting the qualified profile ids."""
-        return self._compiler_for(self.expression(query), to_utc_naive(as_of))(None)
+        return self._compiler_for(self.expression(query), to_utc_naive(as_of))({})
 
     def _validate(self, expr: Expression, own_id: str | None) -> None:
         """Refuse unknown references, cycles and (with data loaded) unknown fields."""
@@ -302,7 +388,7 @@ class SegmentationService:
         when = to_utc_naive(as_of) if as_of else utc_now().replace(second=0)
         sql, params = self.compile(query, when)
         return preview_page(
-            self.db,
+            self._engine,
             self._preview_cache,
             sql,
             params,
@@ -317,16 +403,17 @@ class SegmentationService:
 
     def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.estimate(self.db, self._compiler_for(expr, when), to_pql(expr))
+        return estimates.estimate(self._engine, self._compiler_for(expr, when), to_pql(expr))
 
     def breakdown(self, query: Query, column: str, as_of: dt.datetime | None = None):
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.breakdown(self.db, self._compiler_for(expr, when), to_pql(expr), column)
+        compile_fn = self._compiler_for(expr, when)
+        return estimates.breakdown(self._engine, compile_fn, to_pql(expr), column)
 
     def overlap(self, queries: dict[str, Query], as_of: dt.datetime | None = None):
         when = to_utc_naive(as_of)
         fns = {k: self._compiler_for(self.expression(q), when) for k, q in queries.items()}
-        return estimates.overlap(self.db, fns)
+        return estimates.overlap(self._engine, fns)
 
     def waterfall(self, query: Query, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Per top-level condition: its own estimated size and the size of the
@@ -373,8 +460,9 @@ class SegmentationService:
         }
 
     def _compiler_for(self, expr: Expression, as_of: dt.datetime) -> estimates.CompileFn:
-        def compile_on(tables: tuple[str, str] | None) -> tuple[str, list]:
-            compiled = compile_segment(expr, self.schema(), self._options(as_of, tables))
+        def compile_on(updates: dict[str, Any]) -> tuple[str, list]:
+            options = self._options(as_of).model_copy(update=updates)
+            compiled = compile_segment(expr, self.schema(), options)
             return compiled.sql, list(compiled.params)
 
         return compile_on
@@ -531,7 +619,7 @@ class Jobs:
 
     def __init__(self, svc: SegmentationService):
         self._svc = svc
-        self.runner = JobRunner(svc.db, svc.tasks, self._compile_many)
+        self.runner = JobRunner(svc.db, svc.tasks, self._compile_many, lambda: svc._engine)
 
     def _definitions(self, segments: list[str] | str) -> list[Definition]:
         if segments == "*" or segments == ["*"]:

@@ -60,5 +60,28 @@ def svc(tmp_path: Path, frames) -> SegmentationService:
     service.close()
 
 
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local SparkSession for the whole run (tests marked ``spark``)."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("segment-studio-tests")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        # adaptive planning re-plans every stage: on test-sized data that doubles the time
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
 # the REST API tests' workspace (a real file copied per test) and client
 from tests.api_support import api, api_template  # noqa: E402, F401

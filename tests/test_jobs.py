@@ -219,7 +219,7 @@ def test_a_definition_the_engine_refuses_at_run_time_fails_alone(svc: Segmentati
             )
         return sql, params, failed
 
-    runner = JobRunner(svc.db, svc.tasks, compile_many)
+    runner = JobRunner(svc.db, svc.tasks, compile_many, lambda: svc._engine)
     job = runner.run(svc.definitions.bulk_get([gold.id, odd.id]), AS_OF)
     assert job.status == "SUCCEEDED"
     by_name = {s.name: s for s in job.segments}

@@ -1,4 +1,3 @@
-# ruff: noqa: S608 -- SQL is assembled from checked, quoted identifiers; values are $n params
 """Tree -> SQL boolean over ``profiles p`` joined with the one events pass ``ev``.
 
 Logic is two-valued: a condition on a missing value may render SQL NULL, which
@@ -70,7 +69,6 @@ class Compiler(OperandCompiler):
     resolve_segment: Callable[[str], Any] | None = None
     segment_stack: list[str] = field(default_factory=list)
     uses_profile_fields: bool = False
-    profile_id_sql: str = "p.profile_id"  # the universe's id column (sequences test it)
 
     # --- conditions ----------------------------------------------------------------
 
@@ -138,7 +136,10 @@ class Compiler(OperandCompiler):
                 check_regex(node.value)
             except RegexDialectError as exc:
                 raise InvalidInputError(f"Bad regular expression {node.value!r}: {exc}.") from exc
-        x, v = self.bind(target), self.params.bind(node.value, "VARCHAR")
+        value = node.value
+        if node.op == "matches" and not node.case_sensitive:  # a flag every engine reads
+            value = "(?i)" + value
+        x, v = self.bind(target), self.params.bind(value, "VARCHAR")
         if not node.case_sensitive and node.op not in ("like", "matches"):
             x, v = f"lower({x})", f"lower({v})"
         sql = {
@@ -149,8 +150,6 @@ class Compiler(OperandCompiler):
             "like": f"({x} {'LIKE' if node.case_sensitive else 'ILIKE'} {v})",
             "matches": f"regexp_matches({x}, {v})",
         }[node.op]
-        if node.op == "matches" and not node.case_sensitive:
-            sql = f"regexp_matches({x}, {v}, 'i')"
         return f"(NOT {sql})" if node.negate else sql
 
     def _c_NullCheck(self, node: NullCheck, ctx: Context) -> str:
@@ -252,8 +251,7 @@ class Compiler(OperandCompiler):
                 amount = self.params.bind(step.within_previous.amount * mult, "INTEGER")
                 within = f"{fn}({amount})"
             steps.append((selector, step.count, within))
-        name = self.events.sequence(steps, self.params)
-        return f"({self.profile_id_sql} IN (SELECT profile_id FROM {name}))"
+        return self.events.hit(self.events.sequence(steps, self.params))
 
     def _c_SegmentRef(self, node: SegmentRef, ctx: Context) -> str:
         if self.resolve_segment is None:

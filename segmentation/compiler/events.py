@@ -22,8 +22,12 @@ n-th matching event after the previous step) are found step by step:
 - step i without a time limit starts after the earliest reach of step i-1 and
   reaches at every matching event from its n-th after that;
 - step i ``within`` D of the previous step: for each matching event t the best
-  previous reach is the earliest one in [t - D, t) (an ASOF join), and t is a
-  reach when at least n matching events lie in (previous reach, t].
+  previous reach is the earliest one in [t - D, t) (a range join with min), and t
+  is a reach when at least n matching events lie in (previous reach, t].
+
+A chain's result is read through a join of its distinct profile ids (``hits``),
+not ``IN (subquery)``: Spark allows subqueries only in filters, and the job
+query tests chains inside a list of CASEs.
 
 Taking the earliest feasible previous reach is optimal (it leaves the most
 events and the most time), so this finds a chain whenever one exists.
@@ -58,7 +62,7 @@ class Hint:
 class EventPass:
     timestamp_sql: str  # quoted column
     as_of_sql: str  # bound parameter
-    sample_sql: str | None = None  # "hash(profile_id) % .. < .." or None
+    sample_sql: str | None = None  # the md5 bucket range of an estimate, or None
     table: str = "events"  # the sample table for estimates
     # (aggregate call, selector) -> ev column; equal conditions share one column
     aggregates: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -66,6 +70,7 @@ class EventPass:
     hints: dict[str, Hint] = field(default_factory=dict)  # selector -> what it implies
     sequence_ctes: list[str] = field(default_factory=list)
     _sequences: dict[tuple, str] = field(default_factory=dict)
+    hits: dict[str, str] = field(default_factory=dict)  # chain CTE -> alias of its joined ids
 
     def aggregate(self, measure: str, column_sql: str | None, selector: str) -> str:
         """The ``ev`` column holding ``measure`` over the events ``selector`` picks."""
@@ -79,6 +84,19 @@ class EventPass:
     def sequence_names(self) -> list[str]:
         """The CTEs listing the profiles that complete each registered chain."""
         return list(self._sequences.values())
+
+    def hit(self, name: str) -> str:
+        """SQL that is true for the profiles completing the chain ``name``."""
+        alias = self.hits.setdefault(name, f"h{len(self.hits) + 1}")
+        return f"({alias}.profile_id IS NOT NULL)"
+
+    def hit_joins(self, profile_id_sql: str) -> str:
+        """The LEFT JOINs of the chains' distinct ids that ``hit`` reads."""
+        return "".join(
+            f" LEFT JOIN (SELECT DISTINCT profile_id FROM {name}) {alias} "
+            f"ON {alias}.profile_id = {profile_id_sql}"
+            for name, alias in self.hits.items()
+        )
 
     def sequence(self, steps: list[tuple[str, int, str | None]], params: Params) -> str:
         """Register a chain; returns the CTE listing the profiles that complete it."""
@@ -214,19 +232,23 @@ def _reached(previous: str) -> str:
 
 
 def _timed_step(name: str, flag: str, count: int, n: str, previous: str, within: str) -> str:
+    """Step events with a previous reach in [t - within, t): a range join, portable (no
+    ASOF JOIN) and, on DuckDB, faster than the ASOF form it replaced."""
+    near = f"e.profile_id = f.profile_id AND f.t >= e.t - {within} AND f.t < e.t"
     if count == 1:  # the event itself is the one match in (previous reach, t]: no counting
         return (
             f"{name} AS (SELECT e.profile_id, e.t FROM (SELECT profile_id, t FROM seq_ev "
-            f"WHERE {flag}) e ASOF JOIN {previous} f ON e.profile_id = f.profile_id "
-            f"AND f.t >= e.t - {within} WHERE f.t < e.t)"
+            f"WHERE {flag}) e SEMI JOIN {previous} f ON {near})"
         )
+    # r: the earliest previous reach in the window; the events counted up to r are the
+    # largest running count k at or before r (k grows with t)
     return (
         f"{name}_e AS ({_counted(_reached(previous), flag)}), "
-        f"{name} AS (SELECT c.profile_id, c.t FROM ("
-        f"SELECT e.profile_id, e.t, e.k, f.t AS r FROM {name}_e e ASOF JOIN {previous} f "
-        f"ON e.profile_id = f.profile_id AND f.t >= e.t - {within}) c "
-        f"ASOF LEFT JOIN {name}_e b ON c.profile_id = b.profile_id AND b.t <= c.r "
-        f"WHERE c.r < c.t AND c.k - coalesce(b.k, 0) >= {n})"
+        f"{name}_r AS (SELECT e.profile_id, e.t, e.k, min(f.t) AS r FROM {name}_e e "
+        f"JOIN {previous} f ON {near} GROUP BY e.profile_id, e.t, e.k), "
+        f"{name} AS (SELECT c.profile_id, c.t FROM {name}_r c LEFT JOIN {name}_e b "
+        f"ON b.profile_id = c.profile_id AND b.t <= c.r GROUP BY c.profile_id, c.t, c.k "
+        f"HAVING c.k - coalesce(max(b.k), 0) >= {n})"
     )
 
 

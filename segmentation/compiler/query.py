@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from segmentation.compiler.conditions import Compiler
 from segmentation.compiler.events import EventPass
 from segmentation.compiler.schema import TIMESTAMP_COLUMN, Schema
-from segmentation.compiler.sqlparts import Params, finalize
+from segmentation.compiler.sqlparts import Params, bucket_sql, finalize
 from segmentation.compiler.timewindows import Clock
 from segmentation.errors import InvalidInputError, SegmentationError
 from segmentation.model import Expression
@@ -37,8 +37,9 @@ class CompileOptions(BaseModel):
     as_of: dt.datetime
     timezone: str = "UTC"
     resolve_segment: Callable[[str], Any] | None = None
-    # (buckets kept, buckets total): keep profiles with hash(profile_id) % total < kept
-    sample: tuple[int, int] | None = None
+    # (first, stop, buckets): keep profiles whose md5 bucket (``sqlparts.bucket_sql``,
+    # 0 .. buckets - 1) is in [first, stop); md5 gives the same buckets on every engine
+    sample: tuple[int, int, int] | None = None
     # (profiles table, events table): estimates read sample tables of the same shape
     tables: tuple[str, str] = ("profiles", "events")
     # A fact about the data, not a choice: every event's profile_id exists in the
@@ -57,9 +58,11 @@ class CompileOptions(BaseModel):
     @model_validator(mode="after")
     def _check_sample(self) -> CompileOptions:
         if self.sample is not None:
-            kept, total = self.sample
-            if total < 1 or not 0 <= kept <= total:
-                raise ValueError("sample must be (kept, total) with 0 <= kept <= total, total >= 1")
+            first, stop, total = self.sample
+            if total < 1 or not 0 <= first <= stop <= total:
+                raise ValueError(
+                    "sample must be (first, stop, buckets), 0 <= first <= stop <= buckets"
+                )
         return self
 
 
@@ -77,10 +80,10 @@ def _new_compiler(schema: Schema, options: CompileOptions) -> Compiler:
     as_of = params.bind(options.as_of, "TIMESTAMP")
     sample = None
     if options.sample is not None:
-        kept, total = options.sample
-        sample = (
-            f"hash(profile_id) % {params.bind(total, 'UBIGINT')} < {params.bind(kept, 'UBIGINT')}"
-        )
+        first, stop, total = options.sample
+        bucket = bucket_sql("profile_id", params.bind(total, "BIGINT"))
+        low, high = params.bind(first, "BIGINT"), params.bind(stop, "BIGINT")
+        sample = f"{bucket} >= {low} AND {bucket} < {high}"
     ts = schema.resolve(TIMESTAMP_COLUMN, "event").sql(None) if schema.has_events else '"timestamp"'
     events = EventPass(
         timestamp_sql=ts, as_of_sql=as_of, sample_sql=sample, table=options.tables[1]
@@ -114,7 +117,7 @@ def _from_clause(compiler: Compiler, tables: tuple[str, str]) -> tuple[str, list
     else:
         source = "(SELECT CAST(NULL AS VARCHAR) AS profile_id WHERE FALSE) p"
     if events.sample_sql:
-        where.append(events.sample_sql.replace("profile_id", "p.profile_id", 1))
+        where.append(events.sample_sql.replace("(profile_id)", "(p.profile_id)"))
     if events.aggregates:
         source += " LEFT JOIN ev ON ev.profile_id = p.profile_id"
     return source, where
@@ -175,8 +178,6 @@ def compile_segment(expr: Expression, schema: Schema, options: CompileOptions) -
     """
     compiler = _new_compiler(schema, options)
     universe = _universe(expr, compiler, options)
-    if universe == "ev":
-        compiler.profile_id_sql = "ev.profile_id"
     condition = _compile_condition(compiler, expr)
     if not _fits(compiler, universe):  # defensive: the analysis and the compile disagree
         compiler, universe = _new_compiler(schema, options), "profiles"
@@ -186,6 +187,7 @@ def compile_segment(expr: Expression, schema: Schema, options: CompileOptions) -
     else:
         source, where = _narrowed_from(compiler, universe, options.tables)
     pid = "ev.profile_id" if universe == "ev" else "p.profile_id"
+    source += compiler.events.hit_joins(pid)
     where.append(condition)
     where_sql = " AND ".join(w for w in where if w != "TRUE") or "TRUE"
     sql = f"{_with(compiler)}SELECT {pid} FROM {source} WHERE {where_sql}"
@@ -230,6 +232,7 @@ def compile_many(
         key_sql = compiler.params.bind(str(key), "VARCHAR")
         cases.append(f"CASE WHEN coalesce({condition}, FALSE) THEN {key_sql} END")
     source, where = _from_clause(compiler, options.tables)
+    source += compiler.events.hit_joins("p.profile_id")
     where_sql = " AND ".join(where) or "TRUE"
     keys = f"list_filter([{', '.join(cases)}], lambda x: x IS NOT NULL)"
     sql = (

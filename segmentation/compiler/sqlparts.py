@@ -65,6 +65,12 @@ def _list_type(values: list[Any] | tuple[Any, ...]) -> str:
     return "VARCHAR[]"
 
 
+def bucket_sql(column: str, buckets: str) -> str:
+    """A profile's sample bucket: the first 32 bits of ``md5(profile_id)`` modulo
+    ``buckets``. md5's hex digits are the same on every engine; ``hash()`` is not."""
+    return f"(CAST(('0x' || substr(md5({column}), 1, 8)) AS UBIGINT) % {buckets})"
+
+
 def sql_and(parts: list[str]) -> str:
     parts = [p for p in parts if p and p != "TRUE"]
     if not parts:
