@@ -412,8 +412,11 @@ class _Load:
         # column -> the format its dates were read with, for the preview
         self.formats: dict[str, str] = {}
         self.similar: list[SimilarValue] = []
-        # SQL of each rejected row's column, value and detail (see apply_types)
-        self.reason_parts = ("__column", "__value", "__detail")
+        # SQL of a rejected row's own (role) reason, its column, value and detail, and
+        # of the list of its values that do not fit their column (see apply_types)
+        self.reason_parts = ("__reason", "__column", "__value", "__detail")
+        self.cells: str | None = None
+        self.raw: dict[str, str] = {}  # converted column -> its text in rejected rows
         # The 1-based data row. Events are read straight into the checked table, whose
         # rowids follow the file (insertion order is kept), so no window is needed;
         # profiles number rows in the read, as the duplicate check orders by it.
@@ -430,7 +433,7 @@ class _Load:
         derive: Derive | None,
     ) -> IngestReport:
         counts = self._counts()
-        rejected = sum(counts.values())
+        rejected = self._rejected()
         problems = self._problems()
         if rejected == rows_read:
             listed = "\n".join(f"  row {p.row}, column {p.column!r}: {p.reason} "
@@ -484,7 +487,7 @@ class _Load:
     ) -> IngestPreview:
         """What :meth:`run` would store, without writing: parsed rows and column types."""
         counts = self._counts()
-        rejected = sum(counts.values())
+        rejected = self._rejected()
         self._similar_values()
         final_types = self._final_types()
         select, params = self._select_list(final_types, None, None)
@@ -534,12 +537,24 @@ class _Load:
         )
 
     def _counts(self) -> dict[str, int]:
+        """Rows per reason; a row with several problems counts under each."""
+        role = self.reason_parts[0]
+        if self.cells is None:
+            reasons = f"[{role}]"
+        else:
+            reasons = f"list_prepend({role}, list_transform({self.cells}, lambda x: x.reason))"
         return dict(
             self.con.execute(
-                f"SELECT __reason, count(*) FROM {self.checked} "
-                "WHERE __reason IS NOT NULL GROUP BY 1"
+                f"SELECT r, count(*) FROM (SELECT unnest(list_distinct(list_filter({reasons}, "
+                f"lambda x: x IS NOT NULL))) AS r FROM {self.checked} WHERE __reason IS NOT NULL) "
+                "GROUP BY 1"
             ).fetchall()
         )
+
+    def _rejected(self) -> int:
+        return self.con.execute(
+            f"SELECT count(*) FROM {self.checked} WHERE __reason IS NOT NULL"
+        ).fetchone()[0]
 
     def build(self, reader: str, reader_params: dict, source_types: dict[str, str]) -> None:
         """CREATE the checked table: role columns renamed and converted, the data row
@@ -617,8 +632,10 @@ class _Load:
                 expr = fits_expr(col, stored, self.date_format)
                 if self.date_format and kind_of(stored) in ("date", "timestamp"):
                     self.formats[column] = _readable_format(self.date_format)
-                what = _kind_words(stored)
-                failures.append((column, expr, f"not a {what}", f"{column!r} holds {stored}"))
+                what, detail = _kind_words(stored), f"{column!r} holds {stored}"
+                if column in self.formats:
+                    detail += f", read as {self.formats[column]}"
+                failures.append((column, expr, f"not a {what}", detail))
             elif current == "VARCHAR" and stored is None:
                 expr = self._detected_expr(column)
                 if expr is None:
@@ -659,33 +676,44 @@ class _Load:
             {UNKNOWN_PROFILE: "'no profile with this id in profiles'"}, "NULL"
         )
 
-        def first_failure(pick: Callable[[tuple[str, str, str, str]], str], base: str) -> str:
-            """The row's own reason if it has one, else the first column that failed."""
-            if not failures:
-                return base
-            whens = " ".join(
-                f"WHEN nullif(trim(CAST({quote_ident(c)} AS VARCHAR)), '') IS NOT NULL "
-                f"AND ({e}) IS NULL THEN {pick((c, e, r, d))}"
-                for c, e, r, d in failures
-            )
-            return f"CASE WHEN __reason IS NOT NULL THEN {base} {whens} END"
-
-        reason = first_failure(lambda f: _sql_literal(f[2]), "__reason")
-        column_sql = first_failure(lambda f: _sql_literal(sources.get(f[0], f[0])), column_base)
-        value_sql = first_failure(lambda f: f"CAST({quote_ident(f[0])} AS VARCHAR)", value_base)
-        detail_sql = first_failure(lambda f: _sql_literal(f[3]), detail_base)
         if not replaced and not failures:
             # Nothing to convert: spare the table a rewrite (a large events file would be
             # copied whole); the reasons' columns and values are computed when listed.
-            self.reason_parts = (column_sql, value_sql, detail_sql)
+            self.reason_parts = ("__reason", column_base, value_base, detail_base)
             return
+        # Every value of a row that does not fit its column, so that one report (and the
+        # rejected-rows file) lists all of a row's problems, not the first one only.
+        cells = ", ".join(
+            f"CASE WHEN nullif(trim(CAST({quote_ident(c)} AS VARCHAR)), '') IS NOT NULL "
+            f"AND ({e}) IS NULL THEN {{'column': {_sql_literal(sources.get(c, c))}, "
+            f"'reason': {_sql_literal(r)}, 'value': CAST({quote_ident(c)} AS VARCHAR), "
+            f"'detail': {_sql_literal(d)}}} END"
+            for c, e, r, d in failures
+        )
+        cells_sql = f"list_filter([{cells}], lambda x: x IS NOT NULL)" if failures else "NULL"
+        reason = f"coalesce(__reason, ({cells_sql})[1].reason)" if failures else "__reason"
+        self.raw = {c: f"__raw_{i}" for i, c in enumerate(replaced)}
+        raws = [
+            f"CASE WHEN ({reason}) IS NOT NULL THEN CAST({quote_ident(c)} AS VARCHAR) END "
+            f"AS {self.raw[c]}"
+            for c in replaced
+        ]
         replaces = [f"{e} AS {quote_ident(c)}" for c, e in replaced.items()]
+        extra = [
+            "__reason AS __role_reason",
+            f"{column_base} AS __column",
+            f"{value_base} AS __value",
+            f"{detail_base} AS __detail",
+            f"{cells_sql} AS __cells",
+            *raws,
+        ]
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {self.checked} AS SELECT * REPLACE ("
             + ", ".join([*replaces, f"{reason} AS __reason"])
-            + f"), {column_sql} AS __column, {value_sql} AS __value, {detail_sql} AS __detail "
-            f"FROM {self.checked}"
+            + f"), {', '.join(extra)} FROM {self.checked}"
         )
+        self.reason_parts = ("__role_reason", "__column", "__value", "__detail")
+        self.cells = "__cells" if failures else None
 
     def _detected_expr(self, column: str) -> str | None:
         """A text column that is really dates in the given format, or numbers written with
@@ -848,21 +876,26 @@ class _Load:
     # -- reporting --
 
     def _problems(self) -> list[Problem]:
+        """The first problems, in row order: each row's own reason, then each of its
+        values that does not fit its column."""
+        cells = self.cells or "NULL"
         rows = self.con.execute(
-            f"SELECT {self.row}, __reason, {', '.join(self.reason_parts)}, "
+            f"SELECT {self.row}, {', '.join(self.reason_parts)}, {cells}, "
             f"{quote_ident(ID_COLUMN)} FROM {self.checked} WHERE __reason IS NOT NULL "
             f"ORDER BY {self.row} LIMIT {MAX_PROBLEMS}"
         ).fetchall()
-        firsts = self._first_rows([r[5] for r in rows if r[1] == DUPLICATE_ID])
+        firsts = self._first_rows([r[-1] for r in rows if r[1] == DUPLICATE_ID])
         problems = []
-        for row, reason, column, value, detail, id_raw in rows:
+        for row, reason, column, value, detail, row_cells, id_raw in rows:
             if reason == DUPLICATE_ID:
                 first = firsts.get(id_raw)
                 detail = f"first seen in row {first}" if first and first < row else "already loaded"
-            problems.append(
-                Problem(row=row, column=column or "", value=value, reason=reason, detail=detail)
-            )
-        return problems
+            if reason is not None:
+                problems.append(
+                    Problem(row=row, column=column or "", value=value, reason=reason, detail=detail)
+                )
+            problems += [Problem(row=row, **cell) for cell in row_cells or []]
+        return problems[:MAX_PROBLEMS]
 
     def _write_rejects(self, folder: Path | None, stem: str) -> str | None:
         """Every rejected row, with its row number, reason, column and value first, then
@@ -871,13 +904,28 @@ class _Load:
             return None
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{Path(self.name).stem}-rejected-{stem}.csv"
-        column, value, detail = self.reason_parts
+        role, column, value, detail = self.reason_parts
         fields = ", ".join(
-            f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in self._checked_types()
+            f"coalesce({self.raw[c]}, CAST({quote_ident(c)} AS VARCHAR)) AS {quote_ident(c)}"
+            if c in self.raw
+            else f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}"
+            for c in self._checked_types()
         )
+
+        def joined(own: str, key: str) -> str:
+            """The row's own part and each misfit value's, joined with '; '."""
+            if self.cells is None:
+                return own
+            return (
+                f"array_to_string(list_filter(list_prepend(CASE WHEN {role} IS NOT NULL "
+                f"THEN CAST({own} AS VARCHAR) END, list_transform({self.cells}, "
+                f"lambda x: coalesce(x.{key}, ''))), lambda x: x IS NOT NULL), '; ')"
+            )
+
         self.con.execute(
-            f"COPY (SELECT {self.row} AS row, __reason AS reason, {column} AS column, "
-            f"{value} AS value, {detail} AS detail, {fields} FROM {self.checked} "
+            f"COPY (SELECT {self.row} AS row, {joined(role, 'reason')} AS reason, "
+            f"{joined(column, 'column')} AS column, {joined(value, 'value')} AS value, "
+            f"{joined(detail, 'detail')} AS detail, {fields} FROM {self.checked} "
             f"WHERE __reason IS NOT NULL ORDER BY {self.row}) "
             f"TO {_sql_literal(str(path))} (HEADER, DELIMITER ',')"
         )

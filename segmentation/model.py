@@ -198,8 +198,17 @@ class EventMeasure(_EventSelection):
     kind: Literal["measure"] = "measure"
 
 
+class IfValue(Node):
+    """``if(test, a, b)``: ``a`` where the test holds, else ``b`` (a missing test is false)."""
+
+    kind: Literal["if"] = "if"
+    test: Condition
+    then: Operand
+    otherwise: Operand
+
+
 Operand = Annotated[
-    Union[FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func, EventMeasure],
+    Union[FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func, EventMeasure, IfValue],
     Field(discriminator="kind"),
 ]
 
@@ -416,7 +425,18 @@ Expression = Condition
 CONDITION_TYPES: tuple[type[Node], ...] = get_args(get_args(Condition)[0])
 OPERAND_TYPES: tuple[type[Node], ...] = get_args(get_args(Operand)[0])
 
-for _model in (Arith, Func, EventMeasure, Compare, And, Or, Not, EventCondition, SequenceStep):
+for _model in (
+    Arith,
+    Func,
+    EventMeasure,
+    IfValue,
+    Compare,
+    And,
+    Or,
+    Not,
+    EventCondition,
+    SequenceStep,
+):
     _model.model_rebuild()
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Expression)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 
+from segmentation.exports import KIND as EXPORT_KIND
 from tests.api_support import assert_error
 
 
@@ -112,3 +115,22 @@ def test_unknown_export_ids_are_404(api, export_id):
 )
 def test_bad_list_parameters(api, params, fragment):
     assert_error(api.get("/export/jobs", params=params), 400, fragment)
+
+
+def test_more_exports_than_the_runner_takes_get_429(api, segment):
+    release = threading.Event()
+    _, capacity = api.svc.tasks.capacity(EXPORT_KIND)
+    blockers = [
+        api.svc.tasks.submit(EXPORT_KIND, lambda ctx: release.wait(60)) for _ in range(capacity)
+    ]
+    try:
+        before = len(api.svc.tasks.list(EXPORT_KIND))
+        response = api.post("/export/jobs", _body(segment.id))
+        assert_error(response, 429, "try again")
+        assert int(response.headers["retry-after"]) > 0
+        assert len(api.svc.tasks.list(EXPORT_KIND)) == before
+    finally:
+        release.set()
+    for task in blockers:
+        api.svc.tasks.wait(task.id, timeout=60)
+    assert _run(api, _body(segment.id))["status"] == "SUCCEEDED"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from segmentation.jobs import KIND as JOB_KIND
 from tests.api_support import assert_error
 
 
@@ -132,3 +135,46 @@ def test_unknown_job_ids_are_404(api):
 )
 def test_bad_list_parameters(api, params, fragment):
     assert_error(api.get("/segment/jobs", params=params), 400, fragment)
+
+
+def test_more_jobs_than_the_runner_takes_get_429_with_retry_after(api):
+    """The job pool is full (its worker busy, its queue taken): refused, nothing recorded."""
+    seg = _segment(api)
+    release = threading.Event()
+    _, capacity = api.svc.tasks.capacity(JOB_KIND)
+    blockers = [
+        api.svc.tasks.submit(JOB_KIND, lambda ctx: release.wait(60)) for _ in range(capacity)
+    ]
+    try:
+        before = len(api.svc.tasks.list(JOB_KIND))
+        response = api.post("/segment/jobs", [{"segmentId": seg.id}])
+        assert_error(response, 429, "try again")
+        assert int(response.headers["retry-after"]) > 0
+        assert len(api.svc.tasks.list(JOB_KIND)) == before
+    finally:
+        release.set()
+    for task in blockers:
+        api.svc.tasks.wait(task.id, timeout=60)
+    job = api.post("/segment/jobs", [{"segmentId": seg.id}])
+    assert job.status_code == 200, job.text
+    assert _finish(api, job.json()["id"])["status"] == "SUCCEEDED"
+
+
+def test_a_definition_that_fails_alone_is_named_in_the_jobs_errors(api, tmp_path):
+    adults, gold = (
+        _segment(api, "Adults", "age >= 40"),
+        _segment(api, "Gold", 'loyaltyTier = "gold"'),
+    )
+    frame = api.svc.table_frame("profiles", limit=None)
+    frame["age"] = frame["age"].map(lambda v: "unknown" if v != v else str(int(v)))  # now text
+    frame.to_csv(tmp_path / "retyped.csv", index=False)
+    api.svc.ingest("profiles", tmp_path / "retyped.csv", mode="replace")
+    job = _finish(api, api.post("/segment/jobs", {"segments": [{"segmentId": "*"}]}).json()["id"])
+    assert job["status"] == "SUCCEEDED"
+    [failed] = [e for e in job["errors"] if e.get("segmentId")]
+    assert (
+        failed["segmentId"] == adults.id and "Adults: " in failed["msg"] and "age" in failed["msg"]
+    )
+    statuses = {s["segmentId"]: s["segment"]["status"] for s in job["segments"]}
+    assert statuses == {adults.id: "FAILED", gold.id: "SUCCEEDED"}
+    assert set(job["metrics"]["segmentedProfileCounter"]) == {gold.id}

@@ -99,25 +99,39 @@ def test_append_rejects_rows_that_do_not_fit_not_the_file(loaded: Database, tmp_
         "p9,40,31/05/2024,true\n"
         "p10,41,2024-05-03,maybe\n"
         "p11,,,\n"
+        "p12,old,01/06/2024,true\n"
     )
     report = ingest(
         loaded, "profiles", write(tmp_path, "more.csv", content), mode="append",
         rejects_dir=tmp_path / "rejects",
     )  # fmt: skip
-    assert (report.rows_loaded, report.rows_rejected) == (2, 3)
+    assert (report.rows_loaded, report.rows_rejected) == (2, 4)
     got = [(p.row, p.column, p.value, p.reason) for p in report.problems]
     assert got == [
         (2, "age", "30.5", "not a whole number"),
         (3, "signupDate", "31/05/2024", "not a date"),
         (4, "vip", "maybe", "not a boolean"),
+        (6, "age", "old", "not a whole number"),  # both of the row's problems at once
+        (6, "signupDate", "01/06/2024", "not a date"),
     ]
+    assert report.problem_counts == {"not a whole number": 2, "not a date": 2,
+                                     "not a boolean": 1}  # fmt: skip
     ids = [r[0] for r in loaded.rows("SELECT profile_id FROM profiles ORDER BY 1")]
     assert ids == ["p1", "p11", "p2", "p3", "p7"]
-    rejected = pd.read_csv(report.rejected_rows_file, dtype=str)
+    rejected = pd.read_csv(report.rejected_rows_file, dtype=str, keep_default_na=False)
     assert rejected[["row", "column", "value", "reason"]].values.tolist() == [
-        list(map(str, g)) for g in got
+        ["2", "age", "30.5", "not a whole number"],
+        ["3", "signupDate", "31/05/2024", "not a date"],
+        ["4", "vip", "maybe", "not a boolean"],
+        ["6", "age; signupDate", "old; 01/06/2024", "not a whole number; not a date"],
     ]
-    assert rejected["profile_id"].tolist() == ["p8", "p9", "p10"]
+    # the rows as the file had them, ready to fix and load again
+    assert rejected[["profile_id", "age", "signupDate", "vip"]].values.tolist() == [
+        ["p8", "30.5", "2024-05-02", "false"],
+        ["p9", "40", "31/05/2024", "true"],
+        ["p10", "41", "2024-05-03", "maybe"],
+        ["p12", "old", "01/06/2024", "true"],
+    ]
 
 
 def test_chosen_types_and_formats_on_append(loaded: Database, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from segmentation.model import (
     EventMeasure,
     FieldRef,
     Func,
+    IfValue,
     InList,
     ListMatch,
     Lit,
@@ -129,6 +130,10 @@ PARSE_CASES = [
     ("age > xEvent.average(x)", C(">", F("age"), EventMeasure(measure="average", field="x"))),
     ("5 < xEvent.count()", EventCondition(op=">", value=5)),
     # functions (#12 family 4)
+    (
+        'if(country = "CA", 1, 2) = 1',
+        C("=", IfValue(test=eq("country", "CA"), then=L(1), otherwise=L(2)), L(1)),
+    ),
     ('name.upperCase() = "X"', C("=", Func(name="upperCase", args=[F("name")]), L("X"))),
     (
         "name.trim().length() > 3",
@@ -660,7 +665,6 @@ UNSUPPORTED_CASES = [
     ('m.get("k") = "v"', ".get"),
     ('m.values().exists(v = "x")', ".values"),
     ('xEvent[^^.person.gender = "f"].count() > 0', "^"),
-    ("if(a = 1, b, c) = 1", "if("),
     ("interests.filter(x = 1).count() > 0", ".filter"),
     ("interests.map(x) = 1", ".map"),
     ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
@@ -705,7 +709,7 @@ def test_unsupported(text: str, construct: str) -> None:
     ("text", "line", "column"),
     [
         ("name.topN(a, 1).count() = 1", 1, 6),
-        ("x = 1 and\n  if(a = 1, b, c) = 1", 2, 3),
+        ("x = 1 and\n  m.keys().count() = 1", 2, 5),
         ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
         ("favoriteCities.subsetOf(visitedCities)", 1, 25),
         ("exists X from xEvent where X.a = 1, Y from X.items where Y.b = 2", 1, 35),

@@ -21,6 +21,7 @@ SUPPORTED = [
     'homeAddress.countryISO = "CA" or person.birthYear = 1985',
     'not (homeAddress.countryISO = "CA")',
     '!(homeAddress.countryISO = "CA")',
+    'if (homeAddress.countryISO = "CA", 1, 2) = 1',
     # comparison and arithmetic
     "person.age + 1 > 30",
     "person.age % 2 = 0",
@@ -78,7 +79,6 @@ SUPPORTED = [
 
 # example, the construct named in the refusal
 NOT_SUPPORTED = [
-    ('if (homeAddress.countryISO = "CA", 1, 2) = 1', "if("),
     (
         'person1.favoriteColors.intersection(person2.favoriteColors) = ["red", "blue", "green"]',
         ".intersection",
@@ -143,6 +143,8 @@ def _per_profile(profiles: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     table[["events", "carts", "views", "purchases", "spent"]] = table[
         ["events", "carts", "views", "purchases", "spent"]
     ].fillna(0)  # count and sum of no events are 0
+    table["big_purchases"] = seen[seen["revenue"] > 100].groupby("profile_id").size()
+    table["big_purchases"] = table["big_purchases"].fillna(0)
     table["avg_spent"] = purchases.mean()  # average and max of none are missing (NaN)
     table["max_spent"] = purchases.max()
     return table
@@ -186,6 +188,11 @@ EVALUATED = [
      lambda t: t["loyaltyTier"].str.upper().isin(["GOLD", "SILVER"])),
     ("email.length() > 18", lambda t: t["email"].str.len() > 18),
     ('not (country.trim() = "DE")', lambda t: ~(t["country"].str.strip() == "DE")),
+    # if(test, a, b): a missing test takes the else branch
+    ('if(country = "US", age, 0) > 40', lambda t: (t["country"] == "US") & (t["age"] > 40)),
+    ('if(age > 50, "old", "young") = "young"', lambda t: ~(t["age"] > 50)),
+    ('xEvent[if(revenue > 100, 1, 0) = 1].count() >= 2',
+     lambda t: t["big_purchases"] >= 2),
 ]  # fmt: skip
 
 

@@ -36,6 +36,7 @@ from segmentation.model import (
     EventCondition,
     EventMeasure,
     FieldRef,
+    IfValue,
     InList,
     ListMatch,
     Not,
@@ -194,7 +195,20 @@ class Compiler(OperandCompiler):
     def operand(self, node: Any, ctx: Context) -> Val:
         if isinstance(node, EventMeasure):
             return self._measure(node, ctx)
+        if isinstance(node, IfValue):
+            return self._if(node, ctx)
         return super().operand(node, ctx)
+
+    def _if(self, node: IfValue, ctx: Context) -> Val:
+        """``CASE WHEN test THEN a ELSE b END``; a missing test is false, as everywhere."""
+        test = self.condition(node.test, ctx)
+        then, otherwise = self.operand(node.then, ctx), self.operand(node.otherwise, ctx)
+        if then.kind != otherwise.kind:  # both branches give one kind of value
+            self._check_comparable(then, otherwise, "if")
+        kind = otherwise.kind if then.is_literal else then.kind
+        a, b = self.bind(then, otherwise.kind), self.bind(otherwise, then.kind)
+        sql = f"(CASE WHEN coalesce({test}, FALSE) THEN {a} ELSE {b} END)"
+        return Val(kind=kind, label="if(...)", sql=sql)
 
     def _measure(self, node: EventMeasure, ctx: Context) -> Val:
         """An aggregate of the events pass: count and sum of no events are 0, the rest NULL."""

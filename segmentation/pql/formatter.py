@@ -25,6 +25,7 @@ from segmentation.model import (
     EventMeasure,
     FieldRef,
     Func,
+    IfValue,
     InList,
     ListMatch,
     Lit,
@@ -187,6 +188,9 @@ class _Formatter:
             return node.name
         if isinstance(node, EventMeasure):
             return self.measure(node)
+        if isinstance(node, IfValue):
+            test = self.condition(node.test, TOP)
+            return f"if({test}, {self.operand(node.then)}, {self.operand(node.otherwise)})"
         if isinstance(node, Func):
             if node.name in words.CURRENT_FUNCS:
                 if node.args:

@@ -59,6 +59,7 @@ from segmentation.model import (
     Expression,
     FieldRef,
     Func,
+    IfValue,
     InList,
     ListMatch,
     Lit,
@@ -172,6 +173,8 @@ def _encode(node: Any) -> JsonNode:
         return _apply(node.which, _literal(node.unit))
     if isinstance(node, Func):
         return _apply(node.name, *map(_encode, node.args))
+    if isinstance(node, IfValue):
+        return _apply("if", _encode(node.test), _encode(node.then), _encode(node.otherwise))
     raise TypeError(type(node).__name__)  # pragma: no cover - to_pql refused it first
 
 
@@ -411,6 +414,13 @@ class _Decoder:
         name, at = node.get("fnName"), [*path, "params"]
         if name in words.MEASURES:
             return self.measure(node, path, scope)
+        if name == "if":
+            test, then, otherwise = self.params(node, path, (3,))
+            return IfValue(
+                test=self.condition(test, [*at, 0], scope),
+                then=self.operand(then, [*at, 1], scope),
+                otherwise=self.operand(otherwise, [*at, 2], scope),
+            )
         if name in _ARITH:
             left, right = self.params(node, path, (2,))
             return Arith(

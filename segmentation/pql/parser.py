@@ -38,6 +38,7 @@ from segmentation.model import (
     EventMeasure,
     FieldRef,
     Func,
+    IfValue,
     InList,
     ListMatch,
     Lit,
@@ -591,10 +592,26 @@ class _Parser:
             return SegmentRef(segment=segment)
         if word in ("chain", "CHAIN"):
             return self.chain()
-        if word in words.UNSUPPORTED_FUNCTIONS:
-            raise self.unsupported(words.UNSUPPORTED_FUNCTIONS[word])
+        if word == "if":
+            return self.if_value()
         hint = _suggest(word, words.KNOWN_FUNCTIONS)
         raise self.error(f"unknown function '{word}'{hint}", token)
+
+    def if_value(self) -> IfValue:
+        """``if(test, a, b)``."""
+        token = self.advance()
+        self.advance()  # "("
+        with self.nested(token):
+            start = self.peek()
+            test = self.as_condition(self.parse_or(), start)
+            self.expect_op(",", "',' after the test of if(")
+            then_token = self.peek()
+            then = self.as_operand(self.parse_additive(), then_token)
+            self.expect_op(",", "',' and the value when the test is false")
+            else_token = self.peek()
+            otherwise = self.as_operand(self.parse_additive(), else_token)
+            self.expect_op(")", "')' to close if(")
+        return self.make(IfValue, token, test=test, then=then, otherwise=otherwise)
 
     def field_path(self) -> FieldRef:
         """A dotted name; strips ``$1.``, the lambda variable and the event variable."""

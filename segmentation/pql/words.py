@@ -62,7 +62,6 @@ UNSUPPORTED_METHODS = {
     "all": "xEvent.all()",
     "exists": ".exists()",
 }
-UNSUPPORTED_FUNCTIONS = {"if": "if(...)"}
 
 KNOWN_METHODS = (
     *TEXT_METHODS,
@@ -76,7 +75,7 @@ KNOWN_METHODS = (
     *UNSUPPORTED_METHODS,
 )
 INFIX_WORDS = ("and", "or", "in", "notIn", "like", "matches", "occurs")
-KNOWN_FUNCTIONS = (*CURRENT_FUNCS, "date", "inSegment", "chain", *UNSUPPORTED_FUNCTIONS)
+KNOWN_FUNCTIONS = (*CURRENT_FUNCS, "date", "inSegment", "chain", "if")
 
 # Words a bare field name must not look like (compared lowercased); such names get backticks.
 RESERVED = {

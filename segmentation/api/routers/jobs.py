@@ -57,6 +57,7 @@ def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
             "version": s.version,
             "mergePolicyId": wire.MERGE_POLICY,
             "mergePolicy": {"id": wire.MERGE_POLICY, "version": 1},
+            "status": s.status,  # ours: FAILED when this definition alone could not run
         }
         if found is not None:
             segment["expression"] = wire.write_expression(found.expression)
@@ -71,7 +72,7 @@ def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
         "status": j.status,
         "segments": segments,
         "metrics": metrics(j.metrics),
-        "errors": [{"code": "UPAPI-JOB-FAILED", "msg": j.error}] if j.error else [],
+        "errors": _errors(j),
         "requestId": caller.request_id,
         "schema": {"name": wire.PROFILE},
         "properties": {"scheduleId": j.schedule_id} if j.schedule_id else {},
@@ -84,6 +85,16 @@ def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
         "updateTime": wire.ms(updated),
         "updateEpoch": wire.epoch(updated),
     }
+
+
+def _errors(j: SegmentJob) -> list[dict[str, Any]]:
+    """The job's error, and each definition that failed while the others ran."""
+    errors = [{"code": "UPAPI-JOB-FAILED", "msg": j.error}] if j.error else []
+    for s in j.segments:
+        if s.status == "FAILED":
+            msg = f"{s.name}: {s.error or 'not evaluated'}"
+            errors.append({"code": "UPAPI-SEGMENT-FAILED", "msg": msg, "segmentId": s.segment_id})
+    return errors
 
 
 def _segments(body: Any) -> list[str] | str:
