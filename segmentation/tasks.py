@@ -370,6 +370,8 @@ class TaskRunner:
                 finished_at=_now(),
                 only=ACTIVE,
             )
+            if live is not None:
+                live.done.set()  # its waiters need not wait for a worker to dequeue it
         else:
             self._update(task_id, status="CANCELLING", only=ACTIVE)
         return self.get(task_id)

@@ -383,9 +383,8 @@ def test_cancel_running_and_queued_jobs(slow_db, tmp_path):
         cancelled_later = manager.cancel(later.id)  # still queued: cancelled at once
         assert cancelled_later.status == "CANCELLED"
 
-        started = time.monotonic()
         cancelled = manager.cancel(slow.id)
-        assert time.monotonic() - started < 10  # the COPY was interrupted, not waited out
+        # CANCELLED, not CANCELLING, within cancel's wait: the COPY was interrupted
         assert cancelled.status == "CANCELLED"
         assert cancelled.files == [] and cancelled.finished_at is not None
 

@@ -104,6 +104,11 @@ def test_cancel_of_a_queued_task_ends_it_at_once_and_it_never_runs(runner):
     started.wait(30)
     second = runner.submit("work", lambda ctx: ran.append(ctx.id))
     assert runner.cancel(second.id).status == "CANCELLED"
+    # a waiter on the cancelled task (an API DELETE, a page) returns while the worker is busy
+    waiter = threading.Thread(target=runner.wait, args=(second.id, None))
+    waiter.start()
+    waiter.join(30)
+    assert not waiter.is_alive() and runner.get(first.id).status == "PROCESSING"
     release.set()
     assert runner.wait(first.id, 30).status == "SUCCEEDED"
     assert runner.wait(second.id, 30).status == "CANCELLED"
