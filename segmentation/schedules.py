@@ -15,10 +15,12 @@ the slot's run (no retry every poll); the error is kept in ``last_error``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +38,18 @@ from segmentation.errors import (
 from segmentation.store import Database
 
 log = logging.getLogger(__name__)
+
+# Runners whose daemon thread is alive. A daemon thread still inside DuckDB when the
+# interpreter finalizes is unwound by force and aborts the whole process ("FATAL: exception
+# not rethrown"), so they are stopped at exit, before finalization.
+_RUNNING: weakref.WeakSet[ScheduleRunner] = weakref.WeakSet()
+
+
+@atexit.register
+def stop_all_runners() -> None:
+    for runner in list(_RUNNING):
+        runner.stop(timeout=5)
+
 
 ALL_SEGMENTS = "*"
 _EDITABLE = ("name", "cron", "timezone", "segments", "active")
@@ -382,12 +396,14 @@ class ScheduleRunner:
                 target=self._loop, name="segmentation-scheduler", daemon=True
             )
             self._thread.start()
+            _RUNNING.add(self)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread; waits for a job being started right now, up to ``timeout``."""
         with self._lock:
             self._stop.set()
             thread, self._thread = self._thread, None
+            _RUNNING.discard(self)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 

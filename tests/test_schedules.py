@@ -14,7 +14,7 @@ from segmentation.errors import (
     NotFoundError,
     SegmentationError,
 )
-from segmentation.schedules import ScheduleRunner, ScheduleStore, run_scheduler
+from segmentation.schedules import ScheduleRunner, ScheduleStore, run_scheduler, stop_all_runners
 from segmentation.store import Database
 
 KNOWN_SEGMENTS = {"seg-a", "seg-b"}
@@ -333,6 +333,16 @@ def test_start_stop_thread(store, clock):
     assert not first.is_alive() and not runner.running
     assert len(jobs.calls) == 1
     assert set(threading.enumerate()) <= before
+
+
+def test_runners_left_running_are_stopped_at_exit(store):
+    """A dashboard session or a test that never stops its runner: the exit hook does, so no
+    daemon thread is inside DuckDB when the interpreter finalizes."""
+    runners = [ScheduleRunner(store, Jobs(), poll_seconds=0.01) for _ in range(3)]
+    for runner in runners:
+        runner.start()
+    stop_all_runners()
+    assert not any(runner.running for runner in runners)
 
 
 def test_stop_is_prompt_with_a_long_poll(store):
