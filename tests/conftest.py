@@ -85,4 +85,3 @@ def spark_session():
 
 # the REST API tests' workspace (a real file copied per test) and client
 from tests.api_support import api, api_template  # noqa: E402, F401
-
