@@ -86,6 +86,7 @@ def test_attribute_condition_updates_pql_and_estimate(app: AppTest) -> None:
     svc = _svc(app)
     expected = svc.estimate('country in ["DE", "FR"]').estimated_size
     assert f"{expected:,} profiles" in metric.value
+    assert any(c.value.endswith("· by DuckDB") for c in app.caption)  # who evaluated it
     assert not app.error
 
 

@@ -13,3 +13,11 @@ STATUS_HELP = (
 
 def status_word(code: str) -> str:
     return STATUS_WORDS.get(code, code)
+
+
+ENGINE_WORDS = {"duckdb": "DuckDB", "spark": "Spark"}
+
+
+def engine_word(name: str) -> str:
+    """Which engine evaluated a result, as the pages say it."""
+    return ENGINE_WORDS.get(name, name)

@@ -20,6 +20,7 @@ from ui.builder_widgets import Context, render_group
 from ui.charts import count_axis
 from ui.state import as_of, current_segment, service, set_current_segment
 from ui.widgets import attempt
+from ui.words import engine_word
 
 NEW = "__new__"
 K_ROOT = "builder_root"  # GroupState, or None while the expression is edited as PQL only
@@ -334,7 +335,8 @@ def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
         value,
         help="Exact on small data; on large data a sampled estimate with a 95% interval.",
     )
-    st.caption(detail + (f" · as of {when:%Y-%m-%d %H:%M} UTC" if when else " · as of now"))
+    when_text = f" · as of {when:%Y-%m-%d %H:%M} UTC" if when else " · as of now"
+    st.caption(f"{detail}{when_text} · by {engine_word(est['engine'])}")
     st.altair_chart(_interval_chart(est), width="stretch")
     if isinstance(expr, And | Or):
         with st.expander("Which condition narrows it most?", icon=":material/filter_alt:"):

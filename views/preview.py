@@ -18,6 +18,7 @@ from ui.widgets import (
     require_data,
     segment_picker,
 )
+from ui.words import engine_word
 
 PAGE_SIZES = [25, 50, 100, 250, 500]
 ALL_ROWS_CAP = 100_000  # rows in the "all members" download
@@ -121,7 +122,9 @@ if require_data(svc):
                 args=(f"preview_jump_{pages}_{page_no}",),
             )
             when_text = "now" if when is None else f"as of {when:%Y-%m-%d %H:%M} UTC"
-            stats[3].caption(f"Evaluated {when_text}; segment: **{picked.label}**")
+            stats[3].caption(
+                f"Evaluated {when_text} by {engine_word(page.engine)}; segment: **{picked.label}**"
+            )
             if page.total == 0:
                 st.info("No profile qualifies. Try a wider condition or another as-of time.")
             else:
