@@ -50,6 +50,8 @@ FuncName = Literal[
     "trim",
     "length",
     "regexGroup",
+    "count",
+    "distinct",
 ]
 AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
 Measure = Literal["count", "sum", "average", "min", "max"]
@@ -157,7 +159,13 @@ class Arith(Node):
 
 class Func(Node):
     """Functions: ``currentMonth()``, ``birthDate.getMonth()``, ``name.upperCase()``,
-    ``email.regexGroup("@(\\w+)", 1)`` (args: the text, the pattern, the group)."""
+    ``email.regexGroup("@(\\w+)", 1)`` (args: the text, the pattern, the group).
+
+    On lists: ``interests.count()`` (the number of items, missing when the list is),
+    ``interests.distinct()`` (a list without repeats or missing items), so
+    ``interests.distinct().count() >= 2`` is
+    ``Compare(">=", Func("count", [Func("distinct", [FieldRef("interests")])]), Lit(2))``.
+    """
 
     kind: Literal["func"] = "func"
     name: FuncName

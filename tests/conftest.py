@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from segmentation import SegmentationService
 
 AS_OF = dt.datetime(2026, 6, 30, 12, 0, 0)
 EVENT_TYPES = ["page_view", "add_to_cart", "purchase", "email_open"]
+INTERESTS = ["sports", "music", "travel", "food"]
 
 
 def make_frames(n_profiles: int = 400, n_events: int = 6000, seed: int = 7):
@@ -29,6 +31,15 @@ def make_frames(n_profiles: int = 400, n_events: int = 6000, seed: int = 7):
         }
     )
     profiles.loc[rng.random(n_profiles) < 0.1, "age"] = np.nan
+    # a list column: JSON arrays in the CSV (VARCHAR[] once loaded), with repeats,
+    # empty lists and missing ones; its own generator keeps the other columns as they were
+    extra = np.random.default_rng(seed + 1)
+    profiles["interests"] = [
+        None
+        if extra.random() < 0.1
+        else json.dumps(list(extra.choice(INTERESTS, extra.integers(0, 5))))
+        for _ in range(n_profiles)
+    ]
     start = AS_OF - dt.timedelta(days=120)
     offsets = rng.integers(0, 130 * 24 * 3600, n_events)
     events = pd.DataFrame(

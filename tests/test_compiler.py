@@ -68,6 +68,8 @@ def _profiles(rng: random.Random) -> pd.DataFrame:
         signup = dt.date(2022, 1, 1) + dt.timedelta(days=rng.randrange(0, 940))
         login = AS_OF + dt.timedelta(seconds=rng.randrange(-86400 * 120, 86400 * 40))
         interests = maybe(sorted(rng.sample(INTERESTS, rng.randrange(0, 4))))
+        if interests and i % 3 == 0:  # repeats, for distinct (no draw: the data stays put)
+            interests = [*interests, interests[0]]
         rows.append(
             {
                 "profile_id": f"p{i:04d}",
@@ -247,6 +249,8 @@ us = Compare(op="=", left=F("country"), right=L("US"))
 purchase = EventCondition(event_types=["purchase"])
 today_ny = local(AS_OF, NY).date()
 
+distinct_interests = Func(name="distinct", args=[F("interests")])
+
 CASES: list[tuple[str, object, Callable, str]] = [
     ("eq_text", us, lambda P, E: ids(P, col(P, "country", lambda v: v == "US")), "UTC"),
     (
@@ -379,6 +383,46 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "superset_of",
         ListMatch(op="supersetOf", operand=F("interests"), values=["music", "food"]),
         lambda P, E: ids(P, col(P, "interests", lambda v: set(v) >= {"music", "food"})),
+        "UTC",
+    ),
+    (
+        "list_count",
+        Compare(op=">", left=Func(name="count", args=[F("interests")]), right=L(2)),
+        lambda P, E: ids(P, col(P, "interests", lambda v: len(v) > 2)),
+        "UTC",
+    ),
+    (
+        "list_count_zero_is_the_empty_list",
+        Compare(op="=", left=Func(name="count", args=[F("interests")]), right=L(0)),
+        lambda P, E: ids(P, col(P, "interests", lambda v: len(v) == 0 or None)),
+        "UTC",
+    ),
+    (
+        "not_list_count_takes_missing_lists",
+        Not(item=Compare(op="<", left=Func(name="count", args=[F("interests")]), right=L(2))),
+        lambda P, E: ids(P, [not x for x in col(P, "interests", lambda v: len(v) < 2)]),
+        "UTC",
+    ),
+    (
+        "distinct_count",
+        Compare(op=">=", left=Func(name="count", args=[distinct_interests]), right=L(2)),
+        lambda P, E: ids(P, col(P, "interests", lambda v: len(set(v)) >= 2)),
+        "UTC",
+    ),
+    (
+        "distinct_count_vs_count",
+        Compare(
+            op="<",
+            left=Func(name="count", args=[distinct_interests]),
+            right=Func(name="count", args=[F("interests")]),
+        ),
+        lambda P, E: ids(P, col(P, "interests", lambda v: len(set(v)) < len(v))),
+        "UTC",
+    ),
+    (
+        "distinct_includes",
+        ListMatch(op="includes", operand=distinct_interests, values=["music"]),
+        lambda P, E: ids(P, col(P, "interests", lambda v: "music" in v)),
         "UTC",
     ),
     (

@@ -28,6 +28,11 @@ RULES = [
         "SELECT SIZE(ARRAY_EXCEPT(ys, xs)) = 0 FROM t",
     ),
     (
+        dialects.list_functions,
+        "SELECT array_length(xs) > 2 FROM t",
+        "SELECT CASE WHEN xs IS NULL THEN NULL ELSE SIZE(xs) END > 2 FROM t",
+    ),
+    (
         dialects.intervals,
         "SELECT t - to_days(CAST(7 AS INTEGER)) FROM e",
         "SELECT t - INTERVAL '7' DAY FROM e",

@@ -219,6 +219,21 @@ PARSE_CASES = [
         'interests.supersetOf(["a"])',
         ListMatch(op="supersetOf", operand=F("interests"), values=["a"]),
     ),
+    ("interests.count() > 2", C(">", Func(name="count", args=[F("interests")]), L(2))),
+    (
+        "interests.distinct().count() >= 2",
+        C(">=", Func(name="count", args=[Func(name="distinct", args=[F("interests")])]), L(2)),
+    ),
+    (
+        'interests.distinct().includes("a")',
+        ListMatch(
+            op="includes", operand=Func(name="distinct", args=[F("interests")]), values=["a"]
+        ),
+    ),
+    (
+        "xEvent.count() > interests.count()",
+        C(">", EventMeasure(), Func(name="count", args=[F("interests")])),
+    ),
     # strings
     (
         'person.name.firstName like "%es%"',
@@ -684,7 +699,8 @@ UNSUPPORTED_CASES = [
     ("chain(items, timestamp, [A: WHAT(a = 1)])", "chain over an array"),
     ("xEvent[xEvent.count() > 1].count() > 0", "inside an event filter"),
     ("xEvent[select Y from xEvent where Y.a = 1].count() > 0", "inside an event filter"),
-    ("interests.count() > 1", "count() on a field"),
+    ("orders.sum(price) > 1", "sum() on a field"),
+    ("orders.count(price) > 1", "count() on a field"),
     ("(a, b) => a.x = 1", "several parameters"),
     ("favoriteCities.subsetOf(visitedCities)", "subsetOf() of a field"),
     ("tags.includes(otherTag)", "includes() of a field"),
@@ -803,7 +819,7 @@ def operands(scope: str):
                 Func,
                 name=st.sampled_from(
                     ["getMonth", "getYear", "getDayOfMonth", "upperCase", "lowerCase", "trim"]
-                    + ["length"]
+                    + ["length", "count", "distinct"]
                 ),
                 args=st.lists(children, min_size=1, max_size=1),
             ),

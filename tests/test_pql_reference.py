@@ -8,6 +8,9 @@ The README's PQL construct table lists the same constructs; keep the two togethe
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,6 +48,9 @@ SUPPORTED = [
     'person.favoriteColors.intersects(["red", "blue", "green"])',
     'person.eatenFoods.supersetOf(["sushi", "pizza"])',
     'person.favoriteColors.includes("red")',
+    "person.orders.storeId.distinct().count() > 1",
+    # aggregation-functions.md: count of a list
+    "orders.count() > 3",
     # datetime-functions.md
     "person.birthMonth = currentMonth()",
     "person.birthdate.getMonth() = 6",
@@ -84,13 +90,11 @@ NOT_SUPPORTED = [
         ".intersection",
     ),
     ("person.favoriteCities.subsetOf(person.visitedCities)", "subsetOf() of a field"),
-    ("person.orders.storeId.distinct().count() > 1", ".distinct"),
     ("orders.groupBy(storeId).count() > 1", ".groupBy"),
     ("person.filter(age >= 21).count() > 0", ".filter"),
     ("numbers.map(square).count() > 0", ".map"),
     ("orders.topN(price, 5).head().price > 10", "topN"),
     ("orders.bottomN(price, 5).count() > 0", "bottomN"),
-    ("orders.count() > 3", "count() on a field"),
     ("orders.sum(order.price) > 100", "sum() on a field"),
     ("orders.average(order.price) > 10", "average() on a field"),
     ("orders.min(order.price) > 1", "min() on a field"),
@@ -147,6 +151,11 @@ def _per_profile(profiles: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     table["big_purchases"] = table["big_purchases"].fillna(0)
     table["avg_spent"] = purchases.mean()  # average and max of none are missing (NaN)
     table["max_spent"] = purchases.max()
+    interests = table["interests"].map(
+        lambda text: json.loads(text) if isinstance(text, str) else None
+    )
+    table["n_interests"] = interests.map(lambda items: np.nan if items is None else len(items))
+    table["n_distinct"] = interests.map(lambda items: np.nan if items is None else len(set(items)))
     return table
 
 
@@ -193,6 +202,13 @@ EVALUATED = [
     ('if(age > 50, "old", "young") = "young"', lambda t: ~(t["age"] > 50)),
     ('xEvent[if(revenue > 100, 1, 0) = 1].count() >= 2',
      lambda t: t["big_purchases"] >= 2),
+    # lists on the profile (#12 family 3): a missing list has no count, an empty one 0
+    ("interests.count() > 2", lambda t: t["n_interests"] > 2),
+    ("interests.count() = 0", lambda t: t["n_interests"] == 0),
+    ("interests.distinct().count() >= 2", lambda t: t["n_distinct"] >= 2),
+    ("not (interests.distinct().count() < 2)", lambda t: ~(t["n_distinct"] < 2)),
+    ("interests.distinct().count() < interests.count()",
+     lambda t: t["n_distinct"] < t["n_interests"]),
 ]  # fmt: skip
 
 

@@ -68,7 +68,17 @@ def drop_materialized(node: exp.Expression) -> exp.Expression:
 
 def list_functions(node: exp.Expression) -> exp.Expression:
     """``list_has_any(a, b)`` -> ``arrays_overlap(a, b)``; ``list_has_all(a, b)`` ->
-    ``size(array_except(b, a)) = 0`` (every item of b is in a)."""
+    ``size(array_except(b, a)) = 0`` (every item of b is in a); ``array_length(a)`` ->
+    ``CASE WHEN a IS NULL THEN NULL ELSE size(a) END`` (without ANSI mode Spark's size
+    of a missing list is -1)."""
+    if isinstance(node, exp.ArraySize):
+        size = exp.Anonymous(this="SIZE", expressions=[node.this.copy()])
+        return exp.Case(
+            ifs=[
+                exp.If(this=exp.Is(this=node.this.copy(), expression=exp.Null()), true=exp.Null())
+            ],
+            default=size,
+        )
     if isinstance(node, exp.ArrayOverlaps):
         return exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[node.this, node.expression])
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "list_has_all":

@@ -48,6 +48,16 @@ _TEXT_FUNCS = {  # name -> (kind of the result, SQL with {} for the text)
 }
 
 
+_LIST_FUNCS = ("count", "distinct")
+# the name of a list item inside a lambda body
+ITEM = "_li"
+
+
+def present_items(list_sql: str) -> str:
+    """The list without its missing items (a lambda: DuckDB's syntax, Spark's after sqlglot)."""
+    return f"list_filter({list_sql}, lambda {ITEM}: {ITEM} IS NOT NULL)"
+
+
 @dataclass
 class Val:
     """A compiled operand. Literals stay unbound (``sql`` None) until the other side's
@@ -234,6 +244,8 @@ class OperandCompiler:
             return Val(kind="number", label=f"{node.name}()", value=value)
         if node.name in _TEXT_FUNCS or node.name == "regexGroup":
             return self._text_func(node, ctx)
+        if node.name in _LIST_FUNCS:
+            return self._list_func(node, ctx)
         if len(node.args) != 1:
             raise InvalidInputError(f"{node.name}() applies to exactly one date or timestamp.")
         arg = self.operand(node.args[0], ctx)
@@ -281,6 +293,20 @@ class OperandCompiler:
         # the group number is a checked int: DuckDB wants it as a constant
         sql = f"(CASE WHEN regexp_matches({x}, {p}) THEN regexp_extract({x}, {p}, {group}) END)"
         return Val(kind="text", label=label, sql=sql)
+
+    def _list_func(self, node: Func, ctx: Context) -> Val:
+        """count (missing for a missing list) and distinct (repeats and missing items
+        dropped, on every engine: DuckDB's list_distinct drops NULLs, Spark's keeps one)."""
+        args = [self.operand(arg, ctx) for arg in node.args]
+        if len(args) != 1 or args[0].kind != "list":
+            what = f"{args[0].label} is a {args[0].kind}" if args else "nothing is given"
+            raise InvalidInputError(f"{node.name}() needs a list but {what}.")
+        (items,) = args
+        label = f"{node.name}() of {items.label}"
+        if node.name == "count":
+            return Val(kind="number", label=label, sql=f"array_length({items.sql})")
+        sql = f"list_distinct({present_items(items.sql)})"
+        return Val(kind="list", label=label, sql=sql, value=items.value)
 
     # --- binding -----------------------------------------------------------------------
 

@@ -230,10 +230,19 @@ def from_pql_json(data: Any, *, root: str = "expression") -> Expression:
 
 
 def _is_measure(raw: Any) -> bool:
-    return (
+    """``count(xEvent)``, ``sum(filter(xEvent, ..), f)``; ``count(<a list>)`` is a list's."""
+    if not (
         isinstance(raw, dict)
         and raw.get("nodeType") == "fnApply"
-        and (raw.get("fnName") in words.MEASURES)
+        and raw.get("fnName") in words.MEASURES
+        and isinstance(raw.get("params"), list)
+        and raw["params"]
+    ):
+        return False
+    source = raw["params"][0]
+    return isinstance(source, dict) and (
+        source.get("nodeType") == "variableReference"
+        or (source.get("nodeType") == "fnApply" and source.get("fnName") == "filter")
     )
 
 
@@ -412,7 +421,7 @@ class _Decoder:
         if node["nodeType"] == "fieldLookup":
             return self.field(node, path)
         name, at = node.get("fnName"), [*path, "params"]
-        if name in words.MEASURES:
+        if _is_measure(node):
             return self.measure(node, path, scope)
         if name == "if":
             test, then, otherwise = self.params(node, path, (3,))
@@ -447,7 +456,7 @@ class _Decoder:
         if name in words.CURRENT_FUNCS:
             self.params(node, path, (0,))
             return Func(name=name)
-        if name in words.GET_FUNCS or name in words.TEXT_FUNCS or name == "regexGroup":
+        if name in (*words.GET_FUNCS, *words.TEXT_FUNCS, *words.LIST_FUNCS, "regexGroup"):
             params = self.params(node, path, (3,) if name == "regexGroup" else (1,))
             return Func(
                 name=name, args=[self.operand(p, [*at, i], scope) for i, p in enumerate(params)]

@@ -468,6 +468,8 @@ class _Parser:
             raise self.unsupported(words.UNSUPPORTED_METHODS[word], name)
         if isinstance(base, _Events):
             return self.measure(base, name)
+        if word in words.LIST_FUNCS and self.peek().is_op(")") and isinstance(base, OPERANDS):
+            return Func(name=word, args=[base])
         if word in words.MEASURES:
             raise self.unsupported(f"{word}() on a field (only on xEvent)", name)
         if not isinstance(base, OPERANDS):

@@ -29,6 +29,7 @@ CURRENT_FUNCS = ("currentMonth", "currentYear", "currentDayOfMonth")
 GET_FUNCS = ("getMonth", "getYear", "getDayOfMonth")
 TEXT_FUNCS = ("upperCase", "lowerCase", "trim", "length")  # s.upperCase(): no arguments
 MEASURES = ("count", "sum", "average", "min", "max")
+LIST_FUNCS = ("count", "distinct")  # list.count(), list.distinct(): no arguments
 
 # method name -> (TextMatch op, negate)
 TEXT_METHODS: dict[str, tuple[str, bool]] = {
@@ -55,7 +56,6 @@ UNSUPPORTED_METHODS = {
     "values": "map .values()",
     "filter": ".filter()",
     "map": ".map()",
-    "distinct": ".distinct()",
     "groupBy": ".groupBy()",
     "intersection": ".intersection()",
     "any": "xEvent.any()",
@@ -72,6 +72,7 @@ KNOWN_METHODS = (
     *TEXT_FUNCS,
     "regexGroup",
     *MEASURES,
+    *LIST_FUNCS,
     *UNSUPPORTED_METHODS,
 )
 INFIX_WORDS = ("and", "or", "in", "notIn", "like", "matches", "occurs")
