@@ -52,6 +52,7 @@ FuncName = Literal[
     "regexGroup",
     "count",
     "distinct",
+    "intersection",
 ]
 AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
 Measure = Literal["count", "sum", "average", "min", "max"]
@@ -162,7 +163,8 @@ class Func(Node):
     ``email.regexGroup("@(\\w+)", 1)`` (args: the text, the pattern, the group).
 
     On lists: ``interests.count()`` (the number of items, missing when the list is),
-    ``interests.distinct()`` (a list without repeats or missing items), so
+    ``interests.distinct()`` (a list without repeats or missing items),
+    ``a.intersection(b)`` (the items of ``a`` also in ``b``, each once), so
     ``interests.distinct().count() >= 2`` is
     ``Compare(">=", Func("count", [Func("distinct", [FieldRef("interests")])]), Lit(2))``.
     """
@@ -172,18 +174,21 @@ class Func(Node):
     args: list[Operand] = Field(default_factory=list)
 
 
-class _EventSelection(Node):
-    """The profile's events that a measure reads, and the measure.
-
-    ``event_types`` (any of), ``window`` (on the event timestamp) and ``where``
-    (other filters on event fields, scope "event") select the events; ``measure``
-    is count, or an aggregate of ``field``. Count and sum of no events are 0;
-    average, min and max of none are missing.
-    """
+class _EventFilter(Node):
+    """The profile's events a node reads: ``event_types`` (any of), ``window`` (on the
+    event timestamp) and ``where`` (other filters on event fields, scope "event")."""
 
     event_types: list[str] = Field(default_factory=list)
     where: Condition | None = None
     window: TimeWindow | None = None
+
+
+class _EventSelection(_EventFilter):
+    """The profile's events that a measure reads, and the measure: count, or an
+    aggregate of ``field``. Count and sum of no events are 0; average, min and max of
+    none are missing.
+    """
+
     measure: Measure = "count"
     field: str | None = None
 
@@ -206,6 +211,23 @@ class EventMeasure(_EventSelection):
     kind: Literal["measure"] = "measure"
 
 
+class EventValues(_EventFilter):
+    """``xEvent[eventType = "purchase"].sku``: the values of one event field over the
+    profile's selected events, as a list (missing values left out; no events: empty).
+    A list field gives its items (``xEvent.tags``: every tag of every event)."""
+
+    kind: Literal["event_values"] = "event_values"
+    field: str = Field(min_length=1)
+
+
+class ItemRef(Node):
+    """The item of the list an ``exists`` walks: ``T`` in ``exists T from tags where T =
+    "promo"`` (``path``: a field of a struct item, ``T.sku``)."""
+
+    kind: Literal["item"] = "item"
+    path: str | None = None
+
+
 class IfValue(Node):
     """``if(test, a, b)``: ``a`` where the test holds, else ``b`` (a missing test is false)."""
 
@@ -216,7 +238,19 @@ class IfValue(Node):
 
 
 Operand = Annotated[
-    Union[FieldRef, Lit, DateLit, DateTimeLit, Anchor, Arith, Func, EventMeasure, IfValue],
+    Union[
+        FieldRef,
+        Lit,
+        DateLit,
+        DateTimeLit,
+        Anchor,
+        Arith,
+        Func,
+        EventMeasure,
+        EventValues,
+        ItemRef,
+        IfValue,
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -331,11 +365,12 @@ class Compare(Node):
 
 
 class InList(Node):
-    """``x in [..]``; ``negate`` is PQL's ``notIn``, which is false on null."""
+    """``x in [..]``; ``negate`` is PQL's ``notIn``, which is false on null. Dates and
+    date-times in the list (``birthDate in [date(1990, 1, 1)]``) match their whole day."""
 
     kind: Literal["in"] = "in"
     operand: Operand
-    values: list[Scalar] = Field(min_length=1)
+    values: list[Union[Scalar, DateLit, DateTimeLit]] = Field(min_length=1)
     negate: bool = False
 
 
@@ -360,12 +395,37 @@ class NullCheck(Node):
 
 
 class ListMatch(Node):
-    """List fields: ``interests.intersects(["a","b"])``; ``includes`` takes one value."""
+    """List fields: ``interests.intersects(["a","b"])``; ``includes`` takes one value.
+
+    The argument is either ``values`` (written out) or ``other``, an expression:
+    ``favoriteCities.subsetOf(visitedCities)``, ``tags.includes(favoriteTag)``.
+    """
 
     kind: Literal["list"] = "list"
     op: Literal["intersects", "includes", "subsetOf", "supersetOf"]
     operand: Operand
-    values: list[Scalar] = Field(min_length=1)
+    values: list[Scalar] = Field(default_factory=list)
+    other: Operand | None = None
+
+    @model_validator(mode="after")
+    def _one_argument(self) -> ListMatch:
+        if (self.other is None) == (not self.values):
+            raise ValueError("a list test takes either values or another operand (other)")
+        if isinstance(self.other, Lit):
+            raise ValueError("values written out go in values, not in other")
+        return self
+
+
+class ListAny(Node):
+    """``exists T from tags where T = "promo"``: some item of a list meets ``where``,
+    which reads the item as ``ItemRef``. A missing list has no items. Inside an event
+    filter the list is an event field: AEP's two generators ``exists E from xEvent
+    where .., T from E.tags where ..`` are an event condition holding one."""
+
+    kind: Literal["list_any"] = "list_any"
+    var: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    operand: Operand
+    where: Condition
 
 
 class Occurs(Node):
@@ -422,6 +482,7 @@ Condition = Annotated[
         TextMatch,
         NullCheck,
         ListMatch,
+        ListAny,
         Occurs,
         EventCondition,
         Sequence,
@@ -437,8 +498,11 @@ for _model in (
     Arith,
     Func,
     EventMeasure,
+    EventValues,
     IfValue,
     Compare,
+    ListMatch,
+    ListAny,
     And,
     Or,
     Not,

@@ -15,6 +15,7 @@ from segmentation import SegmentationService
 AS_OF = dt.datetime(2026, 6, 30, 12, 0, 0)
 EVENT_TYPES = ["page_view", "add_to_cart", "purchase", "email_open"]
 INTERESTS = ["sports", "music", "travel", "food"]
+TAGS = ["promo", "new", "sale"]
 
 
 def make_frames(n_profiles: int = 400, n_events: int = 6000, seed: int = 7):
@@ -34,12 +35,12 @@ def make_frames(n_profiles: int = 400, n_events: int = 6000, seed: int = 7):
     # a list column: JSON arrays in the CSV (VARCHAR[] once loaded), with repeats,
     # empty lists and missing ones; its own generator keeps the other columns as they were
     extra = np.random.default_rng(seed + 1)
-    profiles["interests"] = [
-        None
-        if extra.random() < 0.1
-        else json.dumps(list(extra.choice(INTERESTS, extra.integers(0, 5))))
-        for _ in range(n_profiles)
+    profiles["interests"] = [_json_list(extra, INTERESTS, 5) for _ in range(n_profiles)]
+    profiles["wishlist"] = [_json_list(extra, INTERESTS, 4) for _ in range(n_profiles)]
+    born = [
+        dt.date(1990, 1, 1) + dt.timedelta(days=int(d)) for d in extra.integers(0, 20, n_profiles)
     ]
+    profiles["birthDate"] = [None if extra.random() < 0.1 else day.isoformat() for day in born]
     start = AS_OF - dt.timedelta(days=120)
     offsets = rng.integers(0, 130 * 24 * 3600, n_events)
     events = pd.DataFrame(
@@ -51,7 +52,16 @@ def make_frames(n_profiles: int = 400, n_events: int = 6000, seed: int = 7):
         }
     )
     events.loc[events["eventType"] != "purchase", "revenue"] = np.nan
+    events["tags"] = [_json_list(extra, TAGS, 3) for _ in range(n_events)]
     return profiles, events
+
+
+def _json_list(rng, items: list[str], longest: int) -> str | None:
+    """A JSON array of up to ``longest - 1`` items (repeats allowed; empty ones too), or
+    None (a missing list) one time in ten."""
+    if rng.random() < 0.1:
+        return None
+    return json.dumps(list(rng.choice(items, rng.integers(0, longest))))
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ from segmentation.model import (
     SequenceStep,
     TextMatch,
 )
+from segmentation.pql import parse
 from segmentation.store import Database
 from tests.spark_support import by_key, spark_union
 
@@ -80,11 +81,24 @@ def _profiles(rng: random.Random) -> pd.DataFrame:
                 "signupDate": maybe(signup),
                 "lastLogin": maybe(login),
                 "interests": interests,
+                # a second list, from the row number (no draw), missing for every 11th
+                "wishlist": None
+                if i % 11 == 0
+                else [t for k, t in enumerate(INTERESTS) if (i >> k) & 1],
                 "email": maybe(f"user{i}@{rng.choice(['Example.com', 'test.org'])}", 0.05),
                 "homeAddress.countryCode": maybe(rng.choice(["US", "CA"])),
             }
         )
     return pd.DataFrame(rows, dtype=object)
+
+
+def _tags(row: dict) -> list[str] | None:
+    """A list column on events, made of the row's drawn values (no draw of its own):
+    missing for email without a category, empty for the app without one."""
+    if row["category"] is None and row["channel"] != "web":
+        return None if row["channel"] == "email" else []
+    promo = ["promo"] if (row["revenue"] or 0) > 150 else []
+    return [t for t in (row["category"], row["channel"]) if t] + promo
 
 
 def _events(rng: random.Random) -> pd.DataFrame:
@@ -97,16 +111,15 @@ def _events(rng: random.Random) -> pd.DataFrame:
             ts = center + dt.timedelta(seconds=rng.randrange(0, 86400 * 3))
             kind = rng.choice(TYPES)
             revenue = round(rng.uniform(1, 300), 2) if kind == "purchase" else None
-            rows.append(
-                {
-                    "profile_id": pid,
-                    "eventType": kind,
-                    "timestamp": ts,
-                    "revenue": revenue if rng.random() > 0.05 else None,
-                    "category": rng.choice(["shoes", "books", "games", None]),
-                    "channel": rng.choice(["web", "app", "email"]),
-                }
-            )
+            row = {
+                "profile_id": pid,
+                "eventType": kind,
+                "timestamp": ts,
+                "revenue": revenue if rng.random() > 0.05 else None,
+                "category": rng.choice(["shoes", "books", "games", None]),
+                "channel": rng.choice(["web", "app", "email"]),
+            }
+            rows.append({**row, "tags": _tags(row)})
     return pd.DataFrame(rows[:40000])
 
 
@@ -125,7 +138,8 @@ def world():
             'CAST("loyaltyTier" AS VARCHAR) AS "loyaltyTier", '
             'CAST("signupDate" AS DATE) AS "signupDate", '
             'CAST("lastLogin" AS TIMESTAMP) AS "lastLogin", '
-            "CAST(interests AS VARCHAR[]) AS interests, CAST(email AS VARCHAR) AS email, "
+            "CAST(interests AS VARCHAR[]) AS interests, CAST(wishlist AS VARCHAR[]) AS wishlist, "
+            "CAST(email AS VARCHAR) AS email, "
             'CAST("homeAddress.countryCode" AS VARCHAR) AS "homeAddress.countryCode", '
             "struct_pack(city := lower(CAST(country AS VARCHAR))) AS address FROM p_df"
         )
@@ -133,8 +147,8 @@ def world():
             "CREATE TABLE events AS SELECT CAST(profile_id AS VARCHAR) AS profile_id, "
             'CAST("eventType" AS VARCHAR) AS "eventType", CAST("timestamp" AS TIMESTAMP) '
             'AS "timestamp", CAST(revenue AS DOUBLE) AS revenue, '
-            "CAST(category AS VARCHAR) AS category, CAST(channel AS VARCHAR) AS channel "
-            "FROM e_df"
+            "CAST(category AS VARCHAR) AS category, CAST(channel AS VARCHAR) AS channel, "
+            "CAST(tags AS VARCHAR[]) AS tags FROM e_df"
         )
     con.unregister("p_df")
     con.unregister("e_df")
@@ -199,6 +213,31 @@ def event_ids(P, E, mask, agg, op, value, field=None) -> set[str]:
         "<": series < value,
     }
     return set(P.loc[ops[op].fillna(False).astype(bool), "profile_id"])
+
+
+def both(P: pd.DataFrame, a: str, b: str, fn: Callable) -> set[str]:
+    """fn(a, b) on rows where both lists (or values) are there."""
+    rows = zip(P["profile_id"], P[a], P[b], strict=True)
+    return {pid for pid, x, y in rows if not (_isna(x) or _isna(y)) and fn(x, y)}
+
+
+def per_event(P, E, fn: Callable) -> set[str]:
+    """Profiles with a seen event (a row as a dict) for which fn holds."""
+    return {e["profile_id"] for e in seen(E).to_dict("records") if fn(e)} & set(P["profile_id"])
+
+
+def projected(E: pd.DataFrame, field: str, mask=None) -> dict[str, list]:
+    """Per profile, the present values of an event field (list fields: their items)."""
+    ev = seen(E) if mask is None else seen(E)[mask(seen(E))]
+    out: dict[str, list] = {}
+    for pid, value in zip(ev["profile_id"], ev[field], strict=True):
+        items = value if isinstance(value, list) else [] if _isna(value) else [value]
+        out.setdefault(pid, []).extend(items)
+    return out
+
+
+def of_projection(P, values: dict[str, list], fn: Callable) -> set[str]:
+    return {pid for pid in P["profile_id"] if fn(values.get(pid, []))}
 
 
 def is_type(*types):
@@ -424,6 +463,146 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "distinct_includes",
         ListMatch(op="includes", operand=distinct_interests, values=["music"]),
         lambda P, E: ids(P, col(P, "interests", lambda v: "music" in v)),
+        "UTC",
+    ),
+    (
+        "subset_of_field",
+        parse("interests.subsetOf(wishlist)"),
+        lambda P, E: both(P, "interests", "wishlist", lambda a, b: set(a) <= set(b)),
+        "UTC",
+    ),
+    (
+        "superset_of_field",
+        parse("interests.supersetOf(wishlist)"),
+        lambda P, E: both(P, "interests", "wishlist", lambda a, b: set(a) >= set(b)),
+        "UTC",
+    ),
+    (
+        "intersects_field",
+        parse("wishlist.intersects(interests.distinct())"),
+        lambda P, E: both(P, "interests", "wishlist", lambda a, b: bool(set(a) & set(b))),
+        "UTC",
+    ),
+    (
+        "includes_expression",
+        parse('wishlist.includes(if(country = "US", "music", "food"))'),
+        lambda P, E: both(
+            P,
+            "wishlist",
+            "profile_id",
+            lambda w, pid: (
+                ("music" if P.set_index("profile_id").at[pid, "country"] == "US" else "food") in w
+            ),
+        ),
+        "UTC",
+    ),
+    (
+        "intersection_equals_a_list_as_sets",
+        parse('interests.intersection(wishlist) = ["travel", "music"]'),
+        lambda P, E: both(
+            P, "interests", "wishlist", lambda a, b: set(a) & set(b) == {"music", "travel"}
+        ),
+        "UTC",
+    ),
+    (
+        "intersection_not_equal",
+        parse('interests.intersection(wishlist) != ["music"]'),
+        lambda P, E: both(P, "interests", "wishlist", lambda a, b: set(a) & set(b) != {"music"}),
+        "UTC",
+    ),
+    (
+        "distinct_equals_a_list",
+        parse('interests.distinct() = ["sports", "music"]'),
+        lambda P, E: ids(P, col(P, "interests", lambda v: set(v) == {"music", "sports"})),
+        "UTC",
+    ),
+    (
+        "dates_in",
+        parse("signupDate in [date(2022, 3, 1), date(2022, 3, 2), date(2023, 7, 14)]"),
+        lambda P, E: ids(
+            P, col(P, "signupDate", lambda v: str(v) in ("2022-03-01", "2022-03-02", "2023-07-14"))
+        ),
+        "UTC",
+    ),
+    (
+        "dates_not_in",
+        parse("signupDate notIn [date(2022, 3, 1), date(2023, 7, 14)]"),
+        lambda P, E: ids(
+            P, col(P, "signupDate", lambda v: str(v) not in ("2022-03-01", "2023-07-14"))
+        ),
+        "UTC",
+    ),
+    (
+        "timestamp_in_dates_is_the_local_day",
+        parse("lastLogin in [date(2024, 5, 30), date(2024, 5, 31)]"),
+        lambda P, E: ids(
+            P,
+            col(P, "lastLogin", lambda v: str(local(v, NY).date()) in ("2024-05-30", "2024-05-31")),
+        ),
+        NY,
+    ),
+    (
+        "projection_distinct_count",
+        parse('xEvent[eventType = "purchase"].category.distinct().count() >= 2'),
+        lambda P, E: of_projection(
+            P, projected(E, "category", is_type("purchase")), lambda v: len(set(v)) >= 2
+        ),
+        "UTC",
+    ),
+    (
+        "projection_count_zero_without_events",
+        parse('xEvent[eventType = "purchase"].category.count() = 0'),
+        lambda P, E: of_projection(
+            P, projected(E, "category", is_type("purchase")), lambda v: len(v) == 0
+        ),
+        "UTC",
+    ),
+    (
+        "projection_of_a_list_field",
+        parse('xEvent[eventType = "view"].tags.count() >= 12 and xEvent.tags.includes("promo")'),
+        lambda P, E: (
+            of_projection(P, projected(E, "tags", is_type("view")), lambda v: len(v) >= 12)
+            & of_projection(P, projected(E, "tags"), lambda v: "promo" in v)
+        ),
+        "UTC",
+    ),
+    (
+        "exists_two_generators",
+        parse(
+            'exists E from xEvent where E.eventType = "purchase", T from E.tags where T = "promo"'
+        ),
+        lambda P, E: per_event(
+            P, E, lambda e: e["eventType"] == "purchase" and "promo" in (e["tags"] or [])
+        ),
+        "UTC",
+    ),
+    (
+        "forall_two_generators_every_pair",
+        parse('forall E from xEvent where E.channel != "email", T from E.tags where T != "promo"'),
+        lambda P, E: (
+            set(P["profile_id"])
+            - per_event(
+                P,
+                E,
+                lambda e: any(
+                    not (e["channel"] != "email" and t != "promo") for t in e["tags"] or []
+                ),
+            )
+        ),
+        "UTC",
+    ),
+    (
+        "exists_over_a_profile_list",
+        parse('exists T from interests where T.startsWith("s") or T = "food"'),
+        lambda P, E: ids(
+            P, col(P, "interests", lambda v: any(t.startswith("s") or t == "food" for t in v))
+        ),
+        "UTC",
+    ),
+    (
+        "forall_over_a_profile_list_missing_is_empty",
+        parse('forall T from wishlist where T != "food"'),
+        lambda P, E: set(P["profile_id"]) - ids(P, col(P, "wishlist", lambda v: "food" in v)),
         "UTC",
     ),
     (
@@ -1026,6 +1205,20 @@ def test_hostile_values_are_plain_values(world, value):
 
 
 BAD = [
+    ("count_of_a_text", parse("country.count() > 1"), r"count\(\) needs lists but .*'country'"),
+    ("lists_ordered", parse('interests.distinct() > ["a"]'), "Lists compare only with = and !="),
+    ("list_vs_number", parse("interests.distinct() = 1"), "not both lists"),
+    (
+        "date_in_a_text_list",
+        parse("country in [date(2024, 1, 1)]"),
+        "cannot be compared with the date",
+    ),
+    (
+        "items_of_other_kinds",
+        parse("interests.subsetOf(xEvent.revenue.distinct())"),
+        "Type mismatch",
+    ),
+    ("item_field_of_a_text", parse('exists T from interests where T.x = "a"'), "have no field 'x'"),
     (
         "unknown_profile_field",
         Compare(op="=", left=F("countr"), right=L("US")),

@@ -29,6 +29,16 @@ RULES = [
     ),
     (
         dialects.list_functions,
+        "SELECT list_intersect(xs, ys) FROM t",
+        "SELECT ARRAY_INTERSECT(xs, ys) FROM t",
+    ),
+    (
+        dialects.list_functions,
+        "SELECT list_has_all(list_intersect(xs, ys), zs) FROM t",
+        "SELECT SIZE(ARRAY_EXCEPT(zs, ARRAY_INTERSECT(xs, ys))) = 0 FROM t",
+    ),
+    (
+        dialects.list_functions,
         "SELECT array_length(xs) > 2 FROM t",
         "SELECT CASE WHEN xs IS NULL THEN NULL ELSE SIZE(xs) END > 2 FROM t",
     ),

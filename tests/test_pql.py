@@ -27,10 +27,13 @@ from segmentation.model import (
     Duration,
     EventCondition,
     EventMeasure,
+    EventValues,
     FieldRef,
     Func,
     IfValue,
     InList,
+    ItemRef,
+    ListAny,
     ListMatch,
     Lit,
     Not,
@@ -220,6 +223,90 @@ PARSE_CASES = [
         ListMatch(op="supersetOf", operand=F("interests"), values=["a"]),
     ),
     ("interests.count() > 2", C(">", Func(name="count", args=[F("interests")]), L(2))),
+    (
+        "favoriteCities.subsetOf(visitedCities)",
+        ListMatch(op="subsetOf", operand=F("favoriteCities"), other=F("visitedCities")),
+    ),
+    (
+        "tags.includes(otherTag.lowerCase())",
+        ListMatch(
+            op="includes", operand=F("tags"), other=Func(name="lowerCase", args=[F("otherTag")])
+        ),
+    ),
+    (
+        'a.intersection(b) = ["red", "blue"]',
+        C("=", Func(name="intersection", args=[F("a"), F("b")]), L(["red", "blue"])),
+    ),
+    (
+        'a.intersection(["x"]).count() = 1',
+        C("=", Func(name="count", args=[Func(name="intersection", args=[F("a"), L(["x"])])]), L(1)),
+    ),
+    (
+        'birthDate in [date(1990, 1, 1), date(1991, 1, 1, 12, 0, 0), "1992-01-01"]',
+        InList(
+            operand=F("birthDate"),
+            values=[d(1990, 1, 1), DateTimeLit(value=dt.datetime(1991, 1, 1, 12)), "1992-01-01"],
+        ),
+    ),
+    (
+        'xEvent[eventType = "purchase"].sku.distinct().count() >= 3',
+        C(
+            ">=",
+            Func(
+                name="count",
+                args=[
+                    Func(name="distinct", args=[EventValues(event_types=["purchase"], field="sku")])
+                ],
+            ),
+            L(3),
+        ),
+    ),
+    (
+        'xEvent.productListItems.SKU.includes("PS")',
+        ListMatch(op="includes", operand=EventValues(field="productListItems.SKU"), values=["PS"]),
+    ),
+    (
+        'exists E from xEvent where E.eventType = "x", T from E.tags where T = "promo"',
+        event(
+            event_types=["x"],
+            where=ListAny(var="T", operand=E("tags"), where=C("=", ItemRef(), L("promo"))),
+        ),
+    ),
+    (
+        'forall E from xEvent where E.p > 50, I from E.items where I.SKU = "PS"',
+        event(
+            where=ListAny(
+                var="I",
+                operand=E("items"),
+                where=Not(
+                    item=And(items=[C(">", E("p"), L(50)), C("=", ItemRef(path="SKU"), L("PS"))])
+                ),
+            ),
+            op="=",
+            value=0,
+        ),
+    ),
+    (
+        'exists T from interests where T.startsWith("s") and age > 3',
+        ListAny(
+            var="T",
+            operand=F("interests"),
+            where=And(
+                items=[
+                    TextMatch(op="startsWith", operand=ItemRef(), value="s"),
+                    C(">", F("age"), L(3)),
+                ]
+            ),
+        ),
+    ),
+    (
+        "forall X from items where X.price > 5",
+        Not(
+            item=ListAny(
+                var="X", operand=F("items"), where=Not(item=C(">", ItemRef(path="price"), L(5)))
+            )
+        ),
+    ),
     (
         "interests.distinct().count() >= 2",
         C(">=", Func(name="count", args=[Func(name="distinct", args=[F("interests")])]), L(2)),
@@ -685,7 +772,15 @@ UNSUPPORTED_CASES = [
     ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
     ("$2.x = 1", "$2"),
     ("exists X from xEvent, Y from xEvent where X.a = Y.a", "several generators"),
-    ('select X from productListItems where X.SKU = "PS"', "other than xEvent"),
+    ("exists X from 1 where X = 1", "other than xEvent"),
+    (
+        'exists E from xEvent where E.p > 50, I from E.items where I.SKU = "PS", J from I.x '
+        "where J = 1",
+        "more than two generators",
+    ),
+    ("exists E from xEvent where E.p > 1, I from items where I = 1", "second generator"),
+    ("exists A from tags where exists B from A.x where B = 1", "inside an exists"),
+    ("exists A from tags where A = 1, B from A.x where B = 1", "several generators"),
     ("ts occurs from today", "occurs from"),
     (
         "chain(xEvent, timestamp, [A: WHAT(a = 1), B: WHAT(b = 1) WHEN(< 2 hours after A)])",
@@ -702,10 +797,8 @@ UNSUPPORTED_CASES = [
     ("orders.sum(price) > 1", "sum() on a field"),
     ("orders.count(price) > 1", "count() on a field"),
     ("(a, b) => a.x = 1", "several parameters"),
-    ("favoriteCities.subsetOf(visitedCities)", "subsetOf() of a field"),
-    ("tags.includes(otherTag)", "includes() of a field"),
     ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
-    ('exists E from xEvent where E.p > 50, I from E.items where I.SKU = "PS"', "several gen"),
+    ("xEvent.sku > 1", "a field path on xEvent"),
     ("let S = (X.f over X from xEvent) in (S > 1)", "let with a value"),
     ('xEvent.any(eventType = "a")', "xEvent.any"),
 ]
@@ -727,8 +820,8 @@ def test_unsupported(text: str, construct: str) -> None:
         ("name.topN(a, 1).count() = 1", 1, 6),
         ("x = 1 and\n  m.keys().count() = 1", 2, 5),
         ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
-        ("favoriteCities.subsetOf(visitedCities)", 1, 25),
-        ("exists X from xEvent where X.a = 1, Y from X.items where Y.b = 2", 1, 35),
+        ("xEvent[a = 1].sku.b = 2", 1, 15),
+        ("exists X from xEvent where X.a = 1, Y from items where Y.b = 2", 1, 44),
     ],
 )
 def test_unsupported_names_where(text: str, line: int, column: int) -> None:
@@ -798,7 +891,8 @@ def fields(scope: str):
 
 
 @functools.cache
-def operands(scope: str):
+def operands(scope: str, events: bool = True):
+    """Values; ``events``: at the profile's level, projections of event fields too."""
     leaves = st.one_of(
         fields(scope),
         st.builds(Lit, value=st.one_of(scalars, st.lists(scalars, max_size=3))),
@@ -825,6 +919,11 @@ def operands(scope: str):
             ),
             st.builds(
                 Func,
+                name=st.just("intersection"),
+                args=st.tuples(children, children).map(list),
+            ),
+            st.builds(
+                Func,
                 name=st.just("regexGroup"),
                 args=st.tuples(
                     children, st.sampled_from(["(a)", "x(\\d+)", "(?i)(b)"]).map(L), st.just(L(1))
@@ -832,7 +931,63 @@ def operands(scope: str):
             ),
         )
 
-    return st.recursive(leaves, extend, max_leaves=4)
+    values = st.recursive(leaves, extend, max_leaves=4)
+    if scope == "profile" and events:  # a projection stands before a list method
+        lists = st.builds(
+            Func,
+            name=st.sampled_from(["count", "distinct"]),
+            args=event_values().map(lambda v: [v]),
+        )
+        values = st.one_of(values, lists)
+    return values
+
+
+@st.composite
+def event_values(draw):
+    """``xEvent[..].field``: an event selection and a field."""
+    from hypothesis import assume
+
+    event_types = draw(st.lists(st.text(max_size=5), max_size=2))
+    where = draw(st.none() | conditions("event", with_events=False))
+    window = draw(st.none() | windows("event"))
+    assume(where_is_canonical(event_types, where, window, take_window=True))
+    field = draw(st.sampled_from(IDENT_NAMES + ODD_NAMES))
+    return EventValues(event_types=event_types, where=where, window=window, field=field)
+
+
+@functools.cache
+def item_conditions(scope: str):
+    """Conditions on the item of an exists over a list (and on what surrounds it)."""
+    items = st.builds(ItemRef, path=st.none() | st.sampled_from(IDENT_NAMES + ODD_NAMES))
+    values = st.one_of(items, operands(scope, events=False))
+    leaves = st.one_of(
+        st.builds(Compare, op=COMPARE, left=values, right=values),
+        st.builds(InList, operand=items, values=st.lists(scalars, min_size=1, max_size=2)),
+        st.builds(TextMatch, op=st.just("startsWith"), operand=items, value=st.text(max_size=4)),
+        st.builds(NullCheck, operand=items),
+    )
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            st.builds(And, items=st.lists(children, min_size=2, max_size=2)),
+            st.builds(Not, item=children),
+        ),
+        max_leaves=3,
+    )
+
+
+@functools.cache
+def list_anys(scope: str):
+    lists = st.one_of(
+        fields(scope),
+        st.builds(Func, name=st.just("distinct"), args=fields(scope).map(lambda f: [f])),
+    )
+    return st.builds(
+        ListAny,
+        var=st.sampled_from(["T", "I", "Item"]),
+        operand=lists,
+        where=item_conditions(scope),
+    )
 
 
 @functools.cache
@@ -910,7 +1065,15 @@ def list_matches(scope: str):
         operand=operands(scope),
         values=st.lists(scalars, min_size=1, max_size=1),
     )
-    return st.one_of(many, one)
+    # a list or a value given as an expression (a written-out list is values)
+    others = operands(scope).filter(lambda node: not isinstance(node, Lit))
+    other = st.builds(
+        ListMatch,
+        op=st.sampled_from(["intersects", "includes", "subsetOf", "supersetOf"]),
+        operand=operands(scope),
+        other=others,
+    )
+    return st.one_of(many, one, other)
 
 
 @functools.cache
@@ -930,7 +1093,7 @@ def leaf_conditions(scope: str):
         st.builds(
             InList,
             operand=operands(scope),
-            values=st.lists(scalars, min_size=1, max_size=3),
+            values=st.lists(st.one_of(scalars, dates, datetimes), min_size=1, max_size=3),
             negate=st.booleans(),
         ),
         text_matches(scope),
@@ -953,7 +1116,7 @@ def conditions(scope: str, with_events: bool = True):
             st.builds(Not, item=children),
         )
 
-    leaves = leaf_conditions(scope)
+    leaves = st.one_of(leaf_conditions(scope), list_anys(scope))
     if with_events:
         leaves = st.one_of(leaves, event_conditions(), sequences(), measure_comparisons())
     return st.recursive(leaves, extend, max_leaves=5)

@@ -52,6 +52,17 @@ DOCUMENTS = [
      apply("occurs", field("birthDate"),
            apply("before", apply("today"), lit("<=", "String"), lit(3, "Integer"),
                  lit("day", "String")))),
+    # lists (#12 family 3): count of a list, a field as argument, a projection, exists
+    ("interests.count() > 2", apply(">", apply("count", field("interests")), lit(2, "Integer"))),
+    ("a.subsetOf(b)", apply("subsetOf", field("a"), field("b"))),
+    ("xEvent.sku.distinct().count() >= 3",
+     apply(">=", apply("count", apply("distinct", event_field("sku"))), lit(3, "Integer"))),
+    ('exists T from tags where T = "x"',
+     apply("exists", lit("T", "String"), field("tags"),
+           apply("=", {"nodeType": "variableReference", "name": "T"}, lit("x", "String")))),
+    ("d in [date(1990, 1, 2)]",
+     apply("in", field("d"), lit([apply("date", *(lit(v, "Integer") for v in (1990, 1, 2)))],
+                                 "List"))),
     (
         'xEvent[eventType = "purchase"].sum(revenue) > 100.5',
         apply(">", apply("sum", apply("filter", EVENT, apply("=", event_field("eventType"),

@@ -9,6 +9,7 @@ The README's PQL construct table lists the same constructs; keep the two togethe
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,16 @@ SUPPORTED = [
     'person.eatenFoods.supersetOf(["sushi", "pizza"])',
     'person.favoriteColors.includes("red")',
     "person.orders.storeId.distinct().count() > 1",
+    'person1.favoriteColors.intersection(person2.favoriteColors) = ["red", "blue", "green"]',
+    "person.favoriteCities.subsetOf(person.visitedCities)",
+    # logical-quantifiers.md: two generators, the second over a list of the event
+    "exists E from xEvent where (E.commerce.item.price > 50), "
+    'I from E.productListItems where I.SKU = "PS"',
+    "forall E from xEvent where (E.commerce.item.price > 50), "
+    'I from E.productListItems where I.SKU = "PS"',
+    # issue #12 family 3: projections of event fields, dates in a list
+    'xEvent[eventType = "purchase"].sku.distinct().count() >= 3',
+    "birthDate in [date(1990, 1, 1), date(1991, 1, 1)]",
     # aggregation-functions.md: count of a list
     "orders.count() > 3",
     # datetime-functions.md
@@ -87,11 +98,6 @@ SUPPORTED = [
 
 # example, the construct named in the refusal
 NOT_SUPPORTED = [
-    (
-        'person1.favoriteColors.intersection(person2.favoriteColors) = ["red", "blue", "green"]',
-        ".intersection",
-    ),
-    ("person.favoriteCities.subsetOf(person.visitedCities)", "subsetOf() of a field"),
     ("orders.groupBy(storeId).count() > 1", ".groupBy"),
     ("person.filter(age >= 21).count() > 0", ".filter"),
     ("numbers.map(square).count() > 0", ".map"),
@@ -104,16 +110,6 @@ NOT_SUPPORTED = [
     ('identityMap.get("example@example.com").id = "x"', ".get"),
     ("identityMap.keys().count() > 0", ".keys"),
     ("identityMap.values().count() > 0", ".values"),
-    (
-        "exists E from xEvent where (E.commerce.item.price > 50), "
-        'I from E.productListItems where I.SKU = "PS"',
-        "several generators",
-    ),
-    (
-        "forall E from xEvent where (E.commerce.item.price > 50), "
-        'I from E.productListItems where I.SKU = "PS"',
-        "several generators",
-    ),
     ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
     ('xEvent[^^.person.gender = "f"].count() > 0', "^"),
     ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
@@ -153,12 +149,42 @@ def _per_profile(profiles: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     table["big_purchases"] = table["big_purchases"].fillna(0)
     table["avg_spent"] = purchases.mean()  # average and max of none are missing (NaN)
     table["max_spent"] = purchases.max()
-    interests = table["interests"].map(
-        lambda text: json.loads(text) if isinstance(text, str) else None
-    )
+    interests = table["interests"].map(_list)
     table["n_interests"] = interests.map(lambda items: np.nan if items is None else len(items))
     table["n_distinct"] = interests.map(lambda items: np.nan if items is None else len(set(items)))
+    table["interest_list"], table["wish_list"] = interests, table["wishlist"].map(_list)
+    table["birth_day"] = table["birthDate"].map(lambda day: day if isinstance(day, str) else "")
+    table["revenues"] = (
+        seen[seen["eventType"] == "purchase"].groupby("profile_id")["revenue"].nunique()
+    )  # distinct present values
+    table["revenues"] = table["revenues"].fillna(0)
+    pairs = [  # (profile, event type, tag): the pairs of the two generators
+        (pid, kind, tag)
+        for pid, kind, tags in zip(seen["profile_id"], seen["eventType"], seen["tags"], strict=True)
+        for tag in _list(tags) or []
+    ]
+    table["tag_items"] = pd.Series(Counter(pid for pid, _, _ in pairs)).reindex(table.index)
+    table["tag_items"] = table["tag_items"].fillna(0)
+    table["promo_purchase"] = table.index.isin(
+        {pid for pid, kind, tag in pairs if kind == "purchase" and tag == "promo"}
+    )
+    table["bad_pair"] = table.index.isin(
+        {pid for pid, kind, tag in pairs if kind == "purchase" and tag == "promo"}
+    )
     return table
+
+
+def _list(text) -> list | None:
+    return json.loads(text) if isinstance(text, str) else None
+
+
+def _both(t: pd.DataFrame, fn) -> pd.Series:
+    """fn(interests, wishlist) where the profile has both lists."""
+    return pd.Series(
+        [a is not None and b is not None and fn(set(a), set(b))
+         for a, b in zip(t["interest_list"], t["wish_list"], strict=True)],
+        index=t.index,
+    )  # fmt: skip
 
 
 # PQL, the same question in pandas (NaN comparisons are false, like PQL's missing values)
@@ -211,6 +237,28 @@ EVALUATED = [
     ("not (interests.distinct().count() < 2)", lambda t: ~(t["n_distinct"] < 2)),
     ("interests.distinct().count() < interests.count()",
      lambda t: t["n_distinct"] < t["n_interests"]),
+    # a list against another field, an intersection compared as a set
+    ("interests.subsetOf(wishlist)", lambda t: _both(t, lambda a, b: a <= b)),
+    ("wishlist.intersects(interests)", lambda t: _both(t, lambda a, b: bool(a & b))),
+    ('interests.intersection(wishlist) = ["music"]',
+     lambda t: _both(t, lambda a, b: a & b == {"music"})),
+    # dates in a list: a missing date is in no list and notIn none
+    ("birthDate in [date(1990, 1, 3), date(1990, 1, 4)]",
+     lambda t: t["birth_day"].isin(["1990-01-03", "1990-01-04"])),
+    ("birthDate notIn [date(1990, 1, 3)]",
+     lambda t: (t["birth_day"] != "") & (t["birth_day"] != "1990-01-03")),
+    # projections of event fields (no events: an empty list)
+    ('xEvent[eventType = "purchase"].revenue.distinct().count() >= 3',
+     lambda t: t["revenues"] >= 3),
+    ("xEvent.tags.count() >= 8", lambda t: t["tag_items"] >= 8),
+    # two generators: (event, tag) pairs; forall holds for an event without tags
+    ('exists E from xEvent where E.eventType = "purchase", T from E.tags where T = "promo"',
+     lambda t: t["promo_purchase"]),
+    ("forall E from xEvent where E.eventType.isNotNull(), "
+     'T from E.tags where not (T = "promo" and E.eventType = "purchase")',
+     lambda t: ~t["bad_pair"]),
+    ('exists T from interests where T.startsWith("s")',
+     lambda t: t["interest_list"].map(lambda v: v is not None and any(x[0] == "s" for x in v))),
 ]  # fmt: skip
 
 

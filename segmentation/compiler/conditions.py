@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmentation.compiler.events import EventPass, Hint
-from segmentation.compiler.operands import TEMPORAL, Context, OperandCompiler, Val
+from segmentation.compiler.operands import (
+    ITEM,
+    TEMPORAL,
+    Context,
+    OperandCompiler,
+    Val,
+    present_items,
+)
 from segmentation.compiler.schema import EVENT_TYPE_COLUMN, TIMESTAMP_COLUMN, element_type, kind_of
 from segmentation.compiler.sqlparts import sql_and, sql_or
 from segmentation.compiler.timewindows import SQL_INTERVAL_FN, literal_span, window_floor
@@ -33,11 +40,15 @@ from segmentation.model import (
     And,
     BoolConst,
     Compare,
+    DateLit,
+    DateTimeLit,
     EventCondition,
     EventMeasure,
+    EventValues,
     FieldRef,
     IfValue,
     InList,
+    ListAny,
     ListMatch,
     Not,
     NullCheck,
@@ -108,8 +119,27 @@ class Compiler(OperandCompiler):
         if left.kind in TEMPORAL and right.kind in TEMPORAL:
             a, b = self._align_temporal(left, right)
             return f"({a} {op} {b})"
+        if "list" in (left.kind, right.kind):
+            return self._list_compare(left, op, right)
         self._check_comparable(left, right, op)
         return f"({self.bind(left, right.kind)} {op} {self.bind(right, left.kind)})"
+
+    def _list_compare(self, left: Val, op: str, right: Val) -> str:
+        """Lists are equal when they hold the same items (as sets: order and repeats
+        aside), so ``a.intersection(b) = ["red", "blue"]`` does not depend on an order."""
+        if op not in ("=", "!="):
+            raise InvalidInputError(f"Lists compare only with = and != (as sets), not {op}.")
+        for side in (left, right):
+            if side.kind != "list":
+                raise InvalidInputError(
+                    f"Type mismatch: {left.label} and {right.label} are not both lists."
+                )
+        field, other = (right, left) if left.is_literal else (left, right)
+        if field.is_literal:
+            raise InvalidInputError("Compare a list field with a list, not two written lists.")
+        a, b = field.sql, self.bind_list(other, field)
+        same = f"(list_has_all({a}, {b}) AND list_has_all({b}, {a}))"
+        return same if op == "=" else f"(NOT {same})"
 
     def _c_InList(self, node: InList, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
@@ -119,11 +149,20 @@ class Compiler(OperandCompiler):
                 + (": use intersects/includes for lists." if target.kind == "list" else ".")
             )
         x = self.bind(target)
-        values = [self._bind_scalar(v, target, "in") for v in node.values]
-        listed = ", ".join(values)
+        days = [v for v in node.values if isinstance(v, (DateLit, DateTimeLit))]
+        scalars = [self._bind_scalar(v, target, "in") for v in node.values if v not in days]
+        tests = [f"({x} IN ({', '.join(scalars)}))"] if scalars else []
+        if days and target.kind not in TEMPORAL:
+            raise InvalidInputError(
+                f"in: {target.label} is a {target.kind} field and cannot be compared with "
+                f"the date {days[0].value}."
+            )
+        # a date matches its whole day (a date-time its instant), as `x = date(..)` does
+        tests += [self._temporal_compare(target, "=", self.span(day, ctx)) for day in days]
+        found = sql_or(tests)
         if node.negate:  # notIn requires a value: false on null
-            return f"({x} IS NOT NULL AND {x} NOT IN ({listed}))"
-        return f"({x} IN ({listed}))"
+            return f"({x} IS NOT NULL AND NOT coalesce({found}, FALSE))"
+        return found
 
     def _c_TextMatch(self, node: TextMatch, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
@@ -158,20 +197,51 @@ class Compiler(OperandCompiler):
 
     def _c_ListMatch(self, node: ListMatch, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
-        if target.kind != "list":
+        if target.kind != "list" or target.is_literal:
             raise InvalidInputError(
                 f"{node.op} needs a list field but {target.label} is a {target.kind}."
             )
         elem = element_type(target.value)
         item = Val(kind=kind_of(elem), label=f"items of {target.label}")
-        values = [self._coerce_scalar(v, item, node.op) for v in node.values]
-        x, vs = target.sql, self.params.bind(values, f"{elem}[]")
+        x = target.sql
+        if node.other is not None:
+            other = self.operand(node.other, ctx)
+            if node.op == "includes":  # one value: a field, an expression
+                if other.kind != item.kind and "other" not in (other.kind, item.kind):
+                    self._check_comparable(item, other, "includes")
+                return f"list_contains({x}, {self.bind(other)})"
+            if other.kind != "list":
+                raise InvalidInputError(
+                    f"{node.op} needs a list to compare with but {other.label} is a {other.kind}."
+                )
+            vs = self.bind_list(other, target)
+        else:
+            values = [self._coerce_scalar(v, item, node.op) for v in node.values]
+            vs = self.params.bind(values, f"{elem}[]")
         return {
             "intersects": f"list_has_any({x}, {vs})",
             "includes": f"list_has_all({x}, {vs})",
             "subsetOf": f"list_has_all({vs}, {x})",
             "supersetOf": f"list_has_all({x}, {vs})",
         }[node.op]
+
+    def _c_ListAny(self, node: ListAny, ctx: Context) -> str:
+        """Some item meets the condition: the items it keeps (a lambda over ``_li``) are
+        not none. The condition may read the event or profile around it too."""
+        target = self.operand(node.operand, ctx)
+        if target.kind != "list" or target.is_literal:
+            raise InvalidInputError(
+                f"exists {node.var} from ... needs a list field but {target.label} is a "
+                f"{target.kind}."
+            )
+        if ctx.item is not None:
+            raise UnsupportedError("an exists over a list inside another one")
+        elem = element_type(target.value)
+        item = Val(kind=kind_of(elem), label=f"items of {target.label}", sql=ITEM, value=elem)
+        inner = Context(scope=ctx.scope, alias=ctx.alias, item=item)
+        test = self.condition(node.where, inner)
+        kept = f"list_filter({target.sql}, lambda {ITEM}: coalesce({test}, FALSE))"
+        return f"(array_length({kept}) > 0)"
 
     def _c_Occurs(self, node: Occurs, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
@@ -195,6 +265,8 @@ class Compiler(OperandCompiler):
     def operand(self, node: Any, ctx: Context) -> Val:
         if isinstance(node, EventMeasure):
             return self._measure(node, ctx)
+        if isinstance(node, EventValues):
+            return self._values(node, ctx)
         if isinstance(node, IfValue):
             return self._if(node, ctx)
         return super().operand(node, ctx)
@@ -233,6 +305,22 @@ class Compiler(OperandCompiler):
         )
         sql = f"coalesce(ev.{column}, 0)" if node.measure in ("count", "sum") else f"ev.{column}"
         return Val(kind="number", label=label, sql=sql)
+
+    def _values(self, node: EventValues, ctx: Context) -> Val:
+        """An event field over the selected events, as a list read from the events pass:
+        no events give an empty list; missing values are left out (DuckDB's list() keeps
+        NULLs, Spark's collect_list drops them: dropped here on both). A list field gives
+        its items."""
+        if ctx.scope == "event" or ctx.item is not None:
+            raise UnsupportedError("an event projection inside an event filter or an exists")
+        measured = self.schema.resolve(node.field, "event")  # no events table: said here
+        selector, _ = self.event_filter(node.event_types, node.where, node.window)
+        column = self.events.aggregate("list", measured.sql(None), selector)
+        values, duck_type = f"coalesce(ev.{column}, [])", f"{measured.duck_type}[]"
+        if measured.kind == "list":
+            values, duck_type = f"flatten({values})", measured.duck_type
+        label = f"{node.field} of the events"
+        return Val(kind="list", label=label, sql=present_items(values), value=duck_type)
 
     def _c_Sequence(self, node: Sequence, ctx: Context) -> str:
         if ctx.scope == "event":

@@ -66,23 +66,32 @@ def drop_materialized(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _rewritten(*args: exp.Expression) -> Any:
+    """The arguments of a replaced node with the list rules applied (transform does not
+    visit a replacement's subtree): ``list_has_all(list_intersect(..), ..)``."""
+    done = [arg.transform(list_functions) for arg in args]
+    return done[0] if len(done) == 1 else done
+
+
 def list_functions(node: exp.Expression) -> exp.Expression:
     """``list_has_any(a, b)`` -> ``arrays_overlap(a, b)``; ``list_has_all(a, b)`` ->
-    ``size(array_except(b, a)) = 0`` (every item of b is in a); ``array_length(a)`` ->
+    ``size(array_except(b, a)) = 0`` (every item of b is in a); ``list_intersect`` ->
+    ``array_intersect``; ``array_length(a)`` ->
     ``CASE WHEN a IS NULL THEN NULL ELSE size(a) END`` (without ANSI mode Spark's size
     of a missing list is -1)."""
     if isinstance(node, exp.ArraySize):
-        size = exp.Anonymous(this="SIZE", expressions=[node.this.copy()])
+        items = _rewritten(node.this)
         return exp.Case(
-            ifs=[
-                exp.If(this=exp.Is(this=node.this.copy(), expression=exp.Null()), true=exp.Null())
-            ],
-            default=size,
+            ifs=[exp.If(this=exp.Is(this=items.copy(), expression=exp.Null()), true=exp.Null())],
+            default=exp.Anonymous(this="SIZE", expressions=[items]),
         )
     if isinstance(node, exp.ArrayOverlaps):
-        return exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[node.this, node.expression])
+        a, b = _rewritten(node.this), _rewritten(node.expression)
+        return exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[a, b])
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "list_intersect":
+        return exp.Anonymous(this="ARRAY_INTERSECT", expressions=_rewritten(*node.expressions))
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "list_has_all":
-        a, b = node.expressions
+        a, b = _rewritten(*node.expressions)
         missing = exp.Anonymous(this="ARRAY_EXCEPT", expressions=[b, a])
         return exp.EQ(
             this=exp.Anonymous(this="SIZE", expressions=[missing]),

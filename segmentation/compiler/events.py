@@ -74,7 +74,9 @@ class EventPass:
 
     def aggregate(self, measure: str, column_sql: str | None, selector: str) -> str:
         """The ``ev`` column holding ``measure`` over the events ``selector`` picks."""
-        fn = {"count": "count", "sum": "sum", "average": "avg", "min": "min", "max": "max"}[measure]
+        fn = {"count": "count", "sum": "sum", "average": "avg", "min": "min", "max": "max"}.get(
+            measure, measure
+        )  # "list": the values, for a projection
         key = (f"{fn}({'*' if measure == 'count' else column_sql})", selector)
         if key not in self.aggregates:
             self.aggregates[key] = f"a{len(self.aggregates) + 1}"

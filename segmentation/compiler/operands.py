@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from segmentation.compiler.schema import Schema, Scope
+from segmentation.compiler.schema import Schema, Scope, element_type, kind_of, struct_fields
 from segmentation.compiler.sqlparts import Params
 from segmentation.compiler.timewindows import (
     SQL_INTERVAL_FN,
@@ -35,9 +35,11 @@ from segmentation.model import (
     DateTimeLit,
     FieldRef,
     Func,
+    ItemRef,
     Lit,
 )
 from segmentation.pattern_check import RegexDialectError, check_regex
+from segmentation.store import quote_ident
 
 TEMPORAL = ("date", "timestamp", "timestamptz")
 _TEXT_FUNCS = {  # name -> (kind of the result, SQL with {} for the text)
@@ -48,7 +50,7 @@ _TEXT_FUNCS = {  # name -> (kind of the result, SQL with {} for the text)
 }
 
 
-_LIST_FUNCS = ("count", "distinct")
+_LIST_FUNCS = ("count", "distinct", "intersection")
 # the name of a list item inside a lambda body
 ITEM = "_li"
 
@@ -80,6 +82,7 @@ class Context:
 
     scope: Scope = "profile"
     alias: str | None = "p"
+    item: Val | None = None  # inside exists T from <list>: T, the lambda's item
 
 
 @dataclass
@@ -184,9 +187,10 @@ class OperandCompiler:
         if isinstance(node, FieldRef):
             return self._field(node, ctx)
         if isinstance(node, Lit):
-            if isinstance(node.value, list):
-                raise InvalidInputError("A list is not allowed here; use 'in' or a list function.")
-            return Val(kind=_py_kind(node.value), label=repr(node.value), value=node.value)
+            kind = "list" if isinstance(node.value, list) else _py_kind(node.value)
+            return Val(kind=kind, label=_short(node.value), value=node.value)
+        if isinstance(node, ItemRef):
+            return self._item(node, ctx)
         if isinstance(node, (DateLit, DateTimeLit, Anchor)):
             kind = "date" if isinstance(node, DateLit) else "timestamp"
             return Val(
@@ -217,6 +221,19 @@ class OperandCompiler:
             sql=resolved.sql(ctx.alias),
             value=resolved.duck_type,
         )
+
+    def _item(self, node: ItemRef, ctx: Context) -> Val:
+        """The item of the list an exists walks (``_li``), or a field of a struct item."""
+        if ctx.item is None:
+            raise InvalidInputError("A list item is used outside the exists over its list.")
+        duck_type, sql = ctx.item.value, ctx.item.sql
+        for name in node.path.split(".") if node.path else []:
+            fields = struct_fields(duck_type) if kind_of(duck_type) == "struct" else {}
+            if name not in fields:
+                raise InvalidInputError(f"The items of {ctx.item.label} have no field {name!r}.")
+            duck_type, sql = fields[name], f"{sql}.{quote_ident(name)}"
+        label = ctx.item.label if node.path is None else f"{node.path} of {ctx.item.label}"
+        return Val(kind=kind_of(duck_type), label=label, sql=sql, value=duck_type)
 
     def _arith(self, node: Arith, ctx: Context) -> Val:
         left, right = self.operand(node.left, ctx), self.operand(node.right, ctx)
@@ -295,18 +312,48 @@ class OperandCompiler:
         return Val(kind="text", label=label, sql=sql)
 
     def _list_func(self, node: Func, ctx: Context) -> Val:
-        """count (missing for a missing list) and distinct (repeats and missing items
-        dropped, on every engine: DuckDB's list_distinct drops NULLs, Spark's keeps one)."""
+        """count (missing for a missing list), distinct and intersection (repeats and
+        missing items dropped, on every engine: DuckDB's list_distinct drops NULLs,
+        Spark's keeps one)."""
         args = [self.operand(arg, ctx) for arg in node.args]
-        if len(args) != 1 or args[0].kind != "list":
-            what = f"{args[0].label} is a {args[0].kind}" if args else "nothing is given"
-            raise InvalidInputError(f"{node.name}() needs a list but {what}.")
-        (items,) = args
-        label = f"{node.name}() of {items.label}"
+        wanted = 2 if node.name == "intersection" else 1
+        for arg in args:
+            if arg.kind != "list":
+                raise InvalidInputError(
+                    f"{node.name}() needs lists but {arg.label} is a {arg.kind}."
+                )
+        if len(args) != wanted:
+            raise InvalidInputError(f"{node.name}() takes {wanted} list(s), not {len(args)}.")
+        items, label = args[0], f"{node.name}() of {args[0].label}"
+        if items.is_literal:
+            raise InvalidInputError(f"{node.name}() needs a list field, not {items.label}.")
         if node.name == "count":
             return Val(kind="number", label=label, sql=f"array_length({items.sql})")
-        sql = f"list_distinct({present_items(items.sql)})"
+        if node.name == "distinct":
+            sql = f"list_distinct({present_items(items.sql)})"
+            return Val(kind="list", label=label, sql=sql, value=items.value)
+        other = self.bind_list(args[1], items)
+        sql = f"list_intersect({present_items(items.sql)}, {other})"
+        if not args[1].is_literal:  # with a missing list: missing (DuckDB would give [])
+            sql = f"(CASE WHEN {other} IS NULL THEN NULL ELSE {sql} END)"
         return Val(kind="list", label=label, sql=sql, value=items.value)
+
+    def bind_list(self, val: Val, like: Val) -> str:
+        """A list operand as SQL; a written-out list takes the items' type of ``like``."""
+        if not val.is_literal:
+            self.check_items(val, like)
+            return val.sql
+        item = Val(kind=kind_of(element_type(like.value)), label=f"items of {like.label}")
+        values = [self._coerce_scalar(v, item, "list") for v in val.value]
+        return self.params.bind(values, f"{element_type(like.value)}[]")
+
+    def check_items(self, a: Val, b: Val) -> None:
+        """Two lists whose items compare (text with text, numbers with numbers ...)."""
+        kinds = {kind_of(element_type(v.value)) for v in (a, b)}
+        if len(kinds) != 1 and "other" not in kinds:
+            raise InvalidInputError(
+                f"Type mismatch: the items of {a.label} and of {b.label} cannot be compared."
+            )
 
     # --- binding -----------------------------------------------------------------------
 

@@ -23,10 +23,13 @@ from segmentation.model import (
     DateTimeLit,
     EventCondition,
     EventMeasure,
+    EventValues,
     FieldRef,
     Func,
     IfValue,
     InList,
+    ItemRef,
+    ListAny,
     ListMatch,
     Lit,
     Not,
@@ -113,6 +116,7 @@ class _Formatter:
     def __init__(self) -> None:
         self.scope = "profile"
         self.labels: set[str] = set()  # chain step labels: a field so named needs backticks
+        self.item_var: str | None = None  # inside exists T from <list>: T
 
     # --- conditions ---------------------------------------------------------------
 
@@ -131,20 +135,29 @@ class _Formatter:
             return f"{self.operand(node.left)} {node.op} {self.operand(node.right)}"
         if isinstance(node, InList):
             word = "notIn" if node.negate else "in"
-            return f"{self.operand(node.operand)} {word} {format_list(node.values)}"
+            values = ", ".join(
+                self.date(v) if isinstance(v, (DateLit, DateTimeLit)) else format_scalar(v)
+                for v in node.values
+            )
+            return f"{self.operand(node.operand)} {word} [{values}]"
         if isinstance(node, TextMatch):
             return self.text_match(node)
         if isinstance(node, NullCheck):
             method = "isNull" if node.is_null else "isNotNull"
             return f"{self.postfix_base(node.operand)}.{method}()"
         if isinstance(node, ListMatch):
-            if node.op == "includes":
+            if node.other is not None:
+                argument = self.operand(node.other)
+            elif node.op == "includes":
                 if len(node.values) != 1:
                     raise InvalidInputError("includes() takes exactly one value")
                 argument = format_scalar(node.values[0])
             else:
                 argument = format_list(node.values)
-            return f"{self.postfix_base(node.operand)}.{node.op}({argument})"
+            return f"{self.list_base(node.operand)}.{node.op}({argument})"
+        if isinstance(node, ListAny):  # its where runs to the end: parenthesised in a group
+            text = self.list_any(node)
+            return text if context == TOP else f"({text})"
         if isinstance(node, Occurs):
             return f"{self.operand(node.operand)} occurs {self.window(node.window)}"
         if isinstance(node, EventCondition):
@@ -154,6 +167,16 @@ class _Formatter:
         if isinstance(node, SegmentRef):
             return f"inSegment({quote_string(node.segment)})"
         raise InvalidInputError(f"expected a condition, not {type(node).__name__}")
+
+    def list_any(self, node: ListAny) -> str:
+        if self.item_var is not None:
+            raise InvalidInputError("an exists over a list cannot stand inside another one")
+        items = self.postfix_base(node.operand)
+        self.item_var = node.var
+        try:
+            return f"exists {node.var} from {items} where {self.condition(node.where, TOP)}"
+        finally:
+            self.item_var = None
 
     def text_match(self, node: TextMatch) -> str:
         operand = node.operand
@@ -188,6 +211,15 @@ class _Formatter:
             return node.name
         if isinstance(node, EventMeasure):
             return self.measure(node)
+        if isinstance(node, EventValues):
+            raise InvalidInputError(
+                "an event projection (xEvent[..].field) stands only before a list method "
+                "such as .count(), .distinct() or .includes(..)"
+            )
+        if isinstance(node, ItemRef):
+            if self.item_var is None:
+                raise InvalidInputError("a list item is used outside an exists over its list")
+            return self.item_var + ("" if node.path is None else "." + format_path(node.path))
         if isinstance(node, IfValue):
             test = self.condition(node.test, TOP)
             return f"if({test}, {self.operand(node.then)}, {self.operand(node.otherwise)})"
@@ -198,9 +230,17 @@ class _Formatter:
                 return f"{node.name}()"
             if node.name == "regexGroup":
                 return self.regex_group(node)
+            if node.name == "intersection":
+                if len(node.args) != 2:
+                    raise InvalidInputError("intersection() takes a list and another list")
+                base, other = node.args
+                return f"{self.list_base(base)}.intersection({self.operand(other)})"
             if len(node.args) != 1:
                 raise InvalidInputError(f"{node.name}() applies to exactly one value")
-            return f"{self.postfix_base(node.args[0])}.{node.name}()"
+            base = node.args[0]
+            if node.name in words.LIST_FUNCS:
+                return f"{self.list_base(base)}.{node.name}()"
+            return f"{self.postfix_base(base)}.{node.name}()"
         raise InvalidInputError(f"expected a value, not {type(node).__name__}")
 
     def regex_group(self, node: Func) -> str:
@@ -212,14 +252,20 @@ class _Formatter:
         base, pattern, group = node.args
         return f"{self.postfix_base(base)}.regexGroup({quote_string(pattern.value)}, {group.value})"
 
+    def list_base(self, node: Any) -> str:
+        """What a list method follows: a projection may stand here (and only here)."""
+        if isinstance(node, EventValues):
+            return f"{self.events(node)}.{format_path(node.field)}"
+        return self.postfix_base(node)
+
     def postfix_base(self, node: Any) -> str:
         text = self.operand(node)
         return f"({text})" if isinstance(node, Arith) else text
 
     def field(self, node: FieldRef) -> str:
         text = format_path(node.path)
-        if node.path in self.labels:
-            text = f"`{node.path}`"
+        if node.path in self.labels or node.path.split(".")[0] == self.item_var:
+            text = "`" + node.path.replace("`", "``") + "`"
         if node.scope == self.scope:
             return text
         if node.scope == "profile":
@@ -283,12 +329,18 @@ class _Formatter:
     def event(self, node: EventCondition) -> str:
         return f"{self.measure(node)} {node.op} {format_number(node.value)}"
 
-    def measure(self, node: EventCondition | EventMeasure) -> str:
-        """``xEvent[filter].sum(f)``: the events a condition or a measure reads."""
+    def events(self, node: EventCondition | EventMeasure | EventValues) -> str:
+        """``xEvent[filter]``: the events a condition, measure or projection reads."""
         if self.scope == "event":
             raise InvalidInputError("an event condition cannot stand inside an event filter")
+        if self.item_var is not None:
+            raise InvalidInputError("xEvent cannot stand inside an exists over a list")
         text = self.event_filter(node.event_types, node.where, node.window)
-        source = f"xEvent[{text}]" if text else "xEvent"
+        return f"xEvent[{text}]" if text else "xEvent"
+
+    def measure(self, node: EventCondition | EventMeasure) -> str:
+        """``xEvent[filter].sum(f)``."""
+        source = self.events(node)
         if node.measure == "count":
             if node.field is not None:
                 raise InvalidInputError("count() takes no field")
@@ -296,9 +348,7 @@ class _Formatter:
         else:
             if not node.field:
                 raise InvalidInputError(f"{node.measure}() needs a field")
-            saved, self.scope = self.scope, "event"
             measure = f"{node.measure}({format_path(node.field)})"
-            self.scope = saved
         return f"{source}.{measure}"
 
     def sequence(self, node: Sequence) -> str:

@@ -18,9 +18,13 @@ the text), ``isNull``, ``intersects``, ``date`` (3 or 6 Integer literals),
 ``between``; periods ``this/last/next`` with the unit). An event measure is
 ``<op>(<measure>(filter(xEvent, <condition>)[, <field>]), <number>)`` where the
 event is ``{"nodeType": "variableReference", "name": "xEvent"}`` and its fields
-are looked up on it. A ``chain`` takes ``{"nodeType": "chainStep", ...}`` nodes
-holding the step's parts. Names beyond AEP's example are this tool's own
-choice; the shape is AEP's.
+are looked up on it; looked up on ``xEvent`` or ``filter(xEvent, ..)`` outside an event
+filter they are a projection (``xEvent[..].sku``, a list). ``exists T from <list> where
+..`` is ``exists(<"T">, <list>, <condition>)`` with the item ``{"nodeType":
+"variableReference", "name": "T"}``; dates in ``in [..]`` are ``date`` nodes inside the
+List literal; ``a.subsetOf(b)`` with a field takes its node instead of a literal. A
+``chain`` takes ``{"nodeType": "chainStep", ...}`` nodes holding the step's parts.
+Names beyond AEP's example are this tool's own choice; the shape is AEP's.
 
 ``from_pql_json(to_pql_json(t)) == t`` for every tree with a PQL spelling, and
 ``from_pql_json`` gives exactly the tree ``parse`` gives for the same text.
@@ -32,6 +36,7 @@ Trees arrive from outside, so ``from_pql_json`` checks like
 from __future__ import annotations
 
 import datetime as dt
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import ValidationError
@@ -56,11 +61,14 @@ from segmentation.model import (
     Duration,
     EventCondition,
     EventMeasure,
+    EventValues,
     Expression,
     FieldRef,
     Func,
     IfValue,
     InList,
+    ItemRef,
+    ListAny,
     ListMatch,
     Lit,
     Not,
@@ -85,6 +93,10 @@ _EVENT: JsonNode = {"nodeType": "variableReference", "name": "xEvent"}
 _ARITH = ("+", "-", "*", "/", "%")
 _MAX_JSON_NODES = 4 * MAX_DEPTH
 _LITERAL_TYPES = {bool: "Boolean", int: "Integer", float: "Double", str: "String"}
+# functions of more than one argument (the rest take one)
+_FUNC_ARGS = {"regexGroup": (3,), "intersection": (2,)}
+# the variable of the exists being written (its items are references to it)
+_ITEM_VAR: ContextVar[str] = ContextVar("item_var", default="item")
 
 
 # --- tree -> JSON -------------------------------------------------------------------
@@ -107,8 +119,11 @@ def _literal(value: Any) -> JsonNode:
 
 
 def _field(path: str, scope: str) -> JsonNode:
-    node = _EVENT if scope == "event" else _PROFILE
-    for name in path.split("."):
+    return _lookup(path, _EVENT if scope == "event" else _PROFILE)
+
+
+def _lookup(path: str | None, node: JsonNode) -> JsonNode:
+    for name in path.split(".") if path else []:
         node = {"nodeType": "fieldLookup", "fieldName": name, "object": node}
     return node
 
@@ -123,9 +138,8 @@ def _encode(node: Any) -> JsonNode:
     if isinstance(node, Compare | Arith):
         return _apply(node.op, _encode(node.left), _encode(node.right))
     if isinstance(node, InList):
-        return _apply(
-            "notIn" if node.negate else "in", _encode(node.operand), _literal(node.values)
-        )
+        values = [_encode(v) if isinstance(v, DateLit | DateTimeLit) else v for v in node.values]
+        return _apply("notIn" if node.negate else "in", _encode(node.operand), _literal(values))
     if isinstance(node, TextMatch):
         name = words.TEXT_SPELLING.get((node.op, node.negate), node.op)
         flag = [] if node.case_sensitive else [_literal(False)]
@@ -133,8 +147,21 @@ def _encode(node: Any) -> JsonNode:
     if isinstance(node, NullCheck):
         return _apply("isNull" if node.is_null else "isNotNull", _encode(node.operand))
     if isinstance(node, ListMatch):
+        if node.other is not None:
+            return _apply(node.op, _encode(node.operand), _encode(node.other))
         values = node.values[0] if node.op == "includes" else node.values
         return _apply(node.op, _encode(node.operand), _literal(values))
+    if isinstance(node, ListAny):
+        items = _encode(node.operand)
+        token = _ITEM_VAR.set(node.var)
+        try:
+            return _apply("exists", _literal(node.var), items, _encode(node.where))
+        finally:
+            _ITEM_VAR.reset(token)
+    if isinstance(node, ItemRef):
+        return _lookup(node.path, {"nodeType": "variableReference", "name": _ITEM_VAR.get()})
+    if isinstance(node, EventValues):
+        return _lookup(node.field, _source(node))
     if isinstance(node, Occurs):
         return _apply("occurs", _encode(node.operand), _encode(node.window))
     if isinstance(node, RelativeWindow):
@@ -191,11 +218,15 @@ def _event_filter(event_types: list[str], where: Any, window: Any) -> Any:
     return combine(items)
 
 
-def _measure(node: EventCondition | EventMeasure) -> JsonNode:
+def _source(node: EventCondition | EventMeasure | EventValues) -> JsonNode:
+    """``xEvent`` or ``filter(xEvent, <condition>)``."""
     cond = _event_filter(node.event_types, node.where, node.window)
-    source = _EVENT if cond is None else _apply("filter", _EVENT, _encode(cond))
+    return _EVENT if cond is None else _apply("filter", _EVENT, _encode(cond))
+
+
+def _measure(node: EventCondition | EventMeasure) -> JsonNode:
     field = [] if node.field is None else [_field(node.field, "event")]
-    return _apply(node.measure, source, *field)
+    return _apply(node.measure, _source(node), *field)
 
 
 def _step(step: SequenceStep) -> JsonNode:
@@ -257,6 +288,7 @@ def _is_number(raw: Any) -> bool:
 class _Decoder:
     def __init__(self, root: str) -> None:
         self.root = root
+        self.item_var: str | None = None  # inside exists(<var>, <list>, ..)
 
     def fail(self, path: list[Any], reason: str) -> ExpressionError:
         return ExpressionError(render_path(self.root, path), reason)
@@ -320,9 +352,13 @@ class _Decoder:
             )
         if name in ("in", "notIn"):
             operand, values = self.params(node, path, (2,))
+            listed = self.literal(values, [*at, 1], list)
             return InList(
                 operand=self.operand(operand, [*at, 0], scope),
-                values=self.literal(values, [*at, 1], list),
+                values=[
+                    self.operand(v, [*at, 1, "value", i], scope) if isinstance(v, dict) else v
+                    for i, v in enumerate(listed)
+                ],
                 negate=name == "notIn",
             )
         if name in words.TEXT_METHODS or name in ("like", "matches"):
@@ -343,12 +379,16 @@ class _Decoder:
             )
         if name in words.LIST_METHODS:
             operand, values = self.params(node, path, (2,))
+            target = self.operand(operand, [*at, 0], scope)
+            if not (isinstance(values, dict) and values.get("nodeType") == "literal"):
+                other = self.operand(values, [*at, 1], scope)
+                return ListMatch(op=name, operand=target, other=other)
             value = self.literal(values, [*at, 1])
             return ListMatch(
-                op=name,
-                operand=self.operand(operand, [*at, 0], scope),
-                values=[value] if name == "includes" else value,
+                op=name, operand=target, values=[value] if name == "includes" else value
             )
+        if name == "exists":
+            return self.list_any(node, path, scope)
         if name == "occurs":
             operand, window = self.params(node, path, (2,))
             return Occurs(
@@ -363,24 +403,44 @@ class _Decoder:
             return SegmentRef(segment=self.literal(segment, [*at, 0], str))
         raise self.fail([*path, "fnName"], f"unknown condition {name!r}")
 
+    def list_any(self, node: JsonNode, path: list[Any], scope: str) -> ListAny:
+        """``exists("T", <list>, <condition on T>)``."""
+        var, items, where = self.params(node, path, (3,))
+        at = [*path, "params"]
+        if self.item_var is not None:
+            raise self.fail(path, "an exists over a list cannot stand inside another one")
+        name = self.literal(var, [*at, 0], str)
+        operand = self.operand(items, [*at, 1], scope)
+        self.item_var = name
+        try:
+            return ListAny(var=name, operand=operand, where=self.condition(where, [*at, 2], scope))
+        finally:
+            self.item_var = None
+
     def event(self, node: JsonNode, path: list[Any], scope: str) -> EventCondition:
         measured = self.measure(node["params"][0], [*path, "params", 0], scope)
         number = self.literal(node["params"][1], [*path, "params", 1], int, float)
         return EventCondition(**measured.selection(), op=node["fnName"], value=number)
 
-    def measure(self, node: JsonNode, path: list[Any], scope: str) -> EventMeasure:
-        """``measure(xEvent | filter(xEvent, cond)[, field])``."""
+    def events(self, raw: Any, path: list[Any], scope: str) -> Any:
+        """``xEvent`` or ``filter(xEvent, cond)`` -> the filter's condition (or None)."""
         if scope == "event":
             raise self.fail(path, "an event measure cannot stand inside an event filter")
+        source = self.node(raw, path, "variableReference", "fnApply")
+        if source["nodeType"] == "variableReference":
+            if source.get("name") != "xEvent":
+                raise self.fail(path, "expected xEvent or filter(xEvent, condition)")
+            return None
+        if source.get("fnName") != "filter":
+            raise self.fail(path, "expected xEvent or filter(xEvent, condition)")
+        _, raw_cond = self.params(source, path, (2,))
+        return self.condition(raw_cond, [*path, "params", 1], "event")
+
+    def measure(self, node: JsonNode, path: list[Any], scope: str) -> EventMeasure:
+        """``measure(xEvent | filter(xEvent, cond)[, field])``."""
         measure, at = node["fnName"], [*path, "params"]
         params = self.params(node, path, (1,) if measure == "count" else (2,))
-        source = self.node(params[0], [*at, 0], "variableReference", "fnApply")
-        cond = None
-        if source["nodeType"] == "fnApply":
-            if source.get("fnName") != "filter":
-                raise self.fail([*at, 0], "expected xEvent or filter(xEvent, condition)")
-            _, raw_cond = self.params(source, [*at, 0], (2,))
-            cond = self.condition(raw_cond, [*at, 0, "params", 1], "event")
+        cond = self.events(params[0], [*at, 0], scope)
         field = None
         if measure != "count":
             ref = self.operand(params[1], [*at, 1], "event")
@@ -415,11 +475,11 @@ class _Decoder:
     # --- operands and times ----------------------------------------------------------
 
     def operand(self, raw: Any, path: list[Any], scope: str) -> Any:
-        node = self.node(raw, path, "fnApply", "literal", "fieldLookup")
+        node = self.node(raw, path, "fnApply", "literal", "fieldLookup", "variableReference")
         if node["nodeType"] == "literal":
             return Lit(value=node.get("value"))
-        if node["nodeType"] == "fieldLookup":
-            return self.field(node, path)
+        if node["nodeType"] in ("fieldLookup", "variableReference"):
+            return self.field(node, path, scope)
         name, at = node.get("fnName"), [*path, "params"]
         if _is_measure(node):
             return self.measure(node, path, scope)
@@ -456,14 +516,16 @@ class _Decoder:
         if name in words.CURRENT_FUNCS:
             self.params(node, path, (0,))
             return Func(name=name)
-        if name in (*words.GET_FUNCS, *words.TEXT_FUNCS, *words.LIST_FUNCS, "regexGroup"):
-            params = self.params(node, path, (3,) if name == "regexGroup" else (1,))
+        if name in (*words.GET_FUNCS, *words.TEXT_FUNCS, *words.LIST_FUNCS, *_FUNC_ARGS):
+            params = self.params(node, path, _FUNC_ARGS.get(name, (1,)))
             return Func(
                 name=name, args=[self.operand(p, [*at, i], scope) for i, p in enumerate(params)]
             )
         raise self.fail([*path, "fnName"], f"unknown value function {name!r}")
 
-    def field(self, node: JsonNode, path: list[Any]) -> FieldRef:
+    def field(self, node: JsonNode, path: list[Any], scope: str) -> Any:
+        """A path looked up on the profile, the event, an exists item, or (outside an event
+        filter) on ``xEvent`` / ``filter(xEvent, ..)``: a projection."""
         names: list[str] = []
         while node.get("nodeType") == "fieldLookup":
             name = node.get("fieldName")
@@ -472,12 +534,25 @@ class _Decoder:
             names.append(name)
             path = [*path, "object"]
             node = self.node(
-                node.get("object"), path, "fieldLookup", "parameterReference", "variableReference"
+                node.get("object"),
+                path,
+                "fieldLookup",
+                "parameterReference",
+                "variableReference",
+                "fnApply",
             )
-        if node["nodeType"] == "parameterReference" and node.get("position") != 1:
+        dotted = ".".join(reversed(names))
+        kind, name = node["nodeType"], node.get("name")
+        if kind == "variableReference" and name is not None and name == self.item_var:
+            return ItemRef(path=dotted or None)
+        if kind == "fnApply" or (kind == "variableReference" and scope == "profile"):
+            event_types, window, rest = split_filter(self.events(node, path, scope))
+            return EventValues(
+                event_types=event_types, where=combine(rest), window=window, field=dotted
+            )
+        if kind == "parameterReference" and node.get("position") != 1:
             raise self.fail(path, "only parameter 1 (the profile) is known")
-        scope = "event" if node["nodeType"] == "variableReference" else "profile"
-        return FieldRef(path=".".join(reversed(names)), scope=scope)
+        return FieldRef(path=dotted, scope="event" if kind == "variableReference" else "profile")
 
     def window(self, raw: Any, path: list[Any], scope: str) -> Any:
         node = self.node(raw, path, "fnApply")

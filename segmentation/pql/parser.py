@@ -36,10 +36,13 @@ from segmentation.model import (
     Duration,
     EventCondition,
     EventMeasure,
+    EventValues,
     FieldRef,
     Func,
     IfValue,
     InList,
+    ItemRef,
+    ListAny,
     ListMatch,
     Lit,
     Not,
@@ -107,14 +110,6 @@ def _is_number(node: Any) -> bool:
     return isinstance(node, Lit) and type(node.value) in (int, float)
 
 
-def _is_scalar_start(token: Token) -> bool:
-    return (
-        token.kind in ("string", "int", "float")
-        or token.is_op("-")
-        or token.is_word_ci("true", "false")
-    )
-
-
 def _suggest(word: str, candidates: Any) -> str:
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
@@ -129,6 +124,7 @@ class _Parser:
         self.depth = 0
         self.scope = "profile"
         self.event_var: str | None = None
+        self.item_var: str | None = None  # the variable of an exists over a list
         self.profile_var: str | None = None
         self.lets: dict[str, _Aggregate] = {}  # let variables in scope
 
@@ -320,7 +316,7 @@ class _Parser:
             raise self.error("use '=' to compare", token)
         if token.is_word("in", "notIn"):
             self.advance()
-            values = self.list_literal(at_least_one=True)
+            values = self.list_literal(at_least_one=True, dates=True)
             return self.make(
                 InList, token, operand=left, values=values, negate=token.text == "notIn"
             )
@@ -434,7 +430,8 @@ class _Parser:
                 self.advance()
                 name = self.peek()
                 if isinstance(node, _Events) and not self.peek(1).is_op("("):
-                    raise self.unsupported(f"a field path on xEvent (xEvent.{name.text}...)")
+                    node = self.projection(node, name)
+                    continue
                 if name.kind != "ident" or not self.peek(1).is_op("("):
                     raise self.error(
                         f"expected a method call such as .isNull() after '.' "
@@ -447,6 +444,23 @@ class _Parser:
                 self.expect_op(")")
             else:
                 return node
+
+    def projection(self, events: _Events, name: Token) -> EventValues:
+        """``xEvent[..].sku``, read as a list when a list method follows it."""
+        with self.event_scope(name, None):
+            ref = self.field_path()
+        method = self.peek(1)
+        if not (self.peek().is_op(".") and method.is_word(*words.PROJECTION_METHODS)):
+            raise self.unsupported(f"a field path on xEvent (xEvent.{name.text}...)", name)
+        event_types, window, rest = split_filter(events.filter)
+        return self.make(
+            EventValues,
+            name,
+            event_types=event_types,
+            where=combine(rest),
+            window=window,
+            field=ref.path,
+        )
 
     def filter_suffix(self, node: Any, token: Token) -> Any:
         if isinstance(node, _Events) and node.filter is None:
@@ -487,15 +501,11 @@ class _Parser:
         if word == "matches":
             return TextMatch(op="matches", operand=base, value=self.pattern())
         if word in words.LIST_METHODS:
+            return self.list_match(base, name)
+        if word == "intersection":
             argument = self.peek()
-            if not (argument.is_op("[") or (word == "includes" and _is_scalar_start(argument))):
-                raise self.unsupported(f"{word}() of a field or expression (only of values)")
-            values = (
-                [self.scalar_literal()]
-                if word == "includes"
-                else self.list_literal(at_least_one=True)
-            )
-            return self.make(ListMatch, name, op=word, operand=base, values=values)
+            other = self.as_operand(self.parse_additive(), argument)
+            return Func(name=word, args=[base, other])
         if word in words.NULL_METHODS:
             return NullCheck(operand=base, is_null=words.NULL_METHODS[word])
         if word in words.GET_FUNCS or word in words.TEXT_FUNCS:
@@ -514,6 +524,22 @@ class _Parser:
                 )
             return Func(name=word, args=[base, Lit(value=pattern), Lit(value=group)])
         raise self.unknown_operator(name, start)
+
+    def list_match(self, base: Any, name: Token) -> ListMatch:
+        """``a.subsetOf([..])`` (values written out), ``a.includes(v)``, or with any
+        expression as the argument: ``a.subsetOf(b)``, ``a.includes(b.lowerCase())``."""
+        word, argument = name.text, self.peek()
+        other = self.as_operand(self.parse_additive(), argument)
+        if not isinstance(other, Lit):
+            return self.make(ListMatch, name, op=word, operand=base, other=other)
+        if word == "includes" and isinstance(other.value, list):
+            raise self.error("includes() takes one value (intersects takes a list)", argument)
+        if word != "includes" and not isinstance(other.value, list):
+            raise self.error(f'{word}() takes a list such as ["a", "b"]', argument)
+        if other.value == []:
+            raise self.error("the list needs at least one value", argument)
+        values = other.value if isinstance(other.value, list) else [other.value]
+        return self.make(ListMatch, name, op=word, operand=base, values=values)
 
     def measure(self, base: _Events, name: Token) -> _Aggregate:
         word = name.text
@@ -621,6 +647,8 @@ class _Parser:
         scope = self.scope
         segments: list[str] = []
         prefixed = False
+        if token.kind == "ident" and token.text == self.item_var:
+            return self.item_ref()
         if token.kind == "param":
             if token.value != 1:
                 raise self.unsupported(f"parameter {token.text} (only $1, the profile)")
@@ -656,6 +684,17 @@ class _Parser:
             self.advance()
             segments.append(self.advance().text)
         return self.make(FieldRef, token, path=".".join(segments), scope=scope)
+
+    def item_ref(self) -> ItemRef:
+        """``T`` or ``T.sku``: the item of the list an ``exists`` walks."""
+        self.advance()
+        segments: list[str] = []
+        while self.peek().is_op(".") and self.peek(1).kind in ("ident", "qident"):
+            if self.peek(1).kind == "ident" and self.peek(2).is_op("("):
+                break
+            self.advance()
+            segments.append(self.advance().text)
+        return ItemRef(path=".".join(segments) or None)
 
     # --- literals ----------------------------------------------------------------------
 
@@ -708,16 +747,17 @@ class _Parser:
             f"expected a plain value (string, number, true or false) but found {token.describe()}"
         )
 
-    def list_literal(self, at_least_one: bool = False) -> list[Any]:
+    def list_literal(self, at_least_one: bool = False, dates: bool = False) -> list[Any]:
+        """``[v, ..]`` of plain values; with ``dates`` also ``date(..)`` (``x in [..]``)."""
         start = self.expect_op("[", "'[' to start a list")
         if at_least_one and self.peek().is_op("]"):
             raise self.error("the list needs at least one value", start)
         values: list[Any] = []
-        if not self.peek().is_op("]"):
-            values.append(self.scalar_literal())
-            while self.peek().is_op(","):
-                self.advance()
-                values.append(self.scalar_literal())
+        while not self.peek().is_op("]"):
+            if values:
+                self.expect_op(",", "',' or ']'")
+            is_date = self.peek().is_word("date") and self.peek(1).is_op("(")
+            values.append(self.date_literal() if dates and is_date else self.scalar_literal())
         self.expect_op("]", "',' or ']'")
         return values
 
@@ -831,25 +871,86 @@ class _Parser:
 
     # --- event forms -------------------------------------------------------------------------
 
-    def comprehension(self) -> EventCondition:
+    def comprehension(self) -> Any:
+        """``exists/forall/select X from xEvent where ..`` (an event condition), with a
+        second generator over a list field of the event (``, T from X.tags where ..``),
+        or ``exists T from <list> where ..`` over a list (a ListAny).
+
+        Several generators range over every (event, item) pair and their conditions
+        hold together: ``exists`` asks for one pair meeting both, ``forall`` for every
+        pair (an event with no items has none)."""
         keyword = self.advance()
         var = self.expect_name("a variable name").text
         self.expect_word("from")
+        if not self.peek().is_word("xEvent"):
+            return self.list_comprehension(keyword, var)
         self.event_source(keyword.text)
         cond = None
-        if self.peek().is_word("where") or self.peek().is_op(":"):
-            self.advance()
-            with self.event_scope(keyword, var):
+        with self.event_scope(keyword, var):
+            if self.peek().is_word("where") or self.peek().is_op(":"):
+                self.advance()
                 start = self.peek()
                 cond = self.as_condition(self.parse_or(), start)
-        if self.peek().is_op(","):
-            raise self.unsupported(f"several generators in {keyword.text}")
+            if self.peek().is_op(","):
+                return self.two_generators(keyword, var, cond)
         if keyword.text == "forall":
             if cond is None:
                 raise self.error("forall needs a condition: forall X from xEvent where ...")
             return EventCondition(where=Not(item=cond), op="=", value=0)
         event_types, window, rest = split_filter(cond)
         return EventCondition(event_types=event_types, window=window, where=combine(rest))
+
+    def two_generators(self, keyword: Token, var: str, cond: Any) -> EventCondition:
+        """``.., T from E.tags where C2``: one event condition holding a ListAny."""
+        comma = self.advance()
+        if self.peek(1).is_word("from") and self.peek(2).is_word("xEvent"):
+            raise self.unsupported(f"several generators in {keyword.text} over xEvent", comma)
+        item = self.expect_name("a variable name").text
+        self.expect_word("from")
+        source = self.peek()
+        if not (source.is_word(var) and self.peek(1).is_op(".")):
+            raise self.unsupported(
+                f"a second generator in {keyword.text} over something other than {var}.<list>",
+                source,
+            )
+        items = self.field_path()
+        where = self.item_condition(keyword, item)
+        if self.peek().is_op(","):
+            raise self.unsupported(f"more than two generators in {keyword.text}")
+        both = where if cond is None else And(items=[*items_of(cond), where])
+        if keyword.text == "forall":  # no pair fails both conditions
+            return EventCondition(
+                where=ListAny(var=item, operand=items, where=Not(item=both)), op="=", value=0
+            )
+        found = ListAny(var=item, operand=items, where=where)
+        event_types, window, rest = split_filter(combine([*items_of(cond), found]))
+        return EventCondition(event_types=event_types, window=window, where=combine(rest))
+
+    def list_comprehension(self, keyword: Token, var: str) -> Any:
+        """``exists T from tags where T = "x"``; ``forall`` is ``not (exists .. not ..)``."""
+        source = self.peek()
+        if source.kind not in ("ident", "qident", "param"):
+            raise self.unsupported(f"{keyword.text} over an array other than xEvent", source)
+        items = self.as_operand(self.parse_postfix(self.field_path(), source), source)
+        where = self.item_condition(keyword, var)
+        if self.peek().is_op(","):
+            raise self.unsupported(f"several generators in {keyword.text} over a list")
+        if keyword.text == "forall":
+            return Not(item=ListAny(var=var, operand=items, where=Not(item=where)))
+        return ListAny(var=var, operand=items, where=where)
+
+    def item_condition(self, keyword: Token, var: str) -> Any:
+        if not (self.peek().is_word("where") or self.peek().is_op(":")):
+            raise self.error(f"expected 'where' and a condition on {var}")
+        self.advance()
+        if self.item_var is not None:
+            raise self.unsupported(f"{keyword.text} inside an exists over a list", keyword)
+        self.item_var = var
+        try:
+            start = self.peek()
+            return self.as_condition(self.parse_or(), start)
+        finally:
+            self.item_var = None
 
     def event_source(self, keyword: str) -> None:
         source = self.peek()

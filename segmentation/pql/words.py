@@ -30,6 +30,16 @@ GET_FUNCS = ("getMonth", "getYear", "getDayOfMonth")
 TEXT_FUNCS = ("upperCase", "lowerCase", "trim", "length")  # s.upperCase(): no arguments
 MEASURES = ("count", "sum", "average", "min", "max")
 LIST_FUNCS = ("count", "distinct")  # list.count(), list.distinct(): no arguments
+# what may follow a projection of an event field (xEvent[..].sku.distinct().count())
+PROJECTION_METHODS = (
+    "count",
+    "distinct",
+    "intersection",
+    "intersects",
+    "includes",
+    "subsetOf",
+    "supersetOf",
+)
 
 # method name -> (TextMatch op, negate)
 TEXT_METHODS: dict[str, tuple[str, bool]] = {
@@ -57,7 +67,6 @@ UNSUPPORTED_METHODS = {
     "filter": ".filter()",
     "map": ".map()",
     "groupBy": ".groupBy()",
-    "intersection": ".intersection()",
     "any": "xEvent.any()",
     "all": "xEvent.all()",
     "exists": ".exists()",
@@ -73,6 +82,7 @@ KNOWN_METHODS = (
     "regexGroup",
     *MEASURES,
     *LIST_FUNCS,
+    "intersection",
     *UNSUPPORTED_METHODS,
 )
 INFIX_WORDS = ("and", "or", "in", "notIn", "like", "matches", "occurs")
