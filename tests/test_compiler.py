@@ -826,6 +826,36 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "UTC",
     ),
     (
+        "three_passes_full_joined",  # two plain passes far apart, and the profile pass
+        Or(
+            items=[
+                EventCondition(event_types=["purchase"], op=">=", value=3, window=last_days(300)),
+                EventCondition(event_types=["view"], op=">=", value=4, window=last_days(30)),
+                EventCondition(
+                    event_types=["email_open"],
+                    where=Compare(op=">", left=F("timestamp", "event"), right=F("lastLogin")),
+                    op=">=",
+                    value=2,
+                ),
+            ]
+        ),
+        lambda P, E: (
+            event_ids(P, E, in_last_days(300, "purchase"), "count", ">=", 3)
+            | event_ids(P, E, in_last_days(30, "view"), "count", ">=", 4)
+            | event_ids(
+                P,
+                E,
+                lambda e: (
+                    is_type("email_open")(e) & (e["timestamp"] > profile_value(e, P, "lastLogin"))
+                ),
+                "count",
+                ">=",
+                2,
+            )
+        ),
+        "UTC",
+    ),
+    (
         "profile_struct_and_dotted_in_event_filter",
         EventCondition(
             event_types=["purchase"],
