@@ -474,6 +474,21 @@ PARSE_CASES = [
         "xEvent[$1.homeAddress.countryCode = country].count() > 0",
         event(where=C("=", F("homeAddress.countryCode"), E("country")), op=">", value=0),
     ),
+    # a field path on xEvent (AEP's form): some event meets the condition
+    (
+        "xEvent.metrics.commerce.abandons.value > 0",
+        event(where=C(">", E("metrics.commerce.abandons.value"), L(0))),
+    ),
+    (
+        'xEvent[eventType = "purchase"].commerce.order.priceTotal > ltv',
+        event(event_types=["purchase"], where=C(">", E("commerce.order.priceTotal"), F("ltv"))),
+    ),
+    (
+        'xEvent.productListItems.SKU.startsWith("PS")',
+        event(where=TextMatch(op="startsWith", operand=E("productListItems.SKU"), value="PS")),
+    ),
+    ('xEvent.eventType in ["a", "b"]', event(event_types=["a", "b"])),
+    ("xEvent.timestamp occurs today", event(window=PointWindow(direction="on", anchor=TODAY))),
     # profile attributes inside event conditions: $1.x and the named parameter
     (
         "(Profile) => xEvent[revenue * 10 > Profile.ltv].count() > 0",
@@ -700,6 +715,7 @@ ERROR_CASES = [
     ("birthDate < date(2024, 13, 1)", 1, 13, "invalid date"),
     ("birthDate < date(2024, 1)", 1, 13, "date() takes 3 numbers"),
     ('xEvent.count() >= "a"', 1, 19, "expected a number"),
+    ("xEvent.revenue and a = 1", 1, 1, "expected a comparison after an event field"),
     ("xEvent.count()", 1, 15, "expected a comparison after count()"),
     ("xEvent.cnt() > 1", 1, 8, "did you mean 'count'?"),
     ("xEvent > 1", 1, 8, "expected .count()"),
@@ -823,8 +839,9 @@ UNSUPPORTED_CASES = [
     ("orders.sum(price) > 1", "sum() on a field"),
     ("orders.count(price) > 1", "count() on a field"),
     ("(a, b) => a.x = 1", "several parameters"),
-    ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
-    ("xEvent.sku > 1", "a field path on xEvent"),
+    ("xEvent.revenue * 2 > 10", "xEvent.<field> inside arithmetic"),
+    ("5 < xEvent.revenue", "on the right of a comparison"),
+    ("xEvent.revenue > xEvent.count()", "inside an event filter"),
     ("let S = (X.f over X from xEvent) in (S > 1)", "let with a value"),
     ('xEvent.any(eventType = "a")', "xEvent.any"),
 ]
@@ -846,7 +863,6 @@ def test_unsupported(text: str, construct: str) -> None:
         ("name.topN(a, 1).count() = 1", 1, 6),
         ("x = 1 and\n  m.keys().count() = 1", 2, 5),
         ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
-        ("xEvent[a = 1].sku.b = 2", 1, 15),
         ("exists X from xEvent where X.a = 1, Y from items where Y.b = 2", 1, 44),
     ],
 )

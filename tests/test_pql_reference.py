@@ -94,6 +94,9 @@ SUPPORTED = [
     # segmentation-api issue #12: comparisons whose right side is not a literal
     'xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()',
     'xEvent[eventType = "purchase"].sum(revenue) > ltv',
+    # segmentation-api.md section 3 (AEP's preview example): a field path on xEvent
+    "xEvent.metrics.commerce.abandons.value > 0",
+    'xEvent.productListItems.SKU = "PS"',
     # issue #12: profile attributes inside event conditions
     'xEvent[eventType = "purchase" and timestamp occurs after $1.createdAt].count() > 0',
     "xEvent[revenue * 10 > $1.ltv].count() > 0",
@@ -118,7 +121,6 @@ NOT_SUPPORTED = [
     ("identityMap.values().count() > 0", ".values"),
     ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
     ('xEvent[^^.person.gender = "f"].count() > 0', "^"),
-    ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
 ]
 
 
@@ -267,6 +269,9 @@ EVALUATED = [
      lambda t: ~t["promo_purchase"]),
     ('exists T from interests where T.startsWith("s")',
      lambda t: t["interest_list"].map(lambda v: v is not None and any(x[0] == "s" for x in v))),
+    # a field path on xEvent: some event meets the condition (#12 family 5)
+    ("xEvent.revenue > 250", lambda t: t["max_spent"] > 250),
+    ('xEvent[eventType = "purchase"].revenue > age * 3', lambda t: t["above_age"] >= 1),
     # profile attributes inside event conditions (#12 family 1)
     ("xEvent[revenue > $1.age * 3].count() >= 2", lambda t: t["above_age"] >= 2),
     ("(Profile) => exists E from xEvent where E.revenue > Profile.age * 3",
