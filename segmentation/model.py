@@ -53,6 +53,7 @@ FuncName = Literal[
     "count",
     "distinct",
     "intersection",
+    "substr",
 ]
 AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
 Measure = Literal["count", "sum", "average", "min", "max"]
@@ -158,9 +159,27 @@ class Arith(Node):
     right: Operand
 
 
+_SUBSTR_LIMIT = 2**31 - 1  # Spark's substring takes 32-bit positions
+
+
+def substr_bounds(args: list[Any]) -> tuple[int, int | None] | None:
+    """``s.substr(begin[, end])``'s bounds when well formed: whole-number literals,
+    0 <= begin <= end < 2**31 - 1 (0-based, end exclusive: Adobe's expression language's substr,
+    ``substr("Hello World", 0, 5)`` is "Hello"); None otherwise."""
+    bounds = [getattr(arg, "value", None) for arg in args[1:]]
+    if not (
+        len(args) in (2, 3)
+        and all(isinstance(arg, Lit) and type(arg.value) is int for arg in args[1:])
+        and 0 <= bounds[0] <= bounds[-1] < _SUBSTR_LIMIT
+    ):
+        return None
+    return bounds[0], (bounds[1] if len(bounds) == 2 else None)
+
+
 class Func(Node):
     """Functions: ``currentMonth()``, ``birthDate.getMonth()``, ``name.upperCase()``,
-    ``email.regexGroup("@(\\w+)", 1)`` (args: the text, the pattern, the group).
+    ``email.regexGroup("@(\\w+)", 1)`` (args: the text, the pattern, the group),
+    ``email.substr(0, 4)`` (args: the text, begin, end; see ``substr_bounds``).
 
     On lists: ``interests.count()`` (the number of items, missing when the list is),
     ``interests.distinct()`` (a list without repeats or missing items),

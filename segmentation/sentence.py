@@ -167,8 +167,10 @@ def describe(expr: Any, name: Namer | None = None) -> str:
     if isinstance(expr, InList):
         verb = "is not" if expr.negate else "is"
         joint = "nor" if expr.negate else "or"
-        values = _either([_scalar(v) for v in expr.values], joint)
-        return f"{_field(expr.operand, name)} {verb} {values}"
+        listed = [
+            _value(v) if isinstance(v, DateLit | DateTimeLit) else _scalar(v) for v in expr.values
+        ]
+        return f"{_field(expr.operand, name)} {verb} {_either(listed, joint)}"
     if isinstance(expr, TextMatch):
         verb = (_NOT_TEXT if expr.negate else _TEXT)[expr.op]
         case = "" if expr.case_sensitive or expr.op in ("like", "matches") else " (any case)"
@@ -177,6 +179,8 @@ def describe(expr: Any, name: Namer | None = None) -> str:
         return f"{_field(expr.operand, name)} is {'empty' if expr.is_null else 'not empty'}"
     if isinstance(expr, ListMatch):
         values = ", ".join(_scalar(v) for v in expr.values)
+        if expr.other is not None:  # another field or an expression
+            values = _field(expr.other, name)
         return f"{_field(expr.operand, name)} {_LIST[expr.op]} {values}"
     if isinstance(expr, Occurs):
         return f"{_field(expr.operand, name)} is {window(expr.window)}"

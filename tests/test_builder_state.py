@@ -237,6 +237,8 @@ EDITED_AS_PQL = [
     'xEvent[eventType = "a" or eventType = "b"].count() > 0',  # or inside event filters
     "signupDate occurs <= 3 days after today",  # window the builder has no form for
     "true",
+    "favoriteCities.subsetOf(visitedCities)",  # a field as the list's argument
+    "birthDate in [date(1990, 1, 1)]",  # dates in a list
 ]
 
 

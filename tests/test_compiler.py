@@ -624,6 +624,24 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "UTC",
     ),
     (
+        "substr_begin_end",
+        parse('email.substr(0, 5) = "user1"'),
+        lambda P, E: ids(P, col(P, "email", lambda v: v[0:5] == "user1")),
+        "UTC",
+    ),
+    (
+        "substr_to_the_end",
+        parse('email.substr(5).startsWith("@")'),
+        lambda P, E: ids(P, col(P, "email", lambda v: v[5:].startswith("@"))),
+        "UTC",
+    ),
+    (
+        "substr_past_the_end_is_empty",
+        parse('email.substr(4, 6) = "19" or email.substr(40) = ""'),
+        lambda P, E: ids(P, col(P, "email", lambda v: v[4:6] == "19" or v[40:] == "")),
+        "UTC",
+    ),
+    (
         "dotted_column",
         Compare(op="=", left=F("homeAddress.countryCode"), right=L("CA")),
         lambda P, E: ids(P, col(P, "homeAddress.countryCode", lambda v: v == "CA")),

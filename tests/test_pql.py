@@ -147,6 +147,14 @@ PARSE_CASES = [
         C("=", Func(name="regexGroup", args=[F("email"), L("@(\\w+)"), L(1)]), L("example")),
     ),
     (
+        'email.substr(0, 4) = "user"',
+        C("=", Func(name="substr", args=[F("email"), L(0), L(4)]), L("user")),
+    ),
+    (
+        'email.substr(5).startsWith("@")',
+        TextMatch(op="startsWith", operand=Func(name="substr", args=[F("email"), L(5)]), value="@"),
+    ),
+    (
         "let S = (max X.v over X from xEvent) in (S > ltv)",
         C(">", EventMeasure(measure="max", field="v"), F("ltv")),
     ),
@@ -750,6 +758,9 @@ ERROR_CASES = [
     ("x = 1 and\r\ny ~ 2", 2, 3, "unexpected character '~'"),
     ("x = 99999999999999999999e999999", 1, 5, "too large"),
     ('email.regexGroup("a", 1) = "x"', 1, 18, "has 0 group(s); group 1 does not exist"),
+    ('email.substr(3, 1) = "x"', 1, 17, "ends before it begins"),
+    ('email.substr(-1) = "x"', 1, 14, "expected the index where the text begins"),
+    ('email.substr(0, 2147483647) = "x"', 1, 7, "0 <= begin <= end"),
     ('email.regexGroup("(a)(?!b)", 1) = "x"', 1, 22, "lookahead"),
     # out of range: whole numbers are 64-bit, distances fit in years 1 to 9999
     ("x = 9223372036854775808", 1, 5, "whole number 9223372036854775808 is too large"),
@@ -883,6 +894,8 @@ UNSPELLABLE = [
     C("=", E("x"), L(1)),
     C("=", F("x"), Func(name="currentMonth", args=[F("y")])),
     C("=", F("x"), Func(name="getMonth")),
+    C("=", F("x"), Func(name="substr", args=[F("s"), L(3), L(1)])),
+    C("=", F("x"), Func(name="substr", args=[F("s"), F("n")])),
     C("=", F("x"), DateTimeLit(value=dt.datetime(2024, 1, 1, 0, 0, 0, 5))),
     event(where=event()),
     Sequence(steps=[SequenceStep(label="A", within_previous=Duration(amount=1, unit="day"))]),
@@ -963,6 +976,14 @@ def operands(scope: str, events: bool = True):
                 Func,
                 name=st.just("intersection"),
                 args=st.tuples(children, children).map(list),
+            ),
+            st.builds(
+                Func,
+                name=st.just("substr"),
+                # begin, and an end that is not before it (begin + k)
+                args=st.tuples(children, st.integers(0, 5), st.none() | st.integers(0, 5)).map(
+                    lambda t: [t[0], L(t[1])] + ([] if t[2] is None else [L(t[1] + t[2])])
+                ),
             ),
             st.builds(
                 Func,

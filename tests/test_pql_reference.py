@@ -40,6 +40,8 @@ SUPPORTED = [
     'person.emailAddress.doesNotEndWith(".com")',
     'person.emailAddress.contains("2010@gm")',
     'person.emailAddress.doesNotContain("2010@gm")',
+    # Adobe's expression language's substr (0-based, end exclusive; not on the PQL pages)
+    'person.name.substr(0, 3) = "Joe"',
     'person.name.equals("John")',
     'person.name.notEqualTo("John")',
     'person.name.matches("(?i)^John")',
@@ -234,6 +236,10 @@ EVALUATED = [
     ('loyaltyTier.upperCase() in ["GOLD", "SILVER"]',
      lambda t: t["loyaltyTier"].str.upper().isin(["GOLD", "SILVER"])),
     ("email.length() > 18", lambda t: t["email"].str.len() > 18),
+    # substr(begin[, end]): 0-based, end exclusive
+    ('email.substr(4, 6) = "12"', lambda t: t["email"].str[4:6] == "12"),
+    ('not (email.substr(5, 6) = "@")', lambda t: ~(t["email"].str[5:6] == "@")),
+    ('email.substr(5).startsWith("@")', lambda t: t["email"].str[5:].str.startswith("@")),
     ('not (country.trim() = "DE")', lambda t: ~(t["country"].str.strip() == "DE")),
     # if(test, a, b): a missing test takes the else branch
     ('if(country = "US", age, 0) > 40', lambda t: (t["country"] == "US") & (t["age"] > 40)),

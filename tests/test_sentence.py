@@ -32,6 +32,12 @@ CASES = [
         "Lifetime value is more than 100, and (Age is less than 30, or Age is more than 60)",
     ),
     ("age % 5 = 0", "age % 5 is 0"),  # no words for arithmetic: its PQL
+    (
+        "favoriteCities.subsetOf(visitedCities)",
+        "Favorite cities has only values from Visited cities",
+    ),
+    ("birthDate in [date(1990, 1, 1), date(1991, 1, 1)]", "Birth date is 1990-01-01 or 1991-01-01"),
+    ('xEvent.tags.includes("promo")', "xEvent.tags includes promo"),
 ]
 
 

@@ -515,10 +515,12 @@ def _attribute_from(cond: Condition, scope: str) -> AttributeRow:
     elif isinstance(cond, InList):
         row.field = _field(cond.operand, scope)
         row.op = "not_in" if cond.negate else "in"
+        _require(all(isinstance(v, bool | int | float | str) for v in cond.values))  # no dates
         row.value = list(cond.values)
     elif isinstance(cond, ListMatch):
         row.field = _field(cond.operand, scope)
         row.op = {v: k for k, v in _LIST_OP.items()}[cond.op]
+        _require(cond.other is None)  # a field as the argument: edited as PQL
         _require(cond.op != "includes" or len(cond.values) == 1)
         row.value = list(cond.values)
     elif isinstance(cond, TextMatch):

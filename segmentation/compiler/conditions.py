@@ -209,7 +209,10 @@ class Compiler(OperandCompiler):
             other = self.operand(node.other, ctx)
             if node.op == "includes":  # one value: a field, an expression
                 if other.kind != item.kind and "other" not in (other.kind, item.kind):
-                    self._check_comparable(item, other, "includes")
+                    raise InvalidInputError(
+                        f"includes: the items of {target.label} are {item.kind} values and "
+                        f"cannot be compared with {other.label} ({other.kind})."
+                    )
                 return f"list_contains({x}, {self.bind(other)})"
             if other.kind != "list":
                 raise InvalidInputError(

@@ -37,6 +37,7 @@ from segmentation.model import (
     Func,
     ItemRef,
     Lit,
+    substr_bounds,
 )
 from segmentation.pattern_check import RegexDialectError, check_regex
 from segmentation.store import quote_ident
@@ -257,7 +258,7 @@ class OperandCompiler:
                 "currentDayOfMonth": local.day,
             }[node.name]
             return Val(kind="number", label=f"{node.name}()", value=value)
-        if node.name in _TEXT_FUNCS or node.name == "regexGroup":
+        if node.name in _TEXT_FUNCS or node.name in ("regexGroup", "substr"):
             return self._text_func(node, ctx)
         if node.name in _LIST_FUNCS:
             return self._list_func(node, ctx)
@@ -292,6 +293,8 @@ class OperandCompiler:
         if node.name in _TEXT_FUNCS:
             kind, sql = _TEXT_FUNCS[node.name]
             return Val(kind=kind, label=label, sql=sql.format(x))
+        if node.name == "substr":
+            return self._substr(node, x, label)
         pattern, group = [getattr(a, "value", None) for a in node.args[1:]] + [None] * (
             3 - len(node.args)
         )
@@ -308,6 +311,16 @@ class OperandCompiler:
         # the group number is a checked int: DuckDB wants it as a constant
         sql = f"(CASE WHEN regexp_matches({x}, {p}) THEN regexp_extract({x}, {p}, {group}) END)"
         return Val(kind="text", label=label, sql=sql)
+
+    def _substr(self, node: Func, x: str, label: str) -> Val:
+        """0-based, end exclusive; SQL's substring is 1-based with a length. Bounds past
+        the end of the text give what there is (an empty text at worst)."""
+        bounds = substr_bounds(node.args)
+        if bounds is None:
+            raise InvalidInputError("substr() takes a begin and an end, 0 <= begin <= end.")
+        begin, end = bounds  # checked ints: written into the SQL as numbers
+        length = "" if end is None else f", {end - begin}"
+        return Val(kind="text", label=label, sql=f"substring({x}, {begin + 1}{length})")
 
     def _list_func(self, node: Func, ctx: Context) -> Val:
         """count (missing for a missing list), distinct and intersection (repeats and

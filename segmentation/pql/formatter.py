@@ -43,6 +43,7 @@ from segmentation.model import (
     Sequence,
     SequenceStep,
     TextMatch,
+    substr_bounds,
 )
 from segmentation.pql import words
 from segmentation.pql.events import items_of
@@ -68,6 +69,8 @@ def fragment_to_pql(node: Any) -> str:
     kind = getattr(node, "kind", "")
     if kind in ("relative", "point", "between"):
         return formatter.window(node)
+    if kind == "event_values":  # xEvent[..].sku, which a list method follows
+        return formatter.list_base(node)
     return formatter.operand(node)
 
 
@@ -230,6 +233,12 @@ class _Formatter:
                 return f"{node.name}()"
             if node.name == "regexGroup":
                 return self.regex_group(node)
+            if node.name == "substr":
+                bounds = substr_bounds(node.args)
+                if bounds is None:
+                    raise InvalidInputError("substr() takes a text and 0 <= begin <= end")
+                given = ", ".join(str(b) for b in bounds if b is not None)
+                return f"{self.postfix_base(node.args[0])}.substr({given})"
             if node.name == "intersection":
                 if len(node.args) != 2:
                     raise InvalidInputError("intersection() takes a list and another list")

@@ -94,7 +94,7 @@ _ARITH = ("+", "-", "*", "/", "%")
 _MAX_JSON_NODES = 4 * MAX_DEPTH
 _LITERAL_TYPES = {bool: "Boolean", int: "Integer", float: "Double", str: "String"}
 # functions of more than one argument (the rest take one)
-_FUNC_ARGS = {"regexGroup": (3,), "intersection": (2,)}
+_FUNC_ARGS = {"regexGroup": (3,), "intersection": (2,), "substr": (2, 3)}
 # the variable of the exists being written (its items are references to it)
 _ITEM_VAR: ContextVar[str] = ContextVar("item_var", default="item")
 

@@ -57,6 +57,7 @@ from segmentation.model import (
     SequenceStep,
     TextMatch,
     amount_problem,
+    substr_bounds,
 )
 from segmentation.pattern_check import RegexDialectError, check_regex
 from segmentation.pql import words
@@ -572,6 +573,8 @@ class _Parser:
             return NullCheck(operand=base, is_null=words.NULL_METHODS[word])
         if word in words.GET_FUNCS or word in words.TEXT_FUNCS:
             return Func(name=word, args=[base])
+        if word == "substr":
+            return self.substr(base, name)
         if word == "regexGroup":
             pattern_token = self.peek()
             pattern = self.pattern()
@@ -586,6 +589,20 @@ class _Parser:
                 )
             return Func(name=word, args=[base, Lit(value=pattern), Lit(value=group)])
         raise self.unknown_operator(name, start)
+
+    def substr(self, base: Any, name: Token) -> Func:
+        """``s.substr(begin[, end])``: 0-based, end exclusive (model.substr_bounds)."""
+        bounds = [self.int_literal("the index where the text begins")]
+        if self.peek().is_op(","):
+            self.advance()
+            end_token = self.peek()
+            bounds.append(self.int_literal("the index where it ends"))
+            if bounds[1] < bounds[0]:
+                raise self.error("substr() ends before it begins", end_token)
+        args = [base, *(Lit(value=bound) for bound in bounds)]
+        if substr_bounds(args) is None:
+            raise self.error("substr() takes 0 <= begin <= end, whole numbers", name)
+        return Func(name="substr", args=args)
 
     def list_match(self, base: Any, name: Token) -> ListMatch:
         """``a.subsetOf([..])`` (values written out), ``a.includes(v)``, or with any
@@ -981,10 +998,9 @@ class _Parser:
             raise self.unsupported(f"more than two generators in {keyword.text}")
         both = where if cond is None else And(items=[*items_of(cond), where])
         if keyword.text == "forall":  # no pair fails both conditions
-            return EventCondition(
-                where=ListAny(var=item, operand=items, where=Not(item=both)), op="=", value=0
-            )
-        found = ListAny(var=item, operand=items, where=where)
+            failing = self.make(ListAny, source, var=item, operand=items, where=Not(item=both))
+            return EventCondition(where=failing, op="=", value=0)
+        found = self.make(ListAny, source, var=item, operand=items, where=where)
         event_types, window, rest = split_filter(combine([*items_of(cond), found]))
         return EventCondition(event_types=event_types, window=window, where=combine(rest))
 
@@ -998,8 +1014,10 @@ class _Parser:
         if self.peek().is_op(","):
             raise self.unsupported(f"several generators in {keyword.text} over a list")
         if keyword.text == "forall":
-            return Not(item=ListAny(var=var, operand=items, where=Not(item=where)))
-        return ListAny(var=var, operand=items, where=where)
+            return Not(
+                item=self.make(ListAny, source, var=var, operand=items, where=Not(item=where))
+            )
+        return self.make(ListAny, source, var=var, operand=items, where=where)
 
     def item_condition(self, keyword: Token, var: str) -> Any:
         if not (self.peek().is_word("where") or self.peek().is_op(":")):

@@ -80,6 +80,7 @@ KNOWN_METHODS = (
     *GET_FUNCS,
     *TEXT_FUNCS,
     "regexGroup",
+    "substr",
     *MEASURES,
     *LIST_FUNCS,
     "intersection",
