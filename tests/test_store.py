@@ -170,6 +170,6 @@ def test_after_commit_runs_once_committed_and_never_after_a_rollback():
         db.after_commit(lambda: ran.append("rolled back"))
         raise ValueError("no")
     assert ran == [f"committed at {generation}"]
-    with pytest.raises(RuntimeError, match="inside db.write"):
+    with pytest.raises(RuntimeError, match=r"inside db\.write"):
         db.after_commit(lambda: None)
     db.close()
