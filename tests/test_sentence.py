@@ -38,6 +38,19 @@ CASES = [
     ),
     ("birthDate in [date(1990, 1, 1), date(1991, 1, 1)]", "Birth date is 1990-01-01 or 1991-01-01"),
     ('xEvent.tags.includes("promo")', "xEvent.tags includes promo"),
+    # inside an event filter: event fields by name, the profile's attributes as "their"
+    (
+        'xEvent[eventType = "purchase" and revenue * 10 > $1.lifetimeValue].count() >= 1',
+        "did purchase where revenue * 10 is more than their Lifetime value",
+    ),
+    (
+        'xEvent[eventType = "purchase" and timestamp occurs after $1.signupDate].count() >= 1',
+        "did purchase after their Signup date",
+    ),
+    (
+        "xEvent.commerce.order.priceTotal > 100",
+        "did any event where Commerce › order › price total is more than 100",
+    ),
 ]
 
 
