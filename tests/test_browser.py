@@ -679,7 +679,8 @@ def test_home_page_library_search_opens_the_builder(page, studio):
 
 
 LAYOUT_CHECK = """() => {
-    const wide = (el) => el.scrollWidth > el.clientWidth + 2;
+    const shown = (el) => el.clientWidth > 0;  // not in a hidden tab
+    const wide = (el) => shown(el) && el.scrollWidth > el.clientWidth + 1;
     const problems = [];
     const main = document.querySelector('[data-testid="stMain"]');
     if (main && wide(main)) problems.push(`page scrolls sideways (${main.scrollWidth}px)`);
@@ -688,14 +689,52 @@ LAYOUT_CHECK = """() => {
             problems.push(`table ${i + 1} scrolls sideways (${el.scrollWidth}px)`);
         }
     });
+    // a dropdown's or a box's value that does not fit shows as its first letters
+    const inputs = ['stSelectbox', 'stNumberInput', 'stTextInput']
+        .map((id) => `[data-testid="${id}"] input`).join(', ');
+    document.querySelectorAll(inputs).forEach((el) => {
+        if (wide(el)) problems.push(`"${el.value}" is cut (${el.scrollWidth}px)`);
+    });
+    document.querySelectorAll('[data-testid="stDateInputFieldsScroller"]').forEach((el) => {
+        if (wide(el)) problems.push(`date "${el.textContent}" is cut`);
+    });
+    // chips past the right edge scroll out of sight under the clear icon
+    document.querySelectorAll('[data-testid="stMultiSelectTagsContainer"]').forEach((box) => {
+        if (!shown(box)) return;
+        const right = box.getBoundingClientRect().right;
+        box.querySelectorAll('[data-tag]').forEach((chip) => {
+            if (chip.getBoundingClientRect().right > right + 1) {
+                problems.push(`chip "${chip.textContent}" is hidden`);
+            }
+        });
+    });
     document.querySelectorAll('[data-testid="stMultiSelect"] [data-tag] span').forEach((el) => {
         if (wide(el)) problems.push(`chip "${el.textContent}" is cut`);
     });
-    document.querySelectorAll('[data-testid="stButton"] button p').forEach((el) => {
-        if (wide(el)) problems.push(`button "${el.textContent}" is cut`);
+    const texts = '[data-testid="stButton"] button p, [data-testid="stWidgetLabel"] p';
+    document.querySelectorAll(texts).forEach((el) => {
+        if (wide(el)) problems.push(`"${el.textContent}" is cut`);
     });
     return problems;
 }"""
+# One of each widget at its widest: a long display name, three chips, the longest
+# operator and window labels, dates, an aggregate, a nested "any" group, a sequence.
+LAYOUT_PQL = (
+    'homeAddress.countryCode = "US" and loyaltyTier in ["gold", "platinum", "silver"]'
+    ' and firstName like "A%" and xEvent[eventType = "purchase" and'
+    ' campaign.doesNotContain("black") and timestamp occurs > 30 months before now].count() = 0'
+    ' and xEvent[eventType = "purchase" and timestamp occurs between date(2025, 1, 1) and'
+    " date(2025, 6, 30)].average(revenue) >= 50 and (signupDate occurs > 2 years before now"
+    " or lifetimeValue < 10) and chain(xEvent, timestamp, [A: WHAT(eventType ="
+    ' "product_view"), B: WHAT(eventType in ["add_to_cart", "purchase"]) WHEN(<= 3 days'
+    " after A)])"
+)
+
+
+def layout_problems(page, name: str) -> list[str]:
+    problems = page.evaluate(LAYOUT_CHECK)  # measured at the test's viewport
+    full_screenshot(page, ARTIFACTS / f"{name}.png")
+    return problems
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (1280, 800)], ids=["1440x900", "1280x800"])
@@ -714,11 +753,16 @@ def test_nothing_clips_or_scrolls_sideways(page, studio, size):
             for tab in ("Overlap", "Size over time", "Breakdown"):
                 page.get_by_role("tab", name=tab).click()
                 page.wait_for_timeout(300)
-        problems = page.evaluate(LAYOUT_CHECK)
-        if problems:
-            found[link] = problems
         slug = link.lower().replace(" ", "-")
-        page.screenshot(path=str(ARTIFACTS / f"layout-{size[0]}-{slug}.png"))
+        if problems := layout_problems(page, f"layout-{size[0]}-{slug}"):
+            found[link] = problems
+    # a new segment with every kind of row, typed as PQL
+    open_page(page, studio, "builder", "Segment builder")
+    apply_pql(page, LAYOUT_PQL)
+    page.get_by_role("tab", name="Visual").click()
+    expect(page.locator('[class*="st-key-bldrow-"]')).to_have_count(8)
+    if problems := layout_problems(page, f"layout-{size[0]}-builder-rows"):
+        found["Builder rows"] = problems
     assert not found, found
 
 

@@ -67,7 +67,7 @@ OP_LABELS: dict[str, str] = {
     "not_contains": "does not contain",
     "starts": "starts with",
     "ends": "ends with",
-    "like": "like (% and _ wildcards)",
+    "like": "like (wildcards % _)",
     "matches": "matches regex",
     "empty": "is empty",
     "not_empty": "is not empty",

@@ -483,6 +483,7 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
             persist_state=KEEP,
             accept_new_options=True,
             placeholder="Pick or type tags",
+            wrap=True,
         )
         disabled = expr is None
         if current is None:
