@@ -51,6 +51,7 @@ from segmentation.model import (
     TextMatch,
 )
 from segmentation.store import Database
+from tests.spark_support import by_key, spark_union
 
 AS_OF = dt.datetime(2024, 6, 1, 2, 30)  # New York: still May 31
 NY = "America/New_York"
@@ -1237,24 +1238,6 @@ def spark_world(world, spark_session, tmp_path_factory):
     return SparkEngine(db, "local[2]", data), P, E
 
 
-def _spark_union(engine, queries: dict[str, tuple[str, list]]) -> str:
-    """Many compiled queries as one Spark query of (k, profile_id) rows: one job, not 100."""
-    from segmentation.compiler.dialects import to_spark
-
-    parts = [
-        f"SELECT '{key}' AS k, q.profile_id FROM ({to_spark(sql, params)}) q"
-        for key, (sql, params) in queries.items()
-    ]
-    return " UNION ALL ".join(parts)
-
-
-def _by_key(rows) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for key, pid in rows:
-        out.setdefault(key, set()).add(pid)
-    return out
-
-
 # compile_segment's narrowed universes (ev, ev_join, union) and chains, read one by one
 SPARK_SINGLES = ["did_purchase", "nested_or_events", "or_of_windows_and_types", "like"]
 
@@ -1309,8 +1292,8 @@ def test_spark_gives_the_independent_answers(spark_world, session_tz):
             job = compile_many(trees, schema, options.model_copy(update={"timezone": tz}))
             rows = engine.rows(job.sql, job.params)
             assert len(rows) == len(set(rows))  # distinct pairs, as a job needs
-            got |= _by_key(rows)
-        got |= _by_key(spark.sql(_spark_union(engine, singles)).collect())
+            got |= by_key(rows)
+        got |= by_key(spark.sql(spark_union(singles)).collect())
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     wrong = sorted(k for k in expected if got.get(k, set()) != expected[k])

@@ -1,7 +1,7 @@
 """Every example predicate of AEP's PQL reference (help/segmentation/pql/*.md): it parses and
 round-trips, or it is refused as "not supported yet" at its position, never as a syntax error.
 The forms issue #12 adds are evaluated and checked against pandas on data with NULLs,
-through preview, estimate and jobs.run.
+through preview, estimate and jobs.run, on DuckDB and on Spark.
 
 The README's PQL construct table lists the same constructs; keep the two together.
 """
@@ -11,9 +11,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from segmentation import SegmentationService
 from segmentation.errors import UnsupportedError
 from segmentation.pql import parse, to_pql
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, make_frames
+from tests.spark_support import by_key, spark_union
 
 SUPPORTED = [
     # boolean-functions.md
@@ -196,14 +198,52 @@ EVALUATED = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("pql", "oracle"), EVALUATED, ids=range(len(EVALUATED)))
-def test_new_forms_match_pandas(svc, frames, pql: str, oracle) -> None:
+def _expected(frames, oracle) -> set[str]:
     table = _per_profile(*frames)
     expected = set(table.index[oracle(table).fillna(False).astype(bool)])
     assert 0 < len(expected) < len(table), "the case must tell members from others"
+    return expected
+
+
+@pytest.mark.parametrize(("pql", "oracle"), EVALUATED, ids=range(len(EVALUATED)))
+def test_new_forms_match_pandas(svc, frames, pql: str, oracle) -> None:
+    expected = _expected(frames, oracle)
     assert set(svc.preview(pql, as_of=AS_OF, limit=1000).rows["profile_id"]) == expected
     assert svc.estimate(pql, as_of=AS_OF).estimated_size == len(expected)
     d = svc.definitions.create(name="Case", pql=pql)
     assert parse(d.pql) == d.expression  # stored text is the canonical spelling
     svc.jobs.run([d.id], as_of=AS_OF)
     assert set(svc.members(d.id)["profile_id"]) == expected
+
+
+@pytest.fixture(scope="module")
+def spark_svc(tmp_path_factory, spark_session):
+    """The ``svc`` fixture's data in a workspace whose engine is Spark."""
+    folder = tmp_path_factory.mktemp("spark_reference")
+    (folder / "lake").mkdir()
+    service = SegmentationService.open(folder / "ws.duckdb", exports_dir=folder / "exports")
+    service.set_engine("spark", master="local[2]", data=folder / "lake")
+    for name, frame in zip(("profiles", "events"), make_frames(), strict=True):
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        service.ingest(name, folder / f"{name}.csv")
+    yield service
+    service.close()
+
+
+@pytest.mark.spark
+def test_new_forms_match_pandas_on_spark(spark_svc) -> None:
+    """The same table on Spark, batched as a user's job batches it: every case in one
+    jobs.run (one query), and the single-segment plans that preview and estimate run as
+    one union query."""
+    expected = {str(i): _expected(make_frames(), oracle) for i, (_, oracle) in enumerate(EVALUATED)}
+    defs = {
+        str(i): spark_svc.definitions.create(name=f"Case {i}", pql=pql)
+        for i, (pql, _) in enumerate(EVALUATED)
+    }
+    job = spark_svc.jobs.run([d.id for d in defs.values()], as_of=AS_OF)
+    assert [s.status for s in job.segments if s.status == "FAILED"] == []
+    jobs = {key: set(spark_svc.members(d.id)["profile_id"]) for key, d in defs.items()}
+    singles = {key: spark_svc._compiler_for(d.expression, AS_OF)({}) for key, d in defs.items()}
+    single = by_key(spark_svc._engine.session().sql(spark_union(singles)).collect())
+    assert sorted(k for k in expected if jobs[k] != expected[k]) == []
+    assert sorted(k for k in expected if single.get(k, set()) != expected[k]) == []
