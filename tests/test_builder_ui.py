@@ -111,13 +111,35 @@ def test_pql_apply_loads_visual_builder(app: AppTest) -> None:
     assert _pql(app) == text
 
 
-def test_rare_shape_is_edited_as_pql(app: AppTest) -> None:
+def test_a_part_with_no_widget_is_a_read_only_row_kept_on_edits(app: AppTest) -> None:
     app.run()
-    _by_key(app.text_area, "builder_pql_text").input("age + 1 > 30")
+    _by_key(app.text_area, "builder_pql_text").input('age + 1 > 30 and country = "DE"')
     _by_key(app.button, "builder_pql_apply").click()
     app.run()
     assert not app.exception
-    assert any("edited as PQL" in i.value for i in app.info)
+    assert [c.value for c in app.code] == ["age + 1 > 30"]  # shown as written, read-only
+    _key_ending(app.selectbox, ":v-eq").select("FR")  # the other row is still a widget
+    app.run()
+    assert _pql(app) == 'age + 1 > 30 and country = "FR"'
+
+
+def test_compare_with_another_field(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-attribute").click()
+    app.run()
+    for widgets, suffix, value in [
+        ("selectbox", ":field", "country"),
+        ("selectbox", ":op", "ne"),
+        ("segmented_control", ":cmp", True),  # compare with: another field
+    ]:
+        _key_ending(getattr(app, widgets), suffix).set_value(value)
+        app.run()
+    other = _key_ending(app.selectbox, ":other")
+    assert "Country" not in other.options and "Loyalty tier" in other.options  # text fields
+    other.select("loyaltyTier")
+    app.run()
+    assert not app.exception
+    assert _pql(app) == "country != loyaltyTier"
 
 
 def test_save_creates_a_definition(app: AppTest) -> None:

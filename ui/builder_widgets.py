@@ -28,6 +28,7 @@ from ui.builder_state import (
     AttributeRow,
     EventRow,
     GroupState,
+    PqlRow,
     SegmentRow,
     SequenceRow,
     StepState,
@@ -49,6 +50,7 @@ ROW_TITLES = {
     "event": ":material/bolt: Event",
     "sequence": ":material/linear_scale: Sequence",
     "segment": ":material/donut_large: In segment",
+    "pql": ":material/code: PQL, kept as written",
 }
 ADD_BUTTONS = [
     ("attribute", "Attribute", ":material/person:", "A profile field compared with a value"),
@@ -332,6 +334,17 @@ def render_row(ctx: Context, row: bs.Row) -> None:
             sequence_editor(ctx, row)
         elif isinstance(row, SegmentRow):
             segment_editor(ctx, row)
+        elif isinstance(row, PqlRow):
+            pql_row_view(row)
+
+
+def pql_row_view(row: PqlRow) -> None:
+    """Read-only: the visual builder has no widget for this part, so it stays as written."""
+    st.code(row.pql, language="sql", wrap_lines=True)
+    st.caption(
+        "The visual builder has no widget for this part: it is saved unchanged. "
+        "Change it in the PQL tab, or remove it here."
+    )
 
 
 # --- attribute rows --------------------------------------------------------------------
@@ -372,6 +385,8 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
             removable()
     kind = ctx.kind(row.field, row.scope)
     ops = bs.ops_for(kind)
+    if kind == "text" and row.op in ("=", "!="):  # ``a = b`` of two text fields
+        row.op = "eq" if row.op == "=" else "ne"
     if row.field != old_field and row.op not in ops:
         # A new field of another type: start from its first operator.
         row.op = ops[0]
@@ -388,11 +403,56 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
             help=OP_HELP,
         )
     with cols[1]:
-        _value_editor(ctx, row, kind)
-    if kind == "text" and row.op in bs.CASE_OPS:
-        ci_key = _key(row.id, "ci")
-        _seed(ci_key, row.case_insensitive)
-        row.case_insensitive = st.checkbox("Ignore case", key=ci_key)
+        # the switch is drawn below the value but decides it: read its click first
+        row.compare_field = bool(st.session_state.get(_key(row.id, "cmp"), row.compare_field))
+        if row.compare_field and row.op in bs.FIELD_VALUE_OPS:
+            _other_field_picker(ctx, row, kind, names)
+        else:
+            _value_editor(ctx, row, kind)
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="large"):
+        if row.op in bs.FIELD_VALUE_OPS:
+            _compare_with(row)
+        if kind == "text" and row.op in bs.CASE_OPS and not row.compare_field:
+            ci_key = _key(row.id, "ci")
+            _seed(ci_key, row.case_insensitive)
+            row.case_insensitive = st.checkbox("Ignore case", key=ci_key)
+
+
+COMPARE_WITH = {False: "a value", True: "another field"}
+
+
+def _compare_with(row: AttributeRow) -> None:
+    """``age > 30`` or ``age > minAge``: the right side is a value or another field."""
+    key = _key(row.id, "cmp")
+    _seed(key, row.compare_field)
+    picked = st.segmented_control(
+        "Compare with",
+        list(COMPARE_WITH),
+        key=key,
+        format_func=COMPARE_WITH.get,
+        help="Another field of the same profile (or event), e.g. age > minimum age.",
+    )
+    row.compare_field = bool(picked)  # a click on the chosen one clears it: a value again
+
+
+def _other_field_picker(ctx: Context, row: AttributeRow, kind: str, names: list[str]) -> None:
+    same_kind = [n for n in names if n != row.field and _comparable(ctx.kind(n, row.scope), kind)]
+    row.other_field = _select(
+        "Other field",
+        same_kind,
+        _key(row.id, "other"),
+        row.other_field,
+        format_func=_field_label(ctx, row.scope),
+        placeholder="Choose a field",
+        help=ctx.field_help(
+            st.session_state.get(_key(row.id, "other"), row.other_field), row.scope
+        ),
+    )
+
+
+def _comparable(kind: str, other: str) -> bool:
+    dates = {"date", "timestamp"}
+    return kind == other or (kind in dates and other in dates)
 
 
 def _value_editor(ctx: Context, row: AttributeRow, kind: str) -> None:
