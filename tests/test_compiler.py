@@ -209,13 +209,23 @@ def last_days(days: int) -> RelativeWindow:
     )
 
 
+def profile_value(e: pd.DataFrame, P: pd.DataFrame, name: str) -> pd.Series:
+    """Each event's profile attribute ``name`` (missing for events of unknown profiles);
+    numbers and times as pandas types, so that missing compares false."""
+    values = e["profile_id"].map(P.set_index("profile_id")[name])
+    if name == "age":
+        return pd.to_numeric(values)
+    return pd.to_datetime(values) if name in ("lastLogin", "signupDate") else values
+
+
 def in_last_days(days: int, *types):
     return lambda e: is_type(*types)(e) & (e["timestamp"] >= AS_OF - dt.timedelta(days=days))
 
 
 def chain_oracle(P, E, steps) -> set[str]:
-    """Brute force: does some choice of reach times satisfy every step?"""
-    ev = seen(E)
+    """Brute force: does some choice of reach times satisfy every step? (The steps'
+    selectors see each event's profile age as ``$1.age``.)"""
+    ev = seen(E).assign(**{"$1.age": lambda e: profile_value(e, P, "age")})
     per_step = []
     for sel, _, _ in steps:
         times: dict[str, list[dt.datetime]] = {}
@@ -718,6 +728,122 @@ CASES: list[tuple[str, object, Callable, str]] = [
         ),
         "UTC",
     ),
+    # profile attributes inside event filters (#12 family 1)
+    (
+        "profile_attr_in_event_filter",  # an order above three times their age
+        EventCondition(
+            event_types=["purchase"],
+            where=Compare(
+                op=">", left=F("revenue", "event"), right=Arith(op="*", left=F("age"), right=L(3))
+            ),
+            op=">=",
+            value=2,
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: is_type("purchase")(e) & (e["revenue"] > profile_value(e, P, "age") * 3),
+            "count",
+            ">=",
+            2,
+        ),
+        "UTC",
+    ),
+    (
+        "event_after_profile_timestamp",  # purchased after their last login
+        EventCondition(
+            event_types=["purchase"],
+            window=PointWindow(direction="after", anchor=F("lastLogin")),
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: is_type("purchase")(e) & (e["timestamp"] > profile_value(e, P, "lastLogin")),
+            "count",
+            ">=",
+            1,
+        ),
+        NY,
+    ),
+    (
+        "event_before_profile_date",  # a view before the day they signed up (UTC midnight)
+        EventCondition(
+            event_types=["view"],
+            window=PointWindow(direction="before", anchor=F("signupDate")),
+            op=">=",
+            value=3,
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: is_type("view")(e) & (e["timestamp"] < profile_value(e, P, "signupDate")),
+            "count",
+            ">=",
+            3,
+        ),
+        "UTC",
+    ),
+    (
+        "profile_attr_null_is_false",  # no event at or above a missing age: every such one
+        Not(
+            item=EventCondition(where=Compare(op=">=", left=F("revenue", "event"), right=F("age")))
+        ),
+        lambda P, E: (
+            set(P["profile_id"])
+            - event_ids(
+                P, E, lambda e: e["revenue"] >= profile_value(e, P, "age"), "count", ">=", 1
+            )
+        ),
+        "UTC",
+    ),
+    (
+        "profile_pass_beside_plain_pass",  # two passes, full-joined into ev
+        And(
+            items=[
+                EventCondition(
+                    measure="sum",
+                    field="revenue",
+                    where=Compare(op="<", left=F("revenue", "event"), right=F("age")),
+                    value=40,
+                ),
+                EventCondition(event_types=["view"], op=">=", value=3),
+            ]
+        ),
+        lambda P, E: (
+            event_ids(
+                P, E, lambda e: e["revenue"] < profile_value(e, P, "age"), "sum", ">", 40, "revenue"
+            )
+            & event_ids(P, E, is_type("view"), "count", ">=", 3)
+        ),
+        "UTC",
+    ),
+    (
+        "profile_struct_and_dotted_in_event_filter",
+        EventCondition(
+            event_types=["purchase"],
+            where=And(
+                items=[
+                    Compare(op="=", left=F("address.city"), right=L("us")),
+                    Compare(op="=", left=F("homeAddress.countryCode"), right=L("CA")),
+                ]
+            ),
+            op=">=",
+            value=2,
+        ),
+        lambda P, E: event_ids(
+            P,
+            E,
+            lambda e: (
+                is_type("purchase")(e)
+                & (profile_value(e, P, "country") == "US")
+                & (profile_value(e, P, "homeAddress.countryCode") == "CA")
+            ),
+            "count",
+            ">=",
+            2,
+        ),
+        "UTC",
+    ),
     (
         "events_and_attributes",
         And(items=[us, purchase]),
@@ -787,6 +913,28 @@ SEQ_CASES = [
         "seq_windowed_then_open",
         _seq((["view"], 1, None, last_days(60)), (["purchase"], 1, None)),
         [(in_last_days(60, "view"), 1, None), (is_type("purchase"), 1, None)],
+    ),
+    (  # a step's WHERE reads a profile attribute: the chains' pass joins the profiles
+        "seq_cart_then_purchase_above_age",
+        Sequence(
+            steps=[
+                SequenceStep(label="A", event_types=["add_to_cart"]),
+                SequenceStep(
+                    label="B",
+                    event_types=["purchase"],
+                    where=Compare(op=">", left=F("revenue", "event"), right=F("age")),
+                    within_previous=Duration(amount=2, unit="day"),
+                ),
+            ]
+        ),
+        [
+            (is_type("add_to_cart"), 1, None),
+            (
+                lambda e: is_type("purchase")(e) & (e["revenue"] > e["$1.age"]),
+                1,
+                dt.timedelta(days=2),
+            ),
+        ],
     ),
     (
         "seq_windowed_then_timed_counts",
@@ -865,6 +1013,10 @@ def test_sampling_is_a_repeatable_subset(world):
         tree, Schema.from_db(db), CompileOptions(as_of=AS_OF, sample=(0, 100, 1000))
     )
     assert q.sql.count("md5(profile_id)") == 2 and q.sql.count("md5(p.profile_id)") == 2
+    # a filter reading a profile attribute: the sampled events meet their own profiles
+    above = EventCondition(where=Compare(op=">", left=F("revenue", "event"), right=F("age")))
+    in_sample = run(db, BoolConst(value=True), sample=(0, 100, 1000))
+    assert run(db, above, sample=(0, 100, 1000)) == run(db, above) & in_sample
 
 
 def test_compile_many_equals_single_compiles(world):
@@ -874,7 +1026,9 @@ def test_compile_many_equals_single_compiles(world):
     rows = db.rows(q.sql, q.params)
     for key, tree in defs.items():
         assert {pid for k, pid in rows if k == key} == run(db, tree), key
-    assert q.sql.count('FROM "events"') == 1
+    # the events pass, and the pass of the filters that read profile attributes
+    assert q.sql.count('FROM "events"') == 2
+    assert q.sql.count('FROM "events" JOIN (SELECT profile_id AS') == 1
 
 
 def test_compile_count(world):
@@ -926,6 +1080,16 @@ SHAPES = [
         ),
         1,
     ),
+    (  # the filter reading a profile attribute gets a pass of its own, joined to profiles
+        "profile_attr_pass_apart",
+        And(
+            items=[
+                purchase,
+                EventCondition(where=Compare(op=">", left=F("revenue", "event"), right=F("age"))),
+            ]
+        ),
+        2,
+    ),
 ]
 
 
@@ -934,6 +1098,8 @@ def test_events_scanned_once(world, name, tree, scans):
     db, _, _ = world
     q = compile_segment(tree, Schema.from_db(db), CompileOptions(as_of=AS_OF))
     assert q.sql.count('FROM "events"') == scans
+    # the profiles are joined into the events pass only where a filter reads them
+    assert q.sql.count('"events" JOIN (SELECT profile_id') == (name == "profile_attr_pass_apart")
     if name == "same_condition_twice_one_aggregate":
         # one aggregate, and (its selector being the scan's WHERE) no FILTER repeating it
         assert q.sql.count("count(*)") == 1 and " AS a2" not in q.sql
@@ -1218,7 +1384,8 @@ def test_compile_many_matches_compile_segment_per_definition(known, within):
         single = compile_segment(tree, schema, opts)
         expected = {r[0] for r in db.rows(single.sql, single.params)}
         assert {pid for k, pid in rows if k == key} == expected, key
-    assert q.sql.count('FROM "events_known"') <= 2  # the events pass (+ the chains' pass)
+    # the events pass, the pass of the filters reading profile attributes, the chains' pass
+    assert q.sql.count('FROM "events_known"') <= 3
 
 
 # --- the same cases on Spark -----------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from segmentation import SegmentationService
 from segmentation import estimate as estimates
 from segmentation.errors import InvalidInputError
+from segmentation.pql import parse, to_pql
 from tests.conftest import AS_OF, EVENT_TYPES, make_frames
 
 
@@ -133,3 +134,16 @@ def test_last_evaluation_flags_stale_members(svc: SegmentationService):
     svc.definitions.update(d.id, pql='loyaltyTier = "silver"')
     last = svc.last_evaluation(d.id)
     assert last["stale"] is True and last["version"] == 1
+
+
+def test_sampled_estimate_reads_profile_attributes_inside_event_filters(big):
+    """The sample's events are joined with the sample's profiles: the slice's count is
+    exactly the members among the slice's profiles."""
+    pql = "xEvent[revenue > $1.age * 3].count() >= 1"
+    est = big.estimate(pql, as_of=AS_OF)
+    index = estimates.pick_slice(to_pql(parse(pql)), estimates.sample_info(big.db))
+    in_slice = {r[0] for r in big.db.rows(f"SELECT profile_id FROM sample_profiles_{index}")}
+    sql, params = big.compile(pql, as_of=AS_OF)
+    members = {r[0] for r in big.db.rows(sql, params)}
+    assert not est.exact and est.profiles_read == len(in_slice)
+    assert est.profiles_matched == len(members & in_slice) > 0

@@ -372,6 +372,32 @@ PARSE_CASES = [
         "xEvent[$1.homeAddress.countryCode = country].count() > 0",
         event(where=C("=", F("homeAddress.countryCode"), E("country")), op=">", value=0),
     ),
+    # profile attributes inside event conditions: $1.x and the named parameter
+    (
+        "(Profile) => xEvent[revenue * 10 > Profile.ltv].count() > 0",
+        event(
+            where=C(">", Arith(op="*", left=E("revenue"), right=L(10)), F("ltv")), op=">", value=0
+        ),
+    ),
+    (
+        'xEvent[eventType = "purchase" and timestamp occurs after $1.createdAt].count() > 0',
+        event(
+            event_types=["purchase"],
+            window=PointWindow(direction="after", anchor=F("createdAt")),
+            op=">",
+            value=0,
+        ),
+    ),
+    (
+        "(P) => exists E from xEvent where E.revenue > P.ltv",
+        event(where=C(">", E("revenue"), F("ltv"))),
+    ),
+    (
+        'chain(xEvent, timestamp, [A: WHAT(eventType = "a") WHERE(revenue > $1.ltv)])',
+        Sequence(
+            steps=[SequenceStep(label="A", event_types=["a"], where=C(">", E("revenue"), F("ltv")))]
+        ),
+    ),
     # events: comprehension forms
     (
         'select X from xEvent where X.eventType = "commerce.productViews"',

@@ -77,6 +77,12 @@ SUPPORTED = [
     # segmentation-api issue #12: comparisons whose right side is not a literal
     'xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()',
     'xEvent[eventType = "purchase"].sum(revenue) > ltv',
+    # issue #12: profile attributes inside event conditions
+    'xEvent[eventType = "purchase" and timestamp occurs after $1.createdAt].count() > 0',
+    "xEvent[revenue * 10 > $1.ltv].count() > 0",
+    "(Profile) => exists E from xEvent where E.revenue * 10 > Profile.ltv",
+    "let S = (sum X.revenue over X from xEvent where X.revenue > $1.ltv) in (S > 100)",
+    'chain(xEvent, timestamp, [A: WHAT(eventType = "a") WHERE(revenue > $1.ltv)])',
 ]
 
 # example, the construct named in the refusal
@@ -147,6 +153,11 @@ def _per_profile(profiles: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     ].fillna(0)  # count and sum of no events are 0
     table["big_purchases"] = seen[seen["revenue"] > 100].groupby("profile_id").size()
     table["big_purchases"] = table["big_purchases"].fillna(0)
+    # events above three times the profile's age (a missing age or revenue: not above)
+    above = seen[seen["revenue"] > seen["profile_id"].map(table["age"]) * 3]
+    table["above_age"] = above.groupby("profile_id").size()
+    table["above_age_spent"] = above.groupby("profile_id")["revenue"].sum()
+    table[["above_age", "above_age_spent"]] = table[["above_age", "above_age_spent"]].fillna(0)
     table["avg_spent"] = purchases.mean()  # average and max of none are missing (NaN)
     table["max_spent"] = purchases.max()
     return table
@@ -195,6 +206,14 @@ EVALUATED = [
     ('if(age > 50, "old", "young") = "young"', lambda t: ~(t["age"] > 50)),
     ('xEvent[if(revenue > 100, 1, 0) = 1].count() >= 2',
      lambda t: t["big_purchases"] >= 2),
+    # profile attributes inside event conditions (#12 family 1)
+    ("xEvent[revenue > $1.age * 3].count() >= 2", lambda t: t["above_age"] >= 2),
+    ("(Profile) => exists E from xEvent where E.revenue > Profile.age * 3",
+     lambda t: t["above_age"] >= 1),
+    ("let S = (sum X.revenue over X from xEvent where X.revenue > $1.age * 3) in (S > 400)",
+     lambda t: t["above_age_spent"] > 400),
+    ('not (select X from xEvent where X.revenue > $1.age * 3 and $1.country = "US")',
+     lambda t: ~((t["above_age"] >= 1) & (t["country"] == "US"))),
 ]  # fmt: skip
 
 

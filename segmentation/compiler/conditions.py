@@ -69,6 +69,7 @@ class Compiler(OperandCompiler):
     resolve_segment: Callable[[str], Any] | None = None
     segment_stack: list[str] = field(default_factory=list)
     uses_profile_fields: bool = False
+    _reads_profile: bool = False  # the event filter being compiled reads a profile field
 
     # --- conditions ----------------------------------------------------------------
 
@@ -210,6 +211,24 @@ class Compiler(OperandCompiler):
         sql = f"(CASE WHEN coalesce({test}, FALSE) THEN {a} ELSE {b} END)"
         return Val(kind=kind, label="if(...)", sql=sql)
 
+    def _field(self, node: FieldRef, ctx: Context) -> Val:
+        if node.scope == "profile" and ctx.scope == "event":
+            return self._profile_in_events(node)
+        return super()._field(node, ctx)
+
+    def _profile_in_events(self, node: FieldRef) -> Val:
+        """A profile attribute inside an event filter (``$1.ltv``): the events pass joins
+        it onto each event as a column of its own; the filter reading it is noted, so
+        that only the pass computing it joins the profiles."""
+        resolved = self.schema.resolve(node.path, "profile")
+        self._reads_profile = True
+        return Val(
+            kind=resolved.kind,
+            label=resolved.describe(),
+            sql=self.events.profile_column(resolved.sql(None)),
+            value=resolved.duck_type,
+        )
+
     def _measure(self, node: EventMeasure, ctx: Context) -> Val:
         """An aggregate of the events pass: count and sum of no events are 0, the rest NULL."""
         if ctx.scope == "event":
@@ -290,6 +309,7 @@ class Compiler(OperandCompiler):
         """
         ectx = Context(scope="event", alias=None)
         parts, kind_sql, types = [], None, None
+        self._reads_profile = False
         if event_types:
             kind_sql = self.schema.resolve(EVENT_TYPE_COLUMN, "event").sql(None)
             types = tuple(self.params.bind(t, "VARCHAR") for t in event_types)
@@ -311,6 +331,8 @@ class Compiler(OperandCompiler):
                 floor_sql = f"({ts.sql} >= {self._time_sql(floor, ts.kind)})"
         selector = sql_and(parts)
         self.events.hints.setdefault(selector, Hint(kind_sql, types, floor, floor_sql))
+        if self._reads_profile:
+            self.events.profile_selectors.add(selector)
         return selector, floor
 
     # --- which profiles can qualify ---------------------------------------------------

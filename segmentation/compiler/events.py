@@ -71,6 +71,12 @@ class EventPass:
     sequence_ctes: list[str] = field(default_factory=list)
     _sequences: dict[tuple, str] = field(default_factory=dict)
     hits: dict[str, str] = field(default_factory=dict)  # chain CTE -> alias of its joined ids
+    profiles_table: str = "profiles"
+    event_columns: frozenset[str] = frozenset()  # names a joined profile column must not take
+    # profile attributes read inside event filters: SQL on the profiles table -> the
+    # quoted name of that column in the pass; and the selectors that read any of them
+    profile_columns: dict[str, str] = field(default_factory=dict)
+    profile_selectors: set[str] = field(default_factory=set)
 
     def aggregate(self, measure: str, column_sql: str | None, selector: str) -> str:
         """The ``ev`` column holding ``measure`` over the events ``selector`` picks."""
@@ -79,6 +85,32 @@ class EventPass:
         if key not in self.aggregates:
             self.aggregates[key] = f"a{len(self.aggregates) + 1}"
         return self.aggregates[key]
+
+    def profile_column(self, sql: str) -> str:
+        """The quoted name under which the events pass reads the profile attribute ``sql``."""
+        if sql not in self.profile_columns:
+            self.profile_columns[sql] = quote_ident(self._free_name(len(self.profile_columns) + 1))
+        return self.profile_columns[sql]
+
+    def _free_name(self, n: int) -> str:
+        name = f"_profile_{n}"
+        while name in self.event_columns:
+            name = "_" + name
+        return name
+
+    def _source(self, selectors: list[str]) -> str:
+        """The events table, joined with the profile attributes that ``selectors`` read
+        (only then: every other pass reads the events alone). An inner join: an event
+        without a profile row counts for no profile of any universe."""
+        table = quote_ident(self.table)
+        if not self.profile_selectors.intersection(selectors):
+            return table
+        key = quote_ident(self._free_name(0))
+        columns = ", ".join(f"{sql} AS {name}" for sql, name in self.profile_columns.items())
+        return (
+            f"{table} JOIN (SELECT profile_id AS {key}, {columns} FROM "
+            f"{quote_ident(self.profiles_table)}) pp ON pp.{key} = {table}.profile_id"
+        )
 
     @property
     def sequence_names(self) -> list[str]:
@@ -125,11 +157,7 @@ class EventPass:
         if self.sample_sql:
             base.append(self.sample_sql)
         if self.aggregates:
-            selectors = list(dict.fromkeys(sel for _, sel in self.aggregates))
-            if self._apart(selectors):
-                out.append(self._two_passes(base, selectors))
-            else:
-                out.append(f"ev AS ({self._pass(base, selectors, self.aggregates)})")
+            out.append(self._ev(base, list(dict.fromkeys(sel for _, sel in self.aggregates))))
         if self.flags:
             where = base + self._scan_filter(list(self.flags))
             columns = ", ".join(
@@ -137,7 +165,7 @@ class EventPass:
             )
             out.append(
                 f"seq_ev AS MATERIALIZED (SELECT profile_id, {self.timestamp_sql} AS t, {columns} "
-                f"FROM {quote_ident(self.table)} WHERE {' AND '.join(where)})"
+                f"FROM {self._source(list(self.flags))} WHERE {' AND '.join(where)})"
             )
             out += self.sequence_ctes
         return out
@@ -151,9 +179,26 @@ class EventPass:
         )
         where = base + self._scan_filter(selectors)
         return (
-            f"SELECT profile_id, {columns} FROM {quote_ident(self.table)} "
+            f"SELECT profile_id, {columns} FROM {self._source(selectors)} "
             f"WHERE {' AND '.join(where)} GROUP BY profile_id"
         )
+
+    def _ev(self, base: list[str], selectors: list[str]) -> str:
+        """``ev``: one grouped pass, or several full-joined (same columns). The selectors
+        reading profile attributes get a pass of their own, so that the join with the
+        profiles is paid on their events only; two plain selectors far apart get two
+        (see ``_apart``)."""
+        joined = [sel for sel in selectors if sel in self.profile_selectors]
+        plain = [sel for sel in selectors if sel not in self.profile_selectors]
+        groups = [[sel] for sel in plain] if self._apart(plain) else [plain] if plain else []
+        groups += [joined] if joined else []
+        if len(groups) == 1:
+            return f"ev AS ({self._pass(base, selectors, self.aggregates)})"
+        passes = []
+        for i, group in enumerate(groups, start=1):
+            mine = {key: col for key, col in self.aggregates.items() if key[1] in group}
+            passes.append((f"ev{i}", list(mine.values()), self._pass(base, group, mine)))
+        return _full_join(passes)
 
     def _apart(self, selectors: list[str]) -> bool:
         """Two selectors on different event types and different time windows: two
@@ -166,20 +211,6 @@ class EventPass:
         if not (a.types and b.types and a.kind_sql == b.kind_sql) or a.floor == b.floor:
             return False
         return not set(a.types) & set(b.types)
-
-    def _two_passes(self, base: list[str], selectors: list[str]) -> str:
-        """``ev`` as the full join of one pass per selector (same columns as one pass)."""
-        names = []
-        for i, sel in enumerate(selectors, start=1):
-            mine = {key: col for key, col in self.aggregates.items() if key[1] == sel}
-            names.append((f"ev{i}", list(mine.values()), self._pass(base, [sel], mine)))
-        (n1, c1, q1), (n2, c2, q2) = names
-        columns = ", ".join([f"{n1}.{c}" for c in c1] + [f"{n2}.{c}" for c in c2])
-        return (
-            f"{n1} AS ({q1}), {n2} AS ({q2}), ev AS (SELECT coalesce({n1}.profile_id, "
-            f"{n2}.profile_id) AS profile_id, {columns} FROM {n1} FULL JOIN {n2} "
-            f"ON {n2}.profile_id = {n1}.profile_id)"
-        )
 
     def _scan_filter(self, selectors: list[str]) -> list[str]:
         """The union of the selectors, led by the plain conjuncts they all imply.
@@ -201,6 +232,20 @@ class EventPass:
         if all(h.floor is not None for h in hints):
             out.append(min(hints, key=lambda h: h.floor).floor_sql)
         return [*out, union]
+
+
+def _full_join(passes: list[tuple[str, list[str], str]]) -> str:
+    """``ev`` as the full join of passes (name, columns, query) on ``profile_id``."""
+    ids = [f"{name}.profile_id" for name, _, _ in passes]
+    joined = passes[0][0]
+    for i, (name, _, _) in enumerate(passes[1:], start=1):
+        seen = ids[0] if i == 1 else f"coalesce({', '.join(ids[:i])})"
+        joined += f" FULL JOIN {name} ON {name}.profile_id = {seen}"
+    columns = ", ".join(f"{name}.{c}" for name, cols, _ in passes for c in cols)
+    ctes = ", ".join(f"{name} AS ({query})" for name, _, query in passes)
+    return (
+        f"{ctes}, ev AS (SELECT coalesce({', '.join(ids)}) AS profile_id, {columns} FROM {joined})"
+    )
 
 
 def _counted(source: str, flag: str) -> str:

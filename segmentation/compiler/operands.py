@@ -195,8 +195,6 @@ class OperandCompiler:
             raise InvalidInputError(
                 f"The event field {node.path!r} can only be used inside an event condition."
             )
-        if node.scope == "profile" and ctx.scope == "event":
-            raise UnsupportedError(f"the profile field {node.path!r} inside an event filter")
         resolved = self.schema.resolve(node.path, node.scope)
         if node.scope == "profile":
             self.uses_profile_fields = True

@@ -86,7 +86,12 @@ def _new_compiler(schema: Schema, options: CompileOptions) -> Compiler:
         sample = f"{bucket} >= {low} AND {bucket} < {high}"
     ts = schema.resolve(TIMESTAMP_COLUMN, "event").sql(None) if schema.has_events else '"timestamp"'
     events = EventPass(
-        timestamp_sql=ts, as_of_sql=as_of, sample_sql=sample, table=options.tables[1]
+        timestamp_sql=ts,
+        as_of_sql=as_of,
+        sample_sql=sample,
+        table=options.tables[1],
+        profiles_table=options.tables[0],
+        event_columns=frozenset(schema.event_columns or ()),
     )
     return Compiler(
         schema=schema,
