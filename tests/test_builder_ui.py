@@ -284,3 +284,46 @@ def test_waterfall_and_stale_members_are_shown(app: AppTest) -> None:
     assert list(table["condition"]) == ['loyaltyTier = "gold"', "age > 40"]
     assert table["so_far"].iloc[-1] == svc.preview(d.id).total
     svc.definitions.delete(d.id)
+
+
+def _draft(pql: str, builder: dict | None) -> str:
+    import base64
+    import json
+
+    fields = {"pql": pql, "name": "Draft", "description": "", "tags": []}
+    if builder is not None:
+        fields["builder"] = builder
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+
+def test_a_link_brings_back_a_condition_not_filled_in_yet(app: AppTest) -> None:
+    from ui import builder_state as bs
+
+    started = bs.GroupState(
+        items=[
+            bs.AttributeRow(field="country", op="eq", value="DE"),
+            bs.AttributeRow(field="loyaltyTier", op="eq"),  # no value yet
+        ]
+    )
+    app.query_params["draft"] = _draft('country = "DE"', bs.state_to_json(started))
+    app.run()
+    assert not app.exception
+    fields = [w.value for w in app.selectbox if w.key and w.key.endswith(":field")]
+    assert fields == ["country", "loyaltyTier"]
+    assert _pql(app) == 'country = "DE"'
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        {"kind": "group", "items": [{"kind": "pql", "pql": "(("}]},  # text edited by hand
+        {"kind": "group", "items": [{"kind": "attribute", "field": "age", "op": ">", "value": 3}]},
+    ],
+    ids=["unreadable", "another rule than the PQL"],
+)
+def test_a_link_whose_rows_do_not_fit_shows_its_rule(app: AppTest, builder: dict) -> None:
+    app.query_params["draft"] = _draft('country = "DE"', builder)
+    app.run()
+    assert not app.exception
+    assert any("unfinished conditions could not be read" in w.value for w in app.warning)
+    assert _pql(app) == 'country = "DE"'

@@ -203,7 +203,7 @@ def _restore_rows(data: Any, expr: Any) -> None:
     try:
         root = bs.state_from_json(data)
         same = bs.to_expression(root) == expr
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, SegmentationError):  # e.g. a PQL row's text edited
         same = False
     if same:
         st.session_state[K_ROOT] = root
