@@ -21,6 +21,7 @@ from segmentation.model import (
     segment_refs,
 )
 from segmentation.pql import parse, to_pql
+from segmentation.pql.locate import fields_located
 from segmentation.store import Database
 
 SortKey = Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"]
@@ -191,7 +192,8 @@ class DefinitionStore:
     ) -> Definition:
         name = _clean_name(name)
         expr = to_expression(pql, expression)
-        self._validate(expr, None)
+        with fields_located(pql):
+            self._validate(expr, None)
         now = _now()
         definition = Definition(
             id=str(uuid.uuid4()),
@@ -225,7 +227,8 @@ class DefinitionStore:
             changes["name"] = _clean_name(name)
         if pql is not None or expression is not None:
             expr = to_expression(pql, expression)
-            self._validate(expr, current.id)
+            with fields_located(pql):
+                self._validate(expr, current.id)
             changes["expression"] = expr
             changes["pql"] = to_pql(expr)
         if description is not None:

@@ -31,6 +31,14 @@ class InvalidInputError(SegmentationError):
     """Input that cannot be accepted as given (bad file, bad value, bad cron)."""
 
 
+class UnknownFieldError(InvalidInputError):
+    """A field the workspace's tables do not have; ``path`` is the name as written."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class ExpressionError(InvalidInputError):
     """An expression tree given as data (dict, JSON) that is not a valid tree.
 

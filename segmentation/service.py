@@ -42,6 +42,7 @@ from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.library import LibraryEntry, build_library
 from segmentation.model import And, Expression, Or, segment_refs, walk
 from segmentation.pql import parse, to_pql
+from segmentation.pql.locate import fields_located
 from segmentation.preview import PreviewCache, PreviewPage, preview_page
 from segmentation.schedules import ScheduleRunner, ScheduleStore
 from segmentation.search import (
@@ -86,6 +87,11 @@ def to_utc_naive(value: dt.datetime | str | None) -> dt.datetime:
 MAX_NODES = 2_000
 # the library reads each segment's last job status from the newest jobs only
 LIBRARY_JOBS = 500
+
+
+def _text(query: Query) -> str | None:
+    """The PQL text of a query given as text (errors then point into it)."""
+    return query if isinstance(query, str) and not _UUID.match(query.strip()) else None
 
 
 def _check_size(expr: Expression) -> Expression:
@@ -403,7 +409,8 @@ class SegmentationService:
 
     def compile(self, query: Query, as_of: dt.datetime | None = None) -> tuple[str, list]:
         """The SQL (and its parameters) selecting the qualified profile ids."""
-        return self._compiler_for(self.expression(query), to_utc_naive(as_of))({})
+        with fields_located(_text(query)):
+            return self._compiler_for(self.expression(query), to_utc_naive(as_of))({})
 
     def _validate(self, expr: Expression, own_id: str | None) -> None:
         """Refuse unknown references, cycles and (with data loaded) unknown fields."""
@@ -470,7 +477,8 @@ class SegmentationService:
 
     def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
         expr, when = self.expression(query), to_utc_naive(as_of)
-        return estimates.estimate(self._engine, self._compiler_for(expr, when), to_pql(expr))
+        with fields_located(_text(query)):
+            return estimates.estimate(self._engine, self._compiler_for(expr, when), to_pql(expr))
 
     def breakdown(self, query: Query, column: str, as_of: dt.datetime | None = None):
         expr, when = self.expression(query), to_utc_naive(as_of)

@@ -50,6 +50,7 @@ from segmentation.model import (
     SequenceStep,
     TextMatch,
 )
+from segmentation.pql import parse
 from segmentation.store import Database
 from tests.spark_support import by_key, spark_union
 
@@ -131,8 +132,15 @@ def world():
             "CREATE TABLE events AS SELECT CAST(profile_id AS VARCHAR) AS profile_id, "
             'CAST("eventType" AS VARCHAR) AS "eventType", CAST("timestamp" AS TIMESTAMP) '
             'AS "timestamp", CAST(revenue AS DOUBLE) AS revenue, '
-            "CAST(category AS VARCHAR) AS category, CAST(channel AS VARCHAR) AS channel "
-            "FROM e_df"
+            "CAST(category AS VARCHAR) AS category, CAST(channel AS VARCHAR) AS channel, "
+            # XDM paths as users load them: a flat column named with dots, one with
+            # underscores, a struct column (AEP's commerce.order.priceTotal)
+            "CASE WHEN \"eventType\" = 'add_to_cart' THEN CAST(channel = 'web' AS DOUBLE) END "
+            'AS "metrics.commerce.abandons.value", '
+            "'SKU-' || upper(CAST(category AS VARCHAR)) AS \"productListItems_SKU\", "
+            'struct_pack("order" := struct_pack("priceTotal" := CAST(revenue AS DOUBLE), '
+            "\"currencyCode\" := CASE WHEN channel = 'app' THEN 'EUR' ELSE 'USD' END)) "
+            "AS commerce FROM e_df"
         )
     con.unregister("p_df")
     con.unregister("e_df")
@@ -818,6 +826,36 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "UTC",
     ),
     (
+        "three_passes_full_joined",  # two plain passes far apart, and the profile pass
+        Or(
+            items=[
+                EventCondition(event_types=["purchase"], op=">=", value=3, window=last_days(300)),
+                EventCondition(event_types=["view"], op=">=", value=4, window=last_days(30)),
+                EventCondition(
+                    event_types=["email_open"],
+                    where=Compare(op=">", left=F("timestamp", "event"), right=F("lastLogin")),
+                    op=">=",
+                    value=2,
+                ),
+            ]
+        ),
+        lambda P, E: (
+            event_ids(P, E, in_last_days(300, "purchase"), "count", ">=", 3)
+            | event_ids(P, E, in_last_days(30, "view"), "count", ">=", 4)
+            | event_ids(
+                P,
+                E,
+                lambda e: (
+                    is_type("email_open")(e) & (e["timestamp"] > profile_value(e, P, "lastLogin"))
+                ),
+                "count",
+                ">=",
+                2,
+            )
+        ),
+        "UTC",
+    ),
+    (
         "profile_struct_and_dotted_in_event_filter",
         EventCondition(
             event_types=["purchase"],
@@ -841,6 +879,40 @@ CASES: list[tuple[str, object, Callable, str]] = [
             "count",
             ">=",
             2,
+        ),
+        "UTC",
+    ),
+    # event paths as AEP writes them (#12 family 5): some event meets the condition
+    (
+        "event_path_dotted_column",
+        parse("xEvent.metrics.commerce.abandons.value > 0"),
+        lambda P, E: event_ids(
+            P, E, lambda e: is_type("add_to_cart")(e) & (e["channel"] == "web"), "count", ">=", 1
+        ),
+        "UTC",
+    ),
+    (
+        "event_path_struct_column",
+        parse('xEvent[commerce.order.currencyCode = "EUR"].commerce.order.priceTotal > 250'),
+        lambda P, E: event_ids(
+            P, E, lambda e: (e["channel"] == "app") & (e["revenue"] > 250), "count", ">=", 1
+        ),
+        "UTC",
+    ),
+    (
+        "event_path_underscored_column",
+        parse('not (xEvent.productListItems.SKU = "SKU-BOOKS")'),
+        lambda P, E: (
+            set(P["profile_id"])
+            - event_ids(P, E, lambda e: e["category"] == "books", "count", ">=", 1)
+        ),
+        "UTC",
+    ),
+    (
+        "event_path_against_profile_attribute",
+        parse("xEvent.commerce.order.priceTotal > age * 4"),
+        lambda P, E: event_ids(
+            P, E, lambda e: e["revenue"] > profile_value(e, P, "age") * 4, "count", ">=", 1
         ),
         "UTC",
     ),

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from segmentation import SegmentationError, SegmentationService
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError, PQLSyntaxError
+from segmentation.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PQLSyntaxError,
+    UnknownFieldError,
+)
 
 
 def test_create_get_by_id_and_name(svc: SegmentationService):
@@ -190,3 +196,27 @@ def test_update_of_a_definition_deleted_meanwhile(svc: SegmentationService):
     with pytest.raises(NotFoundError):
         svc.definitions.update(stale.id, description="too late")
     assert svc.definitions.all() == []
+
+
+@pytest.mark.parametrize(
+    ("pql", "line", "column", "says"),
+    [
+        ("xEvent.commerce.order.priceTotal > 1", 1, 8, "Unknown event field 'commerce.order"),
+        ("age > 1 and\n  xEvent[revenue > $1.agee].count() > 0", 2, 23, "Did you mean 'age'?"),
+        ("select X from xEvent where X.revenu > 1", 1, 30, "Did you mean 'revenue'"),
+        ('(P) => P.countri = "US"', 1, 10, "Did you mean 'country'?"),
+    ],
+)
+def test_unknown_fields_are_named_at_their_position(svc, pql, line, column, says):
+    """Saving, previewing or estimating PQL with an unknown field points at it."""
+    calls = (
+        lambda: svc.definitions.create(name="Unknown", pql=pql),
+        lambda: svc.preview(pql),
+        lambda: svc.estimate(pql),
+    )
+    for call in calls:
+        with pytest.raises(UnknownFieldError) as info:
+            call()
+        assert says in info.value.message
+        assert f"(line {line}, column {column})" in info.value.message
+    assert svc.definitions.list().items == []  # nothing was stored

@@ -129,7 +129,9 @@ def test_spark_workspace_gives_duckdbs_answers(tmp_path, frames, spark_session):
 
 @pytest.mark.spark
 def test_sampled_estimates_pick_the_same_profiles_on_both_engines(tmp_path, spark_session):
-    """Above the exact threshold both engines read the same md5 slice: same interval."""
+    """Above the exact threshold both engines read the same md5 slice: same interval
+    (with an event filter reading a profile attribute: the slice's events meet the
+    slice's profiles on both)."""
     from segmentation import estimate
     from tests.conftest import make_frames
 
@@ -146,7 +148,10 @@ def test_sampled_estimates_pick_the_same_profiles_on_both_engines(tmp_path, spar
             svc.ingest("events", tmp_path / "events.parquet")
         info = estimate.refresh_sample(duck.db, threshold=1000, target=150)
         assert info.sampled and info.slices > 1
-        expr = duck.expression('country = "US" and xEvent[eventType = "purchase"].count() >= 1')
+        expr = duck.expression(
+            'country = "US" and xEvent[eventType = "purchase"].count() >= 1 '
+            'or xEvent[eventType = "purchase" and revenue > $1.age * 3].count() >= 1'
+        )
         on_duck, on_spark = duck._compiler_for(expr, AS_OF), spark._compiler_for(expr, AS_OF)
         for index in (0, info.slices - 1):  # the sample tables' slice = Spark's md5 range
             got_duck = duck._engine.rows(*on_duck(duck._engine.slice_options(index, info)))

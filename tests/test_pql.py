@@ -372,6 +372,21 @@ PARSE_CASES = [
         "xEvent[$1.homeAddress.countryCode = country].count() > 0",
         event(where=C("=", F("homeAddress.countryCode"), E("country")), op=">", value=0),
     ),
+    # a field path on xEvent (AEP's form): some event meets the condition
+    (
+        "xEvent.metrics.commerce.abandons.value > 0",
+        event(where=C(">", E("metrics.commerce.abandons.value"), L(0))),
+    ),
+    (
+        'xEvent[eventType = "purchase"].commerce.order.priceTotal > ltv',
+        event(event_types=["purchase"], where=C(">", E("commerce.order.priceTotal"), F("ltv"))),
+    ),
+    (
+        'xEvent.productListItems.SKU.startsWith("PS")',
+        event(where=TextMatch(op="startsWith", operand=E("productListItems.SKU"), value="PS")),
+    ),
+    ('xEvent.eventType in ["a", "b"]', event(event_types=["a", "b"])),
+    ("xEvent.timestamp occurs today", event(window=PointWindow(direction="on", anchor=TODAY))),
     # profile attributes inside event conditions: $1.x and the named parameter
     (
         "(Profile) => xEvent[revenue * 10 > Profile.ltv].count() > 0",
@@ -598,6 +613,7 @@ ERROR_CASES = [
     ("birthDate < date(2024, 13, 1)", 1, 13, "invalid date"),
     ("birthDate < date(2024, 1)", 1, 13, "date() takes 3 numbers"),
     ('xEvent.count() >= "a"', 1, 19, "expected a number"),
+    ("xEvent.revenue and a = 1", 1, 1, "expected a comparison after an event field"),
     ("xEvent.count()", 1, 15, "expected a comparison after count()"),
     ("xEvent.cnt() > 1", 1, 8, "did you mean 'count'?"),
     ("xEvent > 1", 1, 8, "expected .count()"),
@@ -714,7 +730,9 @@ UNSUPPORTED_CASES = [
     ("(a, b) => a.x = 1", "several parameters"),
     ("favoriteCities.subsetOf(visitedCities)", "subsetOf() of a field"),
     ("tags.includes(otherTag)", "includes() of a field"),
-    ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
+    ("xEvent.revenue * 2 > 10", "xEvent.<field> inside arithmetic"),
+    ("5 < xEvent.revenue", "on the right of a comparison"),
+    ("xEvent.revenue > xEvent.count()", "inside an event filter"),
     ('exists E from xEvent where E.p > 50, I from E.items where I.SKU = "PS"', "several gen"),
     ("let S = (X.f over X from xEvent) in (S > 1)", "let with a value"),
     ('xEvent.any(eventType = "a")', "xEvent.any"),

@@ -77,6 +77,9 @@ SUPPORTED = [
     # segmentation-api issue #12: comparisons whose right side is not a literal
     'xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()',
     'xEvent[eventType = "purchase"].sum(revenue) > ltv',
+    # segmentation-api.md section 3 (AEP's preview example): a field path on xEvent
+    "xEvent.metrics.commerce.abandons.value > 0",
+    'xEvent.productListItems.SKU = "PS"',
     # issue #12: profile attributes inside event conditions
     'xEvent[eventType = "purchase" and timestamp occurs after $1.createdAt].count() > 0',
     "xEvent[revenue * 10 > $1.ltv].count() > 0",
@@ -118,7 +121,6 @@ NOT_SUPPORTED = [
     ),
     ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
     ('xEvent[^^.person.gender = "f"].count() > 0', "^"),
-    ("xEvent.metrics.commerce.abandons.value > 0", "a field path on xEvent"),
 ]
 
 
@@ -206,6 +208,9 @@ EVALUATED = [
     ('if(age > 50, "old", "young") = "young"', lambda t: ~(t["age"] > 50)),
     ('xEvent[if(revenue > 100, 1, 0) = 1].count() >= 2',
      lambda t: t["big_purchases"] >= 2),
+    # a field path on xEvent: some event meets the condition (#12 family 5)
+    ("xEvent.revenue > 250", lambda t: t["max_spent"] > 250),
+    ('xEvent[eventType = "purchase"].revenue > age * 3', lambda t: t["above_age"] >= 1),
     # profile attributes inside event conditions (#12 family 1)
     ("xEvent[revenue > $1.age * 3].count() >= 2", lambda t: t["above_age"] >= 2),
     ("(Profile) => exists E from xEvent where E.revenue > Profile.age * 3",

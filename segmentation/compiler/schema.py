@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from segmentation.errors import InvalidInputError
+from segmentation.errors import InvalidInputError, UnknownFieldError
 from segmentation.store import Database, quote_ident
 
 Kind = Literal[
@@ -154,7 +154,10 @@ class Schema:
         return self.event_columns is not None
 
     def resolve(self, path: str, scope: Scope) -> ResolvedField:
-        """An exact column name first (dots kept whole), then a STRUCT path walk."""
+        """A dotted path (``commerce.order.priceTotal``, as AEP's XDM names fields) on
+        the columns a user loaded: a column of that exact name (dots kept whole), the
+        same with underscores (``commerce_order_priceTotal``), then a STRUCT walk from
+        the longest such prefix (``commerce`` STRUCT(order STRUCT(priceTotal ..)))."""
         columns = self.columns(scope)
         table = TABLES[scope]
         if columns is None:
@@ -162,11 +165,15 @@ class Schema:
                 f"The {scope} field {path!r} cannot be used: the workspace has no "
                 f"{table} table yet. Load {table} data first."
             )
-        if path in columns:
-            return ResolvedField(path, scope, path, (), columns[path], kind_of(columns[path]))
         parts = path.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            column = ".".join(parts[:cut])
+        for column in dict.fromkeys((path, "_".join(parts))):
+            if column in columns:
+                duck_type = columns[column]
+                return ResolvedField(path, scope, column, (), duck_type, kind_of(duck_type))
+        prefixes = {
+            joiner.join(parts[:cut]): cut for cut in range(len(parts) - 1, 0, -1) for joiner in "._"
+        }  # longest first; a one-part prefix is the same with either joiner
+        for column, cut in prefixes.items():
             if column not in columns:
                 continue
             duck_type, walked = columns[column], []
@@ -182,7 +189,7 @@ class Schema:
                 return ResolvedField(
                     path, scope, column, tuple(walked), duck_type, kind_of(duck_type)
                 )
-        raise InvalidInputError(self._unknown_message(path, scope))
+        raise UnknownFieldError(self._unknown_message(path, scope), path)
 
     def _unknown_message(self, path: str, scope: Scope) -> str:
         known = self.known_names(scope)
@@ -193,9 +200,13 @@ class Schema:
         )
 
     def known_names(self, scope: Scope) -> list[str]:
+        """Every column, and every path into its structs (``commerce.order.priceTotal``)."""
         names: list[str] = []
-        for column, duck_type in (self.columns(scope) or {}).items():
-            names.append(column)
+        stack = list(reversed((self.columns(scope) or {}).items()))
+        while stack:
+            name, duck_type = stack.pop()
+            names.append(name)
             if kind_of(duck_type) == "struct":
-                names += [f"{column}.{sub}" for sub in struct_fields(duck_type)]
+                subs = struct_fields(duck_type).items()
+                stack += reversed([(f"{name}.{sub}", t) for sub, t in subs])
         return names

@@ -18,7 +18,8 @@ doesNotEndWith, equals, notEqualTo, with an optional case flag); ``isNull()``,
 ``occurs`` windows; ``date(y, m, d[, h, mi, s])``; ``now today yesterday
 tomorrow``; ``currentMonth()``-style and ``ts.getMonth()``-style functions;
 ``xEvent[...].count() / .sum(f) / .average(f) / .min(f) / .max(f) <op> n``,
-``select / exists / forall X from xEvent where ..``, ``let S = (sum X.f over X
+``select / exists / forall X from xEvent where ..``, ``xEvent.<path> <op> v``
+(some event meets it), ``let S = (sum X.f over X
 from xEvent where ..) in (<any condition on S>)``; ``chain(xEvent, timestamp, [A: WHAT(..)
 WHEN(..) COUNT(n) WHERE(..), ...])``; ``inSegment("id or name")``. Field
 names are dotted paths; backticks quote odd names (`` `first name` ``, a

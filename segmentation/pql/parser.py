@@ -83,6 +83,16 @@ class _Aggregate:
 
 
 @dataclass(frozen=True)
+class _EventPath:
+    """``xEvent.commerce.order.priceTotal`` (or ``xEvent[f].path``): an event field as
+    the values of all the profile's events, before the condition on them is known."""
+
+    value: Any  # the event field (scope "event"), or a method of it (``.lowerCase()``)
+    filter: Any
+    token: Token
+
+
+@dataclass(frozen=True)
 class _StepRef:
     """A chain label used as a time (``WHEN(<= 2 hours after A)``)."""
 
@@ -128,6 +138,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.scope = "profile"
+        self.on_event_path = False  # the rest of ``xEvent.<field> ...``: an event filter
         self.event_var: str | None = None
         self.profile_var: str | None = None
         self.lets: dict[str, _Aggregate] = {}  # let variables in scope
@@ -256,6 +267,12 @@ class _Parser:
                 "expected .count(), .sum(f), .average(f), .min(f) or .max(f) after xEvent",
                 node.token,
             )
+        if isinstance(node, _EventPath):
+            raise self.unsupported(
+                "xEvent.<field> inside arithmetic or on the right of a comparison "
+                "(write exists E from xEvent where E.<field> ...)",
+                node.token,
+            )
         raise self.error("expected a value but found a condition", token)
 
     def parse_or(self) -> Any:
@@ -296,6 +313,29 @@ class _Parser:
     def parse_comparison(self) -> Any:
         start = self.peek()
         left = self.parse_additive()
+        if isinstance(left, _EventPath):
+            saved, self.on_event_path = self.on_event_path, True
+            try:
+                cond = self.comparison_after(left.value, start)
+            finally:
+                self.on_event_path = saved
+            return self.on_some_event(left, cond)
+        return self.comparison_after(left, start)
+
+    def on_some_event(self, path: _EventPath, cond: Any) -> EventCondition:
+        """``xEvent.<field> <op> v``: a condition on the field of the profile's events
+        holds when one of them meets it, as ``exists E from xEvent where E.<field> <op> v``
+        (AEP's "xEvent.metrics.commerce.abandons.value > 0": profiles who abandoned a cart)."""
+        if not isinstance(cond, CONDITIONS):
+            raise self.error(
+                "expected a comparison after an event field, e.g. xEvent.revenue > 0", path.token
+            )
+        event_types, window, rest = split_filter(combine([*items_of(path.filter), cond]))
+        return self.make(
+            EventCondition, path.token, event_types=event_types, window=window, where=combine(rest)
+        )
+
+    def comparison_after(self, left: Any, start: Token) -> Any:
         token = self.peek()
         if isinstance(left, _Events):
             raise self.error(
@@ -434,7 +474,8 @@ class _Parser:
                 self.advance()
                 name = self.peek()
                 if isinstance(node, _Events) and not self.peek(1).is_op("("):
-                    raise self.unsupported(f"a field path on xEvent (xEvent.{name.text}...)")
+                    node = self.event_path(node)
+                    continue
                 if name.kind != "ident" or not self.peek(1).is_op("("):
                     raise self.error(
                         f"expected a method call such as .isNull() after '.' "
@@ -443,10 +484,23 @@ class _Parser:
                     )
                 self.advance()
                 self.advance()  # "("
+                if isinstance(node, _EventPath):  # a method of the events' field
+                    value = self.method(node.value, name, start)
+                    self.expect_op(")")
+                    if isinstance(value, CONDITIONS):
+                        return self.on_some_event(node, value)
+                    node = _EventPath(value, node.filter, node.token)
+                    continue
                 node = self.method(node, name, start)
                 self.expect_op(")")
             else:
                 return node
+
+    def event_path(self, events: _Events) -> _EventPath:
+        """The field path after ``xEvent.`` (the '.' is read), named as in an event filter."""
+        with self.event_scope(events.token, None):
+            field = self.field_path()
+        return _EventPath(field, events.filter, events.token)
 
     def filter_suffix(self, node: Any, token: Token) -> Any:
         if isinstance(node, _Events) and node.filter is None:
@@ -564,7 +618,7 @@ class _Parser:
             self.advance()
             return Anchor(name=word)
         if word == "xEvent":
-            if self.scope == "event":
+            if self.scope == "event" or self.on_event_path:
                 raise self.unsupported("an event condition inside an event filter")
             self.advance()
             return _Events(None, token)
