@@ -141,6 +141,14 @@ def open_page(page, studio: Studio | str, path: str = "", title: str | None = No
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=SLOW)
 
 
+def open_tab(page, name: str) -> None:
+    """Click a tab once the page holds one tab bar: right after a rerun that moved the
+    tabs, the old bar can linger a moment beside the new one."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    expect(tab).to_have_count(1)
+    tab.click()
+
+
 def combobox(page, key: str):
     """The input of a keyed selectbox; its value is the chosen option's label."""
     return by_key(page, key).get_by_role("combobox")
@@ -218,7 +226,7 @@ def test_1_build_and_save_a_segment(page, studio):
     expect(combobox(page, f"bld-{event}-cop")).to_have_value("at least")
     expect(by_key(page, f"bld-{event}-times").locator("input")).to_have_value("1")
 
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(by_key(page, "builder_pql_text").locator("textarea")).to_have_value(SEGMENT_PQL)
     # ... and the same rule in words, with the fields' display names
     expect(by_key(page, "builder_sentence")).to_contain_text(
@@ -430,7 +438,7 @@ def test_6_open_a_saved_segment_by_url(page, studio):
     expect(combobox(page, f"bld-{first_row}-field")).to_have_value(
         default_display_name(first_field)  # "Home address › country code"
     )
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(by_key(page, "builder_pql_text").locator("textarea")).to_have_value(pql)
     expect(page).to_have_url(re.compile(f"segment={segment_id}"))
 
@@ -457,7 +465,7 @@ def pql_box(page):
 
 
 def apply_pql(page, text: str) -> None:
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     pql_box(page).fill(text)
     by_key(page, "builder_pql_apply").locator("button").click()
     wait_idle(page)
@@ -479,7 +487,7 @@ def test_edits_survive_page_switches_and_reloads_and_switching_asks(page, studio
     # Builder -> Preview -> Builder: the PQL tab still shows the saved rule
     sidebar_link(page, "Preview")
     sidebar_link(page, "Builder")
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(pql_box(page)).to_have_value(pql)
 
     # Apply on an empty box changes nothing and says why
@@ -498,13 +506,13 @@ def test_edits_survive_page_switches_and_reloads_and_switching_asks(page, studio
     expect(badge.first).to_be_visible()
     sidebar_link(page, "Estimates")
     sidebar_link(page, "Builder")
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(pql_box(page)).to_have_value(edited)
     expect(page).to_have_url(re.compile(r"[?&]draft="))  # the link carries the unsaved draft
     page.reload()
     wait_idle(page)
     expect(badge.first).to_be_visible()
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(pql_box(page)).to_have_value(edited)
     expect(combobox(page, "builder_pick")).to_have_value(DEMO_SEGMENT)
 
@@ -520,7 +528,7 @@ def test_edits_survive_page_switches_and_reloads_and_switching_asks(page, studio
     wait_idle(page)
     expect(prompt).to_have_count(0)
     expect(combobox(page, "builder_pick")).to_have_value(DEMO_SEGMENT)
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(pql_box(page)).to_have_value(edited)
     # ... and "Discard" opens the other one
     box.click()
@@ -549,9 +557,9 @@ def test_a_started_condition_survives_page_switches_and_reloads(page, studio):
         expect(page.locator(f".st-key-bldrow-{row}")).to_have_count(1)
         expect(combobox(page, f"bld-{row}-field")).to_have_value("Loyalty tier")
         expect(badge.first).to_be_visible()
-        page.get_by_role("tab", name="PQL").click()
+        open_tab(page, "PQL")
         expect(pql_box(page)).to_have_value(pql)  # nothing half-made went into the rule
-        page.get_by_role("tab", name="Visual").click()
+        open_tab(page, "Visual")
 
     sidebar_link(page, "Preview")
     sidebar_link(page, "Builder")
@@ -561,7 +569,7 @@ def test_a_started_condition_survives_page_switches_and_reloads(page, studio):
     still_there()
     # ... and finishing it is an ordinary edit of the rule
     pick_option(page, by_key(page, f"bld-{row}-v-eq"), "gold", "gold")
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(pql_box(page)).to_have_value(pql + ' and loyaltyTier = "gold"')
 
 
@@ -588,7 +596,7 @@ def test_a_part_with_no_widget_is_kept_when_another_row_changes(page, studio):
     by_key(page, "builder_save").locator("button").click()
     wait_idle(page)
     expect(page.get_by_role("heading", name="Save · v2")).to_be_visible()
-    page.get_by_role("tab", name="PQL").click()
+    open_tab(page, "PQL")
     expect(pql_box(page)).to_have_value(f'{KEPT_PART} and loyaltyTier = "silver"')
     page.get_by_text("Version history (2)").click()
     expect(page.get_by_test_id("stCode").filter(has_text="silver")).to_have_text(
@@ -607,7 +615,7 @@ def test_one_segment_follows_the_user_across_pages(page, studio):
 
     sidebar_link(page, "Estimates")
     expect(combobox(page, "est_id")).to_have_value(DEMO_SEGMENT)
-    page.get_by_role("tab", name="Overlap").click()
+    open_tab(page, "Overlap")
     expect(by_key(page, f"est_overlap_{segment_id}")).to_contain_text(DEMO_SEGMENT)
 
     sidebar_link(page, "Jobs")
@@ -656,7 +664,7 @@ def test_replace_asks_first_and_names_what_it_deletes(page, studio):
 
 def test_a_field_named_on_the_data_page_reads_so_in_the_builder(page, studio):
     open_page(page, studio, "data", "Data")
-    page.get_by_role("tab", name="Field catalog").click()
+    open_tab(page, "Field catalog")
     page.get_by_text("Name a field").click()
     pick_option(
         page, by_key(page, "data_label_field"), "Loyalty tier · loyaltyTier (profile)", "loyaltyT"
@@ -817,7 +825,7 @@ def test_nothing_clips_or_scrolls_sideways(page, studio, size):
             page.get_by_test_id("stDataFrame").first.wait_for()
         if link == "Estimates":
             for tab in ("Overlap", "Size over time", "Breakdown"):
-                page.get_by_role("tab", name=tab).click()
+                open_tab(page, tab)
                 page.wait_for_timeout(300)
         slug = link.lower().replace(" ", "-")
         if problems := layout_problems(page, f"layout-{size[0]}-{slug}"):
@@ -825,7 +833,7 @@ def test_nothing_clips_or_scrolls_sideways(page, studio, size):
     # a new segment with every kind of row, typed as PQL
     open_page(page, studio, "builder", "Segment builder")
     apply_pql(page, LAYOUT_PQL)
-    page.get_by_role("tab", name="Visual").click()
+    open_tab(page, "Visual")
     expect(page.locator('[class*="st-key-bldrow-"]')).to_have_count(10)
     if problems := layout_problems(page, f"layout-{size[0]}-builder-rows"):
         found["Builder rows"] = problems
