@@ -80,14 +80,14 @@ _LIST = {
 }
 
 
-def _value(node: Any) -> str:
+def _value(node: Any, name: Namer, scope: str) -> str:
     if isinstance(node, DateLit | DateTimeLit):
         return f"{node.value:%Y-%m-%d %H:%M}" if isinstance(node, DateTimeLit) else str(node.value)
     if isinstance(node, Lit):
         return _scalar(node.value)
     if isinstance(node, Anchor):
         return node.name
-    return fragment_to_pql(node)
+    return _field(node, name, scope)
 
 
 def _scalar(value: Any) -> str:
@@ -116,8 +116,9 @@ def _unit(amount: int, unit: str) -> str:
     return f"{amount} {unit}" + ("" if amount == 1 else "s")
 
 
-def window(w: Any) -> str:
-    """``in the last 30 days``, ``before 2026-01-01``, ``this month`` ..."""
+def window(w: Any, name: Namer = lambda _scope, column: column, scope: str = "profile") -> str:
+    """``in the last 30 days``, ``before 2026-01-01``, ``this month``, ``after their
+    Created at`` ..."""
     if w is None:
         return ""
     if isinstance(w, RelativeWindow) and isinstance(w.anchor, Anchor) and w.anchor.name == "now":
@@ -131,55 +132,60 @@ def window(w: Any) -> str:
     if isinstance(w, PointWindow):
         if isinstance(w.anchor, Period):
             return f"{w.anchor.which} {w.anchor.unit}"
-        return f"{w.direction} {_value(w.anchor)}"
+        return f"{w.direction} {_value(w.anchor, name, scope)}"
     if isinstance(w, BetweenWindow):
-        return f"between {_value(w.start)} and {_value(w.end)}"
-    return f"({fragment_to_pql(w)})"
+        return f"between {_value(w.start, name, scope)} and {_value(w.end, name, scope)}"
+    return f"({fragment_to_pql(w, scope)})"
 
 
-def _field(ref: Any, name: Namer) -> str:
+def _field(ref: Any, name: Namer, scope: str) -> str:
+    """A field's display name (inside an event filter a profile attribute is "their
+    .."); other operands as their PQL (``scope``: where the operand stands)."""
     if isinstance(ref, FieldRef):
-        return name(ref.scope, ref.path)
-    return fragment_to_pql(ref)
+        shown = name(ref.scope, ref.path)
+        return f"their {shown}" if scope == "event" and ref.scope == "profile" else shown
+    return fragment_to_pql(ref, scope)
 
 
 def _filters(where: Any, name: Namer) -> str:
-    return "" if where is None else f" where {describe(where, name)}"
+    return "" if where is None else f" where {describe(where, name, 'event')}"
 
 
-def describe(expr: Any, name: Namer | None = None) -> str:
-    """The expression in words; ``name`` gives a column's display name (default: itself)."""
+def describe(expr: Any, name: Namer | None = None, scope: str = "profile") -> str:
+    """The expression in words; ``name`` gives a column's display name (default: itself);
+    ``scope`` is "event" for the filter of an event condition."""
     name = name or (lambda _scope, column: column)
     if expr is None:
         return "Everyone"
     if isinstance(expr, And):
-        return ", and ".join(_part(i, name) for i in expr.items)
+        return ", and ".join(_part(i, name, scope) for i in expr.items)
     if isinstance(expr, Or):
-        return ", or ".join(_part(i, name) for i in expr.items)
+        return ", or ".join(_part(i, name, scope) for i in expr.items)
     if isinstance(expr, Not):
-        return f"not ({describe(expr.item, name)})"
+        return f"not ({describe(expr.item, name, scope)})"
     if isinstance(expr, BoolConst):
         return "everyone" if expr.value else "nobody"
     if isinstance(expr, Compare):
         if isinstance(expr.right, Lit) and isinstance(expr.right.value, bool) and expr.op == "=":
-            return f"{_field(expr.left, name)} is {'true' if expr.right.value else 'false'}"
-        return f"{_field(expr.left, name)} {_CMP[expr.op]} {_value(expr.right)}"
+            return f"{_field(expr.left, name, scope)} is {'true' if expr.right.value else 'false'}"
+        right = _value(expr.right, name, scope)
+        return f"{_field(expr.left, name, scope)} {_CMP[expr.op]} {right}"
     if isinstance(expr, InList):
         verb = "is not" if expr.negate else "is"
         joint = "nor" if expr.negate else "or"
         values = _either([_scalar(v) for v in expr.values], joint)
-        return f"{_field(expr.operand, name)} {verb} {values}"
+        return f"{_field(expr.operand, name, scope)} {verb} {values}"
     if isinstance(expr, TextMatch):
         verb = (_NOT_TEXT if expr.negate else _TEXT)[expr.op]
         case = "" if expr.case_sensitive or expr.op in ("like", "matches") else " (any case)"
-        return f"{_field(expr.operand, name)} {verb} “{expr.value}”{case}"
+        return f"{_field(expr.operand, name, scope)} {verb} “{expr.value}”{case}"
     if isinstance(expr, NullCheck):
-        return f"{_field(expr.operand, name)} is {'empty' if expr.is_null else 'not empty'}"
+        return f"{_field(expr.operand, name, scope)} is {'empty' if expr.is_null else 'not empty'}"
     if isinstance(expr, ListMatch):
         values = ", ".join(_scalar(v) for v in expr.values)
-        return f"{_field(expr.operand, name)} {_LIST[expr.op]} {values}"
+        return f"{_field(expr.operand, name, scope)} {_LIST[expr.op]} {values}"
     if isinstance(expr, Occurs):
-        return f"{_field(expr.operand, name)} is {window(expr.window)}"
+        return f"{_field(expr.operand, name, scope)} is {window(expr.window, name, scope)}"
     if isinstance(expr, EventCondition):
         return _event(expr, name)
     if isinstance(expr, Sequence):
@@ -193,22 +199,22 @@ def describe(expr: Any, name: Namer | None = None) -> str:
                 gap = step.within_previous
                 text += f" within {_unit(gap.amount, gap.unit)}"
             steps.append(text)
-        when = window(expr.steps[0].window)
+        when = window(expr.steps[0].window, name, "event")
         return "did " + ", then ".join(steps) + (f", {when}" if when else "")
     if isinstance(expr, SegmentRef):
         return f"is in the segment {expr.segment}"
     return to_pql(expr)
 
 
-def _part(item: Any, name: Namer) -> str:
-    text = describe(item, name)
+def _part(item: Any, name: Namer, scope: str) -> str:
+    text = describe(item, name, scope)
     return f"({text})" if isinstance(item, And | Or) else text
 
 
 def _event(cond: EventCondition, name: Namer) -> str:
     what = _either(cond.event_types, "or") or "any event"
     where = _filters(cond.where, name)
-    when = window(cond.window)
+    when = window(cond.window, name, "event")
     tail = f" {when}" if when else ""
     if cond.measure == "count":
         if cond.op == "=" and cond.value == 0:

@@ -32,6 +32,19 @@ CASES = [
         "Lifetime value is more than 100, and (Age is less than 30, or Age is more than 60)",
     ),
     ("age % 5 = 0", "age % 5 is 0"),  # no words for arithmetic: its PQL
+    # inside an event filter: event fields by name, the profile's attributes as "their"
+    (
+        'xEvent[eventType = "purchase" and revenue * 10 > $1.lifetimeValue].count() >= 1',
+        "did purchase where revenue * 10 is more than their Lifetime value",
+    ),
+    (
+        'xEvent[eventType = "purchase" and timestamp occurs after $1.signupDate].count() >= 1',
+        "did purchase after their Signup date",
+    ),
+    (
+        "xEvent.commerce.order.priceTotal > 100",
+        "did any event where Commerce › order › price total is more than 100",
+    ),
 ]
 
 

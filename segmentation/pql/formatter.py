@@ -59,9 +59,11 @@ def to_pql(expr: Any) -> str:
         raise InvalidInputError("the expression is nested too deeply to write as PQL") from None
 
 
-def fragment_to_pql(node: Any) -> str:
-    """The PQL of a part of a condition: an operand (``age % 5``) or a time window."""
+def fragment_to_pql(node: Any, scope: str = "profile") -> str:
+    """The PQL of a part of a condition: an operand (``age % 5``) or a time window, as
+    written at the top level or (``scope="event"``) inside an event filter."""
     formatter = _Formatter()
+    formatter.scope = scope
     kind = getattr(node, "kind", "")
     if kind in ("relative", "point", "between"):
         return formatter.window(node)
