@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from segmentation.errors import ConflictError, InvalidInputError, NameTakenError, NotFoundError
 from segmentation.expression_input import expression_from_data
@@ -37,6 +38,10 @@ _COLUMNS = "id, name, description, tags, expression, pql, version, created_at, u
 
 
 class Definition(BaseModel):
+    """Frozen: reads are kept per workspace generation and shared between callers."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: str
     name: str
     description: str = ""
@@ -60,12 +65,19 @@ def _row_to_definition(row: tuple) -> Definition:
         name=row[1],
         description=row[2] or "",
         tags=list(row[3] or []),
-        expression=expression_from_json(row[4]),
+        expression=_stored_expression(row[4]),
         pql=row[5],
         version=row[6],
         created_at=row[7],
         updated_at=row[8],
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_expression(text: str) -> Expression:
+    """A stored tree, parsed once per distinct JSON text (trees are frozen, so shared):
+    validating the tree is most of what reading a definition costs."""
+    return expression_from_json(text)
 
 
 def _clean_name(name: str) -> str:
@@ -112,14 +124,19 @@ class DefinitionStore:
     # --- reading -------------------------------------------------------------------
 
     def get(self, id_or_name: str) -> Definition:
+        """By id, else by name (any case); kept until the workspace next changes."""
+        found = self._db.memo(("definition", id_or_name), lambda: self._read(id_or_name))
+        if found is None:
+            raise NotFoundError(self._unknown_message(id_or_name))
+        return found
+
+    def _read(self, id_or_name: str) -> Definition | None:
         row = self._db.one(f"SELECT {_COLUMNS} FROM definitions WHERE id = ?", [id_or_name])
         if row is None:
             row = self._db.one(
                 f"SELECT {_COLUMNS} FROM definitions WHERE lower(name) = lower(?)", [id_or_name]
             )
-        if row is None:
-            raise NotFoundError(self._unknown_message(id_or_name))
-        return _row_to_definition(row)
+        return None if row is None else _row_to_definition(row)
 
     def find(self, id_or_name: str) -> Definition | None:
         try:
@@ -160,8 +177,13 @@ class DefinitionStore:
         return DefinitionPage(items=items, total=total, next_offset=next_offset)
 
     def all(self) -> list[Definition]:
-        rows = self._db.rows(f"SELECT {_COLUMNS} FROM definitions ORDER BY lower(name), id")
-        return [_row_to_definition(r) for r in rows]
+        """By name; kept until the workspace next changes (a job's every poll reads them)."""
+
+        def read() -> list[Definition]:
+            rows = self._db.rows(f"SELECT {_COLUMNS} FROM definitions ORDER BY lower(name), id")
+            return [_row_to_definition(r) for r in rows]
+
+        return list(self._db.memo("definitions", read))
 
     def versions(self, id_or_name: str) -> list[Definition]:
         current = self.get(id_or_name)

@@ -1,11 +1,17 @@
 """Preview: the qualified profiles, one page at a time, in a stable order.
 
 A segment is evaluated once per (query, as-of, data version, engine): the engine
-writes its ids once, and they are kept,
-numbered in profile id order, in a temporary table on a connection of the
-preview cache's own. Counting is then free, and any page reads only its slice
-of the numbered ids (DuckDB skips the rest by zone maps), so the hundredth
-page costs what the first does.
+writes its ids once, and they are kept, numbered in profile id order, in a table
+of an in-memory database attached to the workspace's DuckDB instance. Every
+connection of that instance sees it, so each thread reads pages on its own
+connection and pages of one or many segments are read at the same time; only
+the first evaluation of a segment is waited for, by those asking for that one.
+
+The profiles table is not stored in id order, so fetching the rows of a page
+reads all of it. Rows are therefore fetched a block of ``BLOCK`` numbers at a
+time and the blocks kept (least recently used out): paging through a segment
+reads the table once per block, not once per page. Blocks are keyed like the
+ids, on the data version, so a page always shows the data as it is.
 """
 
 # ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
@@ -14,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
@@ -26,6 +34,8 @@ from segmentation.store import Database, quote_ident
 
 MAX_PAGE = 10_000
 CACHED_SEGMENTS = 8
+BLOCK = 1_000  # profile rows fetched at once: 20 pages of 50
+CACHED_BLOCKS = 64
 
 
 class PreviewPage(BaseModel):
@@ -40,15 +50,29 @@ class PreviewPage(BaseModel):
     engine: str = "duckdb"  # who evaluated the segment
 
 
-class PreviewCache:
-    """Numbered id lists of recently previewed segments, least recently used out."""
+@dataclass
+class _Segment:
+    """One evaluated segment: its numbered ids' table, filled once under ``lock``."""
 
-    def __init__(self, db: Database, size: int = CACHED_SEGMENTS):
+    key: str
+    table: str
+    total: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class PreviewCache:
+    """Numbered id lists of recently previewed segments and blocks of their rows."""
+
+    def __init__(self, db: Database, size: int = CACHED_SEGMENTS, blocks: int = CACHED_BLOCKS):
         self._db = db
         self._size = size
-        self._lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._tables: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._max_blocks = blocks
+        self._lock = threading.Lock()  # held only to look up and evict, never over a query
+        self._segments: OrderedDict[str, _Segment] = OrderedDict()
+        self._blocks: OrderedDict[tuple[str, int], pd.DataFrame] = OrderedDict()
+        # one per cache: two services over one workspace keep their own ids
+        self._catalog = f"preview_cache_{uuid.uuid4().hex[:12]}"
+        self._attached = False
 
     def page(
         self,
@@ -56,39 +80,144 @@ class PreviewCache:
         sql: str,
         params: list,
         version: str,
-        columns: list[str],
+        types: dict[str, str],
         limit: int,
         offset: int,
     ) -> tuple[int, pd.DataFrame]:
-        with self._lock:
-            con = self._connection()
-            table, total = self._ensure(engine, con, sql, params, version)
-            select = ", ".join(f"p.{quote_ident(c)}" for c in columns)
-            rows = con.execute(
-                f"WITH page AS (SELECT rn, profile_id FROM {table} WHERE rn > ? AND rn <= ?) "
-                f"SELECT {select} FROM page JOIN profiles p USING (profile_id) ORDER BY page.rn",
-                [offset, offset + limit],
-            ).df()
-        return total, rows
+        """(total, rows ``offset + 1 .. offset + limit``): every column of ``types`` (all
+        the profiles' columns: blocks serve any choice of them), then their number ``rn``."""
+        segment = self._segment(engine, sql, params, version)
+        try:
+            return segment.total, self._rows(segment, types, limit, offset)
+        except duckdb.CatalogException:
+            if self._is_cached(segment):
+                raise
+            # evicted by another thread between lookup and read: evaluate it again
+            segment = self._segment(engine, sql, params, version)
+            return segment.total, self._rows(segment, types, limit, offset)
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            self._con = self._db.new_connection()
-        return self._con
+    # --- the numbered ids ----------------------------------------------------------
 
-    def _ensure(self, engine: Engine, con, sql: str, params: list, version: str):
+    def _segment(self, engine: Engine, sql: str, params: list, version: str) -> _Segment:
         key = hashlib.sha256(repr((sql, params, version, engine.name)).encode()).hexdigest()[:16]
-        if key in self._tables:
-            self._tables.move_to_end(key)
-            return self._tables[key]
-        table = f"preview_{key}"
-        engine.ids_into(sql, params, con, table, numbered=True)
-        total = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        self._tables[key] = (table, total)
-        while len(self._tables) > self._size:
-            _, (old_table, _) = self._tables.popitem(last=False)
-            con.execute(f"DROP TABLE IF EXISTS {old_table}")
-        return table, total
+        with self._lock:
+            self._attach()
+            segment = self._segments.get(key)
+            if segment is None:
+                segment = _Segment(key, f"{self._catalog}.preview_{key}")
+                self._segments[key] = segment
+            self._segments.move_to_end(key)
+            evicted = self._evict()
+        for old in evicted:
+            self._db.connection().execute(f"DROP TABLE IF EXISTS {old.table}")
+        with segment.lock:
+            if segment.total is None:
+                try:
+                    segment.total = self._evaluate(engine, sql, params, segment)
+                except BaseException:
+                    with self._lock:
+                        self._segments.pop(key, None)
+                    raise
+        return segment
+
+    def _attach(self) -> None:
+        if not self._attached:
+            self._db.connection().execute(f"ATTACH ':memory:' AS {self._catalog}")
+            self._attached = True
+
+    def _evaluate(self, engine: Engine, sql: str, params: list, segment: _Segment) -> int:
+        """The engine writes the ids to a temporary table of this thread's connection;
+        they are copied to the shared in-memory database, where every thread sees them."""
+        con = self._db.connection()
+        temp = f"preview_{segment.key}"
+        try:
+            engine.ids_into(sql, params, con, temp, numbered=True)
+            con.execute(
+                f"CREATE OR REPLACE TABLE {segment.table} AS SELECT * FROM temp.main.{temp}"
+            )
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{temp}")
+        return con.execute(f"SELECT count(*) FROM {segment.table}").fetchone()[0]
+
+    def _evict(self) -> list[_Segment]:
+        """Segments beyond the cache's size, least recently used first (lock held); one
+        still being evaluated stays (its table does not exist yet to be dropped)."""
+        done = [s for s in self._segments.values() if s.total is not None]
+        evicted = done[: max(0, len(self._segments) - self._size)]
+        for old in evicted:
+            del self._segments[old.key]
+            for block in [b for b in self._blocks if b[0] == old.key]:
+                del self._blocks[block]
+        return evicted
+
+    def _is_cached(self, segment: _Segment) -> bool:
+        with self._lock:
+            return self._segments.get(segment.key) is segment
+
+    # --- the rows ------------------------------------------------------------------
+
+    def _rows(self, segment: _Segment, types: dict[str, str], limit: int, offset: int):
+        """Rows numbered ``offset + 1 .. offset + limit`` (a profile whose id has no row in
+        the profiles table, an event-only id, has no row here either)."""
+        end = min(offset + limit, segment.total)
+        if offset >= end:
+            return self._fetch(segment, types, offset, offset)
+        first, last = offset // BLOCK, (end - 1) // BLOCK
+        blocks = self._cached_blocks(segment, first, last)
+        missing = [k for k, block in blocks.items() if block is None]
+        if missing:
+            low, high = missing[0] * BLOCK, min((missing[-1] + 1) * BLOCK, segment.total)
+            fetched = self._fetch(segment, types, low, high)
+            blocks.update(self._keep_blocks(segment, fetched, missing))
+        frame = blocks[first] if first == last else pd.concat(blocks.values(), ignore_index=True)
+        numbers = frame["rn"].to_numpy()
+        start, stop = numbers.searchsorted(offset, "right"), numbers.searchsorted(end, "right")
+        return frame.iloc[start:stop]
+
+    def _fetch(self, segment: _Segment, types: dict[str, str], low: int, high: int):
+        """Profile rows numbered ``low + 1 .. high``, on this thread's own connection."""
+        select = ", ".join(f"p.{quote_ident(c)}" for c in types)
+        rows = (
+            self._db.connection()
+            .execute(
+                f"WITH page AS (SELECT rn, profile_id FROM {segment.table} "
+                "WHERE rn > ? AND rn <= ?) "
+                f"SELECT {select}, page.rn FROM page JOIN profiles p USING (profile_id) "
+                "ORDER BY page.rn",
+                [low, high],
+            )
+            .df()
+        )
+        for name, duck_type in types.items():  # pandas reads DATE as a timestamp: a date
+            if duck_type == "DATE" and len(rows):
+                rows[name] = rows[name].dt.date
+        return rows
+
+    def _cached_blocks(
+        self, segment: _Segment, first: int, last: int
+    ) -> dict[int, pd.DataFrame | None]:
+        with self._lock:
+            found = {}
+            for k in range(first, last + 1):
+                found[k] = self._blocks.get((segment.key, k))
+                if found[k] is not None:
+                    self._blocks.move_to_end((segment.key, k))
+            return found
+
+    def _keep_blocks(
+        self, segment: _Segment, fetched: pd.DataFrame, numbers: list[int]
+    ) -> dict[int, pd.DataFrame]:
+        blocks = {}
+        block_of = (fetched["rn"] - 1) // BLOCK
+        for k in numbers:
+            blocks[k] = fetched[block_of == k].reset_index(drop=True)
+        with self._lock:
+            if self._segments.get(segment.key) is segment:  # not evicted meanwhile
+                for k, block in blocks.items():
+                    self._blocks[(segment.key, k)] = block
+                while len(self._blocks) > self._max_blocks:
+                    self._blocks.popitem(last=False)
+        return blocks
 
 
 def preview_page(
@@ -98,21 +227,21 @@ def preview_page(
     params: list,
     *,
     version: str,
+    types: dict[str, str],
     columns: list[str] | None,
     limit: int,
     offset: int,
 ) -> PreviewPage:
-    """Page ``offset .. offset + limit`` of the profiles ``sql`` selects, by profile id."""
+    """Page ``offset .. offset + limit`` of the profiles ``sql`` selects, by profile id;
+    ``types``: the profiles' columns and their DuckDB types."""
     if limit < 1 or limit > MAX_PAGE:
         raise InvalidInputError(f"The page size must be between 1 and {MAX_PAGE}; got {limit}.")
     if offset < 0:
         raise InvalidInputError(f"The offset must be 0 or more; got {offset}.")
-    types = engine.schema().profile_columns or {}
     chosen = _check_columns(columns, list(types))
-    total, rows = cache.page(engine, sql, params, version, chosen, limit, offset)
-    for name in chosen:  # pandas reads DATE as a timestamp; show it as the date it is
-        if types[name] == "DATE" and len(rows):
-            rows[name] = rows[name].dt.date
+    total, rows = cache.page(engine, sql, params, version, types, limit, offset)
+    picked = slice(0, -1) if chosen == list(types) else rows.columns.get_indexer(chosen)
+    rows = rows.iloc[:, picked].reset_index(drop=True)
     next_offset = offset + limit if offset + limit < total else None
     return PreviewPage(
         total=total,

@@ -158,12 +158,15 @@ class SegmentationService:
 
     @property
     def engine_config(self) -> EngineConfig:
-        raw = self.db.get_meta("engine")
-        return EngineConfig.model_validate_json(raw) if raw else EngineConfig()
+        def read() -> EngineConfig:
+            raw = self.db.get_meta("engine")
+            return EngineConfig.model_validate_json(raw) if raw else EngineConfig()
+
+        return self.db.memo("engine_config", read)
 
     @property
     def _engine(self) -> Engine:
-        config = self.engine_config  # another process (the CLI) may have switched it
+        config = self.engine_config  # another service over this workspace may have switched it
         with self._engine_lock:
             if self._engine_obj is None or self._engine_obj.config != config:
                 self._engine_obj = open_engine(self.db, config)
@@ -460,20 +463,30 @@ class SegmentationService:
     ) -> PreviewPage:
         # "now" is taken to the minute, so paging through a segment sees one result
         when = to_utc_naive(as_of) if as_of else utc_now().replace(second=0)
-        sql, params = self.compile(query, when)
+        sql, params = self._compiled(query, when)
         return preview_page(
             self._engine,
             self._preview_cache,
             sql,
             params,
             version=self._data_version(),
+            types=self.schema().profile_columns or {},
             columns=columns,
             limit=limit,
             offset=offset,
         )
 
+    def _compiled(self, query: Query, when: dt.datetime) -> tuple[str, list]:
+        """:meth:`compile`, kept until the workspace changes for queries given as text
+        (what a client paging through a preview sends again and again)."""
+        if not isinstance(query, str):
+            return self.compile(query, when)
+        return self.db.memo(("compiled", query, when), lambda: self.compile(query, when))
+
     def _data_version(self) -> str:
-        return str(self.db.scalar("SELECT count(*) FROM loads"))
+        return self.db.memo(
+            "data_version", lambda: str(self.db.scalar("SELECT count(*) FROM loads"))
+        )
 
     def estimate(self, query: Query, as_of: dt.datetime | None = None) -> estimates.Estimate:
         expr, when = self.expression(query), to_utc_naive(as_of)

@@ -4,6 +4,13 @@ Each thread gets its own connection to the shared database instance (DuckDB
 caches the instance per path inside a process), every result is fully fetched
 before it leaves a method, and all writes go through one lock so that they are
 applied one at a time, each in its own transaction.
+
+DuckDB lets one process write a file, and in this process every write goes
+through :meth:`Database.write`, which counts the transactions it commits
+(``generation``). A value derived from stored rows (the workspace settings, the
+tables' columns, a compiled query) is therefore current for as long as the
+generation has not moved: :meth:`Database.memo` keeps such values per
+generation, so that a request does not read them again on every call.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -27,6 +35,8 @@ from segmentation.migrations import MIGRATIONS
 DEFAULT_PATH = Path("workspace") / "segments.duckdb"
 ENV_PATH = "SEGMENTATION_WORKSPACE"
 
+T = TypeVar("T")
+MEMO_SIZE = 256  # values kept by Database.memo, least recently used out
 _LOCK_PATTERN = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -64,6 +74,10 @@ class Database:
         self._pool_lock = threading.Lock()
         self._extra: list[duckdb.DuckDBPyConnection] = []
         self._keepalive = self._connect()  # keeps the instance (and its cache) alive
+        self.generation = 0  # committed write transactions so far (see the module doc)
+        self._memo: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self._committed = threading.local()  # callbacks of this thread's open write
         self._migrate()
 
     @classmethod
@@ -180,12 +194,50 @@ class Database:
         with self._write_lock:
             con = self.connection()
             con.execute("BEGIN TRANSACTION")
+            self._committed.callbacks = []
             try:
                 yield con
             except BaseException:
+                self._committed.callbacks = None
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+            self.generation += 1  # after the commit: a reader that saw it reads anew
+            callbacks, self._committed.callbacks = self._committed.callbacks, None
+            for callback in callbacks:
+                callback()
+
+    @property
+    def in_write(self) -> bool:
+        """Whether this thread is inside :meth:`write` (its reads see uncommitted rows)."""
+        return getattr(self._committed, "callbacks", None) is not None
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the write transaction this thread is in commits, still
+        under the write lock and with ``generation`` already moved (so it can remember
+        what it wrote as current); never if the transaction rolls back."""
+        if not self.in_write:
+            raise RuntimeError("after_commit is for use inside db.write()")
+        self._committed.callbacks.append(callback)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, kept until the next committed write. The generation is read
+        before computing, so a value computed while a write commits is not kept past it."""
+        if self.in_write:  # it could see this transaction's own uncommitted rows
+            return compute()
+        generation = self.generation
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is not None and hit[0] == generation:
+                self._memo.move_to_end(key)
+                return hit[1]
+        value = compute()  # outside the lock: two threads may compute it, both right
+        with self._memo_lock:
+            self._memo[key] = (generation, value)
+            self._memo.move_to_end(key)
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
 
     def _migrate(self) -> None:
         con = self.connection()
@@ -205,7 +257,10 @@ class Database:
     # --- workspace settings --------------------------------------------------------
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        value = self.scalar("SELECT value FROM workspace_meta WHERE key = ?", [key])
+        settings = self.memo(
+            "workspace_meta", lambda: dict(self.rows("SELECT * FROM workspace_meta"))
+        )
+        value = settings.get(key)
         return default if value is None else value
 
     def set_meta(self, key: str, value: str, con: duckdb.DuckDBPyConnection | None = None) -> None:

@@ -30,6 +30,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -46,6 +47,7 @@ TaskStatus = Literal["NEW", "PROCESSING", "CANCELLING", "SUCCEEDED", "FAILED", "
 ACTIVE: tuple[str, ...] = ("NEW", "PROCESSING", "CANCELLING")
 FINISHED: tuple[str, ...] = ("SUCCEEDED", "FAILED", "CANCELLED")
 INTERRUPTED = "The program running this task stopped before it finished."
+KNOWN_TASKS = 1_000  # tasks answered from memory, least recently read out
 _COLUMNS = (
     "id, kind, status, progress, message, error, payload, result, pid, "
     "created_at, started_at, finished_at, updated_at"
@@ -183,6 +185,10 @@ class TaskRunner:
         self._live: dict[str, _Live] = {}
         self._guard = threading.Lock()
         self._closed = False
+        # task id -> (db generation, the task as stored then): polls of a running task
+        # and pages of a finished preview are answered from here while nothing was written
+        self._known: OrderedDict[str, tuple[int, Task]] = OrderedDict()
+        self._known_lock = threading.Lock()
 
     def register(
         self,
@@ -260,6 +266,7 @@ class TaskRunner:
                 [task.id, kind, task.status, 0.0, "", None, _dump(payload), None, task.pid]
                 + [now, None, None, now],
             )
+            self._db.after_commit(lambda: self._remember([task], self._db.generation))
         live = _Live()
         with self._guard:
             self._live[task.id] = live
@@ -307,31 +314,35 @@ class TaskRunner:
     # --- reading --------------------------------------------------------------------------
 
     def get(self, task_id: str, kind: str | None = None) -> Task:
-        row = self._db.one(
-            f"SELECT {_COLUMNS} FROM tasks WHERE id = ? AND (? IS NULL OR kind = ?)",
-            [task_id, kind, kind],
-        )
-        if row is None:
+        generation = self._db.generation  # before reading: a write meanwhile outdates it
+        with self._known_lock:
+            hit = self._known.get(task_id)
+        task = hit[1] if hit is not None and hit[0] == generation else None
+        if task is None:
+            row = self._db.one(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", [task_id])
+            task = _row_to_task(row) if row is not None else None
+            if task is not None and not self._db.in_write:  # committed rows only
+                self._remember([task], generation)
+        if task is None or (kind is not None and task.kind != kind):
             what = f"{kind} task" if kind else "task"
             raise NotFoundError(f"No {what} with id {task_id!r}.")
-        return _row_to_task(row)
+        return task
 
     def list(
         self, kind: str, *, status: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[Task]:
         """Newest first."""
+        where, params = _where(kind=kind, status=status)
         rows = self._db.rows(
-            f"SELECT {_COLUMNS} FROM tasks WHERE kind = ? AND (? IS NULL OR status = ?) "
+            f"SELECT {_COLUMNS} FROM tasks WHERE {where} "
             "ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-            [kind, status, status, limit, offset],
+            [*params, limit, offset],
         )
         return [_row_to_task(r) for r in rows]
 
     def count(self, kind: str, *, status: str | None = None) -> int:
-        return self._db.scalar(
-            "SELECT count(*) FROM tasks WHERE kind = ? AND (? IS NULL OR status = ?)",
-            [kind, status, status],
-        )
+        where, params = _where(kind=kind, status=status)
+        return self._db.scalar(f"SELECT count(*) FROM tasks WHERE {where}", params)
 
     def set_result(self, task_id: str, result: Any) -> None:
         """Replace a task's stored result (an export whose files were deleted)."""
@@ -462,7 +473,26 @@ class TaskRunner:
         where = "id = ?" + (" AND list_contains(?, status)" if statuses else "")
         params = [*values.values(), task_id] + ([statuses] if statuses else [])
         with self._db.write(within=within) as con:
-            con.execute(f"UPDATE tasks SET {sets} WHERE {where}", params)
+            rows = con.execute(
+                f"UPDATE tasks SET {sets} WHERE {where} RETURNING {_COLUMNS}", params
+            ).fetchall()
+            tasks = [_row_to_task(r) for r in rows]
+            self._db.after_commit(lambda: self._remember(tasks, self._db.generation))
+
+    def _remember(self, tasks: list[Task], generation: int) -> None:
+        with self._known_lock:
+            for task in tasks:
+                self._known[task.id] = (generation, task)
+                self._known.move_to_end(task.id)
+            while len(self._known) > KNOWN_TASKS:
+                self._known.popitem(last=False)
+
+
+def _where(**equal: str | None) -> tuple[str, list[str]]:
+    """``column = ?`` for each value given. Not ``(? IS NULL OR column = ?)``: DuckDB
+    cannot push that filter into the scan, and every read of a task paid ~4 ms for it."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    return " AND ".join(f"{column} = ?" for column in given) or "true", list(given.values())
 
 
 def _dump(value: Any) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -63,6 +64,28 @@ def test_pages_walk_to_the_end_and_match_the_direct_preview(api):
     }
     past = api.get(f"/preview/{preview_id}", params={"offset": 5000}).json()
     assert (past["results"], past["links"]["next"]) == ([], "")
+
+
+def test_pages_read_by_eight_clients_at_once_are_each_the_right_page(api):
+    """aepp pages with five threads: pages of two previews read at once, by many clients,
+    are each what the direct preview of that page is."""
+    ids = {pql: _create(api, pql) for pql in (PQL, 'country = "US"')}
+    for preview_id in ids.values():
+        _ready(api, preview_id)
+    work = [(pql, offset) for pql in ids for offset in range(0, 200, 10)] * 2
+
+    def read(item: tuple[str, int]) -> list[str]:
+        pql, offset = item
+        page = api.get(f"/preview/{ids[pql]}?offset={offset}&limit=10").json()
+        return [r["objectId"] for r in page["results"]]
+
+    with ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(read, work))
+    direct = {
+        (pql, offset): api.svc.preview(pql, limit=10, offset=offset).rows["profile_id"].tolist()
+        for pql, offset in set(work)
+    }
+    assert pages == [direct[item] for item in work]
 
 
 def test_results_carry_the_profile_attributes(api):

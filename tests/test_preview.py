@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from segmentation import SegmentationService
+from segmentation import SegmentationService, preview
 from segmentation.errors import InvalidInputError
 from tests.conftest import AS_OF
 
@@ -69,3 +71,47 @@ def test_many_segments_previewed_in_turn_stay_correct(svc: SegmentationService, 
     for age in range(20, 80, 4):  # more segments than the cache keeps
         page = svc.preview(f"age > {age}", as_of=AS_OF, limit=5)
         assert page.total == int((profiles["age"] > age).sum())
+
+
+@pytest.mark.parametrize(
+    ("limit", "offsets"), [(5, [0, 14, 15, 16, 31]), (37, [0, 40]), (100, [3])]
+)
+def test_pages_that_cross_row_blocks_hold_the_same_rows(
+    svc: SegmentationService, frames, monkeypatch, limit, offsets
+):
+    """Rows are fetched a block of numbers at a time (16 here): a page inside one block,
+    across two, or across several shows exactly the members it numbers, with their values."""
+    monkeypatch.setattr(preview, "BLOCK", 16)
+    profiles, _ = frames
+    members = profiles[profiles["age"] > 50].sort_values("profile_id").reset_index(drop=True)
+    for offset in offsets:
+        page = svc.preview("age > 50", as_of=AS_OF, limit=limit, offset=offset)
+        expected = members.iloc[offset : offset + limit]
+        assert page.rows["profile_id"].tolist() == expected["profile_id"].tolist()
+        assert page.rows["email"].tolist() == expected["email"].tolist()
+        assert page.rows["age"].tolist() == expected["age"].tolist()
+    past = svc.preview("age > 50", as_of=AS_OF, limit=limit, offset=len(members) + 1)
+    assert past.rows.empty and list(past.rows.columns) == list(profiles.columns)
+
+
+def test_pages_read_by_many_threads_at_once_are_each_the_right_page(
+    svc: SegmentationService, frames, monkeypatch
+):
+    """Eight readers page through more segments than the cache keeps, so that segments
+    are evaluated, read and evicted at the same time: every page is still its own."""
+    monkeypatch.setattr(preview, "BLOCK", 16)
+    profiles, _ = frames
+    ages = range(20, 80, 5)  # 12 segments, 8 kept
+    work = [(age, offset) for age in ages for offset in range(0, 120, 20)] * 3
+
+    def expected(age: int, offset: int) -> list[str]:
+        return sorted(profiles[profiles["age"] > age]["profile_id"])[offset : offset + 20]
+
+    def read(item: tuple[int, int]) -> list[str]:
+        age, offset = item
+        page = svc.preview(f"age > {age}", as_of=AS_OF, limit=20, offset=offset)
+        return page.rows["profile_id"].tolist()
+
+    with ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(read, work))
+    assert pages == [expected(age, offset) for age, offset in work]

@@ -139,3 +139,37 @@ def test_connections_of_finished_threads_are_closed():
     db.scalar("SELECT 1")
     assert len(db._by_thread) <= 2
     db.close()
+
+
+def test_a_setting_read_is_kept_until_the_next_write_and_never_from_a_rolled_back_one():
+    """Settings (and other values derived from stored rows) are read once per committed
+    write: the next read after a write sees it, and what a transaction saw of its own
+    uncommitted rows is never kept."""
+    db = Database.open(":memory:")
+    db.set_meta("timezone", "UTC")
+    assert db.get_meta("timezone") == "UTC"
+    db.set_meta("timezone", "Europe/Berlin")
+    assert db.get_meta("timezone") == "Europe/Berlin"
+    with pytest.raises(RuntimeError, match="undone"), db.write() as tx:
+        db.set_meta("timezone", "Asia/Tokyo", tx)
+        assert db.get_meta("timezone") == "Asia/Tokyo"  # the transaction sees its own
+        raise RuntimeError("undone")
+    assert db.get_meta("timezone") == "Europe/Berlin"
+    db.close()
+
+
+def test_after_commit_runs_once_committed_and_never_after_a_rollback():
+    db = Database.open(":memory:")
+    ran: list[str] = []
+    with db.write():
+        db.after_commit(lambda: ran.append(f"committed at {db.generation}"))
+        assert ran == []
+    generation = db.generation
+    assert ran == [f"committed at {generation}"]
+    with pytest.raises(ValueError), db.write():
+        db.after_commit(lambda: ran.append("rolled back"))
+        raise ValueError("no")
+    assert ran == [f"committed at {generation}"]
+    with pytest.raises(RuntimeError, match=r"inside db\.write"):
+        db.after_commit(lambda: None)
+    db.close()

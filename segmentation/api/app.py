@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 from fastapi import FastAPI
 from starlette.routing import Mount
@@ -67,7 +66,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         sent = dict(scope["headers"]).get(b"x-request-id", b"")
-        rid = sent.decode("latin-1")[:128] or uuid.uuid4().hex
+        rid = sent.decode("latin-1")[:128] or errors.new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
 
         started = time.perf_counter()
@@ -110,7 +109,7 @@ class JsonAnswers:
                     status = message["status"]
                     text = f"The path {path!r} is not allowed here (no '..', '//' or NUL)."
                     code = f"UPAPI-113434-{status}"
-                    body = errors.envelope_body(status, code, text, uuid.uuid4().hex)
+                    body = errors.envelope_body(status, code, text, errors.new_request_id())
                     data = json.dumps(body).encode()
                     await send(
                         {
