@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from segmentation import SegmentationService
 from segmentation.compiler import CompileOptions, Schema, compile_segment
 from segmentation.errors import UnsupportedError
-from segmentation.model import EventCondition, EventMeasure, FieldRef
+from segmentation.model import EventCondition, EventMeasure, EventValues, FieldRef
 from segmentation.pql import parse, to_pql
 from segmentation.store import Database, quote_ident
 from tests.conftest import AS_OF, make_frames
@@ -163,6 +163,11 @@ FIELD_TYPES = {
     "metrics.commerce.abandons.value": "DOUBLE",
     "revenue": "DOUBLE",
     "ltv": "DOUBLE",
+    "person.orders.storeId": "VARCHAR[]",
+    "orders": "VARCHAR[]",
+    "commerce.item.price": "DOUBLE",
+    "productListItems": 'STRUCT("SKU" VARCHAR)[]',
+    "birthDate": "DATE",
 }
 
 
@@ -170,7 +175,7 @@ def _fields(node: object, found: dict[str, set[str]]) -> dict[str, set[str]]:
     """The profile and event fields a tree names (measured fields included)."""
     if isinstance(node, FieldRef):
         found[node.scope].add(node.path)
-    if isinstance(node, (EventCondition, EventMeasure)) and node.field:
+    if isinstance(node, (EventCondition, EventMeasure, EventValues)) and node.field:
         found["event"].add(node.field)
     for value in getattr(node, "__dict__", {}).values():
         for item in value if isinstance(value, list) else [value]:
