@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Body, Response
 
+from segmentation.aep_json import expression_to_aep
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
@@ -59,8 +60,8 @@ def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
             "mergePolicy": {"id": wire.MERGE_POLICY, "version": 1},
             "status": s.status,  # ours: FAILED when this definition alone could not run
         }
-        if found is not None:
-            segment["expression"] = wire.write_expression(found.expression)
+        if found is not None:  # its stored PQL: clients poll a running job, keep it cheap
+            segment["expression"] = expression_to_aep(found)
         segments.append({"segmentId": s.segment_id, "segment": segment})
     updated = j.finished_at or j.started_at or j.created_at
     return {
@@ -150,6 +151,8 @@ def create_job(caller: Writer, body: Any = Body(...)) -> dict[str, Any]:
 
 @router.get("/segment/jobs/{job_id}")
 def get_job(caller: Reader, job_id: str) -> dict[str, Any]:
+    """What clients poll while the job runs: read from memory while nothing else was
+    written (the job's own progress is remembered as it is written)."""
     return job(caller.service.jobs.get(job_id), caller)
 
 
