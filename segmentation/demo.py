@@ -87,11 +87,13 @@ def load_large_demo(
     profiles: int = LARGE_DEMO_PROFILES,
     folder: Path | None = None,
     now: dt.datetime | None = None,
+    history: bool = True,
 ) -> str:
     """Generate (once, beside the workspace) and load a demo big enough to be sampled.
 
     Replaces the workspace's profiles and events; saved segments stay, and one job
     run now records their members on the new data (earlier runs stay in the history).
+    ``history=False`` skips the weekly runs (most of the load time at 300,000 profiles).
     """
     from segmentation.samples import generate_demo
 
@@ -106,7 +108,7 @@ def load_large_demo(
             events_per_profile=LARGE_DEMO_EVENTS_PER_PROFILE,
             fmt="parquet",
         )
-    message = load_demo(svc, force=True, folder=folder, now=now)
+    message = load_demo(svc, force=True, folder=folder, now=now, history=history)
     if svc.definitions.all():
         svc.jobs.run("*")
     return message

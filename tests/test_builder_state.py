@@ -231,18 +231,56 @@ def test_pql_to_state_and_back(pql: str) -> None:
     assert pql_of(state) == to_pql(expr)
 
 
-EDITED_AS_PQL = [
-    "age + 1 > 30",  # arithmetic
-    "birthDate.getMonth() = currentMonth()",  # date functions
-    'xEvent[eventType = "a" or eventType = "b"].count() > 0',  # or inside event filters
-    "signupDate occurs <= 3 days after today",  # window the builder has no form for
-    "true",
+ROUND_TRIPS += [  # a profile attribute as the right side of a comparison
+    "age > minAge",
+    "country != homeAddress.countryCode",
+    "signupDate occurs before lastSeen",
+    'xEvent[eventType = "purchase" and revenue >= listPrice].count() >= 1',
+]
+
+# Parts the builder has no widget for: a read-only PQL row each, kept as written,
+# while the parts around them stay ordinary rows.
+PQL_ROWS = [
+    ("arithmetic", "age + 1 > 30", ["pql"]),
+    ("date functions", "birthDate.getMonth() = currentMonth()", ["pql"]),
+    ("or inside event filters", 'xEvent[eventType = "a" or eventType = "b"].count() > 0', ["pql"]),
+    ("a window with no form", "signupDate occurs <= 3 days after today", ["pql"]),
+    ("a constant", "true", ["pql"]),
+    ("if(...)", 'country = "DE" and if(age > 30, lifetimeValue, 0) > 100', ["attribute", "pql"]),
+    (
+        "measure vs measure, in a group",
+        'age > 18 and (xEvent[eventType = "a"].count() > xEvent[eventType = "b"].count()'
+        " or vip = true)",
+        ["attribute", ["pql", "attribute"]],
+    ),
+    ("negated", "not (age + 1 > 30) and vip = true", ["pql", "attribute"]),
+    ("a measure vs an attribute", "xEvent.sum(revenue) > lifetimeValue", ["pql"]),
 ]
 
 
-@pytest.mark.parametrize("pql", EDITED_AS_PQL)
-def test_rare_shapes_are_edited_as_pql(pql: str) -> None:
-    assert bs.from_expression(parse(pql)) is None
+def _kinds(group: GroupState) -> list:
+    return [_kinds(n) if isinstance(n, GroupState) else n.kind for n in group.items]
+
+
+@pytest.mark.parametrize(("case", "pql", "kinds"), PQL_ROWS, ids=[c[0] for c in PQL_ROWS])
+def test_parts_with_no_widget_are_kept_as_pql_rows(case: str, pql: str, kinds: list) -> None:
+    expr = parse(pql)
+    state = bs.from_expression(expr)
+    assert _kinds(state) == kinds
+    assert bs.to_expression(state) == expr  # saved unchanged
+    # ... also after an edit of another row and a trip through the URL draft
+    bs.add_row(state, state.id, "attribute")
+    again = bs.state_from_json(bs.state_to_json(state))
+    assert bs.to_expression(again) == expr
+
+
+def test_a_pql_row_can_be_negated_and_removed() -> None:
+    state = bs.from_expression(parse("age + 1 > 30 and vip = true"))
+    pql_row, _vip = state.items
+    pql_row.negate = True
+    assert pql_of(state) == "not (age + 1 > 30) and vip = true"
+    bs.remove(state, pql_row.id)
+    assert pql_of(state) == "vip = true"
 
 
 def test_editing_keeps_ids_and_values() -> None:
@@ -262,3 +300,66 @@ def test_editing_keeps_ids_and_values() -> None:
 
 def test_next_sequence_label_skips_used_letters() -> None:
     assert bs.next_label([StepState(label="A"), StepState(label="C")]) == "B"
+
+
+# Rows the user started but did not finish: the PQL cannot hold them, the draft must.
+UNFINISHED = [
+    ("field chosen, no value yet", AttributeRow(field="country", op="eq"), True),
+    ("a blank row", AttributeRow(), True),
+    ("between with one bound", AttributeRow(field="age", op="between", value=18), True),
+    ("filled in", AttributeRow(field="age", op=">", value=18), False),
+    ("an event filter with no value", EventRow(filters=[AttributeRow(scope="event")]), True),
+    ("an event, filled in", EventRow(event_types=["purchase"]), False),
+    ("an aggregate with no property", EventRow(how="aggregate"), True),
+    ("a sequence with an empty step", SequenceRow(), True),
+    ("a segment not chosen", SegmentRow(), True),
+    (
+        "compared with a field not chosen",
+        AttributeRow(field="age", op=">", compare_field=True),
+        True,
+    ),
+    ("a group holding a blank row", GroupState(items=[AttributeRow()]), True),
+]
+
+
+@pytest.mark.parametrize(("case", "node", "expected"), UNFINISHED, ids=[c[0] for c in UNFINISHED])
+def test_unfinished_rows_are_found(case: str, node: bs.Node, expected: bool) -> None:
+    assert bs.unfinished(GroupState(items=[node])) is expected
+
+
+def test_builder_state_round_trips_through_json() -> None:
+    import json
+
+    root = GroupState(
+        match="any",
+        items=[
+            AttributeRow(field="country", op="in", value=["DE", 3]),
+            AttributeRow(
+                field="signupDate",
+                op="date_between",
+                window=WindowState(mode="between", start=dt.date(2024, 1, 1)),
+            ),
+            AttributeRow(field="seen", op="=", value=dt.datetime(2024, 5, 1, 12, 30)),
+            EventRow(event_types=["purchase"], filters=[AttributeRow(scope="event", field="sku")]),
+            SequenceRow(steps=[StepState(label="A", within_amount=2, within_unit="week")]),
+            GroupState(negate=True, items=[SegmentRow(segment="s1", negate=True)]),
+        ],
+    )
+    text = json.dumps(bs.state_to_json(root))  # what the URL carries
+    assert bs.state_from_json(json.loads(text)) == root
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        {"kind": "attribute"},
+        {"kind": "nope"},
+        {"kind": "group", "items": [{"x": 1}]},
+        {"kind": "group", "items": [{"kind": "attribute", "value": {"a": 1, "b": 2}}]},
+    ],
+)
+def test_a_broken_builder_state_is_refused(data: object) -> None:
+    with pytest.raises(ValueError):
+        bs.state_from_json(data)

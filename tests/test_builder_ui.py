@@ -111,13 +111,35 @@ def test_pql_apply_loads_visual_builder(app: AppTest) -> None:
     assert _pql(app) == text
 
 
-def test_rare_shape_is_edited_as_pql(app: AppTest) -> None:
+def test_a_part_with_no_widget_is_a_read_only_row_kept_on_edits(app: AppTest) -> None:
     app.run()
-    _by_key(app.text_area, "builder_pql_text").input("age + 1 > 30")
+    _by_key(app.text_area, "builder_pql_text").input('age + 1 > 30 and country = "DE"')
     _by_key(app.button, "builder_pql_apply").click()
     app.run()
     assert not app.exception
-    assert any("edited as PQL" in i.value for i in app.info)
+    assert [c.value for c in app.code] == ["age + 1 > 30"]  # shown as written, read-only
+    _key_ending(app.selectbox, ":v-eq").select("FR")  # the other row is still a widget
+    app.run()
+    assert _pql(app) == 'age + 1 > 30 and country = "FR"'
+
+
+def test_compare_with_another_field(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-attribute").click()
+    app.run()
+    for widgets, suffix, value in [
+        ("selectbox", ":field", "country"),
+        ("selectbox", ":op", "ne"),
+        ("segmented_control", ":cmp", True),  # compare with: another field
+    ]:
+        _key_ending(getattr(app, widgets), suffix).set_value(value)
+        app.run()
+    other = _key_ending(app.selectbox, ":other")
+    assert "Country" not in other.options and "Loyalty tier" in other.options  # text fields
+    other.select("loyaltyTier")
+    app.run()
+    assert not app.exception
+    assert _pql(app) == "country != loyaltyTier"
 
 
 def test_save_creates_a_definition(app: AppTest) -> None:
@@ -262,3 +284,46 @@ def test_waterfall_and_stale_members_are_shown(app: AppTest) -> None:
     assert list(table["condition"]) == ['loyaltyTier = "gold"', "age > 40"]
     assert table["so_far"].iloc[-1] == svc.preview(d.id).total
     svc.definitions.delete(d.id)
+
+
+def _draft(pql: str, builder: dict | None) -> str:
+    import base64
+    import json
+
+    fields = {"pql": pql, "name": "Draft", "description": "", "tags": []}
+    if builder is not None:
+        fields["builder"] = builder
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+
+def test_a_link_brings_back_a_condition_not_filled_in_yet(app: AppTest) -> None:
+    from ui import builder_state as bs
+
+    started = bs.GroupState(
+        items=[
+            bs.AttributeRow(field="country", op="eq", value="DE"),
+            bs.AttributeRow(field="loyaltyTier", op="eq"),  # no value yet
+        ]
+    )
+    app.query_params["draft"] = _draft('country = "DE"', bs.state_to_json(started))
+    app.run()
+    assert not app.exception
+    fields = [w.value for w in app.selectbox if w.key and w.key.endswith(":field")]
+    assert fields == ["country", "loyaltyTier"]
+    assert _pql(app) == 'country = "DE"'
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        {"kind": "group", "items": [{"kind": "pql", "pql": "(("}]},  # text edited by hand
+        {"kind": "group", "items": [{"kind": "attribute", "field": "age", "op": ">", "value": 3}]},
+    ],
+    ids=["unreadable", "another rule than the PQL"],
+)
+def test_a_link_whose_rows_do_not_fit_shows_its_rule(app: AppTest, builder: dict) -> None:
+    app.query_params["draft"] = _draft('country = "DE"', builder)
+    app.run()
+    assert not app.exception
+    assert any("unfinished conditions could not be read" in w.value for w in app.warning)
+    assert _pql(app) == 'country = "DE"'

@@ -3,8 +3,10 @@
 Pure Python (no streamlit): the page keeps a ``GroupState`` in session state,
 edits it in callbacks, and calls ``to_expression`` for the PQL tab and the
 estimate. ``from_expression`` goes the other way for PQL typed by hand or a
-saved definition; it returns None for the rare shapes the builder cannot show,
-and then the page edits that expression as PQL text only.
+saved definition. A part the builder has no widget for (``let``, ``if(..)``,
+arithmetic, an event measure compared with another, OR inside event filters)
+becomes a ``PqlRow``: shown read-only, kept exactly as written, and still
+movable, negatable and removable, so the rest of the definition stays editable.
 
 Every group and row carries a stable ``id`` so widget keys survive adding,
 removing and moving rows. Rows that are not filled in yet (no field chosen)
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from dataclasses import field as dc_field
+from functools import lru_cache
 from typing import Any, Literal
 
 from segmentation.model import (
@@ -50,6 +53,7 @@ from segmentation.model import (
     TextMatch,
     TimeWindow,
 )
+from segmentation.pql import parse, to_pql
 
 
 def new_id() -> str:
@@ -67,7 +71,7 @@ OP_LABELS: dict[str, str] = {
     "not_contains": "does not contain",
     "starts": "starts with",
     "ends": "ends with",
-    "like": "like (% and _ wildcards)",
+    "like": "like (wildcards % _)",
     "matches": "matches regex",
     "empty": "is empty",
     "not_empty": "is not empty",
@@ -121,6 +125,8 @@ OPS_BY_KIND: dict[str, list[str]] = {
     "list": ["includes", "intersects", "superset", "subset", "empty", "not_empty"],
 }
 OPS_BY_KIND["timestamp"] = OPS_BY_KIND["date"]
+# ops whose right side may be another field of the profile (or of the event)
+FIELD_VALUE_OPS = {"eq", "ne", "=", "!=", ">", ">=", "<", "<=", "before", "after"}
 OPS_BY_KIND["other"] = ["eq", "ne", "empty", "not_empty"]
 NO_VALUE_OPS = {"empty", "not_empty", "true", "false"}
 # ops whose value is a list of scalars
@@ -185,6 +191,9 @@ class AttributeRow:
     scope: Literal["profile", "event"] = "profile"
     # Keeps "x.equals("a")" (a TextMatch) apart from "x = "a"" (a Compare) on round trips.
     text_method: bool = False
+    # "compare with: another field" (``age > minAge``): the right side is that field
+    compare_field: bool = False
+    other_field: str | None = None
 
 
 @dataclass
@@ -233,7 +242,17 @@ class SegmentRow:
     negate: bool = False
 
 
-Row = AttributeRow | EventRow | SequenceRow | SegmentRow
+@dataclass
+class PqlRow:
+    """A part the builder has no widget for, kept as its canonical PQL text."""
+
+    id: str = dc_field(default_factory=new_id)
+    kind: Literal["pql"] = "pql"
+    pql: str = ""
+    negate: bool = False
+
+
+Row = AttributeRow | EventRow | SequenceRow | SegmentRow | PqlRow
 
 
 @dataclass
@@ -251,6 +270,7 @@ ROW_KINDS = {
     "event": EventRow,
     "sequence": SequenceRow,
     "segment": SegmentRow,
+    "pql": PqlRow,
 }
 
 
@@ -297,11 +317,24 @@ def window_to_model(w: WindowState) -> TimeWindow | None:
     return None
 
 
+def _compare_fields(row: AttributeRow, ref: FieldRef) -> Condition | None:
+    """``field op otherField``; None until the other field is chosen."""
+    if not row.other_field:
+        return None
+    other = FieldRef(path=row.other_field, scope=row.scope)
+    if row.op in ("before", "after"):
+        return Occurs(operand=ref, window=PointWindow(direction=row.op, anchor=other))
+    op = {"eq": "=", "ne": "!="}.get(row.op, row.op)
+    return Compare(op=op, left=ref, right=other)
+
+
 def _attribute(row: AttributeRow) -> Condition | None:
     if not row.field:
         return None
     ref = FieldRef(path=row.field, scope=row.scope)
     op, value = row.op, row.value
+    if row.compare_field and op in FIELD_VALUE_OPS:
+        return _compare_fields(row, ref)
     if op in ("empty", "not_empty"):
         return NullCheck(operand=ref, is_null=op == "empty")
     if op in ("true", "false"):
@@ -427,11 +460,19 @@ def node_to_expression(node: Node) -> Condition | None:
         cond = _sequence(node)
     elif isinstance(node, SegmentRow):
         cond = SegmentRef(segment=node.segment) if node.segment else None
+    elif isinstance(node, PqlRow):
+        cond = _parsed(node.pql) if node.pql.strip() else None
     else:  # pragma: no cover - all kinds handled above
         cond = None
     if cond is None:
         return None
     return Not(item=cond) if node.negate else cond
+
+
+@lru_cache(maxsize=512)
+def _parsed(text: str) -> Condition:
+    # canonical text of a tree: parse(to_pql(t)) == t is the project's round-trip rule
+    return parse(text)
 
 
 def to_expression(state: GroupState) -> Expression | None:
@@ -500,6 +541,10 @@ def _attribute_from(cond: Condition, scope: str) -> AttributeRow:
     if isinstance(cond, NullCheck):
         row.field = _field(cond.operand, scope)
         row.op = "empty" if cond.is_null else "not_empty"
+    elif isinstance(cond, Compare) and isinstance(cond.right, FieldRef):
+        row.field = _field(cond.left, scope)
+        row.compare_field, row.other_field = True, _field(cond.right, scope)
+        row.op = cond.op
     elif isinstance(cond, Compare):
         row.field = _field(cond.left, scope)
         value = _literal_value(cond.right)
@@ -532,6 +577,14 @@ def _attribute_from(cond: Condition, scope: str) -> AttributeRow:
             _require(bool(found))
             row.op = found[0]
             row.text_method = cond.op == "equals" and cond.case_sensitive
+    elif (
+        isinstance(cond, Occurs)
+        and isinstance(cond.window, PointWindow)
+        and isinstance(cond.window.anchor, FieldRef)
+    ):
+        row.field = _field(cond.operand, scope)
+        row.op = cond.window.direction
+        row.compare_field, row.other_field = True, _field(cond.window.anchor, scope)
     elif isinstance(cond, Occurs):
         row.field = _field(cond.operand, scope)
         row.window = window_from_model(cond.window)
@@ -616,7 +669,7 @@ def _node_from(cond: Condition) -> Node:
     if isinstance(cond, (And, Or)):
         return GroupState(
             match="all" if isinstance(cond, And) else "any",
-            items=[_node_from(item) for item in cond.items],
+            items=[_node_or_pql(item) for item in cond.items],
         )
     if isinstance(cond, EventCondition):
         return _event_from(cond)
@@ -627,19 +680,21 @@ def _node_from(cond: Condition) -> Node:
     return _attribute_from(cond, "profile")
 
 
-def from_expression(expr: Expression | None) -> GroupState | None:
-    """A tree -> builder state, or None when some node has no visual form."""
+def _node_or_pql(cond: Condition) -> Node:
+    """The condition's row (or group), or a read-only PQL row when it has no visual form."""
+    try:
+        node = _node_from(cond)
+    except (_Unsupported, ValueError):
+        return PqlRow(pql=to_pql(cond))
+    return node if node_to_expression(node) == cond else PqlRow(pql=to_pql(cond))
+
+
+def from_expression(expr: Expression | None) -> GroupState:
+    """A tree -> builder state; parts with no visual form become ``PqlRow``s."""
     if expr is None:
         return GroupState()
-    try:
-        node = _node_from(expr)
-    except (_Unsupported, ValueError):
-        return None
-    if not isinstance(node, GroupState):
-        node = GroupState(items=[node])
-    if to_expression(node) != expr:
-        return None
-    return node
+    node = _node_or_pql(expr)
+    return node if isinstance(node, GroupState) else GroupState(items=[node])
 
 
 # --- editing (pure; the page calls these from button callbacks) -----------------------
@@ -696,3 +751,100 @@ def next_label(steps: list[StepState]) -> str:
 
 def count_rows(root: GroupState) -> int:
     return sum(count_rows(c) if isinstance(c, GroupState) else 1 for c in root.items)
+
+
+# --- rows not filled in yet -------------------------------------------------------------
+
+
+def _unfinished_filters(rows: list[AttributeRow]) -> bool:
+    return any(_attribute(row) is None for row in rows)
+
+
+def unfinished(node: Node) -> bool:
+    """Whether some row under ``node`` is started but converts to nothing yet.
+
+    The PQL cannot hold such a row (a field with no value yet), so whatever keeps
+    the draft (the URL) must keep the builder state as well.
+    """
+    if isinstance(node, GroupState):
+        return any(unfinished(child) for child in node.items)
+    if isinstance(node, AttributeRow):
+        return _attribute(node) is None
+    if isinstance(node, EventRow):
+        return _unfinished_filters(node.filters) or (node.how == "aggregate" and not node.agg_field)
+    if isinstance(node, SequenceRow):
+        return _sequence(node) is None or any(_unfinished_filters(s.filters) for s in node.steps)
+    if isinstance(node, SegmentRow):
+        return not node.segment
+    return False
+
+
+# --- builder state <-> plain JSON (the URL draft) -----------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def state_to_json(root: GroupState) -> dict[str, Any]:
+    """The builder as JSON types (dates tagged), for ``state_from_json``."""
+    return _plain(root)
+
+
+_NESTED: dict[str, Any] = {  # field name -> how to read it back
+    "window": lambda d: _read(WindowState, d),
+    "filters": lambda items: [_read(AttributeRow, d) for d in items],
+    "steps": lambda items: [_read(StepState, d) for d in items],
+    "items": lambda items: [_node(d) for d in items],
+}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, text),) = value.items()
+        if tag == "datetime":
+            return dt.datetime.fromisoformat(text)
+        if tag == "date":
+            return dt.date.fromisoformat(text)
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    if isinstance(value, dict):
+        raise ValueError("unexpected object in the builder state")
+    return value
+
+
+def _read(cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object for {cls.__name__}")
+    known = {f.name for f in fields(cls)}
+    args = {
+        name: _NESTED[name](raw) if name in _NESTED else _value(raw)
+        for name, raw in data.items()
+        if name in known
+    }
+    return cls(**args)
+
+
+def _node(data: Any) -> Node:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == "group":
+        return _read(GroupState, data)
+    if kind not in ROW_KINDS:
+        raise ValueError(f"unknown builder row kind {kind!r}")
+    return _read(ROW_KINDS[kind], data)
+
+
+def state_from_json(data: Any) -> GroupState:
+    """``state_to_json`` read back; ValueError for anything that is not such a state."""
+    root = _node(data)
+    if not isinstance(root, GroupState):
+        raise ValueError("the builder state must be a group")
+    return root

@@ -6,6 +6,12 @@ widget values back into it. Widget keys are built from the node's stable id
 does not hold it yet, so adding, removing or moving rows never moves values
 between rows. Structural edits (add, remove, move) run in ``on_click``
 callbacks, before the script, so the next draw already shows the new shape.
+
+Layout: the builder's column is narrow (about 430 px inside a row at 1280 px), so
+a field takes a line of its own (display names are long) and the parts that
+follow share a line in a 2:3 grid (``GRID``); multiselects wrap their chips onto
+more lines instead of hiding them. tests/test_browser.py measures every
+dropdown, chip and label at 1280x800 and 1440x900.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from ui.builder_state import (
     AttributeRow,
     EventRow,
     GroupState,
+    PqlRow,
     SegmentRow,
     SequenceRow,
     StepState,
@@ -43,6 +50,7 @@ ROW_TITLES = {
     "event": ":material/bolt: Event",
     "sequence": ":material/linear_scale: Sequence",
     "segment": ":material/donut_large: In segment",
+    "pql": ":material/code: PQL, kept as written",
 }
 ADD_BUTTONS = [
     ("attribute", "Attribute", ":material/person:", "A profile field compared with a value"),
@@ -69,6 +77,7 @@ WINDOW_MODES = {
 }
 UNIT_LABELS = {"hour": "hours", "day": "days", "week": "weeks", "month": "months", "year": "years"}
 MEASURES = ["sum", "average", "min", "max"]
+GRID = [2, 3]  # a selector and what it selects: the widths every line of a row shares
 
 
 @dataclass
@@ -141,7 +150,8 @@ def _multi(label: str, options: list[Any], key: str, values: list[Any], **kw: An
     if current is not None:
         options = list(dict.fromkeys([*options, *current]))
     _seed(key, list(values or []))
-    return st.multiselect(label, options, key=key, **kw)
+    # in a column the chips would stay on one line and scroll out of sight
+    return st.multiselect(label, options, key=key, wrap=True, **kw)
 
 
 def _number(label: str, key: str, value: Any, integer: bool = False, **kw: Any) -> Any:
@@ -246,9 +256,7 @@ def render_group(ctx: Context, group: GroupState, depth: int = 0) -> None:
                 ["all", "any"],
                 match_key,
                 group.match,
-                format_func=lambda m: (
-                    "Match ALL of these (and)" if m == "all" else "Match ANY of these (or)"
-                ),
+                format_func=lambda m: "All of these (and)" if m == "all" else "Any of these (or)",
                 label_visibility="collapsed",
             )
         with head[1]:
@@ -326,9 +334,23 @@ def render_row(ctx: Context, row: bs.Row) -> None:
             sequence_editor(ctx, row)
         elif isinstance(row, SegmentRow):
             segment_editor(ctx, row)
+        elif isinstance(row, PqlRow):
+            pql_row_view(row)
+
+
+def pql_row_view(row: PqlRow) -> None:
+    """Read-only: the visual builder has no widget for this part, so it stays as written."""
+    st.code(row.pql, language="sql", wrap_lines=True)
+    st.caption(
+        "The visual builder has no widget for this part: it is saved unchanged. "
+        "Change it in the PQL tab, or remove it here."
+    )
 
 
 # --- attribute rows --------------------------------------------------------------------
+
+
+OP_HELP = "like: % stands for any text, _ for one character. regex: RE2 syntax."
 
 
 def _field_label(ctx: Context, scope: str) -> Callable[[Any], str]:
@@ -345,9 +367,8 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
     """field | operator | value(s); ``removable`` draws a remove button (event filters)."""
     fields = ctx.profile_fields if row.scope == "profile" else ctx.event_fields
     names = [n for n in fields if row.scope == "profile" or n not in EVENT_SYSTEM_FIELDS]
-    widths = [3.2, 2.2, 3.6] + ([0.4] if removable else [])
-    cols = st.columns(widths, vertical_alignment="bottom")
-    with cols[0]:
+    head = st.columns([12, 1], vertical_alignment="bottom") if removable else [st.container()]
+    with head[0]:
         old_field = row.field
         row.field = _select(
             "Field" if row.scope == "profile" else "Event property",
@@ -359,29 +380,79 @@ def attribute_editor(ctx: Context, row: AttributeRow, removable: Callable | None
             # the widget's own value: this run may be the one that changed it
             help=ctx.field_help(st.session_state.get(_key(row.id, "field"), row.field), row.scope),
         )
+    if removable:
+        with head[1]:
+            removable()
     kind = ctx.kind(row.field, row.scope)
     ops = bs.ops_for(kind)
+    if kind == "text" and row.op in ("=", "!="):  # ``a = b`` of two text fields
+        row.op = "eq" if row.op == "=" else "ne"
     if row.field != old_field and row.op not in ops:
         # A new field of another type: start from its first operator.
         row.op = ops[0]
         st.session_state.pop(_key(row.id, "op"), None)
-    with cols[1]:
+    # top: a value box that grows (wrapped chips) keeps the operator beside its first line
+    cols = st.columns(GRID, vertical_alignment="top")
+    with cols[0]:
         row.op = _select(
             "Operator",
             ops,
             _key(row.id, "op"),
             row.op,
             format_func=lambda op: bs.OP_LABELS.get(op, op),
+            help=OP_HELP,
         )
-    with cols[2]:
-        _value_editor(ctx, row, kind)
-    if removable:
-        with cols[3]:
-            removable()
-    if kind == "text" and row.op in bs.CASE_OPS:
-        ci_key = _key(row.id, "ci")
-        _seed(ci_key, row.case_insensitive)
-        row.case_insensitive = st.checkbox("Ignore case", key=ci_key)
+    with cols[1]:
+        # the switch is drawn below the value but decides it: read its click first
+        row.compare_field = bool(st.session_state.get(_key(row.id, "cmp"), row.compare_field))
+        if row.compare_field and row.op in bs.FIELD_VALUE_OPS:
+            _other_field_picker(ctx, row, kind, names)
+        else:
+            _value_editor(ctx, row, kind)
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="large"):
+        if row.op in bs.FIELD_VALUE_OPS:
+            _compare_with(row)
+        if kind == "text" and row.op in bs.CASE_OPS and not row.compare_field:
+            ci_key = _key(row.id, "ci")
+            _seed(ci_key, row.case_insensitive)
+            row.case_insensitive = st.checkbox("Ignore case", key=ci_key)
+
+
+COMPARE_WITH = {False: "a value", True: "another field"}
+
+
+def _compare_with(row: AttributeRow) -> None:
+    """``age > 30`` or ``age > minAge``: the right side is a value or another field."""
+    key = _key(row.id, "cmp")
+    _seed(key, row.compare_field)
+    picked = st.segmented_control(
+        "Compare with",
+        list(COMPARE_WITH),
+        key=key,
+        format_func=COMPARE_WITH.get,
+        help="Another field of the same profile (or event), e.g. age > minimum age.",
+    )
+    row.compare_field = bool(picked)  # a click on the chosen one clears it: a value again
+
+
+def _other_field_picker(ctx: Context, row: AttributeRow, kind: str, names: list[str]) -> None:
+    same_kind = [n for n in names if n != row.field and _comparable(ctx.kind(n, row.scope), kind)]
+    row.other_field = _select(
+        "Other field",
+        same_kind,
+        _key(row.id, "other"),
+        row.other_field,
+        format_func=_field_label(ctx, row.scope),
+        placeholder="Choose a field",
+        help=ctx.field_help(
+            st.session_state.get(_key(row.id, "other"), row.other_field), row.scope
+        ),
+    )
+
+
+def _comparable(kind: str, other: str) -> bool:
+    dates = {"date", "timestamp"}
+    return kind == other or (kind in dates and other in dates)
 
 
 def _value_editor(ctx: Context, row: AttributeRow, kind: str) -> None:
@@ -465,12 +536,9 @@ def _window_inputs(node_id: str, w: WindowState, mode: str) -> None:
             )
     elif mode in ("before", "after"):
         w.start = _date("Date", _key(node_id, "w-start"), w.start)
-    elif mode == "between":
-        a, b = st.columns(2)
-        with a:
-            w.start = _date("From", _key(node_id, "w-start"), w.start)
-        with b:
-            w.end = _date("To (inclusive)", _key(node_id, "w-end"), w.end)
+    elif mode == "between":  # one above the other: side by side they cut the dates off
+        w.start = _date("From", _key(node_id, "w-start"), w.start)
+        w.end = _date("To (inclusive)", _key(node_id, "w-end"), w.end)
     elif mode == "period":
         a, b = st.columns(2)
         with a:
@@ -485,7 +553,7 @@ def _window_inputs(node_id: str, w: WindowState, mode: str) -> None:
 
 
 def window_editor(node_id: str, w: WindowState, label: str = "When") -> None:
-    cols = st.columns([2, 5], vertical_alignment="bottom")
+    cols = st.columns(GRID, vertical_alignment="top")
     with cols[0]:
         w.mode = _select(
             label,
@@ -542,7 +610,7 @@ def _filters_editor(ctx: Context, owner_id: str, filters: list[AttributeRow]) ->
 
 
 def event_editor(ctx: Context, row: EventRow) -> None:
-    top = st.columns([2, 4], vertical_alignment="bottom")
+    top = st.columns(GRID, vertical_alignment="top")
     with top[0]:
         row.how = _select(
             "Profile",
@@ -556,7 +624,7 @@ def event_editor(ctx: Context, row: EventRow) -> None:
     _filters_editor(ctx, row.id, row.filters)
     window_editor(row.id, row.window)
     if row.how == "count":
-        a, b = st.columns([2, 5], vertical_alignment="bottom")
+        a, b = st.columns(GRID, vertical_alignment="bottom")
         with a:
             row.op = _select(
                 "How often",
@@ -569,7 +637,8 @@ def event_editor(ctx: Context, row: EventRow) -> None:
             row.value = _number("Times", _key(row.id, "times"), row.value, True, min_value=0)
     elif row.how == "aggregate":
         numeric = [n for n, f in ctx.event_fields.items() if f.kind == "number"]
-        a, b, c, d = st.columns([1.5, 2, 1, 2], vertical_alignment="bottom")
+        a, b = st.columns(GRID, vertical_alignment="bottom")
+        c, d = st.columns(GRID, vertical_alignment="bottom")
         with a:
             row.measure = _select("Measure", MEASURES, _key(row.id, "measure"), row.measure)
         with b:
@@ -607,19 +676,9 @@ def _remove_step(row: SequenceRow, step_id: str) -> None:
 def sequence_editor(ctx: Context, row: SequenceRow) -> None:
     for i, step in enumerate(row.steps):
         with st.container(border=False, key=f"bldstep-{step.id}"):
-            head = st.columns([1, 5, 1.5, 0.5], vertical_alignment="bottom")
+            head = st.columns([12, 1], vertical_alignment="center")
             head[0].markdown(f"**{'Then ' if i else ''}{step.label}**")
             with head[1]:
-                step.event_types = _types_picker(
-                    ctx, step.id, step.event_types, f"Step {step.label}: event"
-                )
-            with head[2]:
-                step.count = int(
-                    _number(
-                        "At least (times)", _key(step.id, "count"), step.count, True, min_value=1
-                    )
-                )
-            with head[3]:
                 if len(row.steps) > 1:
                     _icon_button(
                         ":material/close:",
@@ -629,8 +688,19 @@ def sequence_editor(ctx: Context, row: SequenceRow) -> None:
                         row,
                         step.id,
                     )
+            what = st.columns(GRID[::-1], vertical_alignment="top")
+            with what[0]:
+                step.event_types = _types_picker(
+                    ctx, step.id, step.event_types, f"Step {step.label}: event"
+                )
+            with what[1]:
+                step.count = int(
+                    _number(
+                        "At least (times)", _key(step.id, "count"), step.count, True, min_value=1
+                    )
+                )
             if i:
-                gap = st.columns([2, 1.5, 2], vertical_alignment="bottom")
+                gap = st.columns(GRID, vertical_alignment="bottom")
                 with gap[0]:
                     limit_key = _key(step.id, "within-on")
                     _seed(limit_key, step.within_amount is not None)
@@ -638,7 +708,8 @@ def sequence_editor(ctx: Context, row: SequenceRow) -> None:
                         f"within a time of {row.steps[i - 1].label}", key=limit_key
                     )
                 if limited:
-                    with gap[1]:
+                    n_col, unit_col = gap[1].columns(2, vertical_alignment="bottom")
+                    with n_col:
                         amount = _number(
                             "N",
                             _key(step.id, "within-n"),
@@ -646,7 +717,7 @@ def sequence_editor(ctx: Context, row: SequenceRow) -> None:
                             True,
                             min_value=0,
                         )
-                    with gap[2]:
+                    with unit_col:
                         step.within_unit = _select(
                             "Unit",
                             bs.WINDOW_UNITS,

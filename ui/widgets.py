@@ -144,7 +144,7 @@ def segments_multiselect(
         everything = st.checkbox("All segments", key=f"{key}_all")
     if everything:
         return "*"
-    return st.multiselect(label, list(options), format_func=options.__getitem__, key=key)
+    return st.multiselect(label, list(options), format_func=options.__getitem__, key=key, wrap=True)
 
 
 def file_name(segment: str, what: str, when: dt.datetime | dt.date | None = None) -> str:

@@ -23,8 +23,7 @@ from ui.widgets import attempt
 from ui.words import engine_word
 
 NEW = "__new__"
-K_ROOT = "builder_root"  # GroupState, or None while the expression is edited as PQL only
-K_EXPR = "builder_expr"  # the expression when K_ROOT is None
+K_ROOT = "builder_root"  # GroupState: the rule being edited
 K_LOADED = "builder_loaded"  # the definition whose content is in the builder (NEW: a new one)
 K_PICK = "builder_pick"  # the definition selectbox
 K_PQL = "builder_pql_text"  # the PQL text area
@@ -45,9 +44,7 @@ st.title("Segment builder")
 
 
 def _load_expression(expr: Any) -> None:
-    root = bs.from_expression(expr)
-    st.session_state[K_ROOT] = root
-    st.session_state[K_EXPR] = expr
+    st.session_state[K_ROOT] = bs.from_expression(expr)
     st.session_state[K_PQL_ERROR] = None
     st.session_state[K_PQL_NOTE] = None
 
@@ -92,7 +89,7 @@ def _start_from(pql: str, name: str, description: str = "") -> None:
 
 def _current_expression() -> Any:
     root = st.session_state.get(K_ROOT)
-    return bs.to_expression(root) if root is not None else st.session_state.get(K_EXPR)
+    return bs.to_expression(root) if root is not None else None
 
 
 def _keep_typed_text() -> None:
@@ -136,14 +133,23 @@ def _apply_pql() -> None:
     _load_expression(expr)
 
 
+def _unfinished_rows() -> Any:
+    """The builder, when it holds rows the PQL cannot (started, not filled in yet)."""
+    root = st.session_state.get(K_ROOT)
+    return root if root is not None and bs.unfinished(root) else None
+
+
 def _draft_fields() -> dict[str, Any]:
     expr = _current_expression()
-    return {
+    fields = {
         "pql": to_pql(expr) if expr is not None else "",
         "name": st.session_state.get(K_NAME) or "",
         "description": st.session_state.get(K_DESC) or "",
         "tags": list(st.session_state.get(K_TAGS) or []),
     }
+    if (unfinished := _unfinished_rows()) is not None:
+        fields["builder"] = bs.state_to_json(unfinished)
+    return fields
 
 
 def _saved_fields(definition: Any) -> dict[str, Any]:
@@ -162,6 +168,8 @@ def unsaved_changes(definition: Any) -> list[str]:
     draft, saved = _draft_fields(), _saved_fields(definition)
     labels = {"pql": "rule", "name": "name", "description": "description", "tags": "tags"}
     changed = [labels[k] for k in labels if draft[k] != saved[k]]
+    if "builder" in draft:
+        changed.append("a condition not filled in yet")
     typed = st.session_state.get(K_PQL)
     if typed is not None and typed != st.session_state.get(K_PQL_SYNCED) and "rule" not in changed:
         changed.append("PQL text not applied yet")
@@ -182,9 +190,25 @@ def _restore_draft(token: str) -> None:
         st.warning("The link's unsaved draft could not be read; showing the saved segment.")
         return
     _load_expression(expr)
+    _restore_rows(fields.get("builder"), expr)
     st.session_state[K_NAME] = str(fields.get("name") or "")
     st.session_state[K_DESC] = str(fields.get("description") or "")
     st.session_state[K_TAGS] = [str(t) for t in fields.get("tags") or []]
+
+
+def _restore_rows(data: Any, expr: Any) -> None:
+    """The draft's rows, with those not filled in yet, when they still mean its PQL."""
+    if not data:
+        return
+    try:
+        root = bs.state_from_json(data)
+        same = bs.to_expression(root) == expr
+    except (ValueError, TypeError, SegmentationError):  # e.g. a PQL row's text edited
+        same = False
+    if same:
+        st.session_state[K_ROOT] = root
+    else:  # a hand-edited link: the PQL is the rule, the started rows are lost
+        st.warning("The link's unfinished conditions could not be read; its rule is shown.")
 
 
 def reconcile(definitions: dict[str, Any]) -> str | None:
@@ -483,6 +507,7 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
             persist_state=KEEP,
             accept_new_options=True,
             placeholder="Pick or type tags",
+            wrap=True,
         )
         disabled = expr is None
         if current is None:
@@ -667,20 +692,8 @@ def pql_tab(expr: Any) -> None:
             st.error(error["message"], icon=":material/error:")
 
 
-def visual_tab(ctx: Context | None) -> None:
-    root = st.session_state.get(K_ROOT)
-    if root is None:
-        st.info(
-            "This expression is edited as PQL: it uses a shape the visual builder cannot show.",
-            icon=":material/code:",
-        )
-        expr = st.session_state.get(K_EXPR)
-        st.code(to_pql(expr) if expr is not None else "", language="sql", wrap_lines=True)
-        if st.button("Start over in the visual builder", key="builder_reset"):
-            _load_expression(None)
-            st.rerun()
-        return
-    render_group(ctx, root)
+def visual_tab(ctx: Context) -> None:
+    render_group(ctx, ctx.root)
 
 
 def _example_spec(sample: Any) -> dict[str, Any]:
@@ -760,18 +773,16 @@ def main() -> None:
         switch_prompt(pending, definitions)
     examples(definitions)
     catalog = svc.catalog()
-    ctx = None
-    if st.session_state.get(K_ROOT) is not None:
-        ctx = Context(
-            profile_fields={
-                f.name: f for f in catalog if f.source == "profile" and f.name != "profile_id"
-            },
-            event_fields={f.name: f for f in catalog if f.source == "event"},
-            event_types=svc.event_types(),
-            segments={i: n for i, n in names.items() if i != loaded},
-            root=st.session_state[K_ROOT],
-            labels={(lbl.source, lbl.name): lbl for lbl in svc.field_labels()},
-        )
+    ctx = Context(
+        profile_fields={
+            f.name: f for f in catalog if f.source == "profile" and f.name != "profile_id"
+        },
+        event_fields={f.name: f for f in catalog if f.source == "event"},
+        event_types=svc.event_types(),
+        segments={i: n for i, n in names.items() if i != loaded},
+        root=st.session_state[K_ROOT],
+        labels={(lbl.source, lbl.name): lbl for lbl in svc.field_labels()},
+    )
     left, right = st.columns([3, 2], gap="large")
     with left:
         reads = st.container(key="builder_sentence")

@@ -80,6 +80,7 @@ def overlap_section(default_id: str | None) -> None:
         format_func=options.__getitem__,
         # one widget per chosen segment: picking another segment starts from it again
         key=f"est_overlap_{default_id}",
+        wrap=True,
     )
     if len(chosen) < 2:
         st.caption("Pick two or more segments.")

@@ -41,7 +41,11 @@ def create_form(names: dict[str, str]) -> None:
             if current in names and "exp_segments" not in st.session_state:
                 st.session_state["exp_segments"] = [current]  # the one being worked on
             segments = st.multiselect(
-                "Segments", list(names), format_func=names.__getitem__, key="exp_segments"
+                "Segments",
+                list(names),
+                format_func=names.__getitem__,
+                key="exp_segments",
+                wrap=True,
             )
             fields = st.multiselect(
                 "Fields",
@@ -49,6 +53,7 @@ def create_form(names: dict[str, str]) -> None:
                 key="exp_fields",
                 placeholder="All profile fields",
                 help="profile_id always comes first; leave empty for every profile field.",
+                wrap=True,
             )
             name = st.text_input("Name (optional)", key="exp_name", placeholder="Spring campaign")
         with right:
@@ -66,6 +71,7 @@ def create_form(names: dict[str, str]) -> None:
                 key="exp_statuses",
                 format_func=status_word,
                 help=STATUS_HELP,
+                wrap=True,
             )
             combined = st.toggle(
                 "One combined file",

@@ -82,6 +82,7 @@ if require_data(svc):
             format_func=lambda c: labels.get(c, c),
             help="profile_id is always shown first. Starts with names and email, then the "
             "fields the segment uses.",
+            wrap=True,
         )
         page_size = st.selectbox("Rows per page", PAGE_SIZES, index=1, key="preview_page_size")
 

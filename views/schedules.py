@@ -239,7 +239,11 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
             ["*"]
             if everything
             else st.multiselect(
-                "Segments", list(names), format_func=names.__getitem__, key="sched_segments"
+                "Segments",
+                list(names),
+                format_func=names.__getitem__,
+                key="sched_segments",
+                wrap=True,
             )
         )
         active = st.toggle("On", key="sched_active")
