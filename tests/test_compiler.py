@@ -418,6 +418,23 @@ CASES: list[tuple[str, object, Callable, str]] = [
         lambda P, E: ids(P, col(P, "signupDate", lambda v: v < dt.date(2023, 1, 1))),
         "UTC",
     ),
+    # two time values: a constant condition, true for everyone or for no one
+    (
+        "datelit_eq_datelit",
+        Compare(
+            op="=",
+            left=DateLit(value=dt.date(2000, 1, 1)),
+            right=DateLit(value=dt.date(2000, 1, 1)),
+        ),
+        lambda P, E: set(P["profile_id"]),
+        "UTC",
+    ),
+    (
+        "now_lt_datelit",
+        Compare(op="<", left=Anchor(name="now"), right=DateLit(value=dt.date(2000, 1, 1))),
+        lambda P, E: set(),
+        "UTC",
+    ),
     (
         "date_ge_string",
         Compare(op=">=", left=F("signupDate"), right=L("2024-01-01")),

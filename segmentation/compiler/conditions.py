@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from segmentation.compiler.events import EventPass, Hint
@@ -104,6 +104,8 @@ class Compiler(OperandCompiler):
         op = node.op
         if left.is_literal and not right.is_literal:
             left, right, op = right, left, _FLIP[op]
+        if left.is_literal and left.span is not None:  # two time values: bind the first
+            left = replace(left, sql=self._time_sql(left.span.start, left.kind))
         if left.kind in TEMPORAL and right.is_literal and right.kind in (*TEMPORAL, "text"):
             return self._temporal_compare(left, op, self._as_span(right, left))
         if left.kind in TEMPORAL and right.kind in TEMPORAL:

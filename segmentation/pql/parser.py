@@ -380,6 +380,8 @@ class _Parser:
         word = token.text
         if word in words.KNOWN_METHODS:
             return self.error(f"'{word}' is a method: write value.{word}(...)", token)
+        if word in words.INFIX_WORDS:  # reached as value.like(...)
+            return self.error(f"'{word}' goes between its operands: write value {word} ...", token)
         hint = _suggest(word, (*words.INFIX_WORDS, *words.KNOWN_METHODS))
         return self.error(f"unknown operator '{word}'{hint}", token)
 
