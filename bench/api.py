@@ -18,13 +18,18 @@ Measured:
 - a job of every bench segment started with ``POST /segment/jobs`` and polled to
   SUCCEEDED every ``--poll`` seconds (0.05) vs ``svc.jobs.run`` (best and median of
   ``--job-repeat``), and the job's own ``totalTime`` as the server recorded it;
-- throughput of 1 client and of 8 concurrent clients, and their errors.
+- throughput of 1 client and of 8 concurrent clients doing the same requests, and
+  their errors, in
+  ``--rounds`` interleaved rounds (1 then 8), the ratio of each round and their median;
+- the load average (``os.getloadavg``) at the start and the end: on a shared machine
+  the neighbours' load moves every number.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -87,28 +92,35 @@ def compare(name: str, api: Callable[[int], Any], direct: Callable[[int], Any], 
     return row
 
 
-def throughput(url: str, headers: dict[str, str], paths: list[str], clients: int, n: int) -> dict:
-    """``clients`` threads, each with its own keep-alive connection, ``n`` requests each."""
+def throughput(
+    url: str, headers: dict[str, str], paths: list[str], clients: int, total: int
+) -> dict:
+    """``clients`` threads, each with its own keep-alive connection, ``total`` requests
+    among them (the same work for any number of clients). Timed from the first client's
+    start to the last one's end, by the clients themselves: a main thread that is
+    descheduled while they run would otherwise see them take no time."""
     errors: list[str] = []
-    barrier = threading.Barrier(clients + 1)
+    barrier = threading.Barrier(clients)
+    spans: list[tuple[float, float]] = []
+    n = total // clients
 
     def client(k: int) -> None:
         with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
             http.get(paths[0])  # connect before the clock starts
             barrier.wait()
+            started = time.perf_counter()
             for i in range(n):
                 response = http.get(paths[(k * n + i) % len(paths)])
                 if response.status_code != 200:
                     errors.append(f"{response.status_code} {response.text[:100]}")
+            spans.append((started, time.perf_counter()))
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
-    barrier.wait()
-    started = time.perf_counter()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - started
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
     return {
         "clients": clients,
         "requests": clients * n,
@@ -184,13 +196,17 @@ def table(res: dict[str, Any]) -> str:
         f"{job['direct_seconds']} s: ratio {job['ratio']} (of the medians {job['median_ratio']}); "
         f"the job's own totalTime {job['api_own_seconds']} s, ratio {job['own_ratio']}",
     ]
-    for name, pair in res["throughput"].items():
-        one, many = pair["1"], pair["8"]
-        lines.append(
-            f"- {name}: 1 client {one['per_second']} req/s, 8 clients {many['per_second']} req/s "
-            f"({many['per_second'] / one['per_second']:.2f}x), errors {one['errors']} + "
-            f"{many['errors']}"
+    for name, rate in res["throughput"].items():
+        rounds = ", ".join(
+            f"{r['1']['per_second']:.0f} -> {r['8']['per_second']:.0f} ({r['ratio']:.2f}x)"
+            for r in rate["rounds"]
         )
+        lines.append(
+            f"- {name}, 1 -> 8 clients: median {rate['median_ratio']:.2f}x ({rounds}), "
+            f"errors {rate['errors']}"
+        )
+    start, end = res["load_average"]["start"], res["load_average"]["end"]
+    lines.append(f"- load average (1 min): {start} at the start, {end} at the end")
     return "\n".join(lines)
 
 
@@ -200,13 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-per-profile", type=float, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--requests", type=int, default=300, help="per latency endpoint")
-    parser.add_argument("--throughput-requests", type=int, default=100, help="per client")
+    parser.add_argument(
+        "--throughput-requests", type=int, default=800, help="per run, shared by its clients"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved 1/8-client rounds")
     parser.add_argument("--job-repeat", type=int, default=7)
     parser.add_argument("--poll", type=float, default=0.05, help="seconds between job polls")
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-api.json")
     args = parser.parse_args(argv)
+    load_start = round(os.getloadavg()[0], 2)
 
     data = ensure_data(ROOT / "bench" / "data", args.profiles, args.events_per_profile, args.seed)
     folder = Path(data["folder"])
@@ -288,12 +308,21 @@ def main(argv: list[str] | None = None) -> int:
         }
         rates = {}
         for name, targets in paths.items():
+            rounds = [
+                {
+                    str(c): throughput(url, headers, targets, c, args.throughput_requests)
+                    for c in (1, 8)
+                }
+                for _ in range(args.rounds)
+            ]
+            for r in rounds:
+                r["ratio"] = round(r["8"]["per_second"] / r["1"]["per_second"], 2)
+                log(f"{name}: {r['1']['per_second']} -> {r['8']['per_second']} req/s")
             rates[name] = {
-                str(c): throughput(url, headers, targets, c, args.throughput_requests)
-                for c in (1, 8)
+                "rounds": rounds,
+                "median_ratio": statistics.median(r["ratio"] for r in rounds),
+                "errors": sum(r[c]["errors"] for r in rounds for c in ("1", "8")),
             }
-            one, many = rates[name]["1"]["per_second"], rates[name]["8"]["per_second"]
-            log(f"{name}: {one} -> {many} req/s")
         http.close()
     finally:
         server.terminate()
@@ -307,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency": latency,
         "job": job,
         "throughput": rates,
+        "load_average": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "when": time.strftime("%Y-%m-%d %H:%M"),
     }
     args.out.write_text(json.dumps(res, indent=2))

@@ -14,7 +14,7 @@ from pathlib import Path
 from segmentation.errors import InvalidInputError, SegmentationError
 from segmentation.samples import DEFAULT_END
 from segmentation.store import ENV_PATH, default_path
-from segmentation.tokens import DASHBOARD_AUTH_ENV
+from segmentation.tokens import DASHBOARD_AUTH_ENV, Token
 
 EPILOG = f"""The workspace is one DuckDB file: --workspace PATH, or ${ENV_PATH},
 or ./workspace/segments.duckdb. Only one program may write it at a time, so stop
@@ -250,28 +250,34 @@ def _sandboxes(args: argparse.Namespace):
     return Sandboxes(args.workspace)
 
 
+def _on_workspace(args: argparse.Namespace, command: str, **arguments: object) -> dict:
+    """A token command on the workspace file, or through `serve` while it holds the file."""
+    from segmentation import control
+
+    return control.run(args.workspace, command, **arguments)
+
+
 def cmd_token_create(args: argparse.Namespace) -> None:
-    sandboxes = _sandboxes(args)
-    token, secret = sandboxes.service(args.sandbox).tokens.create(
-        args.name, read_only=args.read_only
+    made = _on_workspace(
+        args, "token create", sandbox=args.sandbox, name=args.name, read_only=args.read_only
     )
-    access = "read-only" if token.read_only else "read-write"
-    print(f"Created {access} token {token.name!r} for sandbox {args.sandbox!r}.")
+    access = "read-only" if made["read_only"] else "read-write"
+    print(f"Created {access} token {made['name']!r} for sandbox {args.sandbox!r}.")
     print("It is shown once and stored only as a hash; keep it now:")
-    print(secret)
+    print(made["secret"])
 
 
 def cmd_token_list(args: argparse.Namespace) -> None:
-    tokens = _sandboxes(args).service(args.sandbox).tokens.list()
+    tokens = _on_workspace(args, "token list", sandbox=args.sandbox)["tokens"]
     if not tokens:
         print(f"No tokens in sandbox {args.sandbox!r}.")
-    for token in tokens:
+    for token in map(Token.model_validate, tokens):
         access = "read-only" if token.read_only else "read-write"
         print(f"{token.name:32} {access:10} created {token.created_at:%Y-%m-%d %H:%M} UTC")
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> None:
-    _sandboxes(args).service(args.sandbox).tokens.revoke(args.name)
+    _on_workspace(args, "token revoke", sandbox=args.sandbox, name=args.name)
     print(f"Revoked token {args.name!r} of sandbox {args.sandbox!r}.")
 
 

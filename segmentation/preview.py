@@ -101,7 +101,13 @@ class PreviewCache:
     def _segment(self, engine: Engine, sql: str, params: list, version: str) -> _Segment:
         key = hashlib.sha256(repr((sql, params, version, engine.name)).encode()).hexdigest()[:16]
         with self._lock:
-            self._attach()
+            known = self._segments.get(key)
+            if known is not None and known.total is not None:
+                self._segments.move_to_end(key)
+                return known
+        con = self._db.connection()  # the rest needs the file: here, before changing anything
+        with self._lock:
+            self._attach(con)
             segment = self._segments.get(key)
             if segment is None:
                 segment = _Segment(key, f"{self._catalog}.preview_{key}")
@@ -109,7 +115,7 @@ class PreviewCache:
             self._segments.move_to_end(key)
             evicted = self._evict()
         for old in evicted:
-            self._db.connection().execute(f"DROP TABLE IF EXISTS {old.table}")
+            con.execute(f"DROP TABLE IF EXISTS {old.table}")
         with segment.lock:
             if segment.total is None:
                 try:
@@ -120,9 +126,9 @@ class PreviewCache:
                     raise
         return segment
 
-    def _attach(self) -> None:
+    def _attach(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self._attached:
-            self._db.connection().execute(f"ATTACH ':memory:' AS {self._catalog}")
+            con.execute(f"ATTACH ':memory:' AS {self._catalog}")
             self._attached = True
 
     def _evaluate(self, engine: Engine, sql: str, params: list, segment: _Segment) -> int:

@@ -37,6 +37,26 @@ def test_filters_by_name_and_description(api):
     assert [a["audienceId"] for a in by_text] == [by_name[0]["id"]]
 
 
+def test_filters_by_aeps_property_exact_match(api):
+    """``property=attr==value``: exact, on the audience's JSON; several must all hold."""
+    de = api.svc.definitions.create(name="DE", pql='country = "DE"', tags=["eu"])
+    api.svc.definitions.create(name="DE buyers", pql='country = "DE"')
+    api.svc.definitions.create(name="US", pql='country = "US"')
+
+    def names(*props: str) -> list[str]:
+        body = api.get("/audiences", params={"property": list(props)}).json()
+        assert body["_page"]["totalCount"] == len(body["children"])
+        return [a["name"] for a in body["children"]]
+
+    assert names("name==DE") == ["DE"]  # exact, not contains
+    assert names(f"id=={de.id}") == ["DE"]
+    assert names('expression.value==country = "DE"') == ["DE", "DE buyers"]
+    assert names("evaluationInfo.batch.enabled==true") == ["DE", "DE buyers", "US"]
+    assert names("evaluationInfo.continuous.enabled==true") == []
+    assert names('expression.value==country = "DE"', "name==DE buyers") == ["DE buyers"]
+    assert names("name==de") == []
+
+
 def test_create_get_patch_put_delete(api):
     created = api.post(
         "/audiences", {"name": "DE", "type": "SegmentDefinition", "expression": EXPRESSION}
@@ -61,6 +81,18 @@ def test_create_get_patch_put_delete(api):
     assert (put.status_code, put.json()["name"]) == (201, "Deutschland")
     assert api.delete(f"/audiences/{audience_id}").status_code == 204
     assert _names(api) == []
+
+
+def test_replacing_an_audience_with_streaming_evaluation_is_400_and_changes_nothing(api):
+    d = api.svc.definitions.create(name="DE", pql='country = "DE"')
+    body = {
+        "name": "Live",
+        "expression": EXPRESSION,
+        "evaluationInfo": {"continuous": {"enabled": True}},
+    }
+    response = api.client.put(f"/audiences/{d.id}", json=body, headers=api.headers())
+    assert_error(response, 400, "evaluationInfo.continuous")
+    assert api.svc.definitions.get(d.id) == d
 
 
 def test_bulk_get(api):
@@ -98,6 +130,22 @@ def test_bad_patches_change_nothing(api, ops, fragment):
         ({"name": "X", "type": "ExternalSegment", "expression": EXPRESSION}, "SegmentDefinition"),
         ({"name": "X", "expression": {**EXPRESSION, "value": "age >"}}, "column"),
         ({"expression": EXPRESSION}, "name"),
+        (
+            {
+                "name": "X",
+                "expression": EXPRESSION,
+                "evaluationInfo": {"continuous": {"enabled": True}},
+            },
+            "only batch evaluation",
+        ),
+        (
+            {
+                "name": "X",
+                "expression": EXPRESSION,
+                "evaluationInfo": {"synchronous": {"enabled": True}},
+            },
+            "evaluationInfo.synchronous.enabled",
+        ),
     ],
 )
 def test_bad_creates_store_nothing(api, body, fragment):
@@ -116,6 +164,7 @@ def test_unknown_audiences_are_404(api):
         ({"sort": "size:asc"}, "sort"),
         ({"entityType": "_xdm.context.other"}, "entityType"),
         ({"limit": 0}, "limit"),
+        ({"property": "name=DE"}, "attribute==value"),
     ],
 )
 def test_bad_list_parameters(api, params, fragment):

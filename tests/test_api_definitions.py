@@ -187,6 +187,21 @@ def test_bad_creates_are_refused_and_store_nothing(api, body, status, fragments)
     assert _names(api) == ["Existing"]
 
 
+@pytest.mark.parametrize("mode", ["continuous", "synchronous"])
+def test_streaming_or_edge_evaluation_is_400_on_create_and_patch_and_changes_nothing(api, mode):
+    """AEP's continuous (streaming) and synchronous (edge) evaluation do not exist here."""
+    info = {"batch": {"enabled": False}, mode: {"enabled": True}}
+    body = {**definition_body("Live", PQL), "evaluationInfo": info}
+    assert_error(api.post("/segment/definitions", body), 400, f"evaluationInfo.{mode}", "batch")
+    created = _create(api, "Batch").json()
+    patched = {**created, "name": "Renamed", "evaluationInfo": info}
+    path = f"/segment/definitions/{created['id']}"
+    assert_error(api.patch(path, patched), 400, f"evaluationInfo.{mode}")
+    after = api.get(path).json()
+    assert (after["name"], after["version"]) == ("Batch", created["version"])
+    assert _names(api) == ["Batch"]
+
+
 def test_a_duplicate_name_is_422_and_the_first_stays(api):
     first = _create(api, "VIP").json()
     assert_error(

@@ -255,6 +255,29 @@ def test_9_the_token_never_reaches_the_log(server):
     assert server.token not in text
 
 
+def test_9_token_commands_work_while_the_server_holds_the_workspace(server):
+    """DuckDB lets one process open the file; the CLI asks the running server instead,
+    and a token it makes is accepted at once, one it revokes refused at once."""
+    import httpx
+
+    ws = ["--workspace", str(server.workspace)]
+    out = _cli("token", "create", *ws, "--name", "made-while-serving", "--read-only")
+    assert "Created read-only token 'made-while-serving'" in out
+    secret = out.split()[-1]
+    headers = {"Authorization": f"Bearer {secret}"}
+    url = f"{server.url}/data/core/ups/segment/definitions"
+    assert httpx.get(url, headers=headers).status_code == 200
+    assert httpx.post(url, headers=headers, json=_definition("No", "age > 1")).status_code == 403
+    assert "made-while-serving" in _cli("token", "list", *ws)
+    _cli("token", "revoke", *ws, "made-while-serving")
+    assert httpx.get(url, headers=headers).status_code == 401
+    refused = subprocess.run(
+        [*CLI, "token", "revoke", *ws, "made-while-serving"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "No token named 'made-while-serving'" in refused.stderr
+
+
 @pytest.mark.parametrize(
     "path",
     [

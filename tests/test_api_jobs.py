@@ -77,6 +77,45 @@ def test_list_filters_by_status_and_pages_with_links_next(api):
     assert api.get("/segment/jobs", params={"status": "FAILED"}).json()["children"] == []
 
 
+@pytest.mark.parametrize(
+    ("prop", "expected"),
+    [
+        ("segments~segmentId=={us}", ["us1", "both"]),
+        ("segments~segment.name==Gold", ["gold", "both"]),
+        ("status==SUCCEEDED", ["us1", "gold", "both"]),
+        ("source==api", ["us1", "gold", "both"]),
+        ("segments~segmentId==nope", []),
+        ("metrics.totalProfiles==400", ["us1", "gold", "both"]),
+    ],
+)
+def test_list_filters_by_aeps_property(api, prop, expected):
+    """``property=path==value`` and ``array~path==value`` (AEP's example: segments~segmentId)."""
+    us, gold = _segment(api), _segment(api, "Gold", 'loyaltyTier = "gold"')
+    made = {}
+    for name, segs in (("us1", [us]), ("gold", [gold]), ("both", [us, gold])):
+        made[name] = api.post("/segment/jobs", [{"segmentId": s.id} for s in segs]).json()["id"]
+        api.svc.jobs.wait(made[name], timeout=60)
+    query = prop.format(us=us.id)
+    found = api.get("/segment/jobs", params={"property": query}).json()
+    assert sorted(j["id"] for j in found["children"]) == sorted(made[n] for n in expected)
+    assert found["_page"]["totalCount"] == len(expected)
+
+
+def test_property_filters_combine_and_page_with_links_that_keep_them(api):
+    us, gold = _segment(api), _segment(api, "Gold", 'loyaltyTier = "gold"')
+    ids = []
+    for segs in ([us], [us, gold], [us, gold], [gold]):
+        ids.append(api.post("/segment/jobs", [{"segmentId": s.id} for s in segs]).json()["id"])
+        api.svc.jobs.wait(ids[-1], timeout=60)
+    props = [f"segments~segmentId=={us.id}", f"segments~segmentId=={gold.id}"]
+    first = api.get("/segment/jobs", params={"property": props, "limit": 1}).json()
+    assert first["_page"] == {"totalCount": 2, "pageSize": 1}
+    link = first["_links"]["next"]["href"].removeprefix("/data/core/ups")
+    second = api.get(link).json()
+    assert second["_links"] == {}
+    assert sorted(j["id"] for j in first["children"] + second["children"]) == sorted(ids[1:3])
+
+
 def test_bulk_get_of_jobs(api):
     seg = _segment(api)
     job_id = api.post("/segment/jobs", [{"segmentId": seg.id}]).json()["id"]
@@ -131,7 +170,14 @@ def test_unknown_job_ids_are_404(api):
 
 
 @pytest.mark.parametrize(
-    ("params", "fragment"), [({"status": "DONE"}, "status"), ({"start": -1}, "start")]
+    ("params", "fragment"),
+    [
+        ({"status": "DONE"}, "status"),
+        ({"start": -1}, "start"),
+        ({"property": "segments~segmentId"}, "property="),
+        ({"property": "==x"}, "array~attribute==value"),
+        ({"property": "~id==x"}, "array~attribute==value"),
+    ],
 )
 def test_bad_list_parameters(api, params, fragment):
     assert_error(api.get("/segment/jobs", params=params), 400, fragment)

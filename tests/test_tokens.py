@@ -110,3 +110,32 @@ def test_the_token_commands(tmp_path: Path):
     assert "No tokens" in _cli("token", "list", workspace=ws).stdout
     unknown = _cli("token", "create", "--name", "x", "--sandbox", "dev", workspace=ws)
     assert unknown.returncode == 2 and "No sandbox named 'dev'" in unknown.stderr
+
+
+def test_a_token_command_on_a_file_held_by_another_program_says_who_and_what_to_do(
+    tmp_path: Path,
+):
+    """Only `serve` takes token commands for the file it holds; any other holder (here a
+    plain script) is named, with what to do, and nothing is written."""
+    ws = tmp_path / "ws.duckdb"
+    holder = subprocess.Popen(
+        [
+            *CLI[:1],
+            "-c",
+            "import time; from segmentation import SegmentationService as S; "
+            f"s = S.open({str(ws)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        refused = _cli("token", "create", "--name", "ci", workspace=ws)
+        assert refused.returncode == 2, refused.stderr
+        assert f"PID {holder.pid}" in refused.stderr and "stop that program" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "No tokens" in _cli("token", "list", workspace=ws).stdout

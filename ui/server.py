@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 
 from segmentation.api import mount
 from segmentation.api.app import JsonAnswers
+from segmentation.control import ControlServer
 from segmentation.sandboxes import Sandboxes, serve
 from segmentation.store import default_path
 
@@ -34,9 +35,12 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
     for svc in sandboxes.open_services().values():
         svc.start_scheduler()
     serve(sandboxes)
+    control = ControlServer(sandboxes)  # `segmentation token ...` while this process runs
+    control.start()
     try:
         yield
     finally:
+        control.close()
         serve(None)
         sandboxes.close()
 

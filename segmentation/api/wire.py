@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from fastapi.datastructures import DefaultPlaceholder
@@ -84,6 +85,20 @@ def check_schema(schema: SchemaIn | None, required: bool = True) -> None:
         )
 
 
+def check_evaluation(info: dict[str, Any] | None) -> None:
+    """Only batch evaluation exists here: AEP's continuous (streaming) and synchronous
+    (edge) evaluation are refused with a 400, rather than stored as a promise."""
+    for mode in ("continuous", "synchronous"):
+        section = (info or {}).get(mode) or {}
+        if isinstance(section, dict) and section.get("enabled") is True:
+            raise ApiError(
+                400,
+                BAD_REQUEST,
+                f"evaluationInfo.{mode}.enabled is true, but only batch evaluation is "
+                "supported here: leave it false.",
+            )
+
+
 def read_expression(expression: ExpressionIn) -> Expression:
     """``{"type": "PQL", "format": "pql/text" | "pql/json", "value": ...}`` -> a tree.
 
@@ -127,6 +142,11 @@ def location(path: str) -> dict[str, str]:
     return {"X-Location": f"{BASE}{path}"}
 
 
+def query_string(params: dict[str, Any]) -> str:
+    """A link's query: the parameters that are set, lists repeated (``property=..&property=..``)."""
+    return urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+
+
 def page_window(limit: int, maximum: int = 1000) -> int:
     if limit < 1 or limit > maximum:
         raise ApiError(400, BAD_REQUEST, f"limit must be between 1 and {maximum}; got {limit}.")
@@ -160,3 +180,44 @@ def bulk_get(body: Any, fetch: Callable[[str], dict[str, Any] | None], what: str
         else:
             results[item_id] = found
     return {"results": results, "errors": errors}
+
+
+def property_filter(values: list[str] | None) -> Callable[[dict[str, Any]], bool]:
+    """AEP's ``property`` filters of a list, every one of which must hold: ``path==value``
+    (a dotted path into the listed object's JSON, exact match) or ``array~path==value``
+    (some item of the array matches), e.g. ``property=segments~segmentId==<id>``."""
+    checks = [_property(text) for text in values or []]
+    return lambda body: all(check(body) for check in checks)
+
+
+def _property(text: str) -> Callable[[dict[str, Any]], bool]:
+    where, equals, value = text.partition("==")
+    array, tilde, inner = where.partition("~")
+    if not equals or not where or (tilde and not (array and inner)):
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            f"property={text!r}: write attribute==value or array~attribute==value, "
+            "e.g. property=segments~segmentId==<id>.",
+        )
+    if tilde:
+        return lambda body: any(_same(_at(item, inner), value) for item in _items(body, array))
+    return lambda body: _same(_at(body, where), value)
+
+
+def _at(body: Any, path: str) -> Any:
+    for part in path.split("."):
+        body = body.get(part) if isinstance(body, dict) else None
+    return body
+
+
+def _items(body: dict[str, Any], path: str) -> list[Any]:
+    found = _at(body, path)
+    return found if isinstance(found, list) else []
+
+
+def _same(found: Any, value: str) -> bool:
+    """A JSON value against the text of the query: true/false and null as JSON spells them."""
+    if isinstance(found, bool) or found is None:
+        return json.dumps(found) == value.lower()
+    return not isinstance(found, dict | list) and str(found) == value

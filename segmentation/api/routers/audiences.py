@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import Body, Response
+from fastapi import Body, Query, Response
 from pydantic import Field
 
 from segmentation.api import wire
@@ -30,14 +30,18 @@ class AudienceIn(Lenient):
     type: str = "SegmentDefinition"
     expression: ExpressionIn
     schema_: SchemaIn | None = Field(None, alias="schema")
+    evaluationInfo: dict[str, Any] | None = None
     labels: list[str] | None = None
 
 
-def _check_type(kind: str) -> None:
-    if kind != "SegmentDefinition":
+def _check(body: AudienceIn) -> None:
+    """What this service has: Platform audiences (SegmentDefinition) evaluated in batch."""
+    if body.type != "SegmentDefinition":
         raise ApiError(
-            400, BAD_REQUEST, f"type {kind!r}: only SegmentDefinition audiences exist here."
+            400, BAD_REQUEST, f"type {body.type!r}: only SegmentDefinition audiences exist here."
         )
+    wire.check_schema(body.schema_, required=False)
+    wire.check_evaluation(body.evaluationInfo)
 
 
 SORTS = {
@@ -84,9 +88,11 @@ def list_audiences(
     description: str | None = None,
     sort: str | None = None,
     entityType: str | None = None,
+    properties: list[str] | None = Query(None, alias="property"),
 ) -> dict[str, Any]:
     """``start`` is an offset; ``_page.next`` (the next start) is left out on the last page,
-    which is what ends aepp's loop."""
+    which is what ends aepp's loop. ``property=attr==value`` filters (exact match on the
+    audience's JSON, see :func:`wire.property_filter`) all must hold."""
     wire.page_window(limit)
     if start < 0:
         raise ApiError(400, BAD_REQUEST, "start must be 0 or more.")
@@ -98,10 +104,14 @@ def list_audiences(
     if description:
         defs = [d for d in defs if description.lower() in (d.description or "").lower()]
     defs, field, direction = _sorted(defs, sort)
-    items = defs[start : start + limit]
+    bodies = [audience(d, caller) for d in defs]
+    if properties:
+        matches = wire.property_filter(properties)
+        bodies = [body for body in bodies if matches(body)]
+    items = bodies[start : start + limit]
     page: dict[str, Any] = {
-        "totalCount": len(defs),
-        "totalPages": math.ceil(len(defs) / limit),
+        "totalCount": len(bodies),
+        "totalPages": math.ceil(len(bodies) / limit),
         "sortField": field,
         "sort": direction,
         "pageSize": len(items),
@@ -109,10 +119,11 @@ def list_audiences(
         "start": start,
     }
     links = {}
-    if start + limit < len(defs):
+    if start + limit < len(bodies):
         page["next"] = start + limit
-        links["next"] = {"href": f"{wire.BASE}/audiences?start={start + limit}&limit={limit}"}
-    return {"children": [audience(d, caller) for d in items], "_page": page, "_links": links}
+        query = wire.query_string({"start": start + limit, "limit": limit, "property": properties})
+        links["next"] = {"href": f"{wire.BASE}/audiences?{query}"}
+    return {"children": items, "_page": page, "_links": links}
 
 
 @router.get("/audiences/{audience_id}")
@@ -131,8 +142,7 @@ def bulk_get_audiences(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
 
 @router.post("/audiences", status_code=201)
 def create_audience(caller: Writer, body: AudienceIn) -> dict[str, Any]:
-    _check_type(body.type)
-    wire.check_schema(body.schema_, required=False)
+    _check(body)
     created = caller.service.definitions.create(
         name=body.name,
         expression=wire.read_expression(body.expression),
@@ -144,8 +154,7 @@ def create_audience(caller: Writer, body: AudienceIn) -> dict[str, Any]:
 
 @router.put("/audiences/{audience_id}", status_code=201)
 def replace_audience(caller: Writer, audience_id: str, body: AudienceIn) -> dict[str, Any]:
-    _check_type(body.type)
-    wire.check_schema(body.schema_, required=False)
+    _check(body)
     current = caller.service.definitions.get(audience_id)
     updated = caller.service.definitions.update(
         current.id,

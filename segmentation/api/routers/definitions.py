@@ -40,19 +40,6 @@ class ConversionIn(Lenient):
     schema_: SchemaIn | None = Field(None, alias="schema")
 
 
-def _check_evaluation(info: dict[str, Any] | None) -> None:
-    """Only batch evaluation exists here; say so rather than store a promise."""
-    for mode in ("continuous", "synchronous"):
-        section = (info or {}).get(mode) or {}
-        if isinstance(section, dict) and section.get("enabled") is True:
-            raise ApiError(
-                400,
-                BAD_REQUEST,
-                f"evaluationInfo.{mode}.enabled is true, but only batch evaluation is "
-                "supported here: leave it false.",
-            )
-
-
 def _sort(sort: str | None) -> tuple[str, str, str]:
     """``attr:asc|desc`` -> (store key, AEP field, direction)."""
     if not sort:
@@ -113,7 +100,7 @@ def list_definitions(
 def create_definition(caller: Writer, body: DefinitionIn, response: Response) -> dict[str, Any]:
     """AEP answers 200 (not 201) with the definition; 422 when the name is taken."""
     wire.check_schema(body.schema_)
-    _check_evaluation(body.evaluationInfo)
+    wire.check_evaluation(body.evaluationInfo)
     expr = wire.read_expression(body.expression)
     created = caller.service.definitions.create(
         name=body.name, expression=expr, description=body.description, tags=body.labels
@@ -133,7 +120,7 @@ def overwrite_definition(
 ) -> dict[str, Any]:
     """A whole definition object (AEP's PATCH here is an overwrite, not JSON-Patch)."""
     wire.check_schema(body.schema_, required=False)
-    _check_evaluation(body.evaluationInfo)
+    wire.check_evaluation(body.evaluationInfo)
     current = caller.service.definitions.get(definition_id)
     expr = wire.read_expression(body.expression)
     sent = body.model_fields_set

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Body, Response
+from fastapi import Body, Query, Response
 
+from segmentation.aep_json import expression_to_aep
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
@@ -59,8 +60,8 @@ def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
             "mergePolicy": {"id": wire.MERGE_POLICY, "version": 1},
             "status": s.status,  # ours: FAILED when this definition alone could not run
         }
-        if found is not None:
-            segment["expression"] = wire.write_expression(found.expression)
+        if found is not None:  # its stored PQL: clients poll a running job, keep it cheap
+            segment["expression"] = expression_to_aep(found)
         segments.append({"segmentId": s.segment_id, "segment": segment})
     updated = j.finished_at or j.started_at or j.created_at
     return {
@@ -119,24 +120,36 @@ def _segments(body: Any) -> list[str] | str:
 
 @router.get("/segment/jobs")
 def list_jobs(
-    caller: Reader, start: int = 0, limit: int = 100, status: str | None = None
+    caller: Reader,
+    start: int = 0,
+    limit: int = 100,
+    status: str | None = None,
+    properties: list[str] | None = Query(None, alias="property"),
 ) -> dict[str, Any]:
-    """Newest first; ``start`` is the 0-based page, AEP's ``_links.next`` while more remain."""
+    """Newest first; ``start`` is the 0-based page, AEP's ``_links.next`` while more remain;
+    ``property`` filters (e.g. ``segments~segmentId==<id>``) as :func:`wire.property_filter`."""
     wire.page_window(limit)
     if start < 0:
         raise ApiError(400, BAD_REQUEST, "start must be 0 or more.")
     if status is not None and status not in STATUSES:
         raise ApiError(400, BAD_REQUEST, f"status={status!r}: use one of {', '.join(STATUSES)}.")
+    matches = wire.property_filter(properties)
     jobs = caller.service.jobs
-    total = jobs.count(status)
-    items = jobs.list(limit=limit, offset=start * limit, status=status)
+    if properties:  # the filters read the answer's JSON: filter every job, then page
+        every = [job(j, caller) for j in jobs.list(limit=jobs.count(status), status=status)]
+        found = [body for body in every if matches(body)]
+        total, children = len(found), found[start * limit : (start + 1) * limit]
+    else:
+        total = jobs.count(status)
+        items = jobs.list(limit=limit, offset=start * limit, status=status)
+        children = [job(j, caller) for j in items]
     links = {}
     if (start + 1) * limit < total:
-        query = f"start={start + 1}&limit={limit}" + (f"&status={status}" if status else "")
-        links["next"] = {"href": f"{wire.BASE}/segment/jobs?{query}"}
+        query = {"start": start + 1, "limit": limit, "status": status, "property": properties}
+        links["next"] = {"href": f"{wire.BASE}/segment/jobs?{wire.query_string(query)}"}
     return {
-        "_page": {"totalCount": total, "pageSize": len(items)},
-        "children": [job(j, caller) for j in items],
+        "_page": {"totalCount": total, "pageSize": len(children)},
+        "children": children,
         "_links": links,
     }
 
@@ -150,6 +163,8 @@ def create_job(caller: Writer, body: Any = Body(...)) -> dict[str, Any]:
 
 @router.get("/segment/jobs/{job_id}")
 def get_job(caller: Reader, job_id: str) -> dict[str, Any]:
+    """What clients poll while the job runs: read from memory while nothing else was
+    written (the job's own progress is remembered as it is written)."""
     return job(caller.service.jobs.get(job_id), caller)
 
 
