@@ -791,7 +791,7 @@ LAYOUT_CHECK = """() => {
 }"""
 # One of each widget at its widest: a long display name, three chips, the longest
 # operator and window labels, dates, an aggregate, a nested "any" group, a sequence,
-# a comparison with another field and a read-only PQL row.
+# a comparison with another field, a list's item count and a read-only PQL row.
 LAYOUT_PQL = (
     'homeAddress.countryCode = "US" and loyaltyTier in ["gold", "platinum", "silver"]'
     ' and firstName like "A%" and xEvent[eventType = "purchase" and'
@@ -802,6 +802,7 @@ LAYOUT_PQL = (
     ' "product_view"), B: WHAT(eventType in ["add_to_cart", "purchase"]) WHEN(<= 3 days'
     " after A)]) and country != homeAddress.countryCode and xEvent[eventType ="
     ' "purchase"].count() > xEvent[eventType = "email_open"].count()'
+    " and interests.count() >= 2"
 )
 
 
@@ -834,7 +835,7 @@ def test_nothing_clips_or_scrolls_sideways(page, studio, size):
     open_page(page, studio, "builder", "Segment builder")
     apply_pql(page, LAYOUT_PQL)
     open_tab(page, "Visual")
-    expect(page.locator('[class*="st-key-bldrow-"]')).to_have_count(10)
+    expect(page.locator('[class*="st-key-bldrow-"]')).to_have_count(11)
     if problems := layout_problems(page, f"layout-{size[0]}-builder-rows"):
         found["Builder rows"] = problems
     assert not found, found

@@ -231,6 +231,11 @@ def test_pql_to_state_and_back(pql: str) -> None:
     assert pql_of(state) == to_pql(expr)
 
 
+ROUND_TRIPS += [  # a list's number of items
+    "interests.count() > 2",
+    "interests.count() = 0",
+    'xEvent[eventType = "purchase" and tags.count() >= 1].count() >= 1',
+]
 ROUND_TRIPS += [  # a profile attribute as the right side of a comparison
     "age > minAge",
     "country != homeAddress.countryCode",
@@ -257,6 +262,7 @@ PQL_ROWS = [
     ("a measure vs an attribute", "xEvent.sum(revenue) > lifetimeValue", ["pql"]),
     ("a field as the list's argument", "favoriteCities.subsetOf(visitedCities)", ["pql"]),
     ("dates in a list", "birthDate in [date(1990, 1, 1)]", ["pql"]),
+    ("distinct items", "interests.distinct().count() >= 2", ["pql"]),
 ]
 
 

@@ -37,6 +37,7 @@ from segmentation.model import (
     EventCondition,
     Expression,
     FieldRef,
+    Func,
     InList,
     ListMatch,
     Lit,
@@ -94,6 +95,11 @@ OP_LABELS: dict[str, str] = {
     "intersects": "includes any of",
     "superset": "includes all of",
     "subset": "only values from",
+    "count>": "item count >",
+    "count>=": "item count ≥",
+    "count=": "item count =",
+    "count<=": "item count ≤",
+    "count<": "item count <",
 }
 OPS_BY_KIND: dict[str, list[str]] = {
     "text": [
@@ -122,7 +128,19 @@ OPS_BY_KIND: dict[str, list[str]] = {
         "empty",
         "not_empty",
     ],
-    "list": ["includes", "intersects", "superset", "subset", "empty", "not_empty"],
+    "list": [
+        "includes",
+        "intersects",
+        "superset",
+        "subset",
+        "count>",
+        "count>=",
+        "count=",
+        "count<=",
+        "count<",
+        "empty",
+        "not_empty",
+    ],
 }
 OPS_BY_KIND["timestamp"] = OPS_BY_KIND["date"]
 # ops whose right side may be another field of the profile (or of the event)
@@ -132,6 +150,8 @@ NO_VALUE_OPS = {"empty", "not_empty", "true", "false"}
 # ops whose value is a list of scalars
 LIST_VALUE_OPS = {"in", "not_in", "includes", "intersects", "superset", "subset"}
 TEXT_METHOD_OPS = {"contains", "not_contains", "starts", "ends"}
+# a list's number of items (``interests.count() >= 2``): op code -> comparison
+COUNT_OPS = {f"count{cmp}": cmp for cmp in (">", ">=", "=", "<=", "<")}
 CASE_OPS = {"eq", "ne", *TEXT_METHOD_OPS}
 _TEXT_OP = {
     "contains": ("contains", False),
@@ -335,6 +355,11 @@ def _attribute(row: AttributeRow) -> Condition | None:
     op, value = row.op, row.value
     if row.compare_field and op in FIELD_VALUE_OPS:
         return _compare_fields(row, ref)
+    if op in COUNT_OPS:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        items = Func(name="count", args=[ref])
+        return Compare(op=COUNT_OPS[op], left=items, right=Lit(value=value))
     if op in ("empty", "not_empty"):
         return NullCheck(operand=ref, is_null=op == "empty")
     if op in ("true", "false"):
@@ -541,6 +566,10 @@ def _attribute_from(cond: Condition, scope: str) -> AttributeRow:
     if isinstance(cond, NullCheck):
         row.field = _field(cond.operand, scope)
         row.op = "empty" if cond.is_null else "not_empty"
+    elif isinstance(cond, Compare) and isinstance(cond.left, Func) and cond.left.name == "count":
+        _require(len(cond.left.args) == 1 and cond.op in COUNT_OPS.values())
+        row.field = _field(cond.left.args[0], scope)
+        row.op, row.value = f"count{cond.op}", _literal_value(cond.right)
     elif isinstance(cond, Compare) and isinstance(cond.right, FieldRef):
         row.field = _field(cond.left, scope)
         row.compare_field, row.other_field = True, _field(cond.right, scope)

@@ -468,6 +468,9 @@ def _value_editor(ctx: Context, row: AttributeRow, kind: str) -> None:
         row.window.mode = mode
         _window_inputs(row.id, row.window, mode)
         return
+    if op in bs.COUNT_OPS:  # interests.count() >= 2
+        row.value = _number("Items", vkey, row.value, True, min_value=0)
+        return
     if op in bs.LIST_VALUE_OPS:
         values = row.value if isinstance(row.value, list) else _listify(row.value)
         chosen = _multi(
