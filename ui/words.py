@@ -21,3 +21,10 @@ ENGINE_WORDS = {"duckdb": "DuckDB", "spark": "Spark"}
 def engine_word(name: str) -> str:
     """Which engine evaluated a result, as the pages say it."""
     return ENGINE_WORDS.get(name, name)
+
+
+def header_label(display_name: str) -> str:
+    """A table header: the last part of a nested name ("Home address › country code" ->
+    "Country code"), so fixed-width columns show it whole; the full name is the tooltip."""
+    leaf = display_name.rsplit(" › ", 1)[-1]
+    return leaf[:1].upper() + leaf[1:]

@@ -18,7 +18,7 @@ from ui.widgets import (
     require_data,
     segment_picker,
 )
-from ui.words import engine_word
+from ui.words import engine_word, header_label
 
 PAGE_SIZES = [25, 50, 100, 250, 500]
 ALL_ROWS_CAP = 100_000  # rows in the "all members" download
@@ -134,8 +134,8 @@ if require_data(svc):
                     hide_index=True,
                     column_config={
                         c: st.column_config.Column(
-                            labels.get(c, "Profile ID" if c == "profile_id" else c),
-                            help=f"Column `{c}`",
+                            header_label(labels.get(c, "Profile ID" if c == "profile_id" else c)),
+                            help=f"{labels.get(c, c)} (column `{c}`)",
                             # emails are long; the rest fit so 1280 px needs no sideways scroll
                             width=220 if "mail" in c.lower() else 110,
                         )
