@@ -14,6 +14,8 @@ Two eventType items (or two windows) are all left in ``where``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from segmentation.model import And, Compare, Condition, FieldRef, InList, Lit, Occurs, TimeWindow
 
 EVENT_TYPE = FieldRef(path="eventType", scope="event")
@@ -93,3 +95,9 @@ def where_is_canonical(
         return True
     window_items = sum(window_of(item) is not None for item in items)
     return not ((window_items != 0) if window is not None else (window_items == 1))
+
+
+def selection(cond: Condition | None) -> dict[str, Any]:
+    """The fields of an event selection (event_types, window, where) that ``cond`` gives."""
+    event_types, window, rest = split_filter(cond)
+    return {"event_types": event_types, "window": window, "where": combine(rest)}

@@ -84,7 +84,7 @@ from segmentation.model import (
     TextMatch,
 )
 from segmentation.pql import words
-from segmentation.pql.events import EVENT_TYPE, TIMESTAMP, combine, items_of, split_filter
+from segmentation.pql.events import EVENT_TYPE, TIMESTAMP, combine, items_of, selection
 from segmentation.pql.formatter import to_pql
 
 JsonNode = dict[str, Any]
@@ -447,14 +447,7 @@ class _Decoder:
             if not isinstance(ref, FieldRef) or ref.scope != "event":
                 raise self.fail([*at, 1], f"{measure} needs a field of the event")
             field = ref.path
-        event_types, window, rest = split_filter(cond)
-        return EventMeasure(
-            event_types=event_types,
-            where=combine(rest),
-            window=window,
-            measure=measure,
-            field=field,
-        )
+        return EventMeasure(**selection(cond), measure=measure, field=field)
 
     def step(self, raw: Any, path: list[Any]) -> SequenceStep:
         node = self.node(raw, path, "chainStep")
@@ -546,10 +539,7 @@ class _Decoder:
         if kind == "variableReference" and name is not None and name == self.item_var:
             return ItemRef(path=dotted or None)
         if kind == "fnApply" or (kind == "variableReference" and scope == "profile"):
-            event_types, window, rest = split_filter(self.events(node, path, scope))
-            return EventValues(
-                event_types=event_types, where=combine(rest), window=window, field=dotted
-            )
+            return EventValues(**selection(self.events(node, path, scope)), field=dotted)
         if kind == "parameterReference" and node.get("position") != 1:
             raise self.fail(path, "only parameter 1 (the profile) is known")
         return FieldRef(path=dotted, scope="event" if kind == "variableReference" else "profile")

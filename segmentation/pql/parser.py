@@ -61,7 +61,7 @@ from segmentation.model import (
 )
 from segmentation.pattern_check import RegexDialectError, check_regex
 from segmentation.pql import words
-from segmentation.pql.events import combine, items_of, split_filter
+from segmentation.pql.events import combine, items_of, selection, split_filter
 from segmentation.pql.lexer import Positions, Token, tokenize
 
 CONDITIONS = CONDITION_TYPES
@@ -249,13 +249,10 @@ class _Parser:
         if isinstance(node, OPERANDS):
             return node
         if isinstance(node, _Aggregate):  # a measure as a value: compared with a field ...
-            event_types, window, rest = split_filter(node.filter)
             return self.make(
                 EventMeasure,
                 node.token,
-                event_types=event_types,
-                where=combine(rest),
-                window=window,
+                **selection(node.filter),
                 measure=node.measure,
                 field=node.field,
             )
@@ -327,10 +324,8 @@ class _Parser:
             raise self.error(
                 "expected a comparison after an event field, e.g. xEvent.revenue > 0", path.token
             )
-        event_types, window, rest = split_filter(combine([*items_of(path.filter), cond]))
-        return self.make(
-            EventCondition, path.token, event_types=event_types, window=window, where=combine(rest)
-        )
+        both = combine([*items_of(path.filter), cond])
+        return self.make(EventCondition, path.token, **selection(both))
 
     def comparison_after(self, left: Any, start: Token) -> Any:
         token = self.peek()
@@ -399,13 +394,10 @@ class _Parser:
         )
 
     def event_condition(self, agg: _Aggregate, op: str, value: int | float) -> EventCondition:
-        event_types, window, rest = split_filter(agg.filter)
         return self.make(
             EventCondition,
             agg.token,
-            event_types=event_types,
-            where=combine(rest),
-            window=window,
+            **selection(agg.filter),
             measure=agg.measure,
             field=agg.field,
             op=op,
@@ -517,15 +509,7 @@ class _Parser:
 
     def projection(self, path: _EventPath) -> EventValues:
         """``xEvent[..].sku`` before a list method: the field's values over the events."""
-        event_types, window, rest = split_filter(path.filter)
-        return self.make(
-            EventValues,
-            path.token,
-            event_types=event_types,
-            where=combine(rest),
-            window=window,
-            field=path.value.path,
-        )
+        return self.make(EventValues, path.token, **selection(path.filter), field=path.value.path)
 
     def filter_suffix(self, node: Any, token: Token) -> Any:
         if isinstance(node, _Events) and node.filter is None:
@@ -978,8 +962,7 @@ class _Parser:
             if cond is None:
                 raise self.error("forall needs a condition: forall X from xEvent where ...")
             return EventCondition(where=Not(item=cond), op="=", value=0)
-        event_types, window, rest = split_filter(cond)
-        return EventCondition(event_types=event_types, window=window, where=combine(rest))
+        return EventCondition(**selection(cond))
 
     def two_generators(self, keyword: Token, var: str, cond: Any) -> EventCondition:
         """``.., T from E.tags where C2``: one event condition holding a ListAny."""
@@ -1003,8 +986,7 @@ class _Parser:
             failing = self.make(ListAny, source, var=item, operand=items, where=Not(item=both))
             return EventCondition(where=failing, op="=", value=0)
         found = self.make(ListAny, source, var=item, operand=items, where=where)
-        event_types, window, rest = split_filter(combine([*items_of(cond), found]))
-        return EventCondition(event_types=event_types, window=window, where=combine(rest))
+        return EventCondition(**selection(combine([*items_of(cond), found])))
 
     def list_comprehension(self, keyword: Token, var: str) -> Any:
         """``exists T from tags where T = "x"``; ``forall`` is ``not (exists .. not ..)``."""
