@@ -8,7 +8,8 @@ default. Tests import the fixtures from here.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,24 @@ def assert_error(response, status: int, *fragments: str) -> dict[str, Any]:
     for fragment in fragments:
         assert fragment in body["title"], body["title"]
     return body
+
+
+def assert_full_runner_refuses(api: Api, kind: str, request: Callable[[], Any]) -> None:
+    """With every place of ``kind``'s pool taken, ``request()`` gets 429 with Retry-After and
+    records no task; the blocking tasks are then released and finished."""
+    release = threading.Event()
+    _, capacity = api.svc.tasks.capacity(kind)
+    blockers = [api.svc.tasks.submit(kind, lambda ctx: release.wait(60)) for _ in range(capacity)]
+    try:
+        before = len(api.svc.tasks.list(kind))
+        response = request()
+        assert_error(response, 429, "try again")
+        assert int(response.headers["retry-after"]) > 0
+        assert len(api.svc.tasks.list(kind)) == before
+    finally:
+        release.set()
+    for task in blockers:
+        api.svc.tasks.wait(task.id, timeout=60)
 
 
 def _load(svc: SegmentationService, folder: Path) -> None:

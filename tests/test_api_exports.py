@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pandas as pd
 import pytest
 
 from segmentation.exports import KIND as EXPORT_KIND
-from tests.api_support import assert_error
+from tests.api_support import assert_error, assert_full_runner_refuses
 
 
 @pytest.fixture
@@ -118,19 +116,7 @@ def test_bad_list_parameters(api, params, fragment):
 
 
 def test_more_exports_than_the_runner_takes_get_429(api, segment):
-    release = threading.Event()
-    _, capacity = api.svc.tasks.capacity(EXPORT_KIND)
-    blockers = [
-        api.svc.tasks.submit(EXPORT_KIND, lambda ctx: release.wait(60)) for _ in range(capacity)
-    ]
-    try:
-        before = len(api.svc.tasks.list(EXPORT_KIND))
-        response = api.post("/export/jobs", _body(segment.id))
-        assert_error(response, 429, "try again")
-        assert int(response.headers["retry-after"]) > 0
-        assert len(api.svc.tasks.list(EXPORT_KIND)) == before
-    finally:
-        release.set()
-    for task in blockers:
-        api.svc.tasks.wait(task.id, timeout=60)
+    assert_full_runner_refuses(
+        api, EXPORT_KIND, lambda: api.post("/export/jobs", _body(segment.id))
+    )
     assert _run(api, _body(segment.id))["status"] == "SUCCEEDED"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from segmentation.jobs import KIND as JOB_KIND
-from tests.api_support import assert_error
+from tests.api_support import assert_error, assert_full_runner_refuses
 
 
 def _segment(api, name: str = "US", pql: str = 'country = "US"'):
@@ -186,21 +184,9 @@ def test_bad_list_parameters(api, params, fragment):
 def test_more_jobs_than_the_runner_takes_get_429_with_retry_after(api):
     """The job pool is full (its worker busy, its queue taken): refused, nothing recorded."""
     seg = _segment(api)
-    release = threading.Event()
-    _, capacity = api.svc.tasks.capacity(JOB_KIND)
-    blockers = [
-        api.svc.tasks.submit(JOB_KIND, lambda ctx: release.wait(60)) for _ in range(capacity)
-    ]
-    try:
-        before = len(api.svc.tasks.list(JOB_KIND))
-        response = api.post("/segment/jobs", [{"segmentId": seg.id}])
-        assert_error(response, 429, "try again")
-        assert int(response.headers["retry-after"]) > 0
-        assert len(api.svc.tasks.list(JOB_KIND)) == before
-    finally:
-        release.set()
-    for task in blockers:
-        api.svc.tasks.wait(task.id, timeout=60)
+    assert_full_runner_refuses(
+        api, JOB_KIND, lambda: api.post("/segment/jobs", [{"segmentId": seg.id}])
+    )
     job = api.post("/segment/jobs", [{"segmentId": seg.id}])
     assert job.status_code == 200, job.text
     assert _finish(api, job.json()["id"])["status"] == "SUCCEEDED"
