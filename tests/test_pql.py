@@ -742,6 +742,8 @@ ERROR_CASES = [
     ("a = 1 b = 2", 1, 7, "expected 'and', 'or' or end of text but found 'b'"),
     ('city contains "x"', 1, 6, "'contains' is a method"),
     ('city.like("A%")', 1, 6, "'like' goes between its operands: write value like"),
+    ("interests.count( > 2", 1, 18, "expected ')': a list's count() takes no arguments"),
+    ("interests.distinct(", 1, 20, "expected ')': a list's distinct() takes no arguments"),
     ("12abc = 1", 1, 1, "malformed number"),
     ("x = 1 and not", 1, 14, "expected a value but found end of text"),
     (

@@ -531,8 +531,12 @@ class _Parser:
             raise self.unsupported(words.UNSUPPORTED_METHODS[word], name)
         if isinstance(base, _Events):
             return self.measure(base, name)
-        if word in words.LIST_FUNCS and self.peek().is_op(")") and isinstance(base, OPERANDS):
-            return Func(name=word, args=[base])
+        if word in words.LIST_FUNCS and isinstance(base, OPERANDS):
+            after = self.peek()
+            if after.is_op(")"):
+                return Func(name=word, args=[base])
+            if after.kind in ("op", "eof"):  # a typo, not AEP's count(field) of an array
+                raise self.error(f"expected ')': a list's {word}() takes no arguments", after)
         if word in words.MEASURES:
             raise self.unsupported(f"{word}() on a field (only on xEvent)", name)
         if not isinstance(base, OPERANDS):
