@@ -11,7 +11,9 @@ The profiles table is not stored in id order, so fetching the rows of a page
 reads all of it. Rows are therefore fetched a block of ``BLOCK`` numbers at a
 time and the blocks kept (least recently used out): paging through a segment
 reads the table once per block, not once per page. Blocks are keyed like the
-ids, on the data version, so a page always shows the data as it is.
+ids, on the data version, so a page always shows the data as it is. What a
+caller renders of a block's rows (the API's JSON) is kept with the block too, so
+a page is a slice of it, and the page's DataFrame is made only if it is read.
 """
 
 # ruff: noqa: S608 - SQL text holds only checked, quoted identifiers; values are bound
@@ -22,11 +24,14 @@ import hashlib
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import duckdb
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from segmentation.engines.base import Engine
 from segmentation.errors import InvalidInputError
@@ -38,16 +43,76 @@ BLOCK = 1_000  # profile rows fetched at once: 20 pages of 50
 CACHED_BLOCKS = 64
 
 
+# rows (profile columns) and their DuckDB types -> one item per row (e.g. its JSON text)
+Render = Callable[[pd.DataFrame, dict[str, str]], list[str]]
+
+
+@dataclass
+class _Block:
+    """Numbered profile rows (every column, then ``rn``) and what was rendered of them."""
+
+    rows: pd.DataFrame
+    numbers: np.ndarray = field(init=False)
+    rendered: dict[Render, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.numbers = self.rows["rn"].to_numpy()
+
+    def render(self, render: Render, types: dict[str, str]) -> list[str]:
+        done = self.rendered.get(render)
+        if done is None:  # two threads may both make it: the same items, one kept
+            done = self.rendered[render] = render(self.rows.iloc[:, :-1], types)
+        return done
+
+
+@dataclass
+class _Slice:
+    """Rows ``start .. stop`` of ``blocks`` put end to end."""
+
+    blocks: list[_Block]
+    start: int
+    stop: int
+
+    def frame(self) -> pd.DataFrame:
+        frames = [b.rows for b in self.blocks]
+        whole = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return whole.iloc[self.start : self.stop]
+
+    def render(self, render: Render, types: dict[str, str]) -> list[str]:
+        if len(self.blocks) == 1:
+            return self.blocks[0].render(render, types)[self.start : self.stop]
+        items = [item for b in self.blocks for item in b.render(render, types)]
+        return items[self.start : self.stop]
+
+
 class PreviewPage(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     total: int
-    rows: pd.DataFrame
     offset: int
     limit: int
     next_offset: int | None
     columns: list[str]
     engine: str = "duckdb"  # who evaluated the segment
+    _part: _Slice = PrivateAttr()
+    _types: dict[str, str] = PrivateAttr()  # every profile column's DuckDB type
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        """The page's rows, ``columns`` only, made when first read."""
+        frame = self._part.frame()
+        every = self.columns == list(self._types)
+        picked = slice(0, -1) if every else frame.columns.get_indexer(self.columns)
+        return frame.iloc[:, picked].reset_index(drop=True)
+
+    def rendered(self, render: Render) -> list[str]:
+        """``render(rows, types)`` of the page's rows, one item per row. With every column
+        shown, each block of rows is rendered once and kept with it (a client paging
+        through a segment pays for each row once, not once per page); ``render`` must
+        be one function, the same every time, for that."""
+        if self.columns == list(self._types):
+            return self._part.render(render, self._types)
+        return render(self.rows, {c: self._types[c] for c in self.columns})
 
 
 @dataclass
@@ -69,7 +134,7 @@ class PreviewCache:
         self._max_blocks = blocks
         self._lock = threading.Lock()  # held only to look up and evict, never over a query
         self._segments: OrderedDict[str, _Segment] = OrderedDict()
-        self._blocks: OrderedDict[tuple[str, int], pd.DataFrame] = OrderedDict()
+        self._blocks: OrderedDict[tuple[str, int], _Block] = OrderedDict()
         # one per cache: two services over one workspace keep their own ids
         self._catalog = f"preview_cache_{uuid.uuid4().hex[:12]}"
         self._attached = False
@@ -83,7 +148,7 @@ class PreviewCache:
         types: dict[str, str],
         limit: int,
         offset: int,
-    ) -> tuple[int, pd.DataFrame]:
+    ) -> tuple[int, _Slice]:
         """(total, rows ``offset + 1 .. offset + limit``): every column of ``types`` (all
         the profiles' columns: blocks serve any choice of them), then their number ``rn``."""
         segment = self._segment(engine, sql, params, version)
@@ -162,12 +227,12 @@ class PreviewCache:
 
     # --- the rows ------------------------------------------------------------------
 
-    def _rows(self, segment: _Segment, types: dict[str, str], limit: int, offset: int):
+    def _rows(self, segment: _Segment, types: dict[str, str], limit: int, offset: int) -> _Slice:
         """Rows numbered ``offset + 1 .. offset + limit`` (a profile whose id has no row in
         the profiles table, an event-only id, has no row here either)."""
         end = min(offset + limit, segment.total)
         if offset >= end:
-            return self._fetch(segment, types, offset, offset)
+            return _Slice([_Block(self._fetch(segment, types, offset, offset))], 0, 0)
         first, last = offset // BLOCK, (end - 1) // BLOCK
         blocks = self._cached_blocks(segment, first, last)
         missing = [k for k, block in blocks.items() if block is None]
@@ -175,10 +240,10 @@ class PreviewCache:
             low, high = missing[0] * BLOCK, min((missing[-1] + 1) * BLOCK, segment.total)
             fetched = self._fetch(segment, types, low, high)
             blocks.update(self._keep_blocks(segment, fetched, missing))
-        frame = blocks[first] if first == last else pd.concat(blocks.values(), ignore_index=True)
-        numbers = frame["rn"].to_numpy()
+        kept = list(blocks.values())
+        numbers = kept[0].numbers if first == last else np.concatenate([b.numbers for b in kept])
         start, stop = numbers.searchsorted(offset, "right"), numbers.searchsorted(end, "right")
-        return frame.iloc[start:stop]
+        return _Slice(kept, int(start), int(stop))
 
     def _fetch(self, segment: _Segment, types: dict[str, str], low: int, high: int):
         """Profile rows numbered ``low + 1 .. high``, on this thread's own connection."""
@@ -199,9 +264,7 @@ class PreviewCache:
                 rows[name] = rows[name].dt.date
         return rows
 
-    def _cached_blocks(
-        self, segment: _Segment, first: int, last: int
-    ) -> dict[int, pd.DataFrame | None]:
+    def _cached_blocks(self, segment: _Segment, first: int, last: int) -> dict[int, _Block | None]:
         with self._lock:
             found = {}
             for k in range(first, last + 1):
@@ -212,11 +275,11 @@ class PreviewCache:
 
     def _keep_blocks(
         self, segment: _Segment, fetched: pd.DataFrame, numbers: list[int]
-    ) -> dict[int, pd.DataFrame]:
+    ) -> dict[int, _Block]:
         blocks = {}
         block_of = (fetched["rn"] - 1) // BLOCK
         for k in numbers:
-            blocks[k] = fetched[block_of == k].reset_index(drop=True)
+            blocks[k] = _Block(fetched[block_of == k].reset_index(drop=True))
         with self._lock:
             if self._segments.get(segment.key) is segment:  # not evicted meanwhile
                 for k, block in blocks.items():
@@ -245,19 +308,18 @@ def preview_page(
     if offset < 0:
         raise InvalidInputError(f"The offset must be 0 or more; got {offset}.")
     chosen = _check_columns(columns, list(types))
-    total, rows = cache.page(engine, sql, params, version, types, limit, offset)
-    picked = slice(0, -1) if chosen == list(types) else rows.columns.get_indexer(chosen)
-    rows = rows.iloc[:, picked].reset_index(drop=True)
+    total, part = cache.page(engine, sql, params, version, types, limit, offset)
     next_offset = offset + limit if offset + limit < total else None
-    return PreviewPage(
+    page = PreviewPage(
         total=total,
-        rows=rows,
         offset=offset,
         limit=limit,
         next_offset=next_offset,
         columns=chosen,
         engine=engine.name,
     )
+    page._part, page._types = part, types
+    return page
 
 
 def _check_columns(columns: list[str] | None, known: list[str]) -> list[str]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
+import pandas as pd
 import pytest
 
+from segmentation import preview
 from tests.api_support import assert_error, assert_full_runner_refuses
+from tests.conftest import make_frames
 
 PQL = 'loyaltyTier = "gold"'
 
@@ -91,6 +94,38 @@ def test_results_carry_the_profile_attributes(api):
     row = _ready(api, _create(api))["results"][0]
     assert row["attributes"]["loyaltyTier"] == "gold"
     assert row["attributes"]["profile_id"] == row["objectId"]
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(0, 5), (14, 5), (3, 40)])
+def test_pages_across_row_blocks_carry_each_profiles_own_attributes(
+    api, monkeypatch, offset, limit
+):
+    """The preview cache keeps rows, and their JSON, in blocks (16 rows here): a page inside
+    one block or across several shows each profile's own values, a missing one as null."""
+    monkeypatch.setattr(preview, "BLOCK", 16)
+    profiles, _ = make_frames()
+    members = profiles[profiles["loyaltyTier"] == "gold"].sort_values("profile_id")
+    preview_id = _create(api)
+    _ready(api, preview_id)
+    results = api.get(f"/preview/{preview_id}?offset={offset}&limit={limit}").json()["results"]
+    expected = members.iloc[offset : offset + limit]
+    assert [r["objectId"] for r in results] == expected["profile_id"].tolist()
+    for row, source in zip(results, expected.to_dict("records"), strict=True):
+        for column in ("email", "country", "age", "birthDate"):  # birthDate: a DATE
+            value = source[column]
+            assert row["attributes"][column] == (None if pd.isna(value) else value), column
+
+
+def test_a_big_page_is_gzipped_for_a_client_that_asks_and_a_small_one_is_not(api):
+    preview_id = _create(api)
+    _ready(api, preview_id)
+    big = api.get(f"/preview/{preview_id}?limit=100")  # httpx asks for gzip, as requests does
+    assert big.headers["content-encoding"] == "gzip" and len(big.json()["results"]) == 100
+    identity = {**api.headers(), "accept-encoding": "identity"}
+    plain = api.client.get(f"/preview/{preview_id}?limit=100", headers=identity)
+    assert "content-encoding" not in plain.headers and plain.json() == big.json()
+    small = api.get(f"/preview/{preview_id}?limit=1")
+    assert "content-encoding" not in small.headers and len(small.json()["results"]) == 1
 
 
 def test_the_estimate_has_aeps_fields_and_is_exact_on_small_data(api):

@@ -115,3 +115,32 @@ def test_pages_read_by_many_threads_at_once_are_each_the_right_page(
     with ThreadPoolExecutor(8) as pool:
         pages = list(pool.map(read, work))
     assert pages == [expected(age, offset) for age, offset in work]
+
+
+def test_a_rendering_of_the_rows_is_made_once_per_block_and_sliced_per_page(
+    svc: SegmentationService, monkeypatch
+):
+    """What a caller renders of each row (the API's JSON) is kept with the cache's blocks
+    (16 rows here): paging through a segment renders each block once, and every page gets
+    the items of its own rows, with every column or with chosen ones."""
+    monkeypatch.setattr(preview, "BLOCK", 16)
+    age_type = svc.schema().profile_columns["age"]
+    sizes: list[int] = []
+
+    def render(rows, types: dict[str, str]) -> list[str]:
+        sizes.append(len(rows))
+        return _items(rows, types["age"])
+
+    offset = 0
+    while offset is not None:
+        page = svc.preview("age > 50", as_of=AS_OF, limit=5, offset=offset)
+        assert page.rendered(render) == _items(page.rows, age_type)
+        offset = page.next_offset
+    assert sum(sizes) == page.total and len(sizes) == -(-page.total // 16)  # each block once
+    chosen = svc.preview("age > 50", as_of=AS_OF, limit=5, offset=14, columns=["age"])
+    assert list(chosen.rows.columns) == ["profile_id", "age"]
+    assert chosen.rendered(render) == _items(chosen.rows, age_type)
+
+
+def _items(rows, age_type: str) -> list[str]:
+    return [f"{i}:{a}:{age_type}" for i, a in zip(rows["profile_id"], rows["age"], strict=True)]

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import streamlit as st
 from starlette.middleware import Middleware
+from streamlit.web.server.starlette.starlette_path_security_middleware import (
+    PathSecurityMiddleware,
+)
 
 from segmentation.api import mount
-from segmentation.api.app import JsonAnswers
+from segmentation.api.app import ApiFirst
 from segmentation.control import ControlServer
 from segmentation.sandboxes import Sandboxes, serve
 from segmentation.store import default_path
@@ -45,9 +48,11 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
         sandboxes.close()
 
 
+api = mount(sandboxes)
 app = st.App(
     ROOT / "app.py",
-    routes=[mount(sandboxes)],
+    routes=[api],
     lifespan=lifespan,
-    middleware=[Middleware(JsonAnswers)],  # before Streamlit's own: API errors stay JSON
+    # before Streamlit's own: API requests get its path check, then go straight to the API
+    middleware=[Middleware(ApiFirst, api=api, path_check=PathSecurityMiddleware)],
 )

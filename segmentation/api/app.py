@@ -2,7 +2,8 @@
 
 ``create_app(sandboxes)`` builds the FastAPI app; :func:`mount` puts it under
 AEP's base path ``/data/core/ups``, which is how the one server process
-(``ui/server.py``) serves it beside the dashboard. Endpoints are sync
+(``ui/server.py``) serves it beside the dashboard, with :class:`ApiFirst` in front
+so that API requests skip the dashboard's middleware. Endpoints are sync
 functions: FastAPI runs them on its thread pool, each thread with its own
 DuckDB connection, so readers never wait on each other; long work (jobs,
 exports, previews) goes to the task runner and the request answers at once.
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from fastapi import FastAPI
-from starlette.routing import Mount
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentation.api import errors
@@ -31,6 +34,7 @@ from segmentation.sandboxes import Sandboxes
 
 BASE = "/data/core/ups"
 ROUTERS = (definitions, jobs, preview, schedules, exports, search, audiences)
+GZIP_FROM_BYTES = 1400  # about one Ethernet packet's payload
 
 
 def create_app(sandboxes: Sandboxes) -> FastAPI:
@@ -47,6 +51,11 @@ def create_app(sandboxes: Sandboxes) -> FastAPI:
     errors.install(app)
 
     app.add_middleware(RequestIds)
+    # outermost, so that Server-Timing is the API's own time, as it was behind the
+    # dashboard's gzip (level 9 from 500 bytes): an answer within one packet (a definition)
+    # gains nothing from it, and level 1 makes a 50-row preview page (21 kB) 4.3 kB in
+    # 0.10 ms, where level 9 made 3.5 kB in 0.32 ms on the event loop
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_FROM_BYTES, compresslevel=1)
     for module in ROUTERS:
         app.include_router(module.router)
     return app
@@ -85,18 +94,15 @@ class RequestIds:
 
 
 class JsonAnswers:
-    """Put in front of the whole server: middleware outside the API (Streamlit's path
-    check) answers some bad paths itself, in plain text. Under the API's base path
-    such an answer becomes AEP's envelope, so that every API answer is JSON."""
+    """Around the server's path check, for requests under the API's base path: the check
+    answers some bad paths itself, in plain text; such an answer becomes AEP's envelope,
+    so that every API answer is JSON."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.lstrip("/").startswith(BASE.lstrip("/")):
-            await self.app(scope, receive, send)
-            return
+        path = scope["path"]
         replaced = False
 
         async def send_json(message: Message) -> None:
@@ -127,6 +133,36 @@ class JsonAnswers:
                 await send(message)
 
         await self.app(scope, receive, send_json)
+
+
+class ApiFirst:
+    """Put in front of the whole server with the API's mount: a request under the API's
+    base path goes through ``path_check`` (the server's check of unsafe paths, whose plain
+    answers :class:`JsonAnswers` turns into AEP's envelope) straight to the API, past the
+    dashboard's own middleware (its session cookie, its gzip at level 9) and its router:
+    measured in-process, that took a definitions GET from 0.39 to 0.34 ms of CPU."""
+
+    def __init__(self, app: ASGIApp, api: Mount, path_check: Callable[[ASGIApp], ASGIApp]) -> None:
+        self.app = app
+        self.api = api
+        self.checked = JsonAnswers(path_check(self._route))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _under_base(scope["path"]):
+            await self.checked(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match, child = self.api.matches(scope)
+        if match is Match.FULL:
+            await self.api.handle({**scope, **child}, receive, send)
+        else:  # the base path itself, without a slash: the server's router, as before
+            await self.app(scope, receive, send)
+
+
+def _under_base(path: str) -> bool:
+    return path.lstrip("/").startswith(BASE.lstrip("/"))
 
 
 def mount(sandboxes: Sandboxes) -> Mount:

@@ -94,42 +94,44 @@ def get_preview(
     task = caller.service.previews.get(preview_id)
     body: dict[str, Any] = {"state": STATES[task.status], "error": _error(task)}
     links = {"_self": _href(preview_id, start, limit), "next": "", "prev": ""}
-    results, size = "[]", 0
+    items: list[str] = []
     if task.status == "SUCCEEDED":
         page = caller.service.previews.page(task, limit=limit, offset=start)
-        types = caller.service.schema().profile_columns or {}
-        results, size = _results(page.rows, [c for c in page.columns if types[c] == "DATE"])
+        items = page.rendered(_results)
         body["totalRows"] = page.total
         if page.next_offset is not None:
             links["next"] = _href(preview_id, page.next_offset, limit)
         if start > 0:
             links["prev"] = _href(preview_id, max(0, start - limit), limit)
-    body["page"] = {"offset": start, "size": size}
+    body["page"] = {"offset": start, "size": len(items)}
     body["links"] = links
-    # the rows are written as JSON text by pandas, in C, and spliced in: decoding them
-    # and encoding them again cost more than the rest of the request
+    # the rows' JSON text is spliced in: it is made once per block of rows the preview
+    # cache keeps, and decoding it to encode it again cost more than the rest
+    results = "[" + ",".join(items) + "]"
     text = json.dumps(body, separators=(",", ":"))[:-1] + f',"results":{results}}}'
     return Response(text, media_type="application/json")
 
 
-def _results(rows: pd.DataFrame, dates: list[str]) -> tuple[str, int]:
-    """AEP's ``[{objectId, _href, relatedObjects}, ..]`` as JSON text, each with the
-    profile's ``attributes`` (NaN -> null, times in ISO, DATE columns as dates)."""
+def _results(rows: pd.DataFrame, types: dict[str, str]) -> list[str]:
+    """AEP's ``{objectId, _href, relatedObjects}`` of each row as JSON text, with the
+    profile's ``attributes`` (NaN -> null, times in ISO, DATE columns as dates); pandas
+    writes them, in C."""
     if rows.empty:
-        return "[]", 0
+        return []
+    dates = [n for n in rows.columns if types[n] == "DATE"]
     if dates:  # DATE columns hold datetime.date: keep them dates, not midnight times
         rows = rows.assign(**{n: rows[n].map(_iso_date) for n in dates})
     text = rows.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
     ids = [str(i) for i in rows["profile_id"].tolist()]
-    items = [
+    return [
         f'{{"objectId":{json.dumps(i)},"_href":"","relatedObjects":[],"attributes":{attributes}}}'
         for i, attributes in zip(ids, text.splitlines(), strict=True)
     ]
-    return "[" + ",".join(items) + "]", len(items)
 
 
 def _iso_date(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else None
+    """A missing date is NaT, which is a date to isinstance: null, not "NaT"."""
+    return value.isoformat() if isinstance(value, dt.date) and not pd.isna(value) else None
 
 
 @router.delete("/preview/{preview_id}")
