@@ -21,6 +21,10 @@ Measured:
 - throughput of 1 client and of 8 concurrent clients doing the same requests, and
   their errors, in
   ``--rounds`` interleaved rounds (1 then 8), the ratio of each round and their median;
+  the 8 clients are threads of this process; beside them, in the same rounds, 8 clients
+  that are processes (each its own GIL), and for every run the CPU that the server and
+  the clients spent per request: on 2 cores 8 threads of one process can go no faster
+  than that process's one GIL lets them, whatever the server does;
 - the load average (``os.getloadavg``) at the start and the end: on a shared machine
   the neighbours' load moves every number.
 """
@@ -29,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import queue
 import shutil
 import statistics
 import subprocess
@@ -53,6 +59,7 @@ from tests.browser_support import _wait_healthy, free_port  # noqa: E402
 
 BASE = "/data/core/ups"
 PREVIEW_SEGMENT = "attr_list_date"
+RUNS = {"1": (1, False), "8": (8, False), "8 processes": (8, True)}  # clients, as processes?
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -92,43 +99,88 @@ def compare(name: str, api: Callable[[int], Any], direct: Callable[[int], Any], 
     return row
 
 
-def throughput(
-    url: str, headers: dict[str, str], paths: list[str], clients: int, total: int
-) -> dict:
-    """``clients`` threads, each with its own keep-alive connection, ``total`` requests
-    among them (the same work for any number of clients). Timed from the first client's
-    start to the last one's end, by the clients themselves: a main thread that is
-    descheduled while they run would otherwise see them take no time."""
+def _client(url: str, headers: dict[str, str], paths: list[str], k: int, n: int, barrier, report):
+    """One client: its own keep-alive connection, requests ``k * n ..`` of ``paths``;
+    reports (start, end, errors, CPU seconds of its thread, CPU seconds of the whole
+    machine while it ran) to ``report``."""
     errors: list[str] = []
-    barrier = threading.Barrier(clients)
-    spans: list[tuple[float, float]] = []
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        http.get(paths[0])  # connect before the clock starts
+        barrier.wait()
+        cpu, busy, started = time.thread_time(), _machine_busy(), time.perf_counter()
+        for i in range(n):
+            response = http.get(paths[(k * n + i) % len(paths)])
+            if response.status_code != 200:
+                errors.append(f"{response.status_code} {response.text[:100]}")
+        ended, busy = time.perf_counter(), _machine_busy() - busy
+        report.put((started, ended, errors, time.thread_time() - cpu, busy))
+
+
+def throughput(
+    url: str,
+    headers: dict[str, str],
+    paths: list[str],
+    clients: int,
+    total: int,
+    server_pid: int,
+    processes: bool = False,
+) -> dict:
+    """``clients`` threads (or processes), each with its own keep-alive connection,
+    ``total`` requests among them (the same work for any number of clients). Timed from
+    the first client's start to the last one's end, by the clients themselves (a main
+    thread that is descheduled while they run would otherwise see them take no time;
+    ``perf_counter`` is the system's monotonic clock, the same in every process)."""
     n = total // clients
-
-    def client(k: int) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-            http.get(paths[0])  # connect before the clock starts
-            barrier.wait()
-            started = time.perf_counter()
-            for i in range(n):
-                response = http.get(paths[(k * n + i) % len(paths)])
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code} {response.text[:100]}")
-            spans.append((started, time.perf_counter()))
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+    if processes:
+        ctx = multiprocessing.get_context("spawn")
+        barrier, report = ctx.Barrier(clients), ctx.Queue()
+        workers = [
+            ctx.Process(target=_client, args=(url, headers, paths, k, n, barrier, report))
+            for k in range(clients)
+        ]
+    else:
+        barrier, report = threading.Barrier(clients), queue.Queue()
+        workers = [
+            threading.Thread(target=_client, args=(url, headers, paths, k, n, barrier, report))
+            for k in range(clients)
+        ]
+    server_cpu = _cpu_seconds(server_pid)
+    for w in workers:
+        w.start()
+    done = [report.get() for _ in workers]
+    for w in workers:
+        w.join()
+    server_cpu = _cpu_seconds(server_pid) - server_cpu  # includes the clients' connecting
+    seconds = max(d[1] for d in done) - min(d[0] for d in done)
+    errors = [e for d in done for e in d[2]]
+    clients_cpu = sum(d[3] for d in done)
+    first = min(done)  # the first client's view of the machine: about the whole run
+    others = (first[4] - server_cpu - clients_cpu) / (first[1] - first[0])
     return {
         "clients": clients,
+        "processes": processes,
         "requests": clients * n,
         "seconds": round(seconds, 3),
         "per_second": round(clients * n / seconds, 1),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
+        "server_cpu_ms": round(server_cpu * 1000 / (clients * n), 3),  # per request
+        "client_cpu_ms": round(clients_cpu * 1000 / (clients * n), 3),
+        # cores that other work on the machine took meanwhile (the neighbours' share)
+        "other_cores": round(max(0.0, others), 2),
     }
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores of the machine have spent not idle, from /proc/stat."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_job(http: httpx.Client, svc, ids: list[str], repeat: int, poll: float) -> dict:
@@ -201,13 +253,30 @@ def table(res: dict[str, Any]) -> str:
             f"{r['1']['per_second']:.0f} -> {r['8']['per_second']:.0f} ({r['ratio']:.2f}x)"
             for r in rate["rounds"]
         )
+        procs = ", ".join(
+            f"{r['8 processes']['per_second']:.0f} ({r['process_ratio']:.2f}x)"
+            for r in rate["rounds"]
+        )
+        cpu = "; ".join(
+            f"{key}: server {_median(rate, key, 'server_cpu_ms')}, "
+            f"clients {_median(rate, key, 'client_cpu_ms')}"
+            for key in RUNS
+        )
+        others = sorted(r[key]["other_cores"] for r in rate["rounds"] for key in RUNS)
         lines.append(
             f"- {name}, 1 -> 8 clients: median {rate['median_ratio']:.2f}x ({rounds}), "
-            f"errors {rate['errors']}"
+            f"errors {rate['errors']}; 8 client processes: median "
+            f"{rate['median_process_ratio']:.2f}x ({procs}); CPU ms per request, "
+            f"medians: {cpu}; other work on the machine took {others[0]:.2f}-{others[-1]:.2f} "
+            "cores"
         )
     start, end = res["load_average"]["start"], res["load_average"]["end"]
     lines.append(f"- load average (1 min): {start} at the start, {end} at the end")
     return "\n".join(lines)
+
+
+def _median(rate: dict, key: str, field: str) -> float:
+    return round(statistics.median(r[key][field] for r in rate["rounds"]), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,18 +379,25 @@ def main(argv: list[str] | None = None) -> int:
         for name, targets in paths.items():
             rounds = [
                 {
-                    str(c): throughput(url, headers, targets, c, args.throughput_requests)
-                    for c in (1, 8)
+                    key: throughput(
+                        url, headers, targets, c, args.throughput_requests, server.pid, procs
+                    )
+                    for key, (c, procs) in RUNS.items()
                 }
                 for _ in range(args.rounds)
             ]
             for r in rounds:
                 r["ratio"] = round(r["8"]["per_second"] / r["1"]["per_second"], 2)
-                log(f"{name}: {r['1']['per_second']} -> {r['8']['per_second']} req/s")
+                r["process_ratio"] = round(r["8 processes"]["per_second"] / r["1"]["per_second"], 2)
+                log(
+                    f"{name}: {r['1']['per_second']} -> {r['8']['per_second']} req/s "
+                    f"(8 processes: {r['8 processes']['per_second']})"
+                )
             rates[name] = {
                 "rounds": rounds,
                 "median_ratio": statistics.median(r["ratio"] for r in rounds),
-                "errors": sum(r[c]["errors"] for r in rounds for c in ("1", "8")),
+                "median_process_ratio": statistics.median(r["process_ratio"] for r in rounds),
+                "errors": sum(r[c]["errors"] for r in rounds for c in RUNS),
             }
         http.close()
     finally:
