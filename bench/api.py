@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import queue
 import shutil
 import statistics
 import subprocess
@@ -50,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import api_client  # noqa: E402
 import httpx  # noqa: E402
 from run import ensure_data, log, open_workspace, save_definitions  # noqa: E402
 from segments import SEGMENTS  # noqa: E402
@@ -99,23 +98,6 @@ def compare(name: str, api: Callable[[int], Any], direct: Callable[[int], Any], 
     return row
 
 
-def _client(url: str, headers: dict[str, str], paths: list[str], k: int, n: int, barrier, report):
-    """One client: its own keep-alive connection, requests ``k * n ..`` of ``paths``;
-    reports (start, end, errors, CPU seconds of its thread, CPU seconds of the whole
-    machine while it ran) to ``report``."""
-    errors: list[str] = []
-    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-        http.get(paths[0])  # connect before the clock starts
-        barrier.wait()
-        cpu, busy, started = time.thread_time(), _machine_busy(), time.perf_counter()
-        for i in range(n):
-            response = http.get(paths[(k * n + i) % len(paths)])
-            if response.status_code != 200:
-                errors.append(f"{response.status_code} {response.text[:100]}")
-        ended, busy = time.perf_counter(), _machine_busy() - busy
-        report.put((started, ended, errors, time.thread_time() - cpu, busy))
-
-
 def throughput(
     url: str,
     headers: dict[str, str],
@@ -131,31 +113,16 @@ def throughput(
     thread that is descheduled while they run would otherwise see them take no time;
     ``perf_counter`` is the system's monotonic clock, the same in every process)."""
     n = total // clients
-    if processes:
-        ctx = multiprocessing.get_context("spawn")
-        barrier, report = ctx.Barrier(clients), ctx.Queue()
-        workers = [
-            ctx.Process(target=_client, args=(url, headers, paths, k, n, barrier, report))
-            for k in range(clients)
-        ]
-    else:
-        barrier, report = threading.Barrier(clients), queue.Queue()
-        workers = [
-            threading.Thread(target=_client, args=(url, headers, paths, k, n, barrier, report))
-            for k in range(clients)
-        ]
     server_cpu = _cpu_seconds(server_pid)
-    for w in workers:
-        w.start()
-    done = [report.get() for _ in workers]
-    for w in workers:
-        w.join()
+    done = (_client_processes if processes else _client_threads)(url, headers, paths, clients, n)
     server_cpu = _cpu_seconds(server_pid) - server_cpu  # includes the clients' connecting
-    seconds = max(d[1] for d in done) - min(d[0] for d in done)
-    errors = [e for d in done for e in d[2]]
-    clients_cpu = sum(d[3] for d in done)
-    first = min(done)  # the first client's view of the machine: about the whole run
-    others = (first[4] - server_cpu - clients_cpu) / (first[1] - first[0])
+    seconds = max(d["end"] for d in done) - min(d["start"] for d in done)
+    errors = [e for d in done for e in d["errors"]]
+    clients_cpu = sum(d["cpu_seconds"] for d in done)
+    first = min(done, key=lambda d: d["start"])  # its view of the machine: about the run
+    others = (first["machine_busy_seconds"] - server_cpu - clients_cpu) / (
+        first["end"] - first["start"]
+    )
     return {
         "clients": clients,
         "processes": processes,
@@ -171,10 +138,40 @@ def throughput(
     }
 
 
-def _machine_busy() -> float:
-    """CPU seconds all cores of the machine have spent not idle, from /proc/stat."""
-    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+def _client_threads(url: str, headers: dict, paths: list[str], clients: int, n: int) -> list:
+    barrier, done = threading.Barrier(clients), []
+
+    def client(k: int) -> None:
+        done.append(api_client.run(url, headers, paths, k, n, barrier.wait))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done
+
+
+def _client_processes(url: str, headers: dict, paths: list[str], clients: int, n: int) -> list:
+    """Each client a process of its own (bench/api_client.py), all started at once once
+    every one is connected."""
+    script = str(Path(__file__).resolve().parent / "api_client.py")
+    spec = {"url": url, "headers": headers, "paths": paths, "n": n}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, json.dumps({**spec, "k": k})],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(clients)
+    ]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    return [json.loads(p.communicate()[0]) for p in procs]
 
 
 def _cpu_seconds(pid: int) -> float:
