@@ -111,7 +111,6 @@ class SegmentationService:
     def __init__(self, db: Database, exports_dir: Path | None = None):
         self.db = db
         self._schema_cache: tuple[str, Schema] | None = None
-        self._lock = threading.Lock()
         # long work of every kind (jobs, exports, previews) runs as tasks; each
         # component registers its kind and recovery hook before recover() below
         self.tasks = TaskRunner(db)
@@ -382,10 +381,10 @@ class SegmentationService:
 
     def schema(self) -> Schema:
         key = f"{self._data_version()}:{self._engine.name}"
-        with self._lock:
-            if self._schema_cache is None or self._schema_cache[0] != key:
-                self._schema_cache = (key, self._engine.schema())
-            return self._schema_cache[1]
+        cached = self._schema_cache
+        if cached is None or cached[0] != key:  # read with no lock held: two may read it
+            cached = self._schema_cache = (key, self._engine.schema())
+        return cached[1]
 
     # --- compiling -----------------------------------------------------------------
 

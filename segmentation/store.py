@@ -10,7 +10,10 @@ through :meth:`Database.write`, which counts the transactions it commits
 (``generation``). A value derived from stored rows (the workspace settings, the
 tables' columns, a compiled query) is therefore current for as long as the
 generation has not moved: :meth:`Database.memo` keeps such values per
-generation, so that a request does not read them again on every call.
+generation, so that a request does not read them again on every call. Code run
+under :func:`memory_only` may answer from such kept values only: its first
+read of the file raises :class:`NotInMemory` (the API answers a GET on its event
+loop that way, and on its thread pool when it must read the file).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +41,7 @@ ENV_PATH = "SEGMENTATION_WORKSPACE"
 
 T = TypeVar("T")
 MEMO_SIZE = 256  # values kept by Database.memo, least recently used out
+_MEMORY_ONLY: ContextVar[bool] = ContextVar("memory_only", default=False)
 _LOCK_PATTERN = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -47,6 +52,30 @@ def default_path() -> str:
 def quote_ident(name: str) -> str:
     """Quote an identifier for DuckDB; inner double quotes are doubled."""
     return '"' + name.replace('"', '""') + '"'
+
+
+class NotInMemory(Exception):
+    """What runs under :func:`memory_only` needed to read the workspace."""
+
+
+@contextmanager
+def memory_only() -> Iterator[None]:
+    """Inside, asking for a connection raises :class:`NotInMemory` instead of waiting on
+    a query: code that answers from what is kept in memory runs to its end, anything
+    else stops at its first read (before it changes anything) and can be run again
+    where a wait does not hold others up."""
+    token = _MEMORY_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _MEMORY_ONLY.reset(token)
+
+
+def check_memory_only() -> None:
+    """Raise :class:`NotInMemory` under :func:`memory_only` (before any read of a file,
+    a query or a wait on one: the workspace's, or another engine's)."""
+    if _MEMORY_ONLY.get():
+        raise NotInMemory
 
 
 class Database:
@@ -109,6 +138,7 @@ class Database:
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the workspace."""
+        check_memory_only()
         if self.closed:
             raise SegmentationError(f"The workspace {self.path} is closed.")
         thread = threading.current_thread()
@@ -122,6 +152,7 @@ class Database:
     def new_connection(self) -> duckdb.DuckDBPyConnection:
         """A connection of the caller's own (closed with the database), for a
         component that keeps temporary tables across threads under its own lock."""
+        check_memory_only()
         con = self._connect()
         with self._pool_lock:
             self._extra.append(con)
@@ -188,6 +219,7 @@ class Database:
         """One serialized write transaction; rolled back whole on any error. ``within``
         an open one (this thread's), the work joins it: a load and what it derives
         commit together."""
+        check_memory_only()  # before waiting on another thread's write
         if within is not None:
             yield within
             return

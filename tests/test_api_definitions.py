@@ -130,6 +130,19 @@ def test_get_patch_and_delete(api):
     assert _names(api) == []
 
 
+def test_a_change_made_beside_the_api_is_read_by_the_next_get(api):
+    """GETs answer on the server's event loop from what is kept in memory, and read the
+    workspace on its thread pool when that is out of date: a definition renamed beside
+    the API (the dashboard's service) is read renamed at once, and a deleted one is 404."""
+    created = _create(api, "Beside").json()
+    path = f"/segment/definitions/{created['id']}"
+    assert api.get(path).json()["name"] == api.get(path).json()["name"] == "Beside"
+    api.svc.definitions.update(created["id"], name="Renamed")
+    assert api.get(path).json()["name"] == api.get(path).json()["name"] == "Renamed"
+    api.svc.definitions.delete(created["id"])
+    assert_error(api.get(path), 404, created["id"])
+
+
 def test_bulk_get_answers_207_with_results_and_the_unknown_ids(api):
     a, b = _create(api, "A").json(), _create(api, "B", "age > 1").json()
     body = {"ids": [{"id": a["id"]}, {"id": b["id"]}, {"id": "nope"}]}

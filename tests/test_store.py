@@ -13,7 +13,7 @@ import pytest
 from segmentation.errors import WorkspaceLockedError
 from segmentation.ingest import ingest
 from segmentation.migrations import MIGRATIONS
-from segmentation.store import Database, quote_ident
+from segmentation.store import Database, NotInMemory, memory_only, quote_ident
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,6 +155,23 @@ def test_a_setting_read_is_kept_until_the_next_write_and_never_from_a_rolled_bac
         assert db.get_meta("timezone") == "Asia/Tokyo"  # the transaction sees its own
         raise RuntimeError("undone")
     assert db.get_meta("timezone") == "Europe/Berlin"
+    db.close()
+
+
+def test_memory_only_answers_what_is_kept_and_stops_at_the_first_read():
+    """What the API's event loop runs: a value kept since the last write is answered, one
+    that must be read raises NotInMemory before reading, and then reads as usual."""
+    db = Database.open(":memory:")
+    db.set_meta("timezone", "UTC")
+    assert db.get_meta("timezone") == "UTC"  # read once: kept
+    with memory_only():
+        assert db.get_meta("timezone") == "UTC"
+    db.set_meta("timezone", "Europe/Berlin")  # a write: read it again
+    with memory_only(), pytest.raises(NotInMemory):
+        db.get_meta("timezone")
+    assert db.get_meta("timezone") == "Europe/Berlin"
+    with memory_only(), pytest.raises(NotInMemory), db.write():
+        pass
     db.close()
 
 

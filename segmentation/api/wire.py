@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from fastapi.datastructures import DefaultPlaceholder
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
 from segmentation.api.auth import Caller
@@ -20,6 +23,7 @@ from segmentation.expression_input import expression_from_data
 from segmentation.model import Expression, expression_to_dict
 from segmentation.pql import parse, to_pql
 from segmentation.sandboxes import PROD
+from segmentation.store import NotInMemory, memory_only
 
 BASE = "/data/core/ups"
 PROFILE = PROFILE_SCHEMA["name"]
@@ -29,14 +33,35 @@ MERGE_POLICY = "default"  # one profile per id here: there is nothing to merge
 
 
 class Router(APIRouter):
-    """An APIRouter whose endpoints' ``-> dict`` hints make no response model: the
+    """An APIRouter whose endpoints' ``-> dict`` hints make no response model (the
     answers are plain JSON already, and validating them again would cost every
-    request of a sync endpoint one more trip to the thread pool."""
+    request of a sync endpoint one more trip to the thread pool), and whose sync GETs
+    answer from memory first (:func:`memory_first`)."""
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if isinstance(kwargs.get("response_model"), DefaultPlaceholder):
             kwargs["response_model"] = None
+        if kwargs.get("methods") == ["GET"] and not inspect.iscoroutinefunction(endpoint):
+            endpoint = memory_first(endpoint)
         super().add_api_route(path, endpoint, **kwargs)
+
+
+def memory_first(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync GET run on the event loop while what it reads is kept in memory (a
+    definition, a task, a finished preview's rows), else, from its first read of the
+    workspace, again on the thread pool. The hop to a pool thread and back cost 8
+    clients' definitions GETs a third of the server's CPU (0.58 against 0.38 ms a
+    request). Only GETs: one that stops at its first read has changed nothing."""
+
+    @functools.wraps(endpoint)
+    async def answer(**kwargs: Any) -> Any:
+        try:
+            with memory_only():
+                return endpoint(**kwargs)
+        except NotInMemory:
+            return await run_in_threadpool(endpoint, **kwargs)
+
+    return answer
 
 
 class Lenient(BaseModel):

@@ -42,7 +42,7 @@ from segmentation.engines.base import Engine
 from segmentation.errors import ConflictError, InvalidInputError, SegmentationError
 from segmentation.estimate import SampleInfo
 from segmentation.ingest_report import IngestReport
-from segmentation.store import Database, quote_ident
+from segmentation.store import Database, check_memory_only, quote_ident
 
 DATA_TABLES = ("profiles", "events")
 RESULTS_FOLDER = "_segment_studio_results"
@@ -264,6 +264,7 @@ class SparkEngine(Engine):
 
     def session(self) -> Any:
         """The process's SparkSession (started on first use), with this data's views."""
+        check_memory_only()
         with self._lock:
             if self._session is None:
                 self._session = _start_session(self.master)
