@@ -1,0 +1,506 @@
+"""PQL's array, aggregation, map and filter functions (issue #12, AEP's
+help/segmentation/pql/{array,aggregation,map,filter}-functions.md), checked against answers
+computed in Python from generated data: lists of structs, lists of numbers and maps with
+missing lists, empty lists and missing items, a list inside a struct, and events with a list
+of products (some after as-of, never seen). Each case runs through preview, estimate,
+definitions and jobs.run on DuckDB, and batched on Spark; bad inputs name what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from segmentation import SegmentationService
+from segmentation.errors import InvalidInputError, PQLSyntaxError, SegmentationError
+from segmentation.pql import parse, to_pql
+from tests.conftest import AS_OF
+from tests.spark_support import by_key, spark_union
+
+N_PROFILES, N_EVENTS, SEED = 300, 1200, 12
+STORES = ["S1", "S2", "S3", "S4"]
+SKUS = ["PS", "XB", "NS", "PC"]
+ID_KEYS = ["email", "ECID", "phone"]
+EVENT_TYPES = ["purchase", "view", "cart"]
+
+ORDER = pa.struct([("price", pa.float64()), ("storeId", pa.string())])
+PROFILE_SCHEMA = pa.schema(
+    [
+        ("profile_id", pa.string()),
+        ("email", pa.string()),
+        ("age", pa.float64()),
+        ("level", pa.int64()),
+        ("orders", pa.list_(ORDER)),
+        ("scores", pa.list_(pa.float64())),
+        ("identityMap", pa.map_(pa.string(), pa.struct([("id", pa.string())]))),
+        ("person", pa.struct([("gender", pa.string()), ("orders", pa.list_(ORDER))])),
+    ]
+)
+EVENT_SCHEMA = pa.schema(
+    [
+        ("profile_id", pa.string()),
+        ("eventType", pa.string()),
+        ("timestamp", pa.timestamp("us")),
+        ("minQty", pa.int64()),
+        (
+            "productListItems",
+            pa.list_(pa.struct([("SKU", pa.string()), ("quantity", pa.int64())])),
+        ),
+    ]
+)
+
+
+def _maybe(rng: np.random.Generator, value: Any, missing: float = 0.15) -> Any:
+    return None if rng.random() < missing else value
+
+
+def _list_of(rng: np.random.Generator, longest: int, item: Callable[[int], Any]) -> list | None:
+    """A missing list one time in ten, an empty one one time in ten, else 1..longest items."""
+    draw = rng.random()
+    if draw < 0.1:
+        return None
+    if draw < 0.2:
+        return []
+    return [item(i) for i in range(int(rng.integers(1, longest + 1)))]
+
+
+def _orders(rng: np.random.Generator) -> list | None:
+    # prices are distinct within a list (x.5 from 1..199) so topN/bottomN have no ties
+    prices = rng.choice(np.arange(1, 200), 8, replace=False) + 0.5
+    return _list_of(
+        rng,
+        6,
+        lambda i: {
+            "price": _maybe(rng, float(prices[i])),
+            "storeId": _maybe(rng, str(rng.choice(STORES))),
+        },
+    )
+
+
+def _identity_map(rng: np.random.Generator, i: int) -> list | None:
+    """A map as (key, value) pairs: missing, empty, or some of the keys (ids may be missing)."""
+    draw = rng.random()
+    if draw < 0.1:
+        return None
+    if draw < 0.2:
+        return []
+    keys = [k for k in ID_KEYS if rng.random() < 0.6] or [str(rng.choice(ID_KEYS))]
+    ids = {
+        "email": f"user{rng.integers(0, 5)}@example.com",
+        "ECID": f"ecid-{rng.integers(0, 30)}",
+        "phone": f"+49{i:04d}",
+    }
+    return [(k, {"id": _maybe(rng, ids[k], 0.1)}) for k in keys]
+
+
+def make_records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
+    """Profiles and events as Python values (None = missing): the source of both the
+    Parquet files and the answers."""
+    rng = np.random.default_rng(seed)
+    profiles = []
+    for i in range(N_PROFILES):
+        person = {"gender": _maybe(rng, str(rng.choice(["female", "male"])), 0.2)}
+        person["orders"] = _orders(rng)
+        profiles.append(
+            {
+                "profile_id": f"P{i:04d}",
+                "email": f"user{i}@example.com",
+                "age": _maybe(rng, float(rng.integers(18, 80)), 0.1),
+                "level": _maybe(rng, int(rng.integers(1, 5)), 0.1),
+                "orders": _orders(rng),
+                "scores": _list_of(rng, 5, lambda _: _maybe(rng, float(rng.integers(0, 101)))),
+                "identityMap": _identity_map(rng, i),
+                "person": _maybe(rng, person, 0.05),
+            }
+        )
+    start = AS_OF - dt.timedelta(days=90)
+    events = []
+    for _ in range(N_EVENTS):
+        seconds = int(rng.integers(0, 100 * 24 * 3600))  # a tenth after as-of
+        events.append(
+            {
+                "profile_id": f"P{rng.integers(0, N_PROFILES):04d}",
+                "eventType": str(rng.choice(EVENT_TYPES, p=[0.3, 0.5, 0.2])),
+                "timestamp": start + dt.timedelta(seconds=seconds),
+                "minQty": _maybe(rng, int(rng.integers(1, 5)), 0.1),
+                "productListItems": _list_of(
+                    rng,
+                    4,
+                    lambda _: {
+                        "SKU": _maybe(rng, str(rng.choice(SKUS)), 0.1),
+                        "quantity": _maybe(rng, int(rng.integers(1, 6)), 0.1),
+                    },
+                ),
+            }
+        )
+    return profiles, events
+
+
+def write_parquet(folder: Path) -> tuple[Path, Path]:
+    profiles, events = make_records()
+    paths = folder / "profiles.parquet", folder / "events.parquet"
+    for rows, schema, path in zip(
+        (profiles, events), (PROFILE_SCHEMA, EVENT_SCHEMA), paths, strict=True
+    ):
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return paths
+
+
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The records as frames (object columns: None stays None, lists and maps stay Python)."""
+    profiles, events = make_records()
+    return pd.DataFrame(profiles, dtype=object), pd.DataFrame(events, dtype=object)
+
+
+def per_profile() -> pd.DataFrame:
+    """One row per profile: its fields (maps as dicts) and the events it has up to as-of."""
+    profiles, events = frames()
+    table = profiles.set_index("profile_id")
+    table["identityMap"] = table["identityMap"].map(lambda pairs: _dict(pairs))
+    seen = events[events["timestamp"] <= AS_OF]  # events after as-of are never seen
+    by_profile = {pid: group.to_dict("records") for pid, group in seen.groupby("profile_id")}
+    table["events"] = [by_profile.get(pid, []) for pid in table.index]
+    return table
+
+
+def _dict(pairs: list | None) -> dict | None:
+    return None if pairs is None else dict(pairs)
+
+
+# --- the answers in plain Python: None is a missing value, a comparison with it is false ---
+
+
+def cmp(a: Any, op: str, b: Any) -> bool:
+    if a is None or b is None:
+        return False
+    return {">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b, "=": a == b}[op]
+
+
+def times(a: float | None, b: float) -> float | None:
+    return None if a is None else a * b
+
+
+def some(items: list | None, test: Callable[[Any], bool]) -> bool:
+    """``L[test]``: some item meets it (a missing list has no items)."""
+    return items is not None and any(test(item) for item in items)
+
+
+def count(items: list | None, test: Callable[[Any], bool] = lambda _: True) -> int | None:
+    """``L.filter(test).count()``: missing for a missing list."""
+    return None if items is None else sum(1 for item in items if test(item))
+
+
+def field(items: list | None, name: str) -> list | None:
+    """``L.map(name)`` / the path ``L.name``: one value per item, missing ones kept."""
+    return None if items is None else [None if item is None else item[name] for item in items]
+
+
+def present(values: list | None) -> list:
+    return [v for v in values or [] if v is not None]
+
+
+def total(values: list | None) -> float | None:
+    """sum: over the present values, 0 for none; missing for a missing list."""
+    return None if values is None else sum(present(values))
+
+
+def mean(values: list | None) -> float | None:
+    found = present(values)
+    return sum(found) / len(found) if found else None
+
+
+def low(values: list | None) -> float | None:
+    return min(present(values), default=None)
+
+
+def high(values: list | None) -> float | None:
+    return max(present(values), default=None)
+
+
+def distinct(values: list | None) -> int | None:
+    """``.distinct().count()`` and ``.groupBy(key).count()``: distinct present values."""
+    return None if values is None else len(set(present(values)))
+
+
+def top(items: list | None, name: str, n: int, highest: bool = True) -> list | None:
+    """topN / bottomN: the n items with the highest / lowest present ``name``."""
+    if items is None:
+        return None
+    ranked = sorted((i for i in items if i[name] is not None), key=lambda i: i[name])
+    return (ranked[::-1] if highest else ranked)[:n]
+
+
+def head(items: list | None) -> dict | None:
+    return items[0] if items else None
+
+
+def get(struct: dict | None, name: str) -> Any:
+    return None if struct is None else struct.get(name)
+
+
+def has(values: list | None, value: Any) -> bool:
+    return values is not None and value in values
+
+
+def events(p: pd.Series, test: Callable[[dict], bool]) -> int:
+    """``xEvent[test].count()``: the profile's events up to as-of that meet it."""
+    return sum(1 for event in p["events"] if test(event))
+
+
+def items_of(event: dict) -> list | None:
+    return event["productListItems"]
+
+
+Oracle = Callable[[pd.Series], bool]
+
+# PQL, the same question asked of one profile ``p`` in Python (spec: notes/pql-arrays-spec.md)
+EVALUATED: list[tuple[str, Oracle]] = [
+    # 1. L[cond] as a condition is "some item meets it"; .filter(cond) the items meeting it
+    ("orders[price > 150]", lambda p: some(p.orders, lambda o: cmp(o["price"], ">", 150))),
+    ('orders[storeId = "S1" and price < 60]',
+     lambda p: some(p.orders, lambda o: o["storeId"] == "S1" and cmp(o["price"], "<", 60))),
+    ("not (orders[price < 50])", lambda p: not some(p.orders, lambda o: cmp(o["price"], "<", 50))),
+    ('orders.filter(storeId = "S2").count() >= 2',
+     lambda p: cmp(count(p.orders, lambda o: o["storeId"] == "S2"), ">=", 2)),
+    # two-valued logic: an item without a store is not in S2, so not (storeId = "S2") holds
+    ('orders.filter(not (storeId = "S2")).count() >= 3',
+     lambda p: cmp(count(p.orders, lambda o: o["storeId"] != "S2"), ">=", 3)),
+    # ^ at a profile list is the profile, as $1 is
+    ("orders[price > ^.age * 3]",
+     lambda p: some(p.orders, lambda o: cmp(o["price"], ">", times(p.age, 3)))),
+    ("orders.filter(price > $1.age * 2).count() >= 2",
+     lambda p: cmp(count(p.orders, lambda o: cmp(o["price"], ">", times(p.age, 2))), ">=", 2)),
+    # 2. map keeps one value per item, missing ones too; distinct drops them
+    ("orders.map(price).count() >= 4", lambda p: cmp(count(p.orders), ">=", 4)),
+    ("orders.map(storeId).distinct().count() >= 3",
+     lambda p: cmp(distinct(field(p.orders, "storeId")), ">=", 3)),
+    # 3. sum/average/min/max over the present values; sum of none 0, of a missing list missing
+    ("orders.sum(price) > 400", lambda p: cmp(total(field(p.orders, "price")), ">", 400)),
+    ("orders.sum(price) = 0", lambda p: cmp(total(field(p.orders, "price")), "=", 0)),
+    ("orders.average(price) > 120", lambda p: cmp(mean(field(p.orders, "price")), ">", 120)),
+    ("orders.min(price) < 20", lambda p: cmp(low(field(p.orders, "price")), "<", 20)),
+    ("not (orders.max(price) >= 100)",
+     lambda p: not cmp(high(field(p.orders, "price")), ">=", 100)),
+    # the item named by the list's name without its "s" (AEP's example)
+    ("orders.sum(order.price) > 300", lambda p: cmp(total(field(p.orders, "price")), ">", 300)),
+    ("orders.average(order.price) < age",
+     lambda p: cmp(mean(field(p.orders, "price")), "<", p.age)),
+    ("scores.sum() > 150", lambda p: cmp(total(p.scores), ">", 150)),
+    ("scores.sum() = 0", lambda p: cmp(total(p.scores), "=", 0)),
+    ("scores.average() >= 60", lambda p: cmp(mean(p.scores), ">=", 60)),
+    ("scores.min() > 20 and scores.max() < 90",
+     lambda p: cmp(low(p.scores), ">", 20) and cmp(high(p.scores), "<", 90)),
+    ("orders.max(price) > scores.max() * 2",
+     lambda p: cmp(high(field(p.orders, "price")), ">", times(high(p.scores), 2))),
+    # 4. topN: highest first, bottomN: lowest first; items without the value left out
+    ("orders.topN(price, 5).head().price > 180",
+     lambda p: cmp(high(field(p.orders, "price")), ">", 180)),
+    ("orders.bottomN(price, 2).head().price < 10",
+     lambda p: cmp(low(field(p.orders, "price")), "<", 10)),
+    ("orders.topN(price, 2).sum(price) > 300",
+     lambda p: cmp(total(field(top(p.orders, "price", 2), "price")), ">", 300)),
+    ("orders.topN(price, 3).count() = 3",
+     lambda p: cmp(count(top(p.orders, "price", 3)), "=", 3)),
+    ('orders.bottomN(price, 2).map(storeId).includes("S3")',
+     lambda p: has(field(top(p.orders, "price", 2, highest=False), "storeId"), "S3")),
+    ("orders.head().price > 100", lambda p: cmp(get(head(p.orders), "price"), ">", 100)),
+    ('orders.head().storeId = "S4"', lambda p: get(head(p.orders), "storeId") == "S4"),
+    # 5. groupBy: groups of the present keys
+    ("orders.groupBy(storeId).count() = 1",
+     lambda p: cmp(distinct(field(p.orders, "storeId")), "=", 1)),
+    ('orders.groupBy(storeId).keys().supersetOf(["S1", "S2"])',
+     lambda p: {"S1", "S2"} <= set(present(field(p.orders, "storeId")))),
+    # 6. maps: get (missing when absent), keys, values; a missing map is missing
+    ('identityMap.get("email").id = "user1@example.com"',
+     lambda p: get(get(p.identityMap, "email"), "id") == "user1@example.com"),
+    ('identityMap.get("phone").isNull()', lambda p: get(p.identityMap, "phone") is None),
+    ('identityMap.get("ECID").id.startsWith("ecid-1")',
+     lambda p: str(get(get(p.identityMap, "ECID"), "id")).startswith("ecid-1")),
+    ("identityMap.keys().count() = 0", lambda p: p.identityMap == {}),
+    ('identityMap.keys().includes("ECID") and not (identityMap.keys().includes("email"))',
+     lambda p: "ECID" in (p.identityMap or {}) and "email" not in (p.identityMap or {})),
+    ("identityMap.values().count() >= 2", lambda p: len(p.identityMap or {}) >= 2),
+    ("identityMap.values().map(id).distinct().count() = 3",
+     lambda p: cmp(distinct([v["id"] for v in (p.identityMap or {}).values()]), "=", 3)),
+    # 7. a path through a list of structs is the list of that field
+    ("person.orders.storeId.distinct().count() > 1",
+     lambda p: cmp(distinct(field(get(p.person, "orders"), "storeId")), ">", 1)),
+    ("person.orders.price.sum() > 200",
+     lambda p: cmp(total(field(get(p.person, "orders"), "price")), ">", 200)),
+    ('person.orders[storeId = "S1" and price > 50]',
+     lambda p: some(get(p.person, "orders"),
+                    lambda o: o["storeId"] == "S1" and cmp(o["price"], ">", 50))),
+    ('orders.storeId.includes("S2")', lambda p: has(field(p.orders, "storeId"), "S2")),
+    # a list of the events: bare names are the item's, ^ the event's, ^^ and $1 the profile's
+    ('xEvent[productListItems[SKU = "PS"]].count() > 0',
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: i["SKU"] == "PS")) > 0),
+    ('xEvent[productListItems[SKU = "PS"]].count() >= 2',
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: i["SKU"] == "PS")) >= 2),
+    ('xEvent[eventType = "purchase" and productListItems[quantity > ^.minQty]].count() >= 1',
+     lambda p: events(p, lambda e: e["eventType"] == "purchase" and some(
+         items_of(e), lambda i: cmp(i["quantity"], ">", e["minQty"]))) >= 1),
+    ('xEvent[productListItems[SKU = "XB" and quantity >= $1.level]].count() > 0',
+     lambda p: events(p, lambda e: some(
+         items_of(e), lambda i: i["SKU"] == "XB" and cmp(i["quantity"], ">=", p.level))) > 0),
+    ('xEvent[productListItems[SKU = "XB" and quantity >= ^^.level]].count() > 0',
+     lambda p: events(p, lambda e: some(
+         items_of(e), lambda i: i["SKU"] == "XB" and cmp(i["quantity"], ">=", p.level))) > 0),
+    # AEP's up-reference example: an event with an item that is a PS or of a woman
+    ('xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count() > 0',
+     lambda p: events(p, lambda e: some(
+         items_of(e),
+         lambda i: i["SKU"] == "PS" or get(p.person, "gender") == "female")) > 0),
+    ("xEvent[productListItems.filter(quantity >= 3).count() >= 2].count() >= 1",
+     lambda p: events(p, lambda e: cmp(
+         count(items_of(e), lambda i: cmp(i["quantity"], ">=", 3)), ">=", 2)) >= 1),
+    ("xEvent[productListItems.sum(quantity) > 8].count() > 0",
+     lambda p: events(p, lambda e: cmp(total(field(items_of(e), "quantity")), ">", 8)) > 0),
+    ('xEvent[eventType = "view" and productListItems.map(SKU).distinct().count() >= 3]'
+     ".count() > 0",
+     lambda p: events(p, lambda e: e["eventType"] == "view" and cmp(
+         distinct(field(items_of(e), "SKU")), ">=", 3)) > 0),
+    # ^ in an event condition is the profile
+    ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
+     lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
+    ('not (xEvent[productListItems[SKU = "NS"]].count() > 0) and orders[price > 100]',
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: i["SKU"] == "NS")) == 0
+     and some(p.orders, lambda o: cmp(o["price"], ">", 100))),
+]  # fmt: skip
+
+
+def _expected(table: pd.DataFrame, oracle: Oracle) -> set[str]:
+    expected = {pid for pid, p in table.iterrows() if oracle(p)}
+    assert 0 < len(expected) < len(table), "the case must tell members from others"
+    return expected
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return per_profile()
+
+
+def _load(service: SegmentationService, folder: Path) -> SegmentationService:
+    profiles, events = write_parquet(folder)
+    service.ingest("profiles", profiles)
+    service.ingest("events", events)
+    return service
+
+
+@pytest.fixture(scope="module")
+def arrays_svc(tmp_path_factory) -> SegmentationService:
+    folder = tmp_path_factory.mktemp("pql_arrays")
+    service = SegmentationService.open(":memory:", exports_dir=folder / "exports")
+    yield _load(service, folder)
+    service.close()
+
+
+def test_generated_data_loads_nested_and_has_events_after_as_of(arrays_svc, table) -> None:
+    """Parquet keeps the nested types; events after as-of would change answers if seen."""
+    assert dict(arrays_svc.db.columns("profiles")) | dict(arrays_svc.db.columns("events")) == {
+        "profile_id": "VARCHAR", "email": "VARCHAR", "age": "DOUBLE", "level": "BIGINT",
+        "orders": "STRUCT(price DOUBLE, storeId VARCHAR)[]", "scores": "DOUBLE[]",
+        "identityMap": "MAP(VARCHAR, STRUCT(id VARCHAR))",
+        "person": "STRUCT(gender VARCHAR, orders STRUCT(price DOUBLE, storeId VARCHAR)[])",
+        "eventType": "VARCHAR", "timestamp": "TIMESTAMP", "minQty": "BIGINT",
+        "productListItems": "STRUCT(SKU VARCHAR, quantity BIGINT)[]",
+    }  # fmt: skip
+    _, events = frames()
+    everything = table.assign(events=[events[events["profile_id"] == pid].to_dict("records")
+                                      for pid in table.index])  # fmt: skip
+    changed = [pql for pql, oracle in EVALUATED if pql.startswith("xEvent")
+               and _expected(table, oracle) != _expected(everything, oracle)]  # fmt: skip
+    assert changed
+
+
+@pytest.mark.parametrize(("pql", "oracle"), EVALUATED, ids=range(len(EVALUATED)))
+def test_array_forms_match_python(arrays_svc, table, pql: str, oracle: Oracle) -> None:
+    expected = _expected(table, oracle)
+    assert set(arrays_svc.preview(pql, as_of=AS_OF, limit=1000).rows["profile_id"]) == expected
+    assert arrays_svc.estimate(pql, as_of=AS_OF).estimated_size == len(expected)
+    d = arrays_svc.definitions.create(name=f"Case {pql}", pql=pql)
+    assert parse(d.pql) == d.expression  # stored text is the canonical spelling
+    assert to_pql(parse(d.pql)) == d.pql
+    arrays_svc.jobs.run([d.id], as_of=AS_OF)
+    assert set(arrays_svc.members(d.id)["profile_id"]) == expected
+
+
+# PQL, the error, words its message has, (line, column) where the parser points
+BAD: list[tuple[str, type[SegmentationError], list[str], tuple[int, int] | None]] = [
+    ("email.filter(price > 1).count() > 0", InvalidInputError, ["filter", "email", "list"], None),
+    ("age.map(price).count() > 0", InvalidInputError, ["map", "age", "list"], None),
+    ("orders.topN(price, 0).count() > 0", InvalidInputError, ["topN", "0"], None),
+    ('orders.topN(price, "five").count() > 0', InvalidInputError, ["topN", "five"], None),
+    ("orders.bottomN(price, 1.5).count() > 0", InvalidInputError, ["bottomN", "1.5"], None),
+    ('identityMap.get(5).id = "x"', InvalidInputError, ["get", "5"], None),
+    ('email.get("x") = "y"', InvalidInputError, ["get", "email"], None),
+    ("orders.sum(storeId) > 1", InvalidInputError, ["sum", "storeId"], None),
+    # a field the item does not have: the message names the item's fields
+    ("orders[cost > 5]", InvalidInputError, ["cost", "price", "storeId"], None),
+    ('xEvent[productListItems[sku = "PS"]].count() > 0', InvalidInputError,
+     ["sku", "SKU", "quantity"], None),
+    # up-references above the profile: the parser knows the levels
+    ("orders[price > ^^.age]", PQLSyntaxError, ["^^", "profile"], (1, 16)),
+    ("xEvent[productListItems[\n  ^^^.age > 1]].count() > 0", PQLSyntaxError,
+     ["^^^", "profile"], (2, 3)),
+    ("xEvent[^^.age > 1].count() > 0", PQLSyntaxError, ["^^", "profile"], (1, 8)),
+    ("orders.topN(price, ).count() > 0", PQLSyntaxError, [], (1, 20)),
+    ("orders[price >\n   ].count() > 0", PQLSyntaxError, [], (2, 4)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("pql", "error", "words", "where"), BAD, ids=range(len(BAD)))
+def test_bad_array_forms_say_what_and_where(
+    arrays_svc, pql: str, error: type, words: list[str], where: tuple[int, int] | None
+) -> None:
+    stored = arrays_svc.definitions.list().total
+    for attempt in (
+        lambda: arrays_svc.estimate(pql, as_of=AS_OF),
+        lambda: arrays_svc.definitions.create(name="Bad", pql=pql),
+    ):
+        with pytest.raises(error) as info:
+            attempt()
+        message = str(info.value)
+        assert "not supported" not in message
+        for word in words:
+            assert word in message
+        if where is not None:
+            assert (info.value.line, info.value.column) == where
+    assert arrays_svc.definitions.list().total == stored  # nothing stored
+
+
+@pytest.fixture(scope="module")
+def spark_arrays_svc(tmp_path_factory, spark_session) -> SegmentationService:
+    """The same files in a workspace whose engine is Spark."""
+    folder = tmp_path_factory.mktemp("spark_pql_arrays")
+    (folder / "lake").mkdir()
+    service = SegmentationService.open(folder / "ws.duckdb", exports_dir=folder / "exports")
+    service.set_engine("spark", master="local[2]", data=folder / "lake")
+    yield _load(service, folder)
+    service.close()
+
+
+@pytest.mark.spark
+def test_array_forms_match_python_on_spark(spark_arrays_svc, table) -> None:
+    """The same table on Spark: every case in one jobs.run, and the plans preview and
+    estimate run as one union query."""
+    svc = spark_arrays_svc
+    expected = {str(i): _expected(table, oracle) for i, (_, oracle) in enumerate(EVALUATED)}
+    defs = {
+        str(i): svc.definitions.create(name=f"Case {i}", pql=pql)
+        for i, (pql, _) in enumerate(EVALUATED)
+    }
+    job = svc.jobs.run([d.id for d in defs.values()], as_of=AS_OF)
+    assert [s.status for s in job.segments if s.status == "FAILED"] == []
+    jobs = {key: set(svc.members(d.id)["profile_id"]) for key, d in defs.items()}
+    singles = {key: svc._compiler_for(d.expression, AS_OF)({}) for key, d in defs.items()}
+    single = by_key(svc._engine.session().sql(spark_union(singles)).collect())
+    assert sorted(k for k in expected if jobs[k] != expected[k]) == []
+    assert sorted(k for k in expected if single.get(k, set()) != expected[k]) == []
