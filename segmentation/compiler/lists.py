@@ -88,10 +88,13 @@ class ListFunctions:
 
     def _group_by(self, items: Val, var: str, key: str, key_type: str, label: str) -> Val:
         """A map of each present key to its items (the keys' order is the engine's)."""
-        keys = f"list_distinct({present_items(f'list_transform({items.sql}, lambda {var}: {key})')})"
+        keys = (
+            f"list_distinct({present_items(f'list_transform({items.sql}, lambda {var}: {key})')})"
+        )
         k = f"{var}k"
         group = f"list_filter({items.sql}, lambda {var}: {key} = {k})"
-        sql = f"map_from_entries(list_transform({keys}, lambda {k}: {{'key': {k}, 'value': {group}}}))"
+        entries = f"list_transform({keys}, lambda {k}: {{'key': {k}, 'value': {group}}})"
+        sql = f"map_from_entries({entries})"
         return Val(kind="map", label=label, sql=sql, value=f"MAP({key_type}, {items.value})")
 
     def _map_func(self, node: Func, ctx: Context) -> Val:
@@ -100,7 +103,9 @@ class ListFunctions:
             items = self._a_list(node.args[0] if node.args else None, ctx, "head()")
             elem = element_type(items.value)
             label = f"the first item of {items.label}"
-            return Val(kind=kind_of(elem), label=label, sql=f"list_extract({items.sql}, 1)", value=elem)
+            return Val(
+                kind=kind_of(elem), label=label, sql=f"list_extract({items.sql}, 1)", value=elem
+            )
         target = self.operand(node.args[0], ctx) if node.args else None
         if target is None or target.kind != "map":
             what = f"{target.label} is a {target.kind}" if target else "nothing is given"
@@ -152,7 +157,9 @@ class ListFunctions:
         wanted = ("number",) if number else _SCALARS
         if val.kind not in wanted and val.kind != "other":
             need = "a number" if number else "a single value (a number, text, date ...)"
-            raise InvalidInputError(f"{what} needs {need} of each item but {val.label} is a {val.kind}.")
+            raise InvalidInputError(
+                f"{what} needs {need} of each item but {val.label} is a {val.kind}."
+            )
 
 
 def walk_fields(base: Val, names: list[str]) -> Val:
@@ -165,9 +172,16 @@ def walk_fields(base: Val, names: list[str]) -> Val:
                 Val(kind="struct", label=label, sql=var, value=element_type(duck)), names[i:]
             )
             if inner.kind == "list":
-                raise InvalidInputError(f"{'.'.join(names)} goes through two lists in {base.label}.")
+                raise InvalidInputError(
+                    f"{'.'.join(names)} goes through two lists in {base.label}."
+                )
             sql = f"list_transform({sql}, lambda {var}: {inner.sql})"
-            return Val(kind="list", label=f"{'.'.join(names)} of {label}", sql=sql, value=f"{inner.value}[]")
+            return Val(
+                kind="list",
+                label=f"{'.'.join(names)} of {label}",
+                sql=sql,
+                value=f"{inner.value}[]",
+            )
         fields = struct_fields(duck) if kind_of(duck) == "struct" else {}
         if name not in fields:
             known = ", ".join(repr(f) for f in fields) or "none: it is no struct"

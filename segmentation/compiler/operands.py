@@ -40,7 +40,6 @@ from segmentation.model import (
     substr_bounds,
 )
 from segmentation.pattern_check import RegexDialectError, check_regex
-from segmentation.store import quote_ident
 
 TEMPORAL = ("date", "timestamp", "timestamptz")
 _TEXT_FUNCS = {  # name -> (kind of the result, SQL with {} for the text)

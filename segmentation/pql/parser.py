@@ -44,9 +44,9 @@ from segmentation.model import (
     ItemRef,
     ListAny,
     ListCall,
-    Member,
     ListMatch,
     Lit,
+    Member,
     Not,
     NullCheck,
     Occurs,
@@ -493,7 +493,11 @@ class _Parser:
                     node = self.event_path(node)
                     continue
                 call = name.kind == "ident" and self.peek(1).is_op("(")
-                if name.kind in ("ident", "qident") and isinstance(node, _MEMBER_BASES) and not call:
+                if (
+                    name.kind in ("ident", "qident")
+                    and isinstance(node, _MEMBER_BASES)
+                    and not call
+                ):
                     node = self.member(node)
                     continue
                 if name.kind != "ident" or not self.peek(1).is_op("("):
@@ -819,8 +823,10 @@ class _Parser:
         prefixed = False
         if token.kind == "ident" and token.text == self.item_var:
             return self.item_ref()
-        if self.implicit_item and token.kind in ("ident", "qident") and not (
-            token.text in (self.profile_var, self.event_var) and self.peek(1).is_op(".")
+        if (
+            self.implicit_item
+            and token.kind in ("ident", "qident")
+            and not (token.text in (self.profile_var, self.event_var) and self.peek(1).is_op("."))
         ):
             return self.item_ref(named=False)
         if token.kind == "param":
