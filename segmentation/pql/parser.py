@@ -593,6 +593,8 @@ class _Parser:
             raise self.error(f"'.{word}()' cannot follow a condition", name)
         if word in words.ITEM_FUNCS:
             return self.list_call(base, name)
+        if word == "exists":  # m.values().exists(stringProperty = "active"): some item meets it
+            return ListAny(var=IMPLICIT_ITEM, operand=base, where=self.item_test(name))
         if word in words.MAP_FUNCS:
             return self.map_func(base, name)
         if word in words.TEXT_METHODS:

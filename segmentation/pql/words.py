@@ -63,7 +63,6 @@ NULL_METHODS = {"isNull": True, "isNotNull": False}
 UNSUPPORTED_METHODS = {
     "any": "xEvent.any()",
     "all": "xEvent.all()",
-    "exists": ".exists()",
 }
 
 KNOWN_METHODS = (
@@ -79,6 +78,7 @@ KNOWN_METHODS = (
     *LIST_FUNCS,
     *ITEM_FUNCS,
     *MAP_FUNCS,
+    "exists",
     "intersection",
     *UNSUPPORTED_METHODS,
 )
