@@ -1164,6 +1164,50 @@ def list_anys(scope: str):
 
 
 @functools.cache
+def list_calls(scope: str):
+    """AEP's functions of a list's items, whose arguments read the item by its fields."""
+    items = st.builds(ItemRef, path=st.sampled_from(IDENT_NAMES + ODD_NAMES))
+    by = st.one_of(items, operands(scope, events=False))
+    test = st.one_of(
+        st.builds(Compare, op=COMPARE, left=items, right=by),
+        st.builds(NullCheck, operand=items),
+    )
+    lists = fields(scope)
+    calls = st.one_of(
+        st.builds(ListCall, name=st.just("filter"), operand=lists, test=test),
+        st.builds(ListCall, name=st.sampled_from(["map", "groupBy"]), operand=lists, by=by),
+        st.builds(
+            ListCall,
+            name=st.sampled_from(["topN", "bottomN"]),
+            operand=lists,
+            by=by,
+            n=st.integers(1, 10),
+        ),
+        st.builds(
+            ListCall,
+            name=st.sampled_from(["sum", "average", "min", "max"]),
+            operand=lists,
+            by=st.none() | by,
+        ),
+    )
+    names = st.sampled_from(IDENT_NAMES + ODD_NAMES)
+    return st.one_of(
+        calls,
+        st.builds(
+            Func, name=st.sampled_from(["count", "keys", "values"]), args=calls.map(lambda c: [c])
+        ),
+        st.builds(Member, operand=calls.map(lambda c: Func(name="head", args=[c])), path=names),
+        st.builds(
+            Member,
+            operand=st.tuples(lists, st.text(max_size=4)).map(
+                lambda t: Func(name="get", args=[t[0], L(t[1])])
+            ),
+            path=names,
+        ),
+    )
+
+
+@functools.cache
 def time_points(scope: str):
     return st.one_of(
         anchors,
@@ -1289,7 +1333,11 @@ def conditions(scope: str, with_events: bool = True):
             st.builds(Not, item=children),
         )
 
-    leaves = st.one_of(leaf_conditions(scope), list_anys(scope))
+    leaves = st.one_of(
+        leaf_conditions(scope),
+        list_anys(scope),
+        st.builds(Compare, op=COMPARE, left=list_calls(scope), right=operands(scope, events=False)),
+    )
     if with_events:
         leaves = st.one_of(leaves, event_conditions(), sequences(), measure_comparisons())
     return st.recursive(leaves, extend, max_leaves=5)

@@ -318,7 +318,7 @@ class _Formatter:
         if node.path in self.labels or node.path.split(".")[0] in self.items:
             text = "`" + node.path.replace("`", "``") + "`"
         if self.items and self.items[-1] is None:  # a bare name would be the item's field
-            if node.scope == "event":
+            if node.scope == "event" and self.scope == "event":
                 return "^" * len(self.items) + "." + text
             return "$1." + text
         if node.scope == self.scope:

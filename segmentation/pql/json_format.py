@@ -23,9 +23,10 @@ filter they are a projection (``xEvent[..].sku``, a list). ``exists T from <list
 ..`` is ``exists(<"T">, <list>, <condition>)`` with the item ``{"nodeType":
 "variableReference", "name": "T"}``; a list function is ``filter(<list>, <condition>)``,
 ``topN(<list>, <value>, <n>)``, ``sum(<list>[, <value>])`` ... whose item is the variable
-``$item``; a field of a struct value is a fieldLookup on the function giving it; dates in ``in [..]`` are ``date`` nodes inside the
-List literal; ``a.subsetOf(b)`` with a field takes its node instead of a literal. A
-``chain`` takes ``{"nodeType": "chainStep", ...}`` nodes holding the step's parts.
+``$item``; a field of a struct value is a fieldLookup on the function giving it; dates in
+``in [..]`` are ``date`` nodes inside the List literal; ``a.subsetOf(b)`` with a field
+takes its node instead of a literal. A ``chain`` takes ``{"nodeType": "chainStep", ...}``
+nodes holding the step's parts.
 Names beyond AEP's example are this tool's own choice; the shape is AEP's.
 
 ``from_pql_json(to_pql_json(t)) == t`` for every tree with a PQL spelling, and
@@ -73,8 +74,8 @@ from segmentation.model import (
     ListAny,
     ListCall,
     ListMatch,
-    Member,
     Lit,
+    Member,
     Not,
     NullCheck,
     Occurs,
