@@ -54,7 +54,7 @@ class ListFunctions:
         items = self._a_list(node.operand, ctx, f"{node.name}()")
         var = ITEM if ctx.item is None else f"{ctx.item.sql}_"
         elem = element_type(items.value)
-        item = Val(kind=kind_of(elem), label=f"an item of {items.label}", sql=var, value=elem)
+        item = Val(kind=kind_of(elem), label=f"items of {items.label}", sql=var, value=elem)
         inner = replace(ctx, item=item, item_name=item_name(node.operand))
         if node.name == "filter":
             test = self.condition(node.test, inner)
@@ -184,8 +184,15 @@ def walk_fields(base: Val, names: list[str]) -> Val:
             )
         fields = struct_fields(duck) if kind_of(duck) == "struct" else {}
         if name not in fields:
-            known = ", ".join(repr(f) for f in fields) or "none: it is no struct"
-            raise InvalidInputError(f"{label} has no field {name!r} (its fields: {known}).")
+            raise InvalidInputError(_no_field(label, name, duck, fields))
         base_sql = sql if sql.isidentifier() else f"({sql})"
         duck, sql = fields[name], f"{base_sql}.{quote_ident(name)}"
     return Val(kind=kind_of(duck), label=f"{'.'.join(names)} of {label}", sql=sql, value=duck)
+
+
+def _no_field(label: str, name: str, duck: str, fields: dict[str, str]) -> str:
+    subject = label[0].upper() + label[1:]
+    verb = "have" if label.startswith("items of") else "has"
+    if fields:
+        return f"{subject} {verb} no field {name!r} (fields: {', '.join(map(repr, fields))})."
+    return f"{subject} {verb} no field {name!r}: {duck} is no struct."

@@ -13,6 +13,7 @@ from typing import Any
 
 from segmentation.errors import InvalidInputError
 from segmentation.model import (
+    CONDITION_TYPES,
     Anchor,
     And,
     Arith,
@@ -66,8 +67,8 @@ def to_pql(expr: Any) -> str:
 
 
 def fragment_to_pql(node: Any, scope: str = "profile") -> str:
-    """The PQL of a part of a condition: an operand (``age % 5``) or a time window, as
-    written at the top level or (``scope="event"``) inside an event filter."""
+    """The PQL of a part of a condition: a condition, an operand (``age % 5``) or a time
+    window, as written at the top level or (``scope="event"``) inside an event filter."""
     formatter = _Formatter()
     formatter.scope = scope
     kind = getattr(node, "kind", "")
@@ -75,6 +76,8 @@ def fragment_to_pql(node: Any, scope: str = "profile") -> str:
         return formatter.window(node)
     if kind == "event_values":  # xEvent[..].sku, which a list method follows
         return formatter.list_base(node)
+    if isinstance(node, CONDITION_TYPES):
+        return formatter.condition(node, TOP)
     return formatter.operand(node)
 
 
