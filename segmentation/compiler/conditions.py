@@ -150,7 +150,7 @@ class Compiler(ListFunctions, OperandCompiler):
 
     def _c_InList(self, node: InList, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
-        if target.kind in ("list", "struct", "other"):
+        if target.kind in ("list", "struct", "map", "other"):
             raise InvalidInputError(
                 f"'in' needs a single value but {target.label} is a {target.kind}"
                 + (": use intersects/includes for lists." if target.kind == "list" else ".")
