@@ -173,11 +173,44 @@ def md5_buckets(node: exp.Expression) -> exp.Expression:
 
 SPARK_RULES: tuple[Rule, ...] = (drop_materialized, list_functions, time_zones, md5_buckets)
 
+# DuckDB's functions of list items and maps that Spark spells otherwise ({n}: the n-th
+# argument). Spark's try_element_at is missing, not an error, past the end or for an
+# absent key; its aggregate folds a lambda where DuckDB has list_sum and list_avg.
+_ITEM_FUNCTIONS = {
+    "list_extract": "TRY_ELEMENT_AT({0}, {1})",
+    "map_extract_value": "TRY_ELEMENT_AT({0}, {1})",
+    "cardinality": "SIZE({0})",  # list_functions makes the size of a missing map missing
+    "list_slice": "SLICE({0}, {1}, {2} - {1} + 1)",
+    "list_sum": "AGGREGATE({0}, CAST(0 AS DOUBLE), (_acc, _x) -> _acc + COALESCE(_x, 0))",
+    "list_avg": "AGGREGATE(FILTER({0}, _x -> _x IS NOT NULL), STRUCT(CAST(0 AS DOUBLE) AS s, "
+    "0 AS n), (_acc, _x) -> STRUCT(_acc.s + _x AS s, _acc.n + 1 AS n), "
+    "_acc -> IF(_acc.n = 0, NULL, _acc.s / _acc.n))",
+}
+
+
+def item_functions(tree: exp.Expression) -> exp.Expression:
+    """``list_sum(x)`` -> ``AGGREGATE(x, ..)`` and the rest of ``_ITEM_FUNCTIONS``, the
+    innermost first (each replacement holds its arguments as they are)."""
+    calls = [
+        node for node in tree.find_all(exp.Anonymous) if str(node.this).lower() in _ITEM_FUNCTIONS
+    ]
+    for node in reversed(calls):  # find_all is breadth first: the deepest come last
+        template = _ITEM_FUNCTIONS[str(node.this).lower()]
+        marks = template.format(*(f"__arg{i}" for i in range(len(node.expressions))))
+        spelled = sqlglot.parse_one(marks, read="spark")
+        for column in list(spelled.find_all(exp.Column)):
+            if column.name.startswith("__arg"):
+                column.replace(node.expressions[int(column.name[5:])].copy())
+        if node is tree:
+            return spelled
+        node.replace(spelled)
+    return tree
+
 
 def to_spark(sql: str, params: list[Any] | None = None) -> str:
     """The compiler's SQL (DuckDB spelling, ``$n`` values) as one Spark SQL text."""
     tree = sqlglot.parse_one(sql, read="duckdb")
-    tree = tree.transform(inline_params(list(params or [])))
+    tree = item_functions(tree.transform(inline_params(list(params or []))))
     for rule in (*SPARK_RULES, intervals):
         tree = tree.transform(rule)
     return tree.sql(dialect="spark")
