@@ -73,15 +73,20 @@ def _list_of(rng: np.random.Generator, longest: int, item: Callable[[int], Any])
 
 
 def _orders(rng: np.random.Generator) -> list | None:
-    # prices are distinct within a list (x.5 from 1..199) so topN/bottomN have no ties
+    """Orders with distinct prices (x.5 from 1..199: topN/bottomN have no ties); a price or
+    a store may be missing, and now and then a whole item."""
     prices = rng.choice(np.arange(1, 200), 8, replace=False) + 0.5
     return _list_of(
         rng,
         6,
-        lambda i: {
-            "price": _maybe(rng, float(prices[i])),
-            "storeId": _maybe(rng, str(rng.choice(STORES))),
-        },
+        lambda i: _maybe(
+            rng,
+            {
+                "price": _maybe(rng, float(prices[i])),
+                "storeId": _maybe(rng, str(rng.choice(STORES))),
+            },
+            0.04,
+        ),
     )
 
 
@@ -134,10 +139,14 @@ def make_records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
                 "productListItems": _list_of(
                     rng,
                     4,
-                    lambda _: {
-                        "SKU": _maybe(rng, str(rng.choice(SKUS)), 0.1),
-                        "quantity": _maybe(rng, int(rng.integers(1, 6)), 0.1),
-                    },
+                    lambda _: _maybe(
+                        rng,
+                        {
+                            "SKU": _maybe(rng, str(rng.choice(SKUS)), 0.1),
+                            "quantity": _maybe(rng, int(rng.integers(1, 6)), 0.1),
+                        },
+                        0.04,
+                    ),
                 ),
             }
         )
@@ -195,12 +204,18 @@ def some(items: list | None, test: Callable[[Any], bool]) -> bool:
 
 def count(items: list | None, test: Callable[[Any], bool] = lambda _: True) -> int | None:
     """``L.filter(test).count()``: missing for a missing list."""
-    return None if items is None else sum(1 for item in items if test(item))
+    found = kept(items, test)
+    return None if found is None else len(found)
+
+
+def kept(items: list | None, test: Callable[[Any], bool]) -> list | None:
+    """``L.filter(test)``: the items meeting it, in their order."""
+    return None if items is None else [item for item in items if test(item)]
 
 
 def field(items: list | None, name: str) -> list | None:
     """``L.map(name)`` / the path ``L.name``: one value per item, missing ones kept."""
-    return None if items is None else [None if item is None else item[name] for item in items]
+    return None if items is None else [get(item, name) for item in items]
 
 
 def present(values: list | None) -> list:
@@ -234,7 +249,7 @@ def top(items: list | None, name: str, n: int, highest: bool = True) -> list | N
     """topN / bottomN: the n items with the highest / lowest present ``name``."""
     if items is None:
         return None
-    ranked = sorted((i for i in items if i[name] is not None), key=lambda i: i[name])
+    ranked = sorted((i for i in items if get(i, name) is not None), key=lambda i: i[name])
     return (ranked[::-1] if highest else ranked)[:n]
 
 
@@ -264,20 +279,22 @@ Oracle = Callable[[pd.Series], bool]
 # PQL, the same question asked of one profile ``p`` in Python (spec: notes/pql-arrays-spec.md)
 EVALUATED: list[tuple[str, Oracle]] = [
     # 1. L[cond] as a condition is "some item meets it"; .filter(cond) the items meeting it
-    ("orders[price > 150]", lambda p: some(p.orders, lambda o: cmp(o["price"], ">", 150))),
+    ("orders[price > 150]", lambda p: some(p.orders, lambda o: cmp(get(o, "price"), ">", 150))),
     ('orders[storeId = "S1" and price < 60]',
-     lambda p: some(p.orders, lambda o: o["storeId"] == "S1" and cmp(o["price"], "<", 60))),
-    ("not (orders[price < 50])", lambda p: not some(p.orders, lambda o: cmp(o["price"], "<", 50))),
+     lambda p: some(p.orders,
+                    lambda o: get(o, "storeId") == "S1" and cmp(get(o, "price"), "<", 60))),
+    ("not (orders[price < 50])",
+     lambda p: not some(p.orders, lambda o: cmp(get(o, "price"), "<", 50))),
     ('orders.filter(storeId = "S2").count() >= 2',
-     lambda p: cmp(count(p.orders, lambda o: o["storeId"] == "S2"), ">=", 2)),
+     lambda p: cmp(count(p.orders, lambda o: get(o, "storeId") == "S2"), ">=", 2)),
     # two-valued logic: an item without a store is not in S2, so not (storeId = "S2") holds
     ('orders.filter(not (storeId = "S2")).count() >= 3',
-     lambda p: cmp(count(p.orders, lambda o: o["storeId"] != "S2"), ">=", 3)),
+     lambda p: cmp(count(p.orders, lambda o: get(o, "storeId") != "S2"), ">=", 3)),
     # ^ at a profile list is the profile, as $1 is
     ("orders[price > ^.age * 3]",
-     lambda p: some(p.orders, lambda o: cmp(o["price"], ">", times(p.age, 3)))),
+     lambda p: some(p.orders, lambda o: cmp(get(o, "price"), ">", times(p.age, 3)))),
     ("orders.filter(price > $1.age * 2).count() >= 2",
-     lambda p: cmp(count(p.orders, lambda o: cmp(o["price"], ">", times(p.age, 2))), ">=", 2)),
+     lambda p: cmp(count(p.orders, lambda o: cmp(get(o, "price"), ">", times(p.age, 2))), ">=", 2)),
     # 2. map keeps one value per item, missing ones too; distinct drops them
     ("orders.map(price).count() >= 4", lambda p: cmp(count(p.orders), ">=", 4)),
     ("orders.map(storeId).distinct().count() >= 3",
@@ -313,11 +330,51 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: has(field(top(p.orders, "price", 2, highest=False), "storeId"), "S3")),
     ("orders.head().price > 100", lambda p: cmp(get(head(p.orders), "price"), ">", 100)),
     ('orders.head().storeId = "S4"', lambda p: get(head(p.orders), "storeId") == "S4"),
+    # functions of what a function gives, expressions of each item
+    ('orders.filter(storeId = "S1").sum(price) > 150',
+     lambda p: cmp(total(field(kept(p.orders, lambda o: get(o, "storeId") == "S1"), "price")),
+                   ">", 150)),
+    # no order of S3 (or none with a price): the average is missing, the comparison false
+    ('orders.filter(storeId = "S3").average(price) < 60',
+     lambda p: cmp(mean(field(kept(p.orders, lambda o: get(o, "storeId") == "S3"), "price")),
+                   "<", 60)),
+    ("orders.map(price).sum() > 350", lambda p: cmp(total(field(p.orders, "price")), ">", 350)),
+    ("orders.map(price).max() < 60", lambda p: cmp(high(field(p.orders, "price")), "<", 60)),
+    ("orders.sum(price * 2) > 700", lambda p: cmp(total(field(p.orders, "price")), ">", 350)),
+    # a missing store takes the else branch: 0
+    ('orders.sum(if(storeId = "S1", price, 0)) > 100',
+     lambda p: cmp(total(None if p.orders is None else [
+         get(o, "price") if get(o, "storeId") == "S1" else 0 for o in p.orders]), ">", 100)),
+    # the second highest price (the only one of a list with one price)
+    ("orders.topN(price, 2).bottomN(price, 1).head().price > 150",
+     lambda p: cmp(get(head(top(top(p.orders, "price", 2), "price", 1, highest=False)), "price"),
+                   ">", 150)),
+    # filter keeps the items' order: the first order above 100 is of S1
+    ('orders.filter(price > 100).head().storeId = "S1"',
+     lambda p: get(head(kept(p.orders, lambda o: cmp(get(o, "price"), ">", 100))), "storeId")
+     == "S1"),
+    ("orders[price.isNull()]", lambda p: some(p.orders, lambda o: get(o, "price") is None)),
+    ('orders.filter(storeId in ["S1", "S2"]).count() >= 3',
+     lambda p: cmp(count(p.orders, lambda o: get(o, "storeId") in ("S1", "S2")), ">=", 3)),
+    # notIn wants a value: an order without a store is not counted
+    ('orders.filter(storeId notIn ["S1"]).count() >= 3',
+     lambda p: cmp(count(p.orders, lambda o: get(o, "storeId") not in (None, "S1")), ">=", 3)),
+    ('orders[storeId.lowerCase() = "s4" and price > 100]',
+     lambda p: some(p.orders,
+                    lambda o: get(o, "storeId") == "S4" and cmp(get(o, "price"), ">", 100))),
+    ("orders.head().storeId = person.orders.head().storeId",
+     lambda p: cmp(get(head(p.orders), "storeId"), "=",
+                   get(head(get(p.person, "orders")), "storeId"))),
+    ("person.orders.storeId.includes(orders.head().storeId)",
+     lambda p: get(head(p.orders), "storeId") is not None and has(
+         field(get(p.person, "orders"), "storeId"), get(head(p.orders), "storeId"))),
     # 5. groupBy: groups of the present keys
     ("orders.groupBy(storeId).count() = 1",
      lambda p: cmp(distinct(field(p.orders, "storeId")), "=", 1)),
     ('orders.groupBy(storeId).keys().supersetOf(["S1", "S2"])',
      lambda p: {"S1", "S2"} <= set(present(field(p.orders, "storeId")))),
+    ("orders.groupBy(storeId).keys().count() = 2",
+     lambda p: cmp(distinct(field(p.orders, "storeId")), "=", 2)),
     # 6. maps: get (missing when absent), keys, values; a missing map is missing
     ('identityMap.get("email").id = "user1@example.com"',
      lambda p: get(get(p.identityMap, "email"), "id") == "user1@example.com"),
@@ -325,6 +382,9 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ('identityMap.get("ECID").id.startsWith("ecid-1")',
      lambda p: str(get(get(p.identityMap, "ECID"), "id")).startswith("ecid-1")),
     ("identityMap.keys().count() = 0", lambda p: p.identityMap == {}),
+    # a key that is there with a missing id
+    ('identityMap.get("email").isNotNull() and identityMap.get("email").id.isNull()',
+     lambda p: "email" in (p.identityMap or {}) and p.identityMap["email"]["id"] is None),
     ('identityMap.keys().includes("ECID") and not (identityMap.keys().includes("email"))',
      lambda p: "ECID" in (p.identityMap or {}) and "email" not in (p.identityMap or {})),
     ("identityMap.values().count() >= 2", lambda p: len(p.identityMap or {}) >= 2),
@@ -337,42 +397,61 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: cmp(total(field(get(p.person, "orders"), "price")), ">", 200)),
     ('person.orders[storeId = "S1" and price > 50]',
      lambda p: some(get(p.person, "orders"),
-                    lambda o: o["storeId"] == "S1" and cmp(o["price"], ">", 50))),
+                    lambda o: get(o, "storeId") == "S1" and cmp(get(o, "price"), ">", 50))),
     ('orders.storeId.includes("S2")', lambda p: has(field(p.orders, "storeId"), "S2")),
     # a list of the events: bare names are the item's, ^ the event's, ^^ and $1 the profile's
     ('xEvent[productListItems[SKU = "PS"]].count() > 0',
-     lambda p: events(p, lambda e: some(items_of(e), lambda i: i["SKU"] == "PS")) > 0),
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: get(i, "SKU") == "PS")) > 0),
     ('xEvent[productListItems[SKU = "PS"]].count() >= 2',
-     lambda p: events(p, lambda e: some(items_of(e), lambda i: i["SKU"] == "PS")) >= 2),
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: get(i, "SKU") == "PS")) >= 2),
     ('xEvent[eventType = "purchase" and productListItems[quantity > ^.minQty]].count() >= 1',
      lambda p: events(p, lambda e: e["eventType"] == "purchase" and some(
-         items_of(e), lambda i: cmp(i["quantity"], ">", e["minQty"]))) >= 1),
+         items_of(e), lambda i: cmp(get(i, "quantity"), ">", e["minQty"]))) >= 1),
     ('xEvent[productListItems[SKU = "XB" and quantity >= $1.level]].count() > 0',
      lambda p: events(p, lambda e: some(
-         items_of(e), lambda i: i["SKU"] == "XB" and cmp(i["quantity"], ">=", p.level))) > 0),
+         items_of(e),
+         lambda i: get(i, "SKU") == "XB" and cmp(get(i, "quantity"), ">=", p.level))) > 0),
     ('xEvent[productListItems[SKU = "XB" and quantity >= ^^.level]].count() > 0',
      lambda p: events(p, lambda e: some(
-         items_of(e), lambda i: i["SKU"] == "XB" and cmp(i["quantity"], ">=", p.level))) > 0),
+         items_of(e),
+         lambda i: get(i, "SKU") == "XB" and cmp(get(i, "quantity"), ">=", p.level))) > 0),
     # AEP's up-reference example: an event with an item that is a PS or of a woman
     ('xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count() > 0',
      lambda p: events(p, lambda e: some(
          items_of(e),
-         lambda i: i["SKU"] == "PS" or get(p.person, "gender") == "female")) > 0),
+         lambda i: get(i, "SKU") == "PS" or get(p.person, "gender") == "female")) > 0),
     ("xEvent[productListItems.filter(quantity >= 3).count() >= 2].count() >= 1",
      lambda p: events(p, lambda e: cmp(
-         count(items_of(e), lambda i: cmp(i["quantity"], ">=", 3)), ">=", 2)) >= 1),
+         count(items_of(e), lambda i: cmp(get(i, "quantity"), ">=", 3)), ">=", 2)) >= 1),
     ("xEvent[productListItems.sum(quantity) > 8].count() > 0",
      lambda p: events(p, lambda e: cmp(total(field(items_of(e), "quantity")), ">", 8)) > 0),
     ('xEvent[eventType = "view" and productListItems.map(SKU).distinct().count() >= 3]'
      ".count() > 0",
      lambda p: events(p, lambda e: e["eventType"] == "view" and cmp(
          distinct(field(items_of(e), "SKU")), ">=", 3)) > 0),
+    # outside the functions' arguments the condition is the event's: ^ is the profile
+    ("xEvent[productListItems.max(quantity) >= ^.level + 3].count() > 0",
+     lambda p: events(p, lambda e: cmp(high(field(items_of(e), "quantity")), ">=",
+                                       None if p.level is None else p.level + 3)) > 0),
+    ("xEvent[productListItems.sum(quantity) > minQty * 4].count() >= 2",
+     lambda p: events(p, lambda e: cmp(total(field(items_of(e), "quantity")), ">",
+                                       times(e["minQty"], 4))) >= 2),
+    ("xEvent[productListItems.filter(quantity > ^.minQty).count() >= 2].count() > 0",
+     lambda p: events(p, lambda e: cmp(count(
+         items_of(e), lambda i: cmp(get(i, "quantity"), ">", e["minQty"])), ">=", 2)) > 0),
+    ('xEvent[productListItems.map(SKU).includes("PC")].count() >= 2',
+     lambda p: events(p, lambda e: has(field(items_of(e), "SKU"), "PC")) >= 2),
+    ('xEvent[productListItems.head().SKU = "NS"].count() > 0',
+     lambda p: events(p, lambda e: get(head(items_of(e)), "SKU") == "NS") > 0),
+    # no event with a PS item (no events at all too)
+    ('not (xEvent[productListItems[SKU = "PS"]].count() > 0)',
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: get(i, "SKU") == "PS")) == 0),
     # ^ in an event condition is the profile
     ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
      lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
     ('not (xEvent[productListItems[SKU = "NS"]].count() > 0) and orders[price > 100]',
-     lambda p: events(p, lambda e: some(items_of(e), lambda i: i["SKU"] == "NS")) == 0
-     and some(p.orders, lambda o: cmp(o["price"], ">", 100))),
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: get(i, "SKU") == "NS")) == 0
+     and some(p.orders, lambda o: cmp(get(o, "price"), ">", 100))),
 ]  # fmt: skip
 
 
@@ -445,18 +524,22 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
     ("orders[cost > 5]", InvalidInputError, ["cost", "price", "storeId"], None),
     ('xEvent[productListItems[sku = "PS"]].count() > 0', InvalidInputError,
      ["sku", "SKU", "quantity"], None),
+    # at an event, ^ is the profile (minQty is the event's own field)
+    ("xEvent[productListItems.sum(quantity) > ^.minQty].count() > 0", InvalidInputError,
+     ["profile", "minQty"], None),
     # n is a whole number >= 1, a map's key is text: written in the text
-    ("orders.topN(price, 0).count() > 0", PQLSyntaxError, ["topN", "0"], "topN(price, 0)"),
-    ('orders.topN(price, "five").count() > 0', PQLSyntaxError, ["topN", "five"],
+    ("orders.topN(price, 0).count() > 0", PQLSyntaxError, ["topN", "at least 1"],
+     "topN(price, 0)"),
+    ('orders.topN(price, "five").count() > 0', PQLSyntaxError, ["whole number", "five"],
      'topN(price, "five")'),
-    ("orders.bottomN(price, 1.5).count() > 0", PQLSyntaxError, ["bottomN", "1.5"],
+    ("orders.bottomN(price, 1.5).count() > 0", PQLSyntaxError, ["whole number", "1.5"],
      "bottomN(price, 1.5)"),
-    ('identityMap.get(5).id = "x"', PQLSyntaxError, ["get", "5"], "get(5)"),
+    ('identityMap.get(5).id = "x"', PQLSyntaxError, ["string", "5"], "get(5)"),
     # up-references above the profile: the parser knows the levels
-    ("orders[price > ^^.age]", PQLSyntaxError, ["^^", "profile"], "^^.age"),
+    ("orders[price > ^^.age]", PQLSyntaxError, ["^^", "above the profile"], "^^.age"),
     ("xEvent[productListItems[\n  ^^^.age > 1]].count() > 0", PQLSyntaxError,
-     ["^^^", "profile"], "^^^.age"),
-    ("xEvent[^^.age > 1].count() > 0", PQLSyntaxError, ["^^", "profile"], "^^.age"),
+     ["^^^", "above the profile"], "^^^.age"),
+    ("xEvent[^^.age > 1].count() > 0", PQLSyntaxError, ["^^", "above the profile"], "^^.age"),
     ("orders.topN(price, ).count() > 0", PQLSyntaxError, [], (1, 20)),
     ("orders[price >\n   ].count() > 0", PQLSyntaxError, [], (2, 4)),
 ]  # fmt: skip
@@ -477,7 +560,7 @@ def test_bad_array_forms_say_what_and_where(
     ):
         with pytest.raises(error) as info:
             attempt()
-        message = str(info.value)
+        message = str(info.value).splitlines()[0]  # what is wrong, not the quoted text
         assert "not supported" not in message
         assert [word for word in words if word not in message] == []
         if isinstance(where, tuple):
