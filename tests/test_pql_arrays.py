@@ -345,6 +345,9 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ('orders.sum(if(storeId = "S1", price, 0)) > 100',
      lambda p: cmp(total(None if p.orders is None else [
          get(o, "price") if get(o, "storeId") == "S1" else 0 for o in p.orders]), ">", 100)),
+    # the value per order; of an empty list 0 / 0, which is no value (not NaN, not an error)
+    ("orders.sum(price) / orders.count() > 80",
+     lambda p: bool(p.orders) and total(field(p.orders, "price")) / len(p.orders) > 80),
     # the second highest price (the only one of a list with one price)
     ("orders.topN(price, 2).bottomN(price, 1).head().price > 150",
      lambda p: cmp(get(head(top(top(p.orders, "price", 2), "price", 1, highest=False)), "price"),
