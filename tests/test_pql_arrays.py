@@ -348,6 +348,15 @@ EVALUATED: list[tuple[str, Oracle]] = [
     # the value per order; of an empty list 0 / 0, which is no value (not NaN, not an error)
     ("orders.sum(price) / orders.count() > 80",
      lambda p: bool(p.orders) and total(field(p.orders, "price")) / len(p.orders) > 80),
+    ('orders.filter(price > 50).filter(storeId = "S1").count() >= 2',
+     lambda p: cmp(count(p.orders, lambda o: cmp(get(o, "price"), ">", 50)
+                         and get(o, "storeId") == "S1"), ">=", 2)),
+    # the first order is missing: no list, an empty one, or a missing first item
+    ("orders.head().isNull()", lambda p: head(p.orders) is None),
+    ("orders.map(storeId).intersects(person.orders.storeId)",
+     lambda p: bool(set(present(field(p.orders, "storeId")))
+                    & set(present(field(get(p.person, "orders"), "storeId"))))
+     and p.orders is not None and get(p.person, "orders") is not None),
     # the second highest price (the only one of a list with one price)
     ("orders.topN(price, 2).bottomN(price, 1).head().price > 150",
      lambda p: cmp(get(head(top(top(p.orders, "price", 2), "price", 1, highest=False)), "price"),
@@ -385,6 +394,11 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ('identityMap.get("ECID").id.startsWith("ecid-1")',
      lambda p: str(get(get(p.identityMap, "ECID"), "id")).startswith("ecid-1")),
     ("identityMap.keys().count() = 0", lambda p: p.identityMap == {}),
+    ('identityMap.get("email").id in ["user1@example.com", "user2@example.com"]',
+     lambda p: get(get(p.identityMap, "email"), "id") in ("user1@example.com",
+                                                         "user2@example.com")),
+    ('identityMap.keys().intersects(["phone", "nope"])',
+     lambda p: "phone" in (p.identityMap or {})),
     # a key that is there with a missing id
     ('identityMap.get("email").isNotNull() and identityMap.get("email").id.isNull()',
      lambda p: "email" in (p.identityMap or {}) and p.identityMap["email"]["id"] is None),
@@ -398,6 +412,8 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: cmp(distinct(field(get(p.person, "orders"), "storeId")), ">", 1)),
     ("person.orders.price.sum() > 200",
      lambda p: cmp(total(field(get(p.person, "orders"), "price")), ">", 200)),
+    ("person.orders.map(price).average() > 100",
+     lambda p: cmp(mean(field(get(p.person, "orders"), "price")), ">", 100)),
     ('person.orders[storeId = "S1" and price > 50]',
      lambda p: some(get(p.person, "orders"),
                     lambda o: get(o, "storeId") == "S1" and cmp(get(o, "price"), ">", 50))),
@@ -449,6 +465,12 @@ EVALUATED: list[tuple[str, Oracle]] = [
     # no event with a PS item (no events at all too)
     ('not (xEvent[productListItems[SKU = "PS"]].count() > 0)',
      lambda p: events(p, lambda e: some(items_of(e), lambda i: get(i, "SKU") == "PS")) == 0),
+    # a path through the events' lists of structs: the SKUs of the purchases
+    ('xEvent[eventType = "purchase"].productListItems.SKU.distinct().count() >= 3',
+     lambda p: len({get(i, "SKU") for e in p["events"] if e["eventType"] == "purchase"
+                    for i in items_of(e) or []} - {None}) >= 3),
+    ('xEvent[eventType = "purchase"].count() > orders.count()',
+     lambda p: cmp(events(p, lambda e: e["eventType"] == "purchase"), ">", count(p.orders))),
     # ^ in an event condition is the profile
     ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
      lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
