@@ -171,8 +171,6 @@ def md5_buckets(node: exp.Expression) -> exp.Expression:
     return exp.Cast(this=digits, to=exp.DataType.build("BIGINT"))
 
 
-SPARK_RULES: tuple[Rule, ...] = (drop_materialized, list_functions, time_zones, md5_buckets)
-
 # DuckDB's functions of list items and maps that Spark spells otherwise ({n}: the n-th
 # argument). Spark's try_element_at is missing, not an error, past the end or for an
 # absent key; its aggregate folds a lambda where DuckDB has list_sum and list_avg.
@@ -188,29 +186,34 @@ _ITEM_FUNCTIONS = {
 }
 
 
-def item_functions(tree: exp.Expression) -> exp.Expression:
-    """``list_sum(x)`` -> ``AGGREGATE(x, ..)`` and the rest of ``_ITEM_FUNCTIONS``, the
-    innermost first (each replacement holds its arguments as they are)."""
-    calls = [
-        node for node in tree.find_all(exp.Anonymous) if str(node.this).lower() in _ITEM_FUNCTIONS
-    ]
-    for node in reversed(calls):  # find_all is breadth first: the deepest come last
-        template = _ITEM_FUNCTIONS[str(node.this).lower()]
-        marks = template.format(*(f"__arg{i}" for i in range(len(node.expressions))))
-        spelled = sqlglot.parse_one(marks, read="spark")
-        for column in list(spelled.find_all(exp.Column)):
-            if column.name.startswith("__arg"):
-                column.replace(node.expressions[int(column.name[5:])].copy())
-        if node is tree:
-            return spelled
-        node.replace(spelled)
-    return tree
+def item_functions(node: exp.Expression) -> exp.Expression:
+    """``list_sum(x)`` -> ``AGGREGATE(x, ..)`` and the rest of ``_ITEM_FUNCTIONS`` (the
+    arguments first: transform does not visit a replacement's subtree)."""
+    name = str(node.this).lower() if isinstance(node, exp.Anonymous) else ""
+    if name not in _ITEM_FUNCTIONS:
+        return node
+    args = [arg.transform(item_functions) for arg in node.expressions]
+    marks = _ITEM_FUNCTIONS[name].format(*(f"__arg{i}" for i in range(len(args))))
+    spelled = sqlglot.parse_one(marks, read="spark")
+    for column in list(spelled.find_all(exp.Column)):
+        if column.name.startswith("__arg"):
+            column.replace(args[int(column.name[5:])].copy())
+    return spelled
+
+
+SPARK_RULES: tuple[Rule, ...] = (
+    drop_materialized,
+    item_functions,
+    list_functions,
+    time_zones,
+    md5_buckets,
+)
 
 
 def to_spark(sql: str, params: list[Any] | None = None) -> str:
     """The compiler's SQL (DuckDB spelling, ``$n`` values) as one Spark SQL text."""
     tree = sqlglot.parse_one(sql, read="duckdb")
-    tree = item_functions(tree.transform(inline_params(list(params or []))))
+    tree = tree.transform(inline_params(list(params or [])))
     for rule in (*SPARK_RULES, intervals):
         tree = tree.transform(rule)
     return tree.sql(dialect="spark")
