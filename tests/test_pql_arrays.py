@@ -357,6 +357,13 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: bool(set(present(field(p.orders, "storeId")))
                     & set(present(field(get(p.person, "orders"), "storeId"))))
      and p.orders is not None and get(p.person, "orders") is not None),
+    # min and max of text (the message for a struct says they take text): the store ids
+    ('orders.max(storeId) = "S4"', lambda p: high(field(p.orders, "storeId")) == "S4"),
+    ("orders.max(storeId) = orders.min(storeId)",
+     lambda p: cmp(high(field(p.orders, "storeId")), "=", low(field(p.orders, "storeId")))),
+    # the lowest price is the min (some order has a price)
+    ("orders.bottomN(price, 1).head().price = orders.min(price)",
+     lambda p: present(field(p.orders, "price")) != []),
     # the second highest price (the only one of a list with one price)
     ("orders.topN(price, 2).bottomN(price, 1).head().price > 150",
      lambda p: cmp(get(head(top(top(p.orders, "price", 2), "price", 1, highest=False)), "price"),
@@ -414,6 +421,8 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: cmp(total(field(get(p.person, "orders"), "price")), ">", 200)),
     ("person.orders.map(price).average() > 100",
      lambda p: cmp(mean(field(get(p.person, "orders"), "price")), ">", 100)),
+    ('identityMap.values().id.includes("ecid-3")',
+     lambda p: get(get(p.identityMap, "ECID"), "id") == "ecid-3"),
     ('person.orders[storeId = "S1" and price > 50]',
      lambda p: some(get(p.person, "orders"),
                     lambda o: get(o, "storeId") == "S1" and cmp(get(o, "price"), ">", 50))),
@@ -471,6 +480,11 @@ EVALUATED: list[tuple[str, Oracle]] = [
                     for i in items_of(e) or []} - {None}) >= 3),
     ('xEvent[eventType = "purchase"].count() > orders.count()',
      lambda p: cmp(events(p, lambda e: e["eventType"] == "purchase"), ">", count(p.orders))),
+    ('xEvent[productListItems[SKU = "PC" and ^.eventType = "cart"]].count() > 0',
+     lambda p: events(p, lambda e: e["eventType"] == "cart" and some(
+         items_of(e), lambda i: get(i, "SKU") == "PC")) > 0),
+    ("xEvent[productListItems.topN(quantity, 1).head().quantity >= 5].count() > 0",
+     lambda p: events(p, lambda e: cmp(high(field(items_of(e), "quantity")), ">=", 5)) > 0),
     # ^ in an event condition is the profile
     ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
      lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
@@ -552,6 +566,13 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
     # at an event, ^ is the profile (minQty is the event's own field)
     ("xEvent[productListItems.sum(quantity) > ^.minQty].count() > 0", InvalidInputError,
      ["profile", "minQty"], None),
+    ("orders.max(storeId) > 5", InvalidInputError, ["max", "text"], None),
+    ("orders.sum() > 1", InvalidInputError, ["sum", "struct"], None),
+    ("identityMap.keys() > 1", InvalidInputError, ["="], None),
+    ("orders.head().nope > 1", InvalidInputError, ["nope", "price", "storeId"], None),
+    # inside an item's condition bare names are the item's, even where the event has one
+    ("xEvent[productListItems[quantity > minQty]].count() > 0", InvalidInputError,
+     ["minQty", "SKU", "quantity"], None),
     # n is a whole number >= 1, a map's key is text: written in the text
     ("orders.topN(price, 0).count() > 0", PQLSyntaxError, ["topN", "at least 1"],
      "topN(price, 0)"),
@@ -565,6 +586,9 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
     ("xEvent[productListItems[\n  ^^^.age > 1]].count() > 0", PQLSyntaxError,
      ["^^^", "above the profile"], "^^^.age"),
     ("xEvent[^^.age > 1].count() > 0", PQLSyntaxError, ["^^", "above the profile"], "^^.age"),
+    ("orders.topN(price, -1).count() > 0", PQLSyntaxError, ["whole number"],
+     "topN(price, -1)"),
+    ("^.age > 1", PQLSyntaxError, ["^"], (1, 1)),
     ("orders.topN(price, ).count() > 0", PQLSyntaxError, [], (1, 20)),
     ("orders[price >\n   ].count() > 0", PQLSyntaxError, [], (2, 4)),
 ]  # fmt: skip
