@@ -631,20 +631,40 @@ def spark_arrays_svc(tmp_path_factory, spark_session) -> SegmentationService:
     service.close()
 
 
+def _one_job(svc: SegmentationService, table: pd.DataFrame) -> tuple[dict, dict, dict]:
+    """Every case as a definition, all in one jobs.run (as a user's job batches them: the
+    plans share their scans): the answers, the definitions, each one's members (None for a
+    case refused or failed, so that the others are still checked)."""
+    expected = {str(i): _expected(table, oracle) for i, (_, oracle) in enumerate(EVALUATED)}
+    defs, members = {}, {}
+    for i, (pql, _) in enumerate(EVALUATED):
+        try:
+            defs[str(i)] = svc.definitions.create(name=f"Batched {i}", pql=pql)
+        except SegmentationError:  # refused: no members, so the case is listed as wrong
+            members[str(i)] = None
+    job = svc.jobs.run([d.id for d in defs.values()], as_of=AS_OF)
+    failed = {s.segment_id for s in job.segments if s.status == "FAILED"}
+    for key, d in defs.items():  # a failed definition has no members either
+        members[key] = None if d.id in failed else set(svc.members(d.id)["profile_id"])
+    return expected, defs, members
+
+
+def test_array_forms_in_one_job(arrays_svc, table) -> None:
+    expected, _, members = _one_job(arrays_svc, table)
+    assert sorted(k for k in expected if members[k] != expected[k]) == []
+
+
 @pytest.mark.spark
 def test_array_forms_match_python_on_spark(spark_arrays_svc, table) -> None:
     """The same table on Spark: every case in one jobs.run, and the plans preview and
     estimate run as one union query."""
     svc = spark_arrays_svc
-    expected = {str(i): _expected(table, oracle) for i, (_, oracle) in enumerate(EVALUATED)}
-    defs = {
-        str(i): svc.definitions.create(name=f"Case {i}", pql=pql)
-        for i, (pql, _) in enumerate(EVALUATED)
-    }
-    job = svc.jobs.run([d.id for d in defs.values()], as_of=AS_OF)
-    assert [s.status for s in job.segments if s.status == "FAILED"] == []
-    jobs = {key: set(svc.members(d.id)["profile_id"]) for key, d in defs.items()}
+    expected, defs, jobs = _one_job(svc, table)
     singles = {key: svc._compiler_for(d.expression, AS_OF)({}) for key, d in defs.items()}
-    single = by_key(svc._engine.session().sql(spark_union(singles)).collect())
-    assert sorted(k for k in expected if jobs[k] != expected[k]) == []
-    assert sorted(k for k in expected if single.get(k, set()) != expected[k]) == []
+    try:
+        single = by_key(svc._engine.session().sql(spark_union(singles)).collect())
+        wrong = sorted(k for k in expected if single.get(k, set()) != expected[k])
+    except Exception as exc:  # one case failing fails the union: say why, with the jobs'
+        wrong = [str(exc).splitlines()[0]]
+    wrong_jobs = sorted(k for k in expected if jobs[k] != expected[k])
+    assert {"jobs": wrong_jobs, "singles": wrong} == {"jobs": [], "singles": []}
