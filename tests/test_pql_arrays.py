@@ -279,6 +279,10 @@ def items_of(event: dict) -> list | None:
     return event["productListItems"]
 
 
+def has_sku(event: dict, sku: str) -> bool:
+    return some(items_of(event), lambda item: get(item, "SKU") == sku)
+
+
 Oracle = Callable[[pd.Series], bool]
 
 # PQL, the same question asked of one profile ``p`` in Python (spec: notes/pql-arrays-spec.md)
@@ -500,6 +504,19 @@ EVALUATED: list[tuple[str, Oracle]] = [
          items_of(e), lambda i: get(i, "SKU") == "PC")) > 0),
     ("xEvent[productListItems.topN(quantity, 1).head().quantity >= 5].count() > 0",
      lambda p: events(p, lambda e: cmp(high(field(items_of(e), "quantity")), ">=", 5)) > 0),
+    # list functions inside sequences, let and quantifiers over the events
+    ('chain(xEvent, timestamp, [A: WHAT(productListItems[SKU = "PS"]), '
+     'B: WHAT(eventType = "purchase")])',
+     lambda p: any(b["timestamp"] > a["timestamp"] for a in p["events"] for b in p["events"]
+                   if has_sku(a, "PS") and b["eventType"] == "purchase")),
+    ('let S = (sum X.minQty over X from xEvent where X.productListItems[SKU = "PS"]) '
+     "in (S > 5)",
+     lambda p: total([e["minQty"] for e in p["events"] if has_sku(e, "PS")]) > 5),
+    ('exists E from xEvent where E.eventType = "cart", '
+     'I from E.productListItems where I.SKU = "PS" and I.quantity > E.minQty',
+     lambda p: events(p, lambda e: e["eventType"] == "cart" and some(
+         items_of(e), lambda i: get(i, "SKU") == "PS"
+         and cmp(get(i, "quantity"), ">", e["minQty"]))) > 0),
     # ^ in an event condition is the profile
     ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
      lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
