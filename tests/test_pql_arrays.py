@@ -575,14 +575,17 @@ def test_generated_data_loads_nested_and_has_events_after_as_of(arrays_svc, tabl
 
 @pytest.mark.parametrize(("pql", "oracle"), EVALUATED, ids=range(len(EVALUATED)))
 def test_array_forms_match_python(arrays_svc, table, pql: str, oracle: Oracle) -> None:
+    """Preview and estimate (the single-segment plan) and the stored canonical text; jobs.run
+    and members are checked for every case at once below."""
     expected = _expected(table, oracle)
     assert set(arrays_svc.preview(pql, as_of=AS_OF, limit=1000).rows["profile_id"]) == expected
     assert arrays_svc.estimate(pql, as_of=AS_OF).estimated_size == len(expected)
-    d = arrays_svc.definitions.create(name=f"Case {pql}", pql=pql)
-    assert parse(d.pql) == d.expression  # stored text is the canonical spelling
-    assert to_pql(parse(d.pql)) == d.pql
-    arrays_svc.jobs.run([d.id], as_of=AS_OF)
-    assert set(arrays_svc.members(d.id)["profile_id"]) == expected
+    canonical = to_pql(parse(pql))
+    assert parse(canonical) == parse(pql)  # the text a definition stores means the same
+    assert to_pql(parse(canonical)) == canonical
+    assert set(arrays_svc.preview(canonical, as_of=AS_OF, limit=1000).rows["profile_id"]) == (
+        expected
+    )
 
 
 # PQL, the error, words its message has, and where the error points: an exact (line, column),
@@ -677,6 +680,7 @@ def _one_job(svc: SegmentationService, table: pd.DataFrame) -> tuple[dict, dict,
             defs[str(i)] = svc.definitions.create(name=f"Batched {i}", pql=pql)
         except SegmentationError:  # refused: no members, so the case is listed as wrong
             members[str(i)] = None
+    assert [key for key, d in defs.items() if parse(d.pql) != d.expression] == []
     job = svc.jobs.run([d.id for d in defs.values()], as_of=AS_OF)
     failed = {s.segment_id for s in job.segments if s.status == "FAILED"}
     for key, d in defs.items():  # a failed definition has no members either
