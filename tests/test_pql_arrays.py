@@ -2,8 +2,9 @@
 help/segmentation/pql/{array,aggregation,map,filter}-functions.md), checked against answers
 computed in Python from generated data: lists of structs, lists of numbers and maps with
 missing lists, empty lists and missing items, a list inside a struct, and events with a list
-of products (some after as-of, never seen). Each case runs through preview, estimate,
-definitions and jobs.run on DuckDB, and batched on Spark; bad inputs name what is wrong.
+of products (some after as-of, never seen). Each case runs through preview and estimate (its
+text and its canonical spelling), and all of them as definitions in one jobs.run, on DuckDB;
+on Spark in one jobs.run and one union query. Bad inputs name what is wrong, and where.
 """
 
 from __future__ import annotations
