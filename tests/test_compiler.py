@@ -335,6 +335,30 @@ CASES: list[tuple[str, object, Callable, str]] = [
         lambda P, E: ids(P, col(P, "age", lambda v: v + 5 >= 50)),
         "UTC",
     ),
+    (  # dividing by zero gives no value, on every engine (age - age is 0 or missing)
+        "divide_by_zero_no_value",
+        Or(
+            items=[
+                Compare(
+                    op=">",
+                    left=Arith(
+                        op="/", left=F("age"), right=Arith(op="-", left=F("age"), right=F("age"))
+                    ),
+                    right=L(1),
+                ),
+                Compare(
+                    op="=",
+                    left=Arith(
+                        op="%", left=F("age"), right=Arith(op="-", left=F("age"), right=F("age"))
+                    ),
+                    right=L(0),
+                ),
+                Compare(op=">", left=Arith(op="/", left=F("age"), right=L(2)), right=L(30)),
+            ]
+        ),
+        lambda P, E: ids(P, col(P, "age", lambda v: v / 2 > 30)),
+        "UTC",
+    ),
     (
         "not_with_nulls",
         Not(item=us),

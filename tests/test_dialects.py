@@ -61,7 +61,8 @@ RULES = [
     (
         dialects.item_functions,
         "SELECT list_avg(xs) FROM t",
-        "SELECT AGGREGATE(FILTER(xs, _x -> NOT _x IS NULL), STRUCT(CAST(0 AS DOUBLE) AS s, 0 AS n), "
+        "SELECT AGGREGATE(FILTER(xs, _x -> NOT _x IS NULL), "
+        "STRUCT(CAST(0 AS DOUBLE) AS s, 0 AS n), "
         "(_acc, _x) -> STRUCT(_acc.s + _x AS s, _acc.n + 1 AS n), "
         "_acc -> IF(_acc.n = 0, NULL, _acc.s / _acc.n)) FROM t",
     ),

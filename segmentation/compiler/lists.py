@@ -68,7 +68,7 @@ class ListFunctions:
         self._scalar(by, node.name, number=node.name in ("sum", "average"))
         key = self.bind(by)
         if node.name in _AGGREGATES:
-            return self._aggregate(node.name, items, var, key, label)
+            return self._aggregate(node.name, items, var, key, label, by)
         if node.name == "groupBy":
             return self._group_by(items, var, key, duck_type(by), label)
         order = "DESC" if node.name == "topN" else "ASC"
@@ -78,12 +78,15 @@ class ListFunctions:
         sql = f"list_transform({top}, lambda {var}: {var}.v)"
         return Val(kind="list", label=label, sql=sql, value=items.value)
 
-    def _aggregate(self, name: str, items: Val, var: str, value: str, label: str) -> Val:
-        """Over the present values; the sum of none is 0 (of a missing list: missing)."""
+    def _aggregate(self, name: str, items: Val, var: str, value: str, label: str, by: Val) -> Val:
+        """Over the present values; the sum of none is 0 (of a missing list: missing);
+        min and max are of the values' kind (the highest store id is a text)."""
         values = f"list_transform({items.sql}, lambda {var}: {value})"
         sql = f"{_AGGREGATES[name]}({values})"
         if name == "sum":
             sql = f"(CASE WHEN {items.sql} IS NULL THEN NULL ELSE coalesce({sql}, 0) END)"
+        if name in ("min", "max"):
+            return Val(kind=by.kind, label=label, sql=sql, value=duck_type(by))
         return Val(kind="number", label=label, sql=sql)
 
     def _group_by(self, items: Val, var: str, key: str, key_type: str, label: str) -> Val:

@@ -228,10 +228,14 @@ class OperandCompiler:
                 raise InvalidInputError(
                     f"Arithmetic needs numbers but {side.label} is a {side.kind}."
                 )
+        divisor = self.bind(right)
+        if node.op in "/%" and not (right.is_literal and right.value != 0):
+            # dividing by zero gives no value (DuckDB would give NaN or inf, Spark an error)
+            divisor = f"nullif({divisor}, 0)"
         return Val(
             kind="number",
             label="an arithmetic expression",
-            sql=f"({self.bind(left)} {node.op} {self.bind(right)})",
+            sql=f"({self.bind(left)} {node.op} {divisor})",
         )
 
     def _func(self, node: Func, ctx: Context) -> Val:
