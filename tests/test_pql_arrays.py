@@ -518,6 +518,21 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: events(p, lambda e: e["eventType"] == "cart" and some(
          items_of(e), lambda i: get(i, "SKU") == "PS"
          and cmp(get(i, "quantity"), ">", e["minQty"]))) > 0),
+    # the profile's lists and maps inside event conditions, and counts of both compared
+    ('xEvent[eventType = "purchase" and $1.orders[price > 150]].count() > 0',
+     lambda p: some(p.orders, lambda o: cmp(get(o, "price"), ">", 150))
+     and events(p, lambda e: e["eventType"] == "purchase") > 0),
+    ("xEvent[productListItems[quantity > $1.orders.count()]].count() > 0",
+     lambda p: events(p, lambda e: some(
+         items_of(e), lambda i: cmp(get(i, "quantity"), ">", count(p.orders)))) > 0),
+    ('xEvent[$1.identityMap.get("email").id = "user1@example.com"].count() > 0',
+     lambda p: get(get(p.identityMap, "email"), "id") == "user1@example.com"
+     and len(p["events"]) > 0),
+    ('xEvent[productListItems[SKU = "PS"]].count() > orders.count()',
+     lambda p: cmp(events(p, lambda e: has_sku(e, "PS")), ">", count(p.orders))),
+    ("orders.filter(price > 100).count() > orders.filter(price <= 100).count()",
+     lambda p: cmp(count(p.orders, lambda o: cmp(get(o, "price"), ">", 100)), ">",
+                   count(p.orders, lambda o: cmp(get(o, "price"), "<=", 100)))),
     # ^ in an event condition is the profile
     ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
      lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
@@ -587,6 +602,30 @@ def test_array_forms_match_python(arrays_svc, table, pql: str, oracle: Oracle) -
     assert set(arrays_svc.preview(canonical, as_of=AS_OF, limit=1000).rows["profile_id"]) == (
         expected
     )
+
+
+# an item's time in calendar days of the workspace's timezone: Los Angeles is UTC-7 in June,
+# and as-of (12:00 UTC) is 05:00 there, so "today" starts at 07:00 UTC
+LOCAL_DAYS = [
+    ("orders[placedAt occurs on date(2026, 6, 29)]", dt.datetime(2026, 6, 29, 7)),
+    ("orders[placedAt occurs today]", dt.datetime(2026, 6, 30, 7)),
+    ("orders.filter(placedAt occurs yesterday).count() >= 1", dt.datetime(2026, 6, 29, 7)),
+]
+
+
+@pytest.mark.parametrize(("pql", "start"), LOCAL_DAYS, ids=range(len(LOCAL_DAYS)))
+def test_item_times_in_the_workspace_timezone(arrays_svc, table, pql: str, start) -> None:
+    def that_day(order: dict | None) -> bool:
+        placed = get(order, "placedAt")
+        return placed is not None and start <= placed < start + dt.timedelta(days=1)
+
+    expected = _expected(table, lambda p: some(p.orders, that_day))
+    arrays_svc.set_timezone("America/Los_Angeles")
+    try:
+        rows = arrays_svc.preview(pql, as_of=AS_OF, limit=1000).rows
+    finally:
+        arrays_svc.set_timezone("UTC")
+    assert set(rows["profile_id"]) == expected
 
 
 # PQL, the error, words its message has, and where the error points: an exact (line, column),
