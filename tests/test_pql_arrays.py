@@ -97,7 +97,8 @@ def _orders(rng: np.random.Generator) -> list | None:
 
 
 def _identity_map(rng: np.random.Generator, i: int) -> list | None:
-    """A map as (key, value) pairs: missing, empty, or some of the keys (ids may be missing)."""
+    """A map as (key, value) pairs: missing, empty, or some of the keys (a value or its id
+    may be missing)."""
     draw = rng.random()
     if draw < 0.1:
         return None
@@ -109,7 +110,7 @@ def _identity_map(rng: np.random.Generator, i: int) -> list | None:
         "ECID": f"ecid-{rng.integers(0, 30)}",
         "phone": f"+49{i:04d}",
     }
-    return [(k, {"id": _maybe(rng, ids[k], 0.1)}) for k in keys]
+    return [(k, _maybe(rng, {"id": _maybe(rng, ids[k], 0.1)}, 0.05)) for k in keys]
 
 
 def make_records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
@@ -184,6 +185,10 @@ def per_profile() -> pd.DataFrame:
     by_profile = {pid: group.to_dict("records") for pid, group in seen.groupby("profile_id")}
     table["events"] = [by_profile.get(pid, []) for pid in table.index]
     return table
+
+
+def _values(mapping: dict | None) -> list | None:
+    return None if mapping is None else list(mapping.values())
 
 
 def _dict(pairs: list | None) -> dict | None:
@@ -428,12 +433,12 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: "phone" in (p.identityMap or {})),
     # a key that is there with a missing id
     ('identityMap.get("email").isNotNull() and identityMap.get("email").id.isNull()',
-     lambda p: "email" in (p.identityMap or {}) and p.identityMap["email"]["id"] is None),
+     lambda p: get(p.identityMap, "email") is not None and p.identityMap["email"]["id"] is None),
     ('identityMap.keys().includes("ECID") and not (identityMap.keys().includes("email"))',
      lambda p: "ECID" in (p.identityMap or {}) and "email" not in (p.identityMap or {})),
     ("identityMap.values().count() >= 2", lambda p: len(p.identityMap or {}) >= 2),
     ("identityMap.values().map(id).distinct().count() = 3",
-     lambda p: cmp(distinct([v["id"] for v in (p.identityMap or {}).values()]), "=", 3)),
+     lambda p: cmp(distinct(field(_values(p.identityMap), "id")), "=", 3)),
     # 7. a path through a list of structs is the list of that field
     ("person.orders.storeId.distinct().count() > 1",
      lambda p: cmp(distinct(field(get(p.person, "orders"), "storeId")), ">", 1)),
