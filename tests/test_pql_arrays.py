@@ -35,6 +35,7 @@ EVENT_TYPES = ["purchase", "view", "cart"]
 ORDER = pa.struct(
     [("price", pa.float64()), ("storeId", pa.string()), ("placedAt", pa.timestamp("us"))]
 )
+ORDERS = "STRUCT(price DOUBLE, storeId VARCHAR, placedAt TIMESTAMP)[]"  # as DuckDB loads it
 PROFILE_SCHEMA = pa.schema(
     [
         ("profile_id", pa.string()),
@@ -180,7 +181,7 @@ def per_profile() -> pd.DataFrame:
     """One row per profile: its fields (maps as dicts) and the events it has up to as-of."""
     profiles, events = frames()
     table = profiles.set_index("profile_id")
-    table["identityMap"] = table["identityMap"].map(lambda pairs: _dict(pairs))
+    table["identityMap"] = table["identityMap"].map(_dict)
     seen = events[events["timestamp"] <= AS_OF]  # events after as-of are never seen
     by_profile = {pid: group.to_dict("records") for pid, group in seen.groupby("profile_id")}
     table["events"] = [by_profile.get(pid, []) for pid in table.index]
@@ -291,7 +292,8 @@ def has_sku(event: dict, sku: str) -> bool:
 
 Oracle = Callable[[pd.Series], bool]
 
-# PQL, the same question asked of one profile ``p`` in Python (spec: notes/pql-arrays-spec.md)
+# PQL, the same question asked of one profile ``p`` in Python (the semantics: the README's PQL
+# construct table and AEP's array, aggregation, map and filter function pages)
 EVALUATED: list[tuple[str, Oracle]] = [
     # 1. L[cond] as a condition is "some item meets it"; .filter(cond) the items meeting it
     ("orders[price > 150]", lambda p: some(p.orders, lambda o: cmp(get(o, "price"), ">", 150))),
@@ -573,9 +575,6 @@ def arrays_svc(tmp_path_factory) -> SegmentationService:
     service.close()
 
 
-ORDERS = "STRUCT(price DOUBLE, storeId VARCHAR, placedAt TIMESTAMP)[]"
-
-
 def test_generated_data_loads_nested_and_has_events_after_as_of(arrays_svc, table) -> None:
     """Parquet keeps the nested types; events after as-of would change answers if seen."""
     assert dict(arrays_svc.db.columns("profiles")) | dict(arrays_svc.db.columns("events")) == {
@@ -596,8 +595,8 @@ def test_generated_data_loads_nested_and_has_events_after_as_of(arrays_svc, tabl
 
 @pytest.mark.parametrize(("pql", "oracle"), EVALUATED, ids=range(len(EVALUATED)))
 def test_array_forms_match_python(arrays_svc, table, pql: str, oracle: Oracle) -> None:
-    """Preview and estimate (the single-segment plan) and the stored canonical text; jobs.run
-    and members are checked for every case at once below."""
+    """Preview and estimate (the single-segment plan) of the text and of its canonical
+    spelling (what a definition stores); jobs.run and members of every case at once below."""
     expected = _expected(table, oracle)
     assert set(arrays_svc.preview(pql, as_of=AS_OF, limit=1000).rows["profile_id"]) == expected
     assert arrays_svc.estimate(pql, as_of=AS_OF).estimated_size == len(expected)
@@ -651,7 +650,7 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
      ["profile", "minQty"], None),
     ("orders.max(storeId) > 5", InvalidInputError, ["max", "text"], None),
     ("orders.sum() > 1", InvalidInputError, ["sum", "struct"], None),
-    ("identityMap.keys() > 1", InvalidInputError, ["="], None),
+    ("identityMap.keys() > 1", InvalidInputError, ["only with =", "not >"], None),
     ("orders.head().nope > 1", InvalidInputError, ["nope", "price", "storeId"], None),
     # inside an item's condition bare names are the item's, even where the event has one
     ("xEvent[productListItems[quantity > minQty]].count() > 0", InvalidInputError,
@@ -671,7 +670,7 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
     ("xEvent[^^.age > 1].count() > 0", PQLSyntaxError, ["^^", "above the profile"], "^^.age"),
     ("orders.topN(price, -1).count() > 0", PQLSyntaxError, ["whole number"],
      "topN(price, -1)"),
-    ("^.age > 1", PQLSyntaxError, ["^"], (1, 1)),
+    ("^.age > 1", PQLSyntaxError, ["^", "filter"], (1, 1)),
     ("orders.topN(price, ).count() > 0", PQLSyntaxError, [], (1, 20)),
     ("orders[price >\n   ].count() > 0", PQLSyntaxError, [], (2, 4)),
 ]  # fmt: skip
