@@ -23,7 +23,7 @@ import pytest
 
 from segmentation import SegmentationService
 from segmentation.errors import InvalidInputError, PQLSyntaxError, SegmentationError
-from segmentation.estimate import pick_slice, refresh_sample, sample_info
+from segmentation.estimate import SampleInfo, pick_slice, refresh_sample, sample_info
 from segmentation.pql import parse, to_pql
 from tests.conftest import AS_OF
 from tests.spark_support import by_key, spark_union
@@ -627,6 +627,10 @@ def _in_slice(pids: Iterable[str], index: int, per: int = 1000) -> set[str]:
     return {pid for pid, bucket in buckets.items() if bucket // per == index}
 
 
+# Spark reads a sample from the full tables: buckets 0..2999 of 10000 (slice 0 of 3000 each)
+SPARK_SLICE = SampleInfo(buckets=3000, slices=1, profiles=[0], total_profiles=N_PROFILES)
+
+
 def test_sampled_estimates_read_the_slice_right(sampled_svc, table) -> None:
     """Each case's estimate from its slice: the members of the slice's profiles, counted."""
     wrong = []
@@ -774,14 +778,23 @@ def test_array_forms_in_one_job(arrays_svc, table) -> None:
 @pytest.mark.spark
 def test_array_forms_match_python_on_spark(spark_arrays_svc, table) -> None:
     """The same table on Spark: every case in one jobs.run, and the plans preview and
-    estimate run as one union query."""
+    estimate run (exact, and on a sample of the profiles) as one union query."""
     svc = spark_arrays_svc
     expected, defs, jobs = _one_job(svc, table)
+    sliced = svc._engine.slice_options(0, SPARK_SLICE)  # what a sampled estimate reads
+    in_slice = _in_slice(table.index, 0, per=3000)
+    # a sampled estimate adds a bucket filter to the same plan: a fifth of the cases suffice
+    sampled = {key: d for key, d in defs.items() if int(key) % 5 == 0}
+    expected |= {f"{key} sampled": expected[key] & in_slice for key in sampled}
     singles = {key: svc._compiler_for(d.expression, AS_OF)({}) for key, d in defs.items()}
+    singles |= {
+        f"{key} sampled": svc._compiler_for(d.expression, AS_OF)(sliced)
+        for key, d in sampled.items()
+    }
     try:
         single = by_key(svc._engine.session().sql(spark_union(singles)).collect())
         wrong = sorted(k for k in expected if single.get(k, set()) != expected[k])
     except Exception as exc:  # one case failing fails the union: say why, with the jobs'
         wrong = [str(exc).splitlines()[0]]
-    wrong_jobs = sorted(k for k in expected if jobs[k] != expected[k])
+    wrong_jobs = sorted(k for k in jobs if jobs[k] != expected[k])
     assert {"jobs": wrong_jobs, "singles": wrong} == {"jobs": [], "singles": []}
