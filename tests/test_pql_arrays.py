@@ -318,6 +318,10 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ("orders.map(price).count() >= 4", lambda p: cmp(count(p.orders), ">=", 4)),
     ("orders.map(storeId).distinct().count() >= 3",
      lambda p: cmp(distinct(field(p.orders, "storeId")), ">=", 3)),
+    # distinct of whole items drops repeats and missing items; count() counts them all
+    ("orders.distinct().count() < orders.count()",
+     lambda p: p.orders is not None
+     and len({tuple(o.items()) for o in present(p.orders)}) < len(p.orders)),
     # 3. sum/average/min/max over the present values; sum of none 0, of a missing list missing
     ("orders.sum(price) > 400", lambda p: cmp(total(field(p.orders, "price")), ">", 400)),
     ("orders.sum(price) = 0", lambda p: cmp(total(field(p.orders, "price")), "=", 0)),
