@@ -184,7 +184,10 @@ FIELD_TYPES = {
 
 
 # a path through a list of structs: the column it goes through
-COLUMNS = {"person.orders.storeId": ("person", "STRUCT(orders STRUCT(storeId VARCHAR)[])")}
+COLUMNS = {
+    "person.orders.storeId": ("person", "STRUCT(orders STRUCT(storeId VARCHAR)[])"),
+    "productListItems.SKU": ("productListItems", 'STRUCT("SKU" VARCHAR)[]'),
+}
 
 
 def _fields(node: object, found: dict[str, set[str]]) -> dict[str, set[str]]:

@@ -90,6 +90,8 @@ class Compiler(ListFunctions, OperandCompiler):
 
     def condition(self, node: Any, ctx: Context | None = None) -> str:
         ctx = ctx or Context()
+        if isinstance(node, (Compare, InList, TextMatch, Occurs)):
+            node = self.some_item(node, ctx)
         method = getattr(self, "_c_" + type(node).__name__, None)
         if method is None:
             raise UnsupportedError(f"condition of kind {getattr(node, 'kind', node)!r}")

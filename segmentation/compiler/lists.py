@@ -14,8 +14,8 @@ from typing import Any
 
 from segmentation.compiler.operands import ITEM, Context, Val, present_items
 from segmentation.compiler.schema import element_type, kind_of, map_types, struct_fields
-from segmentation.errors import InvalidInputError
-from segmentation.model import FieldRef, Func, ItemRef, ListCall, Member
+from segmentation.errors import InvalidInputError, SegmentationError
+from segmentation.model import FieldRef, Func, ItemRef, ListAny, ListCall, Member, walk
 from segmentation.store import quote_ident
 
 # the DuckDB type of a computed value of each kind (a field keeps its own)
@@ -49,6 +49,29 @@ def item_name(node: Any) -> str | None:
 
 class ListFunctions:
     """Mixed into the Compiler: it gives ``operand``, ``condition`` and ``bind``."""
+
+    def some_item(self, node: Any, ctx: Context) -> Any:
+        """``xEvent.productListItems.SKU = "PS"`` (AEP's example, on a loaded list of
+        structs): the test holds for some item of the event's list, so it reads as
+        ``exists I from productListItems where I.SKU = "PS"``. ``node`` as it is when no
+        event field of it goes through a list (or more than one does)."""
+        if ctx.scope != "event" or ctx.item is not None:
+            return node
+        found = [(ref, self._through_list(ref)) for ref in walk(node) if _event_field(ref)]
+        through = [(ref, inner) for ref, inner in found if inner]
+        if len(through) != 1:
+            return node
+        ref, inner = through[0]
+        names = ref.path.split(".")
+        items = FieldRef(path=".".join(names[: len(names) - len(inner)]), scope="event")
+        where = substitute(node, ref, ItemRef(path=".".join(inner)))
+        return ListAny(var="I", operand=items, where=where)
+
+    def _through_list(self, ref: FieldRef) -> tuple[str, ...]:
+        try:
+            return self.schema.resolve(ref.path, "event").item_path
+        except SegmentationError:  # compiling the node says what is wrong
+            return ()
 
     def _list_call(self, node: ListCall, ctx: Context) -> Val:
         items = self._a_list(node.operand, ctx, f"{node.name}()")
@@ -163,6 +186,22 @@ class ListFunctions:
             raise InvalidInputError(
                 f"{what} needs {need} of each item but {val.label} is a {val.kind}."
             )
+
+
+def _event_field(node: Any) -> bool:
+    return isinstance(node, FieldRef) and node.scope == "event"
+
+
+def substitute(node: Any, old: Any, new: Any) -> Any:
+    """``node`` with every ``old`` (a node, compared by value) replaced by ``new``."""
+    if node == old:
+        return new
+    if isinstance(node, list):
+        return [substitute(item, old, new) for item in node]
+    if not hasattr(node, "model_fields"):
+        return node
+    changed = {name: substitute(getattr(node, name), old, new) for name in type(node).model_fields}
+    return node.model_copy(update=changed)
 
 
 def walk_fields(base: Val, names: list[str]) -> Val:

@@ -223,12 +223,15 @@ class Schema:
         )
 
     def known_names(self, scope: Scope) -> list[str]:
-        """Every column, and every path into its structs (``commerce.order.priceTotal``)."""
+        """Every column, and every path into its structs (``commerce.order.priceTotal``)
+        and into the items of its lists of structs (``productListItems.SKU``)."""
         names: list[str] = []
         stack = list(reversed((self.columns(scope) or {}).items()))
         while stack:
             name, duck_type = stack.pop()
             names.append(name)
+            if kind_of(duck_type) == "list" and kind_of(element_type(duck_type)) == "struct":
+                duck_type = element_type(duck_type)  # person.orders.storeId: each order's
             if kind_of(duck_type) == "struct":
                 subs = struct_fields(duck_type).items()
                 stack += reversed([(f"{name}.{sub}", t) for sub, t in subs])
