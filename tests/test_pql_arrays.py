@@ -546,6 +546,15 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ("orders.filter(price > 100).count() > orders.filter(price <= 100).count()",
      lambda p: cmp(count(p.orders, lambda o: cmp(get(o, "price"), ">", 100)), ">",
                    count(p.orders, lambda o: cmp(get(o, "price"), "<=", 100)))),
+    # a path on xEvent through the events' lists: some item of some event meets it
+    ('xEvent.productListItems.SKU = "PS"',
+     lambda p: events(p, lambda e: has_sku(e, "PS")) > 0),
+    ('xEvent[eventType = "cart"].productListItems.SKU.startsWith("P")',
+     lambda p: events(p, lambda e: e["eventType"] == "cart" and some(
+         items_of(e), lambda i: str(get(i, "SKU")).startswith("P"))) > 0),
+    ("not (xEvent.productListItems.quantity > 4)",
+     lambda p: events(p, lambda e: some(
+         items_of(e), lambda i: cmp(get(i, "quantity"), ">", 4))) == 0),
     # ^ in an event condition is the profile
     ('xEvent[eventType = "purchase" and ^.age > 50].count() >= 1',
      lambda p: cmp(p.age, ">", 50) and events(p, lambda e: e["eventType"] == "purchase") >= 1),
@@ -687,6 +696,8 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
     ("orders[cost > 5]", InvalidInputError, ["cost", "price", "storeId"], None),
     ('xEvent[productListItems[sku = "PS"]].count() > 0', InvalidInputError,
      ["sku", "SKU", "quantity"], None),
+    ("person.orders.storId.distinct().count() > 1", InvalidInputError,
+     ["storId", "person.orders.storeId"], None),
     # at an event, ^ is the profile (minQty is the event's own field)
     ("xEvent[productListItems.sum(quantity) > ^.minQty].count() > 0", InvalidInputError,
      ["profile", "minQty"], None),
