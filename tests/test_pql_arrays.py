@@ -541,6 +541,13 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ('xEvent[$1.identityMap.get("email").id = "user1@example.com"].count() > 0',
      lambda p: get(get(p.identityMap, "email"), "id") == "user1@example.com"
      and len(p["events"]) > 0),
+    # a profile's list inside an event condition: ^ from its items is the event around it
+    ("xEvent[$1.orders[price > ^.minQty * 30]].count() > 0",
+     lambda p: events(p, lambda e: some(
+         p.orders, lambda o: cmp(get(o, "price"), ">", times(e["minQty"], 30)))) > 0),
+    ('orders[price > 5][storeId = "S1"]',
+     lambda p: some(p.orders, lambda o: cmp(get(o, "price"), ">", 5)
+                    and get(o, "storeId") == "S1")),
     ('xEvent[productListItems[SKU = "PS"]].count() > orders.count()',
      lambda p: cmp(events(p, lambda e: has_sku(e, "PS")), ">", count(p.orders))),
     ("orders.filter(price > 100).count() > orders.filter(price <= 100).count()",
