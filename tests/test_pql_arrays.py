@@ -380,7 +380,7 @@ EVALUATED: list[tuple[str, Oracle]] = [
      lambda p: bool(set(present(field(p.orders, "storeId")))
                     & set(present(field(get(p.person, "orders"), "storeId"))))
      and p.orders is not None and get(p.person, "orders") is not None),
-    # min and max of text (the message for a struct says they take text): the store ids
+    # min and max keep the kind of the items' values: text here, times below
     ('orders.max(storeId) = "S4"', lambda p: high(field(p.orders, "storeId")) == "S4"),
     ("orders.max(storeId) = orders.min(storeId)",
      lambda p: cmp(high(field(p.orders, "storeId")), "=", low(field(p.orders, "storeId")))),
@@ -816,7 +816,7 @@ def test_array_forms_match_python_on_spark(spark_arrays_svc, table) -> None:
     try:
         single = by_key(svc._engine.session().sql(spark_union(singles)).collect())
         wrong = sorted(k for k in expected if single.get(k, set()) != expected[k])
-    except Exception as exc:  # one case failing fails the union: say why, with the jobs'
+    except Exception as exc:  # one failing case fails the whole union: report its error
         wrong = [str(exc).splitlines()[0]]
     wrong_jobs = sorted(k for k in jobs if jobs[k] != expected[k])
     assert {"jobs": wrong_jobs, "singles": wrong} == {"jobs": [], "singles": []}
