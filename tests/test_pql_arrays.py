@@ -559,6 +559,12 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ('xEvent[eventType = "cart"].productListItems.SKU.startsWith("P")',
      lambda p: events(p, lambda e: e["eventType"] == "cart" and some(
          items_of(e), lambda i: str(get(i, "SKU")).startswith("P"))) > 0),
+    ("xEvent.productListItems.quantity >= 5",
+     lambda p: events(p, lambda e: some(
+         items_of(e), lambda i: cmp(get(i, "quantity"), ">=", 5))) > 0),
+    ('xEvent[eventType = "view"].productListItems.SKU in ["NS", "PC"]',
+     lambda p: events(p, lambda e: e["eventType"] == "view" and some(
+         items_of(e), lambda i: get(i, "SKU") in ("NS", "PC"))) > 0),
     ("not (xEvent.productListItems.quantity > 4)",
      lambda p: events(p, lambda e: some(
          items_of(e), lambda i: cmp(get(i, "quantity"), ">", 4))) == 0),
