@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from pydantic import BaseModel
+
 from segmentation.compiler.operands import ITEM, Context, Val, present_items
 from segmentation.compiler.schema import element_type, kind_of, map_types, struct_fields
 from segmentation.errors import InvalidInputError, SegmentationError
@@ -198,7 +200,7 @@ def substitute(node: Any, old: Any, new: Any) -> Any:
         return new
     if isinstance(node, list):
         return [substitute(item, old, new) for item in node]
-    if not hasattr(node, "model_fields"):
+    if not isinstance(node, BaseModel):
         return node
     changed = {name: substitute(getattr(node, name), old, new) for name in type(node).model_fields}
     return node.model_copy(update=changed)
