@@ -53,7 +53,7 @@ def kind_of(duck_type: str) -> Kind:
     return _USER_KIND.get(kind, kind)
 
 
-_USER_KIND = {"bool": "boolean", "timestamptz": "timestamp", "struct": "other"}
+_USER_KIND = {"bool": "boolean", "timestamptz": "timestamp", "struct": "other", "map": "other"}
 
 
 # --- writing -------------------------------------------------------------------------

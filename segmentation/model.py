@@ -54,7 +54,12 @@ FuncName = Literal[
     "distinct",
     "intersection",
     "substr",
+    "head",
+    "keys",
+    "values",
+    "get",
 ]
+ListFunc = Literal["filter", "map", "groupBy", "topN", "bottomN", "sum", "average", "min", "max"]
 AnchorName = Literal["now", "today", "yesterday", "tomorrow"]
 Measure = Literal["count", "sum", "average", "min", "max"]
 
@@ -182,6 +187,8 @@ class Func(Node):
     ``email.substr(0, 4)`` (args: the text, begin, end; see ``substr_bounds``).
 
     On lists: ``interests.count()`` (the number of items, missing when the list is),
+    ``orders.head()`` (the first item), ``identityMap.get("email")`` (args: the map, the
+    key), ``identityMap.keys()`` and ``.values()`` (lists; ``count()`` of a map: its entries),
     ``interests.distinct()`` (a list without repeats or missing items),
     ``a.intersection(b)`` (the items of ``a`` also in ``b``, each once), so
     ``interests.distinct().count() >= 2`` is
@@ -247,6 +254,44 @@ class ItemRef(Node):
     path: str | None = None
 
 
+class ListCall(Node):
+    """AEP's functions of each item of a list, which read the item as ``ItemRef``:
+    ``orders.filter(price > 50)`` (also written ``orders[price > 50]``; ``test``),
+    ``orders.map(price)``, ``orders.groupBy(storeId)`` (a map of key to items),
+    ``orders.topN(price, 5)`` / ``bottomN`` (the ``n`` items of highest / lowest ``by``),
+    ``orders.sum(price)``, ``average``, ``min``, ``max`` (``by`` None: of a list of numbers).
+    Items whose ``by`` is missing are left out of topN/bottomN, groupBy and the aggregates.
+    """
+
+    kind: Literal["list_call"] = "list_call"
+    name: ListFunc
+    operand: Operand
+    test: Condition | None = None
+    by: Operand | None = None
+    n: int | None = Field(default=None, ge=1, le=MAX_INT)
+
+    @model_validator(mode="after")
+    def _arguments_match_name(self) -> ListCall:
+        if (self.name == "filter") != (self.test is not None):
+            raise ValueError("filter takes a test (a condition), the others none")
+        if self.name in ("map", "groupBy", "topN", "bottomN") and self.by is None:
+            raise ValueError(f"{self.name} needs by, the value of each item")
+        if self.name == "filter" and self.by is not None:
+            raise ValueError("filter takes a test, not by")
+        if (self.name in ("topN", "bottomN")) != (self.n is not None):
+            raise ValueError("topN and bottomN take n, the number of items; the others none")
+        return self
+
+
+class Member(Node):
+    """A field of a struct value: ``orders.topN(price, 5).head().price``,
+    ``identityMap.get("email").id``. Of a list of structs: the list of that field."""
+
+    kind: Literal["member"] = "member"
+    operand: Operand
+    path: str = Field(min_length=1)
+
+
 class IfValue(Node):
     """``if(test, a, b)``: ``a`` where the test holds, else ``b`` (a missing test is false)."""
 
@@ -269,6 +314,8 @@ Operand = Annotated[
         EventValues,
         ItemRef,
         IfValue,
+        ListCall,
+        Member,
     ],
     Field(discriminator="kind"),
 ]
@@ -519,6 +566,8 @@ for _model in (
     EventMeasure,
     EventValues,
     IfValue,
+    ListCall,
+    Member,
     Compare,
     ListMatch,
     ListAny,

@@ -36,7 +36,6 @@ from segmentation.model import (
     Sequence,
     TextMatch,
 )
-from segmentation.pql import to_pql
 from segmentation.pql.formatter import fragment_to_pql
 
 Namer = Callable[[str, str], str]  # (scope, column) -> display name
@@ -208,7 +207,7 @@ def describe(expr: Any, name: Namer | None = None, scope: str = "profile") -> st
         return "did " + ", then ".join(steps) + (f", {when}" if when else "")
     if isinstance(expr, SegmentRef):
         return f"is in the segment {expr.segment}"
-    return to_pql(expr)
+    return fragment_to_pql(expr, scope)
 
 
 def _part(item: Any, name: Namer, scope: str) -> str:

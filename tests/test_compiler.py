@@ -22,7 +22,7 @@ from segmentation.compiler import (
     compile_many,
     compile_segment,
 )
-from segmentation.errors import ConflictError, InvalidInputError, NotFoundError
+from segmentation.errors import ConflictError, InvalidInputError, NotFoundError, UnknownFieldError
 from segmentation.model import (
     Anchor,
     And,
@@ -333,6 +333,30 @@ CASES: list[tuple[str, object, Callable, str]] = [
         "arith",
         Compare(op=">=", left=Arith(op="+", left=F("age"), right=L(5)), right=L(50)),
         lambda P, E: ids(P, col(P, "age", lambda v: v + 5 >= 50)),
+        "UTC",
+    ),
+    (  # dividing by zero gives no value, on every engine (age - age is 0 or missing)
+        "divide_by_zero_no_value",
+        Or(
+            items=[
+                Compare(
+                    op=">",
+                    left=Arith(
+                        op="/", left=F("age"), right=Arith(op="-", left=F("age"), right=F("age"))
+                    ),
+                    right=L(1),
+                ),
+                Compare(
+                    op="=",
+                    left=Arith(
+                        op="%", left=F("age"), right=Arith(op="-", left=F("age"), right=F("age"))
+                    ),
+                    right=L(0),
+                ),
+                Compare(op=">", left=Arith(op="/", left=F("age"), right=L(2)), right=L(30)),
+            ]
+        ),
+        lambda P, E: ids(P, col(P, "age", lambda v: v / 2 > 30)),
         "UTC",
     ),
     (
@@ -1809,3 +1833,21 @@ def test_spark_gives_the_independent_answers(spark_world, session_tz):
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     wrong = sorted(k for k in expected if got.get(k, set()) != expected[k])
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("path", "suggested"),
+    [
+        ("person.orders.storId", "'person.orders.storeId'"),  # inside the items of a list
+        ("persn.orders", "'person.orders'"),
+        ("productListItem.SKU", "'productListItems.SKU'"),
+    ],
+)
+def test_an_unknown_path_names_the_fields_inside_structs_and_lists(path, suggested) -> None:
+    columns = {
+        "profile_id": "VARCHAR",
+        "person": "STRUCT(orders STRUCT(storeId VARCHAR, price DOUBLE)[])",
+        "productListItems": 'STRUCT("SKU" VARCHAR)[]',
+    }
+    with pytest.raises(UnknownFieldError, match=f"Did you mean {suggested}"):
+        Schema.from_columns(columns, None).resolve(path, "profile")

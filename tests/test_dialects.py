@@ -43,6 +43,30 @@ RULES = [
         "SELECT CASE WHEN xs IS NULL THEN NULL ELSE SIZE(xs) END > 2 FROM t",
     ),
     (
+        dialects.item_functions,
+        "SELECT list_extract(xs, 1), map_extract_value(m, 'k') FROM t",
+        "SELECT TRY_ELEMENT_AT(xs, 1), TRY_ELEMENT_AT(m, 'k') FROM t",
+    ),
+    (
+        dialects.item_functions,
+        "SELECT list_slice(xs, 1, 5), cardinality(m) FROM t",
+        "SELECT SLICE(xs, 1, 5 - 1 + 1), SIZE(m) FROM t",
+    ),
+    (
+        dialects.item_functions,
+        "SELECT list_sum(list_transform(xs, lambda _li: list_extract(_li.ys, 1))) FROM t",
+        "SELECT AGGREGATE(TRANSFORM(xs, _li -> TRY_ELEMENT_AT(_li.ys, 1)), CAST(0 AS DOUBLE), "
+        "(_acc, _x) -> _acc + COALESCE(_x, 0)) FROM t",
+    ),
+    (
+        dialects.item_functions,
+        "SELECT list_avg(xs) FROM t",
+        "SELECT AGGREGATE(FILTER(xs, _x -> NOT _x IS NULL), "
+        "STRUCT(CAST(0 AS DOUBLE) AS s, 0 AS n), "
+        "(_acc, _x) -> STRUCT(_acc.s + _x AS s, _acc.n + 1 AS n), "
+        "_acc -> IF(_acc.n = 0, NULL, _acc.s / _acc.n)) FROM t",
+    ),
+    (
         dialects.intervals,
         "SELECT t - to_days(CAST(7 AS INTEGER)) FROM e",
         "SELECT t - INTERVAL '7' DAY FROM e",

@@ -34,8 +34,10 @@ from segmentation.model import (
     InList,
     ItemRef,
     ListAny,
+    ListCall,
     ListMatch,
     Lit,
+    Member,
     Not,
     NullCheck,
     Occurs,
@@ -63,6 +65,14 @@ def E(path: str) -> FieldRef:
 
 def L(value) -> Lit:
     return Lit(value=value)
+
+
+def IT(path: str | None = None) -> ItemRef:
+    return ItemRef(path=path)
+
+
+def LC(name: str, operand, **parts) -> ListCall:
+    return ListCall(name=name, operand=operand, **parts)
 
 
 def C(op: str, left, right) -> Compare:
@@ -313,6 +323,108 @@ PARSE_CASES = [
             item=ListAny(
                 var="X", operand=F("items"), where=Not(item=C(">", ItemRef(path="price"), L(5)))
             )
+        ),
+    ),
+    # AEP's functions of a list's items: bare names are the item's fields
+    (
+        "orders.filter(price > 50).count() > 1",
+        C(
+            ">",
+            Func(name="count", args=[LC("filter", F("orders"), test=C(">", IT("price"), L(50)))]),
+            L(1),
+        ),
+    ),
+    ("orders[price > 50]", ListAny(var="I", operand=F("orders"), where=C(">", IT("price"), L(50)))),
+    (
+        'xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count() > 0',
+        EventCondition(
+            where=ListAny(
+                var="I",
+                operand=E("productListItems"),
+                where=Or(items=[C("=", IT("SKU"), L("PS")), eq("person.gender", "female")]),
+            ),
+            op=">",
+            value=0,
+        ),
+    ),
+    (
+        "xEvent[items.filter(q > ^.qty).count() > 0].count() > 0",
+        EventCondition(
+            where=C(
+                ">",
+                Func(name="count", args=[LC("filter", E("items"), test=C(">", IT("q"), E("qty")))]),
+                L(0),
+            ),
+            op=">",
+            value=0,
+        ),
+    ),
+    (
+        "orders.map(price).includes(5)",
+        ListMatch(op="includes", operand=LC("map", F("orders"), by=IT("price")), values=[5]),
+    ),
+    (
+        "orders.groupBy(storeId).count() > 1",
+        C(">", Func(name="count", args=[LC("groupBy", F("orders"), by=IT("storeId"))]), L(1)),
+    ),
+    (
+        "orders.topN(price, 5).head().price > 10",
+        C(
+            ">",
+            Member(
+                operand=Func(name="head", args=[LC("topN", F("orders"), by=IT("price"), n=5)]),
+                path="price",
+            ),
+            L(10),
+        ),
+    ),
+    (
+        "orders.bottomN(price * 2, 1).count() = 1",
+        C(
+            "=",
+            Func(
+                name="count",
+                args=[
+                    LC("bottomN", F("orders"), by=Arith(op="*", left=IT("price"), right=L(2)), n=1)
+                ],
+            ),
+            L(1),
+        ),
+    ),
+    ("orders.sum(order.price) > 100", C(">", LC("sum", F("orders"), by=IT("order.price")), L(100))),
+    ("scores.average() < $1.age", C("<", LC("average", F("scores")), F("age"))),
+    (
+        "orders.max(price) > orders.min(price) * 2",
+        C(
+            ">",
+            LC("max", F("orders"), by=IT("price")),
+            Arith(op="*", left=LC("min", F("orders"), by=IT("price")), right=L(2)),
+        ),
+    ),
+    (
+        'identityMap.get("email").id = "x"',
+        C(
+            "=",
+            Member(operand=Func(name="get", args=[F("identityMap"), L("email")]), path="id"),
+            L("x"),
+        ),
+    ),
+    (
+        "identityMap.keys().count() > 0",
+        C(">", Func(name="count", args=[Func(name="keys", args=[F("identityMap")])]), L(0)),
+    ),
+    (
+        'm.values().exists(stringProperty = "active")',
+        ListAny(
+            var="I",
+            operand=Func(name="values", args=[F("m")]),
+            where=C("=", IT("stringProperty"), L("active")),
+        ),
+    ),
+    (
+        'identityMap.values().includes("a")',
+        ListMatch(
+            op="includes", operand=Func(name="values", args=[F("identityMap")]), values=["a"]
         ),
     ),
     (
@@ -820,12 +932,9 @@ def test_long_flat_chains_are_fine() -> None:
 UNSUPPORTED_CASES = [
     ("xEvent.topN(timestamp, 1).count() > 0", "topN"),
     ("xEvent.bottomN(timestamp, 1).count() > 0", "bottomN"),
-    ('m.get("k") = "v"', ".get"),
-    ('m.values().exists(v = "x")', ".values"),
-    ('xEvent[^^.person.gender = "f"].count() > 0', "^"),
-    ("interests.filter(x = 1).count() > 0", ".filter"),
-    ("interests.map(x) = 1", ".map"),
-    ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
+    ("xEvent.filter(a = 1).count() > 0", "filter() of xEvent"),
+    ("orders.filter(items.filter(^.price > 1).count() > 0).count() > 0", "outer list"),
+    ("orders[xEvent.count() > 1]", "xEvent inside a function of a list"),
     ("$2.x = 1", "$2"),
     ("exists X from xEvent, Y from xEvent where X.a = Y.a", "several generators"),
     ("exists X from 1 where X = 1", "other than xEvent"),
@@ -850,8 +959,6 @@ UNSUPPORTED_CASES = [
     ("chain(items, timestamp, [A: WHAT(a = 1)])", "chain over an array"),
     ("xEvent[xEvent.count() > 1].count() > 0", "inside an event filter"),
     ("xEvent[select Y from xEvent where Y.a = 1].count() > 0", "inside an event filter"),
-    ("orders.sum(price) > 1", "sum() on a field"),
-    ("orders.count(price) > 1", "count() on a field"),
     ("(a, b) => a.x = 1", "several parameters"),
     ("xEvent.revenue * 2 > 10", "xEvent.<field> inside arithmetic"),
     ("5 < xEvent.revenue", "on the right of a comparison"),
@@ -874,9 +981,9 @@ def test_unsupported(text: str, construct: str) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "column"),
     [
-        ("name.topN(a, 1).count() = 1", 1, 6),
-        ("x = 1 and\n  m.keys().count() = 1", 2, 5),
-        ('xEvent[^^.person.gender = "f"].count() > 0', 1, 8),
+        ("xEvent.topN(timestamp, 1).count() = 1", 1, 8),
+        ("x = 1 and\n  xEvent.all(a = 1)", 2, 10),
+        ("orders.filter(items.filter(^.p > 1).count() > 0).count() > 0", 1, 28),
         ("exists X from xEvent where X.a = 1, Y from items where Y.b = 2", 1, 44),
     ],
 )
@@ -1057,6 +1164,50 @@ def list_anys(scope: str):
 
 
 @functools.cache
+def list_calls(scope: str):
+    """AEP's functions of a list's items, whose arguments read the item by its fields."""
+    items = st.builds(ItemRef, path=st.sampled_from(IDENT_NAMES + ODD_NAMES))
+    by = st.one_of(items, operands(scope, events=False))
+    test = st.one_of(
+        st.builds(Compare, op=COMPARE, left=items, right=by),
+        st.builds(NullCheck, operand=items),
+    )
+    lists = fields(scope)
+    calls = st.one_of(
+        st.builds(ListCall, name=st.just("filter"), operand=lists, test=test),
+        st.builds(ListCall, name=st.sampled_from(["map", "groupBy"]), operand=lists, by=by),
+        st.builds(
+            ListCall,
+            name=st.sampled_from(["topN", "bottomN"]),
+            operand=lists,
+            by=by,
+            n=st.integers(1, 10),
+        ),
+        st.builds(
+            ListCall,
+            name=st.sampled_from(["sum", "average", "min", "max"]),
+            operand=lists,
+            by=st.none() | by,
+        ),
+    )
+    names = st.sampled_from(IDENT_NAMES + ODD_NAMES)
+    return st.one_of(
+        calls,
+        st.builds(
+            Func, name=st.sampled_from(["count", "keys", "values"]), args=calls.map(lambda c: [c])
+        ),
+        st.builds(Member, operand=calls.map(lambda c: Func(name="head", args=[c])), path=names),
+        st.builds(
+            Member,
+            operand=st.tuples(lists, st.text(max_size=4)).map(
+                lambda t: Func(name="get", args=[t[0], L(t[1])])
+            ),
+            path=names,
+        ),
+    )
+
+
+@functools.cache
 def time_points(scope: str):
     return st.one_of(
         anchors,
@@ -1182,7 +1333,11 @@ def conditions(scope: str, with_events: bool = True):
             st.builds(Not, item=children),
         )
 
-    leaves = st.one_of(leaf_conditions(scope), list_anys(scope))
+    leaves = st.one_of(
+        leaf_conditions(scope),
+        list_anys(scope),
+        st.builds(Compare, op=COMPARE, left=list_calls(scope), right=operands(scope, events=False)),
+    )
     if with_events:
         leaves = st.one_of(leaves, event_conditions(), sequences(), measure_comparisons())
     return st.recursive(leaves, extend, max_leaves=5)

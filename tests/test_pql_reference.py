@@ -110,24 +110,33 @@ SUPPORTED = [
     "(Profile) => exists E from xEvent where E.revenue * 10 > Profile.ltv",
     "let S = (sum X.revenue over X from xEvent where X.revenue > $1.ltv) in (S > 100)",
     'chain(xEvent, timestamp, [A: WHAT(eventType = "a") WHERE(revenue > $1.ltv)])',
+    # array-functions.md: functions of a list's items (bare names: the item's fields)
+    "orders.groupBy(storeId).count() > 1",
+    "person.filter(age >= 21).count() > 0",
+    "numbers.map(square).count() > 0",
+    "orders.topN(price, 5).head().price > 10",
+    "orders.bottomN(price, 5).count() > 0",
+    # aggregation-functions.md: the item named after its list (order of orders)
+    "orders.sum(order.price) > 100",
+    "orders.average(order.price) > 10",
+    "orders.min(order.price) > 1",
+    "orders.max(order.price) > 1",
+    # map-functions.md
+    'identityMap.get("example@example.com").id = "x"',
+    "identityMap.keys().count() > 0",
+    "identityMap.values().count() > 0",
+    # filter-functions.md: a filter of an event's list, ^^ up to the profile
+    'xEvent[productListItems[SKU = "PS"]].count() > 0',
+    'xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count() > 0',
+    # edge-segmentation.md: a map's values, some of which meet a condition
+    'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart") '
+    'WHERE(externalSegmentMapProperty.values().exists(stringProperty = "active"))])',
 ]
 
 # example, the construct named in the refusal
 NOT_SUPPORTED = [
-    ("orders.groupBy(storeId).count() > 1", ".groupBy"),
-    ("person.filter(age >= 21).count() > 0", ".filter"),
-    ("numbers.map(square).count() > 0", ".map"),
-    ("orders.topN(price, 5).head().price > 10", "topN"),
-    ("orders.bottomN(price, 5).count() > 0", "bottomN"),
-    ("orders.sum(order.price) > 100", "sum() on a field"),
-    ("orders.average(order.price) > 10", "average() on a field"),
-    ("orders.min(order.price) > 1", "min() on a field"),
-    ("orders.max(order.price) > 1", "max() on a field"),
-    ('identityMap.get("example@example.com").id = "x"', ".get"),
-    ("identityMap.keys().count() > 0", ".keys"),
-    ("identityMap.values().count() > 0", ".values"),
-    ('xEvent[productListItems[SKU = "PS"]].count() > 0', "array filter"),
-    ('xEvent[^^.person.gender = "f"].count() > 0', "^"),
+    # overview.md: a signature with several parameters (a segment has one: the profile)
+    ("(Profile, Events) => Profile.person.age > 21", "several parameters"),
 ]
 
 
@@ -163,11 +172,21 @@ FIELD_TYPES = {
     "metrics.commerce.abandons.value": "DOUBLE",
     "revenue": "DOUBLE",
     "ltv": "DOUBLE",
-    "person.orders.storeId": "VARCHAR[]",
-    "orders": "VARCHAR[]",
+    "orders": "STRUCT(price DOUBLE, storeId VARCHAR)[]",
+    "person": "STRUCT(age DOUBLE)[]",
+    "numbers": "STRUCT(square DOUBLE)[]",
+    "identityMap": "MAP(VARCHAR, STRUCT(id VARCHAR))",
+    "externalSegmentMapProperty": "MAP(VARCHAR, STRUCT(stringProperty VARCHAR))",
     "commerce.item.price": "DOUBLE",
     "productListItems": 'STRUCT("SKU" VARCHAR)[]',
     "birthDate": "DATE",
+}
+
+
+# a path through a list of structs: the column it goes through
+COLUMNS = {
+    "person.orders.storeId": ("person", "STRUCT(orders STRUCT(storeId VARCHAR)[])"),
+    "productListItems.SKU": ("productListItems", 'STRUCT("SKU" VARCHAR)[]'),
 }
 
 
@@ -192,7 +211,10 @@ def test_documented_examples_evaluate() -> None:
         found = _fields(tree, {"profile": set(), "event": {"eventType", "timestamp"}})
         columns = {
             scope: {"profile_id": "VARCHAR"}
-            | {name: FIELD_TYPES.get(name, "VARCHAR") for name in sorted(names)}
+            | dict(
+                COLUMNS.get(name, (name, FIELD_TYPES.get(name, "VARCHAR")))
+                for name in sorted(names)
+            )
             for scope, names in found.items()
         }
         with db.write() as tx:

@@ -51,6 +51,15 @@ CASES = [
         "xEvent.commerce.order.priceTotal > 100",
         "did any event where Commerce › order › price total is more than 100",
     ),
+    # no words for a test on a list's items inside an event filter: its PQL
+    (
+        'exists E from xEvent where E.eventType = "purchase", T from E.tags where T = "promo"',
+        'did purchase where exists T from tags where T = "promo"',
+    ),
+    (
+        "orders.topN(price, 5).head().price > 10",
+        "orders.topN(price, 5).head().price is more than 10",
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from segmentation import SegmentationError, SegmentationService
+from ui.cells import readable
 from ui.state import current_segment, set_current_segment, show_error
 
 T = TypeVar("T")
@@ -155,8 +156,9 @@ def file_name(segment: str, what: str, when: dt.datetime | dt.date | None = None
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel shows "Zoë" and "Müller" right."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 with a byte-order mark, so Excel shows "Zoë" and "Müller" right; nested
+    values as JSON."""
+    return readable(frame).to_csv(index=False).encode("utf-8-sig")
 
 
 def csv_download(

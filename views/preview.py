@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from segmentation import SegmentationService
+from ui.cells import readable
 from ui.state import as_of, service
 from ui.widgets import (
     attempt,
@@ -130,7 +131,7 @@ if require_data(svc):
                 st.info("No profile qualifies. Try a wider condition or another as-of time.")
             else:
                 st.dataframe(
-                    page.rows,
+                    readable(page.rows),
                     hide_index=True,
                     column_config={
                         c: st.column_config.Column(

@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
+from ui.cells import cell_text
 from ui.state import service, set_current_segment
 from ui.widgets import BUILDER_PAGE, attempt, header, require_data
 from ui.words import STATUS_HELP, status_word
@@ -104,10 +105,7 @@ def render_profile(view) -> None:
         attrs = pd.DataFrame(
             {
                 "attribute": list(view.attributes),
-                "value": [
-                    "" if v is None else ", ".join(map(str, v)) if isinstance(v, list) else str(v)
-                    for v in view.attributes.values()
-                ],
+                "value": [cell_text(v) for v in view.attributes.values()],
             }
         )
         st.dataframe(attrs, hide_index=True)

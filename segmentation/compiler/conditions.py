@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from segmentation.compiler.events import EventPass, Hint
+from segmentation.compiler.lists import MAP_FUNCS, ListFunctions
 from segmentation.compiler.operands import (
     ITEM,
     TEMPORAL,
@@ -46,10 +47,13 @@ from segmentation.model import (
     EventMeasure,
     EventValues,
     FieldRef,
+    Func,
     IfValue,
     InList,
     ListAny,
+    ListCall,
     ListMatch,
+    Member,
     Not,
     NullCheck,
     Occurs,
@@ -73,7 +77,7 @@ _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 @dataclass
-class Compiler(OperandCompiler):
+class Compiler(ListFunctions, OperandCompiler):
     """Conditions; operands and time come from OperandCompiler."""
 
     events: EventPass | None = None
@@ -86,6 +90,8 @@ class Compiler(OperandCompiler):
 
     def condition(self, node: Any, ctx: Context | None = None) -> str:
         ctx = ctx or Context()
+        if isinstance(node, (Compare, InList, TextMatch, Occurs)):
+            node = self.some_item(node, ctx)
         method = getattr(self, "_c_" + type(node).__name__, None)
         if method is None:
             raise UnsupportedError(f"condition of kind {getattr(node, 'kind', node)!r}")
@@ -146,7 +152,7 @@ class Compiler(OperandCompiler):
 
     def _c_InList(self, node: InList, ctx: Context) -> str:
         target = self.operand(node.operand, ctx)
-        if target.kind in ("list", "struct", "other"):
+        if target.kind in ("list", "struct", "map", "other"):
             raise InvalidInputError(
                 f"'in' needs a single value but {target.label} is a {target.kind}"
                 + (": use intersects/includes for lists." if target.kind == "list" else ".")
@@ -275,6 +281,12 @@ class Compiler(OperandCompiler):
             return self._values(node, ctx)
         if isinstance(node, IfValue):
             return self._if(node, ctx)
+        if isinstance(node, ListCall):
+            return self._list_call(node, ctx)
+        if isinstance(node, Member):
+            return self._member(node, ctx)
+        if isinstance(node, Func) and node.name in MAP_FUNCS:
+            return self._map_func(node, ctx)
         return super().operand(node, ctx)
 
     def _if(self, node: IfValue, ctx: Context) -> Val:

@@ -171,7 +171,43 @@ def md5_buckets(node: exp.Expression) -> exp.Expression:
     return exp.Cast(this=digits, to=exp.DataType.build("BIGINT"))
 
 
-SPARK_RULES: tuple[Rule, ...] = (drop_materialized, list_functions, time_zones, md5_buckets)
+# DuckDB's functions of list items and maps that Spark spells otherwise ({n}: the n-th
+# argument). Spark's try_element_at is missing, not an error, past the end or for an
+# absent key; its aggregate folds a lambda where DuckDB has list_sum and list_avg.
+_ITEM_FUNCTIONS = {
+    "list_extract": "TRY_ELEMENT_AT({0}, {1})",
+    "map_extract_value": "TRY_ELEMENT_AT({0}, {1})",
+    "cardinality": "SIZE({0})",  # list_functions makes the size of a missing map missing
+    "list_slice": "SLICE({0}, {1}, {2} - {1} + 1)",
+    "list_sum": "AGGREGATE({0}, CAST(0 AS DOUBLE), (_acc, _x) -> _acc + COALESCE(_x, 0))",
+    "list_avg": "AGGREGATE(FILTER({0}, _x -> _x IS NOT NULL), STRUCT(CAST(0 AS DOUBLE) AS s, "
+    "0 AS n), (_acc, _x) -> STRUCT(_acc.s + _x AS s, _acc.n + 1 AS n), "
+    "_acc -> IF(_acc.n = 0, NULL, _acc.s / _acc.n))",
+}
+
+
+def item_functions(node: exp.Expression) -> exp.Expression:
+    """``list_sum(x)`` -> ``AGGREGATE(x, ..)`` and the rest of ``_ITEM_FUNCTIONS`` (the
+    arguments first: transform does not visit a replacement's subtree)."""
+    name = str(node.this).lower() if isinstance(node, exp.Anonymous) else ""
+    if name not in _ITEM_FUNCTIONS:
+        return node
+    args = [arg.transform(item_functions) for arg in node.expressions]
+    marks = _ITEM_FUNCTIONS[name].format(*(f"__arg{i}" for i in range(len(args))))
+    spelled = sqlglot.parse_one(marks, read="spark")
+    for column in list(spelled.find_all(exp.Column)):
+        if column.name.startswith("__arg"):
+            column.replace(args[int(column.name[5:])].copy())
+    return spelled
+
+
+SPARK_RULES: tuple[Rule, ...] = (
+    drop_materialized,
+    item_functions,
+    list_functions,
+    time_zones,
+    md5_buckets,
+)
 
 
 def to_spark(sql: str, params: list[Any] | None = None) -> str:

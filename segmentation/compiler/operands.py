@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from segmentation.compiler.schema import Schema, Scope, element_type, kind_of, struct_fields
+from segmentation.compiler.schema import Schema, Scope, element_type, kind_of
 from segmentation.compiler.sqlparts import Params
 from segmentation.compiler.timewindows import (
     SQL_INTERVAL_FN,
@@ -40,7 +40,6 @@ from segmentation.model import (
     substr_bounds,
 )
 from segmentation.pattern_check import RegexDialectError, check_regex
-from segmentation.store import quote_ident
 
 TEMPORAL = ("date", "timestamp", "timestamptz")
 _TEXT_FUNCS = {  # name -> (kind of the result, SQL with {} for the text)
@@ -84,6 +83,7 @@ class Context:
     scope: Scope = "profile"
     alias: str | None = "p"
     item: Val | None = None  # inside exists T from <list>: T, the lambda's item
+    item_name: str | None = None  # what the list's name calls an item: order of orders
 
 
 @dataclass
@@ -221,19 +221,6 @@ class OperandCompiler:
             value=resolved.duck_type,
         )
 
-    def _item(self, node: ItemRef, ctx: Context) -> Val:
-        """The item of the list an exists walks (``_li``), or a field of a struct item."""
-        if ctx.item is None:
-            raise InvalidInputError("A list item is used outside the exists over its list.")
-        duck_type, sql = ctx.item.value, ctx.item.sql
-        for name in node.path.split(".") if node.path else []:
-            fields = struct_fields(duck_type) if kind_of(duck_type) == "struct" else {}
-            if name not in fields:
-                raise InvalidInputError(f"The items of {ctx.item.label} have no field {name!r}.")
-            duck_type, sql = fields[name], f"{sql}.{quote_ident(name)}"
-        label = ctx.item.label if node.path is None else f"{node.path} of {ctx.item.label}"
-        return Val(kind=kind_of(duck_type), label=label, sql=sql, value=duck_type)
-
     def _arith(self, node: Arith, ctx: Context) -> Val:
         left, right = self.operand(node.left, ctx), self.operand(node.right, ctx)
         for side in (left, right):
@@ -241,10 +228,14 @@ class OperandCompiler:
                 raise InvalidInputError(
                     f"Arithmetic needs numbers but {side.label} is a {side.kind}."
                 )
+        divisor = self.bind(right)
+        if node.op in "/%" and not (right.is_literal and right.value != 0):
+            # dividing by zero gives no value (DuckDB would give NaN or inf, Spark an error)
+            divisor = f"nullif({divisor}, 0)"
         return Val(
             kind="number",
             label="an arithmetic expression",
-            sql=f"({self.bind(left)} {node.op} {self.bind(right)})",
+            sql=f"({self.bind(left)} {node.op} {divisor})",
         )
 
     def _func(self, node: Func, ctx: Context) -> Val:
@@ -328,6 +319,9 @@ class OperandCompiler:
         Spark's keeps one)."""
         args = [self.operand(arg, ctx) for arg in node.args]
         wanted = 2 if node.name == "intersection" else 1
+        if node.name == "count" and len(args) == 1 and args[0].kind == "map":
+            label = f"the number of entries of {args[0].label}"
+            return Val(kind="number", label=label, sql=f"cardinality({args[0].sql})")
         for arg in args:
             if arg.kind != "list":
                 raise InvalidInputError(

@@ -10,13 +10,13 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from segmentation.errors import InvalidInputError, UnknownFieldError
 from segmentation.store import Database, quote_ident
 
 Kind = Literal[
-    "text", "number", "bool", "date", "timestamp", "timestamptz", "list", "struct", "other"
+    "text", "number", "bool", "date", "timestamp", "timestamptz", "list", "struct", "map", "other"
 ]
 Scope = Literal["profile", "event"]
 
@@ -38,6 +38,8 @@ def kind_of(duck_type: str) -> Kind:
         return "list"
     if t.startswith("STRUCT"):
         return "struct"
+    if t.startswith("MAP("):
+        return "map"
     if t in ("VARCHAR", "TEXT", "STRING", "UUID") or t.startswith(("VARCHAR(", "ENUM")):
         return "text"
     if t in ("BOOLEAN", "BOOL"):
@@ -74,6 +76,13 @@ def _split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def map_types(duck_type: str) -> tuple[str, str]:
+    """``MAP(VARCHAR, STRUCT(id VARCHAR))`` -> ("VARCHAR", "STRUCT(id VARCHAR)")."""
+    t = duck_type.strip()
+    key, value = _split_top_level(t[t.index("(") + 1 : t.rindex(")")])
+    return key, value
+
+
 def struct_fields(duck_type: str) -> dict[str, str]:
     """``STRUCT(city VARCHAR, "zip code" VARCHAR)`` -> {"city": "VARCHAR", ...}."""
     t = duck_type.strip()
@@ -105,14 +114,38 @@ class ResolvedField:
     struct_path: tuple[str, ...]
     duck_type: str
     kind: Kind
+    item_path: tuple[str, ...] = ()  # fields of each item of a list of structs on the way
 
     def sql(self, alias: str | None) -> str:
         parts = ([alias] if alias else []) + [quote_ident(self.column)]
         parts += [quote_ident(p) for p in self.struct_path]
-        return ".".join(parts)
+        if not self.item_path:
+            return ".".join(parts)
+        inner = ".".join(["_lp", *(quote_ident(p) for p in self.item_path)])
+        return f"list_transform({'.'.join(parts)}, lambda _lp: {inner})"
 
     def describe(self) -> str:
         return f"{self.scope} field {self.path!r} ({self.duck_type})"
+
+
+def _walk(path: str, scope: Scope, column: str, duck_type: str, names: list[str]) -> Any:
+    """The field at ``names`` inside ``column``'s structs, or None; through one list of
+    structs, the list of the field (``person.orders.storeId``: each order's store)."""
+    walked: list[str] = []
+    items: list[str] | None = None  # past a list of structs: the path inside each item
+    for name in names:
+        if items is None and kind_of(duck_type) == "list":
+            items, duck_type = [], element_type(duck_type)
+        if kind_of(duck_type) != "struct" or name not in struct_fields(duck_type):
+            return None
+        duck_type = struct_fields(duck_type)[name]
+        (walked if items is None else items).append(name)
+    if items is None:
+        return ResolvedField(path, scope, column, tuple(walked), duck_type, kind_of(duck_type))
+    if kind_of(duck_type) == "list":
+        return None  # a list in each item: a list of lists, which no condition reads
+    listed = f"{duck_type}[]"
+    return ResolvedField(path, scope, column, tuple(walked), listed, "list", tuple(items))
 
 
 @dataclass(frozen=True)
@@ -176,19 +209,9 @@ class Schema:
         for column, cut in prefixes.items():
             if column not in columns:
                 continue
-            duck_type, walked = columns[column], []
-            for name in parts[cut:]:
-                if kind_of(duck_type) != "struct":
-                    break
-                fields = struct_fields(duck_type)
-                if name not in fields:
-                    break
-                duck_type = fields[name]
-                walked.append(name)
-            else:
-                return ResolvedField(
-                    path, scope, column, tuple(walked), duck_type, kind_of(duck_type)
-                )
+            found = _walk(path, scope, column, columns[column], parts[cut:])
+            if found is not None:
+                return found
         raise UnknownFieldError(self._unknown_message(path, scope), path)
 
     def _unknown_message(self, path: str, scope: Scope) -> str:
@@ -200,12 +223,15 @@ class Schema:
         )
 
     def known_names(self, scope: Scope) -> list[str]:
-        """Every column, and every path into its structs (``commerce.order.priceTotal``)."""
+        """Every column, and every path into its structs (``commerce.order.priceTotal``)
+        and into the items of its lists of structs (``productListItems.SKU``)."""
         names: list[str] = []
         stack = list(reversed((self.columns(scope) or {}).items()))
         while stack:
             name, duck_type = stack.pop()
             names.append(name)
+            if kind_of(duck_type) == "list" and kind_of(element_type(duck_type)) == "struct":
+                duck_type = element_type(duck_type)  # person.orders.storeId: each order's
             if kind_of(duck_type) == "struct":
                 subs = struct_fields(duck_type).items()
                 stack += reversed([(f"{name}.{sub}", t) for sub, t in subs])

@@ -228,6 +228,8 @@ def spark_type(data_type: Any) -> str:
         return f"DECIMAL({data_type.precision},{data_type.scale})"
     if isinstance(data_type, T.ArrayType):
         return f"{spark_type(data_type.elementType)}[]"
+    if isinstance(data_type, T.MapType):
+        return f"MAP({spark_type(data_type.keyType)}, {spark_type(data_type.valueType)})"
     if isinstance(data_type, T.StructType):
         fields = ", ".join(f"{quote_ident(f.name)} {spark_type(f.dataType)}" for f in data_type)
         return f"STRUCT({fields})"

@@ -13,6 +13,7 @@ from typing import Any
 
 from segmentation.errors import InvalidInputError
 from segmentation.model import (
+    CONDITION_TYPES,
     Anchor,
     And,
     Arith,
@@ -30,8 +31,10 @@ from segmentation.model import (
     InList,
     ItemRef,
     ListAny,
+    ListCall,
     ListMatch,
     Lit,
+    Member,
     Not,
     NullCheck,
     Occurs,
@@ -64,8 +67,8 @@ def to_pql(expr: Any) -> str:
 
 
 def fragment_to_pql(node: Any, scope: str = "profile") -> str:
-    """The PQL of a part of a condition: an operand (``age % 5``) or a time window, as
-    written at the top level or (``scope="event"``) inside an event filter."""
+    """The PQL of a part of a condition: a condition, an operand (``age % 5``) or a time
+    window, as written at the top level or (``scope="event"``) inside an event filter."""
     formatter = _Formatter()
     formatter.scope = scope
     kind = getattr(node, "kind", "")
@@ -73,6 +76,8 @@ def fragment_to_pql(node: Any, scope: str = "profile") -> str:
         return formatter.window(node)
     if kind == "event_values":  # xEvent[..].sku, which a list method follows
         return formatter.list_base(node)
+    if isinstance(node, CONDITION_TYPES):
+        return formatter.condition(node, TOP)
     return formatter.operand(node)
 
 
@@ -121,7 +126,9 @@ class _Formatter:
     def __init__(self) -> None:
         self.scope = "profile"
         self.labels: set[str] = set()  # chain step labels: a field so named needs backticks
-        self.item_var: str | None = None  # inside exists T from <list>: T
+        # the lists whose items are in scope, innermost last: an exists' variable (T in
+        # exists T from tags), or None inside orders.filter(..), where a bare name is the item's
+        self.items: list[str | None] = []
 
     # --- conditions ---------------------------------------------------------------
 
@@ -174,14 +181,43 @@ class _Formatter:
         raise InvalidInputError(f"expected a condition, not {type(node).__name__}")
 
     def list_any(self, node: ListAny) -> str:
-        if self.item_var is not None:
+        if node.var in self.items:
             raise InvalidInputError("an exists over a list cannot stand inside another one")
         items = self.postfix_base(node.operand)
-        self.item_var = node.var
+        self.items.append(node.var)
         try:
             return f"exists {node.var} from {items} where {self.condition(node.where, TOP)}"
         finally:
-            self.item_var = None
+            self.items.pop()
+
+    def list_call(self, node: ListCall) -> str:
+        """``orders.filter(price > 50)``, ``.topN(price, 5)``, ``.sum()``: the argument reads
+        the item by its bare field names."""
+        base = self.list_base(node.operand)
+        self.items.append(None)
+        try:
+            if node.test is not None:
+                args = [self.condition(node.test, TOP)]
+            else:
+                args = [] if node.by is None else [self.operand(node.by)]
+        finally:
+            self.items.pop()
+        if node.n is not None:
+            args.append(str(node.n))
+        return f"{base}.{node.name}({', '.join(args)})"
+
+    def item(self, node: ItemRef) -> str:
+        if not self.items:
+            raise InvalidInputError("a list item is used outside a function of its list")
+        var, path = self.items[-1], None if node.path is None else format_path(node.path)
+        if var is not None:
+            return var + ("" if path is None else "." + path)
+        if path is None or node.path.split(".")[0] in self.labels:
+            raise InvalidInputError(
+                "inside filter(), map() and the other list functions the item is read by its "
+                "fields (orders.filter(price > 5)); test the item itself with exists T from .."
+            )
+        return path
 
     def text_match(self, node: TextMatch) -> str:
         operand = node.operand
@@ -222,9 +258,11 @@ class _Formatter:
                 "such as .count(), .distinct() or .includes(..)"
             )
         if isinstance(node, ItemRef):
-            if self.item_var is None:
-                raise InvalidInputError("a list item is used outside an exists over its list")
-            return self.item_var + ("" if node.path is None else "." + format_path(node.path))
+            return self.item(node)
+        if isinstance(node, ListCall):
+            return self.list_call(node)
+        if isinstance(node, Member):
+            return f"{self.postfix_base(node.operand)}.{format_path(node.path)}"
         if isinstance(node, IfValue):
             test = self.condition(node.test, TOP)
             return f"if({test}, {self.operand(node.then)}, {self.operand(node.otherwise)})"
@@ -246,6 +284,11 @@ class _Formatter:
                     raise InvalidInputError("intersection() takes a list and another list")
                 base, other = node.args
                 return f"{self.list_base(base)}.intersection({self.operand(other)})"
+            if node.name == "get":
+                if len(node.args) != 2 or not isinstance(getattr(node.args[1], "value", 0), str):
+                    raise InvalidInputError('get() takes a map and a key, a text: m.get("k")')
+                key = quote_string(node.args[1].value)
+                return f"{self.postfix_base(node.args[0])}.get({key})"
             if len(node.args) != 1:
                 raise InvalidInputError(f"{node.name}() applies to exactly one value")
             base = node.args[0]
@@ -275,8 +318,12 @@ class _Formatter:
 
     def field(self, node: FieldRef) -> str:
         text = format_path(node.path)
-        if node.path in self.labels or node.path.split(".")[0] == self.item_var:
+        if node.path in self.labels or node.path.split(".")[0] in self.items:
             text = "`" + node.path.replace("`", "``") + "`"
+        if self.items and self.items[-1] is None:  # a bare name would be the item's field
+            if node.scope == "event" and self.scope == "event":
+                return "^" * len(self.items) + "." + text
+            return "$1." + text
         if node.scope == self.scope:
             return text
         if node.scope == "profile":
@@ -344,7 +391,7 @@ class _Formatter:
         """``xEvent[filter]``: the events a condition, measure or projection reads."""
         if self.scope == "event":
             raise InvalidInputError("an event condition cannot stand inside an event filter")
-        if self.item_var is not None:
+        if self.items:
             raise InvalidInputError("xEvent cannot stand inside an exists over a list")
         text = self.event_filter(node.event_types, node.where, node.window)
         return f"xEvent[{text}]" if text else "xEvent"

@@ -21,9 +21,12 @@ event is ``{"nodeType": "variableReference", "name": "xEvent"}`` and its fields
 are looked up on it; looked up on ``xEvent`` or ``filter(xEvent, ..)`` outside an event
 filter they are a projection (``xEvent[..].sku``, a list). ``exists T from <list> where
 ..`` is ``exists(<"T">, <list>, <condition>)`` with the item ``{"nodeType":
-"variableReference", "name": "T"}``; dates in ``in [..]`` are ``date`` nodes inside the
-List literal; ``a.subsetOf(b)`` with a field takes its node instead of a literal. A
-``chain`` takes ``{"nodeType": "chainStep", ...}`` nodes holding the step's parts.
+"variableReference", "name": "T"}``; a list function is ``filter(<list>, <condition>)``,
+``topN(<list>, <value>, <n>)``, ``sum(<list>[, <value>])`` ... whose item is the variable
+``$item``; a field of a struct value is a fieldLookup on the function giving it; dates in
+``in [..]`` are ``date`` nodes inside the List literal; ``a.subsetOf(b)`` with a field
+takes its node instead of a literal. A ``chain`` takes ``{"nodeType": "chainStep", ...}``
+nodes holding the step's parts.
 Names beyond AEP's example are this tool's own choice; the shape is AEP's.
 
 ``from_pql_json(to_pql_json(t)) == t`` for every tree with a PQL spelling, and
@@ -69,8 +72,10 @@ from segmentation.model import (
     InList,
     ItemRef,
     ListAny,
+    ListCall,
     ListMatch,
     Lit,
+    Member,
     Not,
     NullCheck,
     Occurs,
@@ -94,7 +99,9 @@ _ARITH = ("+", "-", "*", "/", "%")
 _MAX_JSON_NODES = 4 * MAX_DEPTH
 _LITERAL_TYPES = {bool: "Boolean", int: "Integer", float: "Double", str: "String"}
 # functions of more than one argument (the rest take one)
-_FUNC_ARGS = {"regexGroup": (3,), "intersection": (2,), "substr": (2, 3)}
+_FUNC_ARGS = {"regexGroup": (3,), "intersection": (2,), "substr": (2, 3), "get": (2,)}
+# the item inside orders.filter(..), orders.sum(..) ...: a name no exists variable can have
+IMPLICIT_ITEM = "$item"
 # the variable of the exists being written (its items are references to it)
 _ITEM_VAR: ContextVar[str] = ContextVar("item_var", default="item")
 
@@ -160,6 +167,10 @@ def _encode(node: Any) -> JsonNode:
             _ITEM_VAR.reset(token)
     if isinstance(node, ItemRef):
         return _lookup(node.path, {"nodeType": "variableReference", "name": _ITEM_VAR.get()})
+    if isinstance(node, ListCall):
+        return _list_call(node)
+    if isinstance(node, Member):
+        return _lookup(node.path, _encode(node.operand))
     if isinstance(node, EventValues):
         return _lookup(node.field, _source(node))
     if isinstance(node, Occurs):
@@ -203,6 +214,18 @@ def _encode(node: Any) -> JsonNode:
     if isinstance(node, IfValue):
         return _apply("if", _encode(node.test), _encode(node.then), _encode(node.otherwise))
     raise TypeError(type(node).__name__)  # pragma: no cover - to_pql refused it first
+
+
+def _list_call(node: ListCall) -> JsonNode:
+    items = _encode(node.operand)
+    token = _ITEM_VAR.set(IMPLICIT_ITEM)
+    try:
+        argument = node.test if node.test is not None else node.by
+        params = [] if argument is None else [_encode(argument)]
+    finally:
+        _ITEM_VAR.reset(token)
+    count = [] if node.n is None else [_literal(node.n)]
+    return _apply(node.name, items, *params, *count)
 
 
 def _event_filter(event_types: list[str], where: Any, window: Any) -> Any:
@@ -270,10 +293,22 @@ def _is_measure(raw: Any) -> bool:
         and raw["params"]
     ):
         return False
-    source = raw["params"][0]
-    return isinstance(source, dict) and (
-        source.get("nodeType") == "variableReference"
-        or (source.get("nodeType") == "fnApply" and source.get("fnName") == "filter")
+    return _is_events(raw["params"][0])
+
+
+def _is_events(raw: Any) -> bool:
+    """``xEvent`` or ``filter(xEvent, ..)`` (a filter of another list is a list function)."""
+    if not isinstance(raw, dict):
+        return False
+    if raw.get("nodeType") == "variableReference":
+        return raw.get("name") == "xEvent"
+    params = raw.get("params")
+    return (
+        raw.get("nodeType") == "fnApply"
+        and raw.get("fnName") == "filter"
+        and isinstance(params, list)
+        and bool(params)
+        and _is_events(params[0])
     )
 
 
@@ -407,15 +442,15 @@ class _Decoder:
         """``exists("T", <list>, <condition on T>)``."""
         var, items, where = self.params(node, path, (3,))
         at = [*path, "params"]
-        if self.item_var is not None:
+        if self.item_var not in (None, IMPLICIT_ITEM):
             raise self.fail(path, "an exists over a list cannot stand inside another one")
         name = self.literal(var, [*at, 0], str)
         operand = self.operand(items, [*at, 1], scope)
-        self.item_var = name
+        saved, self.item_var = self.item_var, name
         try:
             return ListAny(var=name, operand=operand, where=self.condition(where, [*at, 2], scope))
         finally:
-            self.item_var = None
+            self.item_var = saved
 
     def event(self, node: JsonNode, path: list[Any], scope: str) -> EventCondition:
         measured = self.measure(node["params"][0], [*path, "params", 0], scope)
@@ -509,12 +544,38 @@ class _Decoder:
         if name in words.CURRENT_FUNCS:
             self.params(node, path, (0,))
             return Func(name=name)
-        if name in (*words.GET_FUNCS, *words.TEXT_FUNCS, *words.LIST_FUNCS, *_FUNC_ARGS):
+        if name in words.ITEM_FUNCS:
+            return self.list_call(node, path, scope)
+        if name in (
+            *words.GET_FUNCS,
+            *words.TEXT_FUNCS,
+            *words.LIST_FUNCS,
+            *words.MAP_FUNCS,
+            *_FUNC_ARGS,
+        ):
             params = self.params(node, path, _FUNC_ARGS.get(name, (1,)))
             return Func(
                 name=name, args=[self.operand(p, [*at, i], scope) for i, p in enumerate(params)]
             )
         raise self.fail([*path, "fnName"], f"unknown value function {name!r}")
+
+    def list_call(self, node: JsonNode, path: list[Any], scope: str) -> ListCall:
+        """``filter(<list>, <cond>)``, ``map(<list>, <value>)``, ``topN(<list>, <value>, <n>)``,
+        ``sum(<list>[, <value>])``: the item is ``$item``."""
+        name, at = node["fnName"], [*path, "params"]
+        counts = {"topN": (3,), "bottomN": (3,), "filter": (2,), "map": (2,), "groupBy": (2,)}
+        params = self.params(node, path, counts.get(name, (1, 2)))
+        operand = self.operand(params[0], [*at, 0], scope)
+        saved, self.item_var = self.item_var, IMPLICIT_ITEM
+        try:
+            if name == "filter":
+                test = self.condition(params[1], [*at, 1], scope)
+                return ListCall(name=name, operand=operand, test=test)
+            by = self.operand(params[1], [*at, 1], scope) if len(params) > 1 else None
+        finally:
+            self.item_var = saved
+        n = self.literal(params[2], [*at, 2], int) if len(params) == 3 else None
+        return ListCall(name=name, operand=operand, by=by, n=n)
 
     def field(self, node: JsonNode, path: list[Any], scope: str) -> Any:
         """A path looked up on the profile, the event, an exists item, or (outside an event
@@ -538,6 +599,8 @@ class _Decoder:
         kind, name = node["nodeType"], node.get("name")
         if kind == "variableReference" and name is not None and name == self.item_var:
             return ItemRef(path=dotted or None)
+        if kind == "fnApply" and not _is_events(node):  # head(..).price, get(..).id
+            return Member(operand=self.operand(node, path, scope), path=dotted)
         if kind == "fnApply" or (kind == "variableReference" and scope == "profile"):
             return EventValues(**selection(self.events(node, path, scope)), field=dotted)
         if kind == "parameterReference" and node.get("position") != 1:

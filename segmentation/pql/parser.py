@@ -43,8 +43,10 @@ from segmentation.model import (
     InList,
     ItemRef,
     ListAny,
+    ListCall,
     ListMatch,
     Lit,
+    Member,
     Not,
     NullCheck,
     Occurs,
@@ -114,6 +116,10 @@ def parse(text: str) -> Any:
         raise PQLSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1) from None
 
 
+# the variable of orders[price > 50] when it stands as a condition: exists I from orders where ..
+IMPLICIT_ITEM = "I"
+_MEMBER_BASES = (Func, ListCall, Member)  # what ``.price`` may follow: head(), get(..)
+
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
@@ -137,6 +143,8 @@ class _Parser:
         self.on_event_path = False  # the rest of ``xEvent.<field> ...``: an event filter
         self.event_var: str | None = None
         self.item_var: str | None = None  # the variable of an exists over a list
+        self.implicit_item = False  # inside orders.filter(..): a bare name is the item's field
+        self.levels = ["profile"]  # what each ^ goes up to: profile, event, item
         self.profile_var: str | None = None
         self.lets: dict[str, _Aggregate] = {}  # let variables in scope
 
@@ -200,12 +208,27 @@ class _Parser:
     def event_scope(self, token: Token, var: str | None) -> Iterator[None]:
         if self.scope == "event":
             raise self.unsupported("an event condition inside an event filter", token)
-        saved = (self.scope, self.event_var)
-        self.scope, self.event_var = "event", var
+        saved = (self.scope, self.event_var, self.implicit_item)
+        self.scope, self.event_var, self.implicit_item = "event", var, False
+        self.levels.append("event")
         try:
             yield
         finally:
-            self.scope, self.event_var = saved
+            self.scope, self.event_var, self.implicit_item = saved
+            self.levels.pop()
+
+    @contextmanager
+    def item_scope(self, token: Token, implicit: bool = True) -> Iterator[None]:
+        """Inside a list function's argument: bare names are fields of the item."""
+        saved = self.implicit_item
+        self.implicit_item = implicit
+        self.levels.append("item")
+        try:
+            with self.nested(token):
+                yield
+        finally:
+            self.implicit_item = saved
+            self.levels.pop()
 
     # --- conditions ---------------------------------------------------------------
 
@@ -241,6 +264,8 @@ class _Parser:
             return BoolConst(value=node.value)
         if isinstance(node, CONDITIONS):
             return node
+        if isinstance(node, ListCall) and node.name == "filter":  # orders[price > 50]
+            return ListAny(var=IMPLICIT_ITEM, operand=node.operand, where=node.test)
         if isinstance(node, (_Events, _Aggregate)):
             raise self.error("expected a comparison such as xEvent[...].count() >= 1", node.token)
         raise self.error("expected a condition but found a value (compare it, e.g. x = 1)", token)
@@ -467,6 +492,14 @@ class _Parser:
                 if isinstance(node, _Events) and not self.peek(1).is_op("("):
                     node = self.event_path(node)
                     continue
+                call = name.kind == "ident" and self.peek(1).is_op("(")
+                if (
+                    name.kind in ("ident", "qident")
+                    and isinstance(node, _MEMBER_BASES)
+                    and not call
+                ):
+                    node = self.member(node)
+                    continue
                 if name.kind != "ident" or not self.peek(1).is_op("("):
                     raise self.error(
                         f"expected a method call such as .isNull() after '.' "
@@ -519,9 +552,29 @@ class _Parser:
                 cond = self.as_condition(self.parse_or(), start)
             self.expect_op("]")
             return _Events(cond, node.token)
-        if isinstance(node, FieldRef):
-            raise self.unsupported("array filter field[...] (other than xEvent[...])")
+        if isinstance(node, OPERANDS) and not isinstance(node, Lit):
+            self.advance()
+            test = self.item_test(token)
+            self.expect_op("]")
+            return ListCall(name="filter", operand=node, test=test)
         raise self.error("unexpected '['", token)
+
+    def item_test(self, token: Token) -> Any:
+        """The condition on each item of ``orders[..]`` / ``orders.filter(..)``."""
+        with self.item_scope(token):
+            start = self.peek()
+            return self.as_condition(self.parse_or(), start)
+
+    def member(self, base: Any) -> Member:
+        """``.price`` after ``head()`` or ``get(..)``: a field of the struct it gives (the
+        '.' is read)."""
+        segments = [self.advance().text]
+        while self.peek().is_op(".") and self.peek(1).kind in ("ident", "qident"):
+            if self.peek(1).kind == "ident" and self.peek(2).is_op("("):
+                break
+            self.advance()
+            segments.append(self.advance().text)
+        return Member(operand=base, path=".".join(segments))
 
     # --- methods ---------------------------------------------------------------------
 
@@ -535,12 +588,15 @@ class _Parser:
             after = self.peek()
             if after.is_op(")"):
                 return Func(name=word, args=[base])
-            if after.kind in ("op", "eof"):  # a typo, not AEP's count(field) of an array
-                raise self.error(f"expected ')': a list's {word}() takes no arguments", after)
-        if word in words.MEASURES:
-            raise self.unsupported(f"{word}() on a field (only on xEvent)", name)
+            raise self.error(f"expected ')': a list's {word}() takes no arguments", after)
         if not isinstance(base, OPERANDS):
             raise self.error(f"'.{word}()' cannot follow a condition", name)
+        if word in words.ITEM_FUNCS:
+            return self.list_call(base, name)
+        if word == "exists":  # m.values().exists(stringProperty = "active"): some item meets it
+            return ListAny(var=IMPLICIT_ITEM, operand=base, where=self.item_test(name))
+        if word in words.MAP_FUNCS:
+            return self.map_func(base, name)
         if word in words.TEXT_METHODS:
             op, negate = words.TEXT_METHODS[word]
             value = self.string_literal()
@@ -580,6 +636,31 @@ class _Parser:
             return Func(name=word, args=[base, Lit(value=pattern), Lit(value=group)])
         raise self.unknown_operator(name, start)
 
+    def list_call(self, base: Any, name: Token) -> ListCall:
+        """``orders.filter(price > 50)``, ``.map(price)``, ``.groupBy(storeId)``,
+        ``.topN(price, 5)``, ``.sum(price)`` (``.sum()`` of a list of numbers)."""
+        word = name.text
+        if word == "filter":
+            return ListCall(name="filter", operand=base, test=self.item_test(name))
+        by, n = None, None
+        if not (word in words.MEASURES and self.peek().is_op(")")):
+            with self.item_scope(name):
+                start = self.peek()
+                by = self.as_operand(self.parse_additive(), start)
+        if word in ("topN", "bottomN"):
+            self.expect_op(",", f"',' and the number of items {word}() keeps")
+            count = self.peek()
+            n = self.int_literal("the number of items")
+            if n < 1:
+                raise self.error(f"{word}() keeps at least 1 item", count)
+        return self.make(ListCall, name, name=word, operand=base, by=by, n=n)
+
+    def map_func(self, base: Any, name: Token) -> Func:
+        """``m.get("key")`` (the key: a text), ``m.keys()``, ``m.values()``, ``l.head()``."""
+        if name.text != "get":
+            return Func(name=name.text, args=[base])
+        return Func(name="get", args=[base, Lit(value=self.string_literal())])
+
     def substr(self, base: Any, name: Token) -> Func:
         """``s.substr(begin[, end])``: 0-based, end exclusive (model.substr_bounds)."""
         bounds = [self.int_literal("the index where the text begins")]
@@ -612,6 +693,8 @@ class _Parser:
 
     def measure(self, base: _Events, name: Token) -> _Aggregate:
         word = name.text
+        if word in (*words.ITEM_FUNCS, *words.MAP_FUNCS) and word not in words.MEASURES:
+            raise self.unsupported(f"{word}() of xEvent (of a list field it is supported)", name)
         if word not in words.MEASURES:
             raise self.error(
                 f"unknown event measure '{word}'{_suggest(word, words.MEASURES)}", name
@@ -642,7 +725,7 @@ class _Parser:
         if token.is_op("["):
             return Lit(value=self.list_literal())
         if token.is_op("^"):
-            raise self.unsupported("^ (up-reference to an outer level)")
+            return self.up_reference()
         if kind in ("qident", "param"):
             return self.field_path()
         if kind == "ident":
@@ -663,6 +746,8 @@ class _Parser:
         if word == "xEvent":
             if self.scope == "event" or self.on_event_path:
                 raise self.unsupported("an event condition inside an event filter")
+            if "item" in self.levels:
+                raise self.unsupported("xEvent inside a function of a list's items")
             self.advance()
             return _Events(None, token)
         if word in self.lets and not call and not nxt.is_op("."):
@@ -710,6 +795,28 @@ class _Parser:
             self.expect_op(")", "')' to close if(")
         return self.make(IfValue, token, test=test, then=then, otherwise=otherwise)
 
+    def up_reference(self) -> FieldRef:
+        """``^.x``, ``^^.x``: a field of the level each ^ goes up to (an event, the profile)."""
+        token, ups = self.peek(), 0
+        while self.peek().is_op("^"):
+            self.advance()
+            ups += 1
+        if len(self.levels) == 1:
+            raise self.error("^ stands inside a filter, where it names the level around it", token)
+        if ups >= len(self.levels):
+            raise self.error(f"{'^' * ups} goes above the profile: no level is there", token)
+        level = self.levels[-1 - ups]
+        if level == "item":
+            raise self.unsupported("^ to the item of an outer list", token)
+        self.expect_op(".", f"'.' and a field after {'^' * ups}")
+        saved = (self.scope, self.implicit_item, self.item_var)
+        self.scope, self.implicit_item, self.item_var = level, False, None
+        try:
+            ref = self.field_path()
+        finally:
+            self.scope, self.implicit_item, self.item_var = saved
+        return ref
+
     def field_path(self) -> FieldRef:
         """A dotted name; strips ``$1.``, the lambda variable and the event variable."""
         token = self.peek()
@@ -718,6 +825,12 @@ class _Parser:
         prefixed = False
         if token.kind == "ident" and token.text == self.item_var:
             return self.item_ref()
+        if (
+            self.implicit_item
+            and token.kind in ("ident", "qident")
+            and not (token.text in (self.profile_var, self.event_var) and self.peek(1).is_op("."))
+        ):
+            return self.item_ref(named=False)
         if token.kind == "param":
             if token.value != 1:
                 raise self.unsupported(f"parameter {token.text} (only $1, the profile)")
@@ -754,10 +867,11 @@ class _Parser:
             segments.append(self.advance().text)
         return self.make(FieldRef, token, path=".".join(segments), scope=scope)
 
-    def item_ref(self) -> ItemRef:
-        """``T`` or ``T.sku``: the item of the list an ``exists`` walks."""
-        self.advance()
-        segments: list[str] = []
+    def item_ref(self, named: bool = True) -> ItemRef:
+        """``T`` or ``T.sku``: the item of the list an ``exists`` walks; ``sku`` inside
+        ``orders.filter(..)`` (not named: the first name is the item's field)."""
+        first = self.advance()
+        segments: list[str] = [] if named else [first.text]
         while self.peek().is_op(".") and self.peek(1).kind in ("ident", "qident"):
             if self.peek(1).kind == "ident" and self.peek(2).is_op("("):
                 break
@@ -1015,8 +1129,9 @@ class _Parser:
             raise self.unsupported(f"{keyword.text} inside an exists over a list", keyword)
         self.item_var = var
         try:
-            start = self.peek()
-            return self.as_condition(self.parse_or(), start)
+            with self.item_scope(keyword, implicit=False):
+                start = self.peek()
+                return self.as_condition(self.parse_or(), start)
         finally:
             self.item_var = None
 

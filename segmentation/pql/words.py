@@ -30,6 +30,9 @@ GET_FUNCS = ("getMonth", "getYear", "getDayOfMonth")
 TEXT_FUNCS = ("upperCase", "lowerCase", "trim", "length")  # s.upperCase(): no arguments
 MEASURES = ("count", "sum", "average", "min", "max")
 LIST_FUNCS = ("count", "distinct")  # list.count(), list.distinct(): no arguments
+# list functions of each item: orders.filter(price > 5), orders.sum(price), orders.topN(price, 5)
+ITEM_FUNCS = ("filter", "map", "groupBy", "topN", "bottomN", "sum", "average", "min", "max")
+MAP_FUNCS = ("get", "keys", "values", "head")  # m.get("k"), m.keys(), m.values(), l.head()
 # what may follow a projection of an event field (xEvent[..].sku.distinct().count())
 PROJECTION_METHODS = (
     "count",
@@ -58,18 +61,8 @@ NULL_METHODS = {"isNull": True, "isNotNull": False}
 
 # Valid in AEP PQL, not evaluated here: name -> construct named in UnsupportedError.
 UNSUPPORTED_METHODS = {
-    "topN": "topN()",
-    "bottomN": "bottomN()",
-    "head": "head()",
-    "get": "map .get()",
-    "keys": "map .keys()",
-    "values": "map .values()",
-    "filter": ".filter()",
-    "map": ".map()",
-    "groupBy": ".groupBy()",
     "any": "xEvent.any()",
     "all": "xEvent.all()",
-    "exists": ".exists()",
 }
 
 KNOWN_METHODS = (
@@ -83,6 +76,9 @@ KNOWN_METHODS = (
     "substr",
     *MEASURES,
     *LIST_FUNCS,
+    *ITEM_FUNCS,
+    *MAP_FUNCS,
+    "exists",
     "intersection",
     *UNSUPPORTED_METHODS,
 )

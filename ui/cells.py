@@ -1,0 +1,63 @@
+"""Profile values as a person reads them in a table or a CSV: nested values (lists of
+structs, maps) as compact JSON with real numbers.
+
+Streamlit shows a list of structs holding a DECIMAL by its unscaled digits (6.0 of a
+``DECIMAL(21,1)`` as "60"), and pandas writes such a cell to CSV as numpy's repr
+(``[{'price': Decimal('6.0')}]``); both mislead. Lists of plain values stay lists, so
+the grid keeps showing them as chips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy arrays as lists, decimals as numbers, times as ISO text."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
+        return value.isoformat()
+    return value
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, dict) or (
+        isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
+    )
+
+
+def _cell(value: Any) -> Any:
+    value = plain(value)
+    return json.dumps(value, ensure_ascii=False) if _nested(value) else value
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose nested cells are JSON text (the rest as they are)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(_cell)
+    return out
+
+
+def cell_text(value: Any) -> str:
+    """One value as text: nested ones as JSON, a list of plain values comma-separated."""
+    value = plain(value)
+    if value is None:
+        return ""
+    if _nested(value):
+        return json.dumps(value, ensure_ascii=False)
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
