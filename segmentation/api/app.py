@@ -5,8 +5,10 @@ AEP's base path ``/data/core/ups``, which is how the one server process
 (``ui/server.py``) serves it beside the dashboard, with :class:`ApiFirst` in front
 so that API requests skip the dashboard's middleware. Endpoints are sync
 functions: FastAPI runs them on its thread pool, each thread with its own
-DuckDB connection, so readers never wait on each other; long work (jobs,
-exports, previews) goes to the task runner and the request answers at once.
+DuckDB connection, so readers never wait on each other (a GET answers on the
+event loop instead while all it reads is kept in memory: :func:`wire.memory_first`);
+long work (jobs, exports, previews) goes to the task runner and the request
+answers at once.
 """
 
 from __future__ import annotations
