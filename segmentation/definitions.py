@@ -145,7 +145,17 @@ class DefinitionStore:
             return None
 
     def bulk_get(self, ids: list[str]) -> list[Definition]:
-        return [self.get(i) for i in ids]
+        """In the order asked; the ids read in one query (a job of 50 definitions after a
+        write would otherwise read them one query each), names as :meth:`get` reads them."""
+        if not ids:
+            return []
+        found = self._db.memo(("definitions", tuple(ids)), lambda: self._read_ids(ids))
+        return [found[i] if i in found else self.get(i) for i in ids]
+
+    def _read_ids(self, ids: list[str]) -> dict[str, Definition]:
+        marks = ", ".join("?" for _ in ids)
+        rows = self._db.rows(f"SELECT {_COLUMNS} FROM definitions WHERE id IN ({marks})", ids)
+        return {d.id: d for d in map(_row_to_definition, rows)}
 
     def list(
         self,

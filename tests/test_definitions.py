@@ -220,3 +220,13 @@ def test_unknown_fields_are_named_at_their_position(svc, pql, line, column, says
         assert says in info.value.message
         assert f"(line {line}, column {column})" in info.value.message
     assert svc.definitions.list().items == []  # nothing was stored
+
+
+def test_bulk_get_keeps_the_order_asked_reads_names_and_refuses_an_unknown_one(svc) -> None:
+    a = svc.definitions.create(name="Alpha", pql="age > 30")
+    b = svc.definitions.create(name="Beta", pql="age > 40")
+    assert [d.id for d in svc.definitions.bulk_get([b.id, a.id, b.id])] == [b.id, a.id, b.id]
+    assert [d.id for d in svc.definitions.bulk_get(["beta", a.id])] == [b.id, a.id]
+    assert svc.definitions.bulk_get([]) == []
+    with pytest.raises(NotFoundError):
+        svc.definitions.bulk_get([a.id, "no-such-segment"])
