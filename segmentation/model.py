@@ -67,6 +67,8 @@ Measure = Literal["count", "sum", "average", "min", "max"]
 MAX_DEPTH = 50
 # Whole numbers are 64-bit (DuckDB BIGINT, Spark long), in text and in JSON.
 MAX_INT = 2**63 - 1
+# A list holds at most this many items (Spark's arrays are indexed by 32-bit numbers).
+MAX_ITEMS = 2**31 - 1
 # The calendar holds years 1 to 9999: no distance is longer than 10,000 years.
 MAX_AMOUNT: dict[str, int] = {
     "millisecond": 315_576_000_000_000,
@@ -268,7 +270,7 @@ class ListCall(Node):
     operand: Operand
     test: Condition | None = None
     by: Operand | None = None
-    n: int | None = Field(default=None, ge=1, le=MAX_INT)
+    n: int | None = Field(default=None, ge=1, le=MAX_ITEMS)
 
     @model_validator(mode="after")
     def _arguments_match_name(self) -> ListCall:

@@ -565,6 +565,20 @@ EVALUATED: list[tuple[str, Oracle]] = [
     ('xEvent[eventType = "view"].productListItems.SKU in ["NS", "PC"]',
      lambda p: events(p, lambda e: e["eventType"] == "view" and some(
          items_of(e), lambda i: get(i, "SKU") in ("NS", "PC"))) > 0),
+    # a list function after the path counts the event's list (no "some item" there)
+    ("xEvent[productListItems.SKU.distinct().count() >= 2].count() > 0",
+     lambda p: events(p, lambda e: distinct(field(items_of(e), "SKU")) is not None
+                      and distinct(field(items_of(e), "SKU")) >= 2) > 0),
+    ("xEvent.productListItems.quantity.sum() > 8",
+     lambda p: events(p, lambda e: cmp(total(field(items_of(e), "quantity")), ">", 8)) > 0),
+    ("xEvent[productListItems.quantity * productListItems.quantity > 20].count() > 0",
+     lambda p: events(p, lambda e: some(
+         items_of(e), lambda i: cmp(get(i, "quantity"), ">", 4))) > 0),  # q * q > 20: q > 4
+    # the item named after its list in [..] and .exists(..) too
+    ("orders[order.price > 120]",
+     lambda p: some(p.orders, lambda o: cmp(get(o, "price"), ">", 120))),
+    ('xEvent[productListItems[productListItem.SKU = "PS"]].count() > 0',
+     lambda p: events(p, lambda e: some(items_of(e), lambda i: get(i, "SKU") == "PS")) > 0),
     ("not (xEvent.productListItems.quantity > 4)",
      lambda p: events(p, lambda e: some(
          items_of(e), lambda i: cmp(get(i, "quantity"), ">", 4))) == 0),
@@ -722,8 +736,10 @@ BAD: list[tuple[str, type[SegmentationError], list[str], Where]] = [
     ("xEvent[productListItems[quantity > minQty]].count() > 0", InvalidInputError,
      ["minQty", "SKU", "quantity"], None),
     # n is a whole number >= 1, a map's key is text: written in the text
-    ("orders.topN(price, 0).count() > 0", PQLSyntaxError, ["topN", "at least 1"],
+    ("orders.topN(price, 0).count() > 0", PQLSyntaxError, ["topN", "from 1 to"],
      "topN(price, 0)"),
+    ("orders.topN(price, 2147483648).count() > 0", PQLSyntaxError, ["topN", "2,147,483,647"],
+     "topN(price, 2147483648)"),
     ('orders.topN(price, "five").count() > 0', PQLSyntaxError, ["whole number", "five"],
      'topN(price, "five")'),
     ("orders.bottomN(price, 1.5).count() > 0", PQLSyntaxError, ["whole number", "1.5"],

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from segmentation.compiler.events import EventPass, Hint
-from segmentation.compiler.lists import MAP_FUNCS, ListFunctions
+from segmentation.compiler.lists import MAP_FUNCS, ListFunctions, item_name
 from segmentation.compiler.operands import (
     ITEM,
     TEMPORAL,
@@ -250,7 +250,9 @@ class Compiler(ListFunctions, OperandCompiler):
             raise UnsupportedError("an exists over a list inside another one")
         elem = element_type(target.value)
         item = Val(kind=kind_of(elem), label=f"items of {target.label}", sql=ITEM, value=elem)
-        inner = Context(scope=ctx.scope, alias=ctx.alias, item=item)
+        inner = Context(
+            scope=ctx.scope, alias=ctx.alias, item=item, item_name=item_name(node.operand)
+        )
         test = self.condition(node.where, inner)
         kept = f"list_filter({target.sql}, lambda {ITEM}: coalesce({test}, FALSE))"
         return f"(array_length({kept}) > 0)"

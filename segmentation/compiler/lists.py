@@ -9,6 +9,7 @@ each item's fields are known to the function's argument.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from segmentation.compiler.operands import ITEM, Context, Val, present_items
 from segmentation.compiler.schema import element_type, kind_of, map_types, struct_fields
 from segmentation.errors import InvalidInputError, SegmentationError
-from segmentation.model import FieldRef, Func, ItemRef, ListAny, ListCall, Member, walk
+from segmentation.model import FieldRef, Func, ItemRef, ListAny, ListCall, Member
 from segmentation.store import quote_ident
 
 # the DuckDB type of a computed value of each kind (a field keeps its own)
@@ -59,15 +60,17 @@ class ListFunctions:
         event field of it goes through a list (or more than one does)."""
         if ctx.scope != "event" or ctx.item is not None:
             return node
-        found = [(ref, self._through_list(ref)) for ref in walk(node) if _event_field(ref)]
-        through = [(ref, inner) for ref, inner in found if inner]
-        if len(through) != 1:
+        through: dict[FieldRef, tuple[str, ...]] = {}
+        for ref in set(_direct_event_fields(node)):
+            inner = self._through_list(ref)
+            if inner:
+                through[ref] = inner
+        lists = {_list_of(ref, inner) for ref, inner in through.items()}
+        if len(lists) != 1:  # none, or items of two lists: as written
             return node
-        ref, inner = through[0]
-        names = ref.path.split(".")
-        items = FieldRef(path=".".join(names[: len(names) - len(inner)]), scope="event")
-        where = substitute(node, ref, ItemRef(path=".".join(inner)))
-        return ListAny(var="I", operand=items, where=where)
+        for ref, inner in through.items():
+            node = substitute(node, ref, ItemRef(path=".".join(inner)))
+        return ListAny(var="I", operand=lists.pop(), where=node)
 
     def _through_list(self, ref: FieldRef) -> tuple[str, ...]:
         try:
@@ -167,7 +170,13 @@ class ListFunctions:
         fields = struct_fields(elem) if kind_of(elem) == "struct" else {}
         if len(names) > 1 and names[0] not in fields and names[0] == ctx.item_name:
             names = names[1:]
-        return walk_fields(ctx.item, names)
+        try:
+            return walk_fields(ctx.item, names)
+        except InvalidInputError as exc:
+            if names[0] in fields:
+                raise
+            hint = f" A bare name is the item's field: $1.{node.path} is the profile's."
+            raise InvalidInputError(str(exc) + hint) from None
 
     def _member(self, node: Member, ctx: Context) -> Val:
         """A field of a struct value; of a list of structs, the list of that field."""
@@ -176,7 +185,9 @@ class ListFunctions:
 
     def _a_list(self, node: Any, ctx: Context, what: str) -> Val:
         items = self.operand(node, ctx) if node is not None else None
-        if items is None or items.kind != "list" or items.is_literal:
+        if items is not None and items.is_literal:
+            raise InvalidInputError(f"{what} needs a list field, not a list written out.")
+        if items is None or items.kind != "list":
             got = f"{items.label} is a {items.kind}" if items else "nothing is given"
             raise InvalidInputError(f"{what} needs a list field but {got}.")
         return items
@@ -190,8 +201,24 @@ class ListFunctions:
             )
 
 
-def _event_field(node: Any) -> bool:
-    return isinstance(node, FieldRef) and node.scope == "event"
+def _direct_event_fields(node: Any) -> Iterator[FieldRef]:
+    """The event fields a test reads as values, not those a list function reads as a
+    list (``productListItems.SKU.count()`` counts the list)."""
+    if isinstance(node, FieldRef):
+        if node.scope == "event":
+            yield node
+        return
+    if isinstance(node, (Func, ListCall, Member)) or not isinstance(node, BaseModel):
+        return
+    for name in type(node).model_fields:
+        value = getattr(node, name)
+        for item in value if isinstance(value, list) else [value]:
+            yield from _direct_event_fields(item)
+
+
+def _list_of(ref: FieldRef, inner: tuple[str, ...]) -> FieldRef:
+    names = ref.path.split(".")
+    return FieldRef(path=".".join(names[: len(names) - len(inner)]), scope="event")
 
 
 def substitute(node: Any, old: Any, new: Any) -> Any:

@@ -143,7 +143,11 @@ def _walk(path: str, scope: Scope, column: str, duck_type: str, names: list[str]
     if items is None:
         return ResolvedField(path, scope, column, tuple(walked), duck_type, kind_of(duck_type))
     if kind_of(duck_type) == "list":
-        return None  # a list in each item: a list of lists, which no condition reads
+        raise InvalidInputError(
+            f"The {scope} field {path!r} is a list in each item of a list (a list of lists, "
+            "which no condition reads): test the items with exists or filter(), e.g. "
+            f"exists I from {'.'.join(path.split('.')[: -len(items)])} where ..."
+        )
     listed = f"{duck_type}[]"
     return ResolvedField(path, scope, column, tuple(walked), listed, "list", tuple(items))
 

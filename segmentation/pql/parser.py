@@ -24,6 +24,7 @@ from segmentation.expression_input import tree_depth_path
 from segmentation.model import (
     CONDITION_TYPES,
     MAX_DEPTH,
+    MAX_ITEMS,
     OPERAND_TYPES,
     Anchor,
     And,
@@ -265,7 +266,7 @@ class _Parser:
         if isinstance(node, CONDITIONS):
             return node
         if isinstance(node, ListCall) and node.name == "filter":  # orders[price > 50]
-            return ListAny(var=IMPLICIT_ITEM, operand=node.operand, where=node.test)
+            return self.some_item(node.operand, node.test, token)
         if isinstance(node, (_Events, _Aggregate)):
             raise self.error("expected a comparison such as xEvent[...].count() >= 1", node.token)
         raise self.error("expected a condition but found a value (compare it, e.g. x = 1)", token)
@@ -559,6 +560,16 @@ class _Parser:
             return ListCall(name="filter", operand=node, test=test)
         raise self.error("unexpected '['", token)
 
+    def some_item(self, items: Any, test: Any, token: Token) -> ListAny:
+        """``orders[price > 50]`` as a condition: exists I from orders where I.price > 50."""
+        if "item" in self.levels:
+            raise self.unsupported(
+                "a test on some item of a list inside a function of a list's items "
+                "(write l.filter(..).count() > 0)",
+                token,
+            )
+        return ListAny(var=IMPLICIT_ITEM, operand=items, where=test)
+
     def item_test(self, token: Token) -> Any:
         """The condition on each item of ``orders[..]`` / ``orders.filter(..)``."""
         with self.item_scope(token):
@@ -594,7 +605,7 @@ class _Parser:
         if word in words.ITEM_FUNCS:
             return self.list_call(base, name)
         if word == "exists":  # m.values().exists(stringProperty = "active"): some item meets it
-            return ListAny(var=IMPLICIT_ITEM, operand=base, where=self.item_test(name))
+            return self.some_item(base, self.item_test(name), name)
         if word in words.MAP_FUNCS:
             return self.map_func(base, name)
         if word in words.TEXT_METHODS:
@@ -651,8 +662,8 @@ class _Parser:
             self.expect_op(",", f"',' and the number of items {word}() keeps")
             count = self.peek()
             n = self.int_literal("the number of items")
-            if n < 1:
-                raise self.error(f"{word}() keeps at least 1 item", count)
+            if not 1 <= n <= MAX_ITEMS:
+                raise self.error(f"{word}() keeps from 1 to {MAX_ITEMS:,} items", count)
         return self.make(ListCall, name, name=word, operand=base, by=by, n=n)
 
     def map_func(self, base: Any, name: Token) -> Func:
@@ -746,8 +757,7 @@ class _Parser:
         if word == "xEvent":
             if self.scope == "event" or self.on_event_path:
                 raise self.unsupported("an event condition inside an event filter")
-            if "item" in self.levels:
-                raise self.unsupported("xEvent inside a function of a list's items")
+            self.no_events_in_items(token)
             self.advance()
             return _Events(None, token)
         if word in self.lets and not call and not nxt.is_op("."):
@@ -824,6 +834,11 @@ class _Parser:
         segments: list[str] = []
         prefixed = False
         if token.kind == "ident" and token.text == self.item_var:
+            if self.implicit_item:  # T.price would read the inner list's item
+                raise self.unsupported(
+                    f"{token.text}, the item of an outer list, inside a function of a list's items",
+                    token,
+                )
             return self.item_ref()
         if (
             self.implicit_item
@@ -1139,13 +1154,19 @@ class _Parser:
         source = self.peek()
         if not source.is_word("xEvent"):
             raise self.unsupported(f"{keyword} over an array other than xEvent")
+        self.no_events_in_items(source)
         if self.scope == "event":
             raise self.unsupported("an event condition inside an event filter")
         self.advance()
         if self.peek().is_op(","):
             raise self.unsupported(f"several generators in {keyword}")
 
+    def no_events_in_items(self, token: Token) -> None:
+        if "item" in self.levels:
+            raise self.unsupported("xEvent inside a function of a list's items", token)
+
     def let(self) -> Any:
+        self.no_events_in_items(self.peek())
         keyword = self.advance()
         name = self.expect_name("a variable name").text
         self.expect_op("=")
