@@ -1851,3 +1851,16 @@ def test_an_unknown_path_names_the_fields_inside_structs_and_lists(path, suggest
     }
     with pytest.raises(UnknownFieldError, match=f"Did you mean {suggested}"):
         Schema.from_columns(columns, None).resolve(path, "profile")
+
+
+def test_an_item_field_named_with_a_dot_is_read_whole() -> None:
+    db = Database.open(":memory:")
+    with db.write() as tx:
+        tx.execute(
+            "CREATE TABLE profiles AS SELECT * FROM (VALUES ('p1', [{'a.b': 5.0}]), "
+            "('p2', [{'a.b': 0.5}])) t(profile_id, weird)"
+        )
+    tree = parse("weird.max(`a.b`) > 1 and weird.head().`a.b` = 5")
+    query = compile_segment(tree, Schema.from_db(db), CompileOptions(as_of=AS_OF))
+    assert db.rows(query.sql, query.params) == [("p1",)]
+    db.close()

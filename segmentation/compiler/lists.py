@@ -234,31 +234,32 @@ def substitute(node: Any, old: Any, new: Any) -> Any:
 
 
 def walk_fields(base: Val, names: list[str]) -> Val:
-    """``base.a.b`` through structs; a list of structs gives the list of the field."""
-    duck, sql, label = base.value, base.sql, base.label
-    for i, name in enumerate(names):
+    """``base.a.b`` through structs (a field named with a dot, ``a.b``, first); a list of
+    structs gives the list of the field."""
+    duck, sql, label, i = base.value, base.sql, base.label, 0
+    while i < len(names):
         if kind_of(duck) == "list" and kind_of(element_type(duck)) == "struct":
-            var = f"{ITEM}p"
-            inner = walk_fields(
-                Val(kind="struct", label=label, sql=var, value=element_type(duck)), names[i:]
-            )
-            if inner.kind == "list":
-                raise InvalidInputError(
-                    f"{'.'.join(names)} goes through two lists in {base.label}."
-                )
-            sql = f"list_transform({sql}, lambda {var}: {inner.sql})"
-            return Val(
-                kind="list",
-                label=f"{'.'.join(names)} of {label}",
-                sql=sql,
-                value=f"{inner.value}[]",
-            )
+            return _each_item(base, Val(kind="list", label=label, sql=sql, value=duck), names, i)
         fields = struct_fields(duck) if kind_of(duck) == "struct" else {}
-        if name not in fields:
-            raise InvalidInputError(_no_field(label, name, duck, fields))
+        cut = next((j for j in range(len(names), i, -1) if ".".join(names[i:j]) in fields), 0)
+        if not cut:
+            raise InvalidInputError(_no_field(label, names[i], duck, fields))
+        name, i = ".".join(names[i:cut]), cut
         base_sql = sql if sql.isidentifier() else f"({sql})"
         duck, sql = fields[name], f"{base_sql}.{quote_ident(name)}"
     return Val(kind=kind_of(duck), label=f"{'.'.join(names)} of {label}", sql=sql, value=duck)
+
+
+def _each_item(base: Val, items: Val, names: list[str], i: int) -> Val:
+    """``names[i:]`` of each item of the list of structs ``items``: a list."""
+    var = f"{ITEM}p"
+    struct = Val(kind="struct", label=items.label, sql=var, value=element_type(items.value))
+    inner = walk_fields(struct, names[i:])
+    if inner.kind == "list":
+        raise InvalidInputError(f"{'.'.join(names)} goes through two lists in {base.label}.")
+    sql = f"list_transform({items.sql}, lambda {var}: {inner.sql})"
+    label = f"{'.'.join(names)} of {items.label}"
+    return Val(kind="list", label=label, sql=sql, value=f"{inner.value}[]")
 
 
 def _no_field(label: str, name: str, duck: str, fields: dict[str, str]) -> str:
