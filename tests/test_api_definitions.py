@@ -50,6 +50,33 @@ def test_create_in_pql_json_stores_the_same_tree(api):
     assert created.json()["expression"]["value"] == PQL
 
 
+# AEP's pql/json as its definitions API reference shows it (workAddress.country there;
+# a field of the test data here)
+AEP_TREE = {
+    "nodeType": "fnApply",
+    "fnName": "=",
+    "params": [
+        {
+            "nodeType": "fieldLookup",
+            "fieldName": "country",
+            "object": {"nodeType": "parameterReference", "position": 1},
+        },
+        {"nodeType": "literal", "literalType": "String", "value": "US"},
+    ],
+}
+
+
+def test_pql_json_is_aeps_tree_both_ways(api):
+    body = definition_body("In the US", "")
+    body["expression"] = {"type": "PQL", "format": "pql/json", "value": json.dumps(AEP_TREE)}
+    created = api.post("/segment/definitions", body)
+    assert created.status_code == 200, created.text
+    assert created.json()["expression"]["value"] == 'country = "US"'
+    text = {"type": "PQL", "format": "pql/text", "value": 'country = "US"'}
+    converted = api.post("/segment/conversion", {"name": "n", "expression": text}).json()
+    assert json.loads(converted["expression"]["value"]) == AEP_TREE
+
+
 def test_conversion_round_trips_text_and_json(api):
     text = {"type": "PQL", "format": "pql/text", "value": PQL}
     to_json = api.post("/segment/conversion", {"name": "n", "description": "d", "expression": text})

@@ -19,9 +19,10 @@ from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
 from segmentation.api.auth import Caller
 from segmentation.api.errors import ApiError
 from segmentation.definitions import Definition
-from segmentation.expression_input import expression_from_data
-from segmentation.model import Expression, expression_to_dict
+from segmentation.expression_input import expression_from_data, load_json
+from segmentation.model import Expression
 from segmentation.pql import parse, to_pql
+from segmentation.pql.json_format import from_pql_json, to_pql_json
 from segmentation.sandboxes import PROD
 from segmentation.store import NotInMemory, memory_only
 
@@ -127,8 +128,9 @@ def check_evaluation(info: dict[str, Any] | None) -> None:
 def read_expression(expression: ExpressionIn) -> Expression:
     """``{"type": "PQL", "format": "pql/text" | "pql/json", "value": ...}`` -> a tree.
 
-    ``pql/json`` is this project's expression tree, as JSON text (AEP sends a JSON
-    document inside a string) or as an object."""
+    ``pql/json`` is AEP's JSON tree (``{"nodeType": "fnApply", ..}``, see
+    :mod:`segmentation.pql.json_format`) as JSON text (AEP sends a JSON document inside a
+    string) or as an object; this project's own tree (``{"kind": ..}``) is read too."""
     if expression.type != "PQL":
         raise ApiError(400, BAD_REQUEST, f'expression.type is {expression.type!r}; use "PQL".')
     if expression.format == "pql/text":
@@ -136,7 +138,10 @@ def read_expression(expression: ExpressionIn) -> Expression:
             raise ApiError(400, BAD_REQUEST, "expression.value must be PQL text for pql/text.")
         return parse(expression.value)
     if expression.format == "pql/json":
-        return expression_from_data(expression.value, root="expression.value")
+        value = load_json(expression.value, "expression.value")
+        if isinstance(value, dict) and "nodeType" in value:
+            return from_pql_json(value, root="expression.value")
+        return expression_from_data(value, root="expression.value")
     raise ApiError(
         400,
         BAD_REQUEST,
@@ -145,7 +150,7 @@ def read_expression(expression: ExpressionIn) -> Expression:
 
 
 def write_expression(expr: Expression, fmt: str = "pql/text") -> dict[str, Any]:
-    value = to_pql(expr) if fmt == "pql/text" else json.dumps(expression_to_dict(expr))
+    value = to_pql(expr) if fmt == "pql/text" else json.dumps(to_pql_json(expr))
     return {"type": "PQL", "format": fmt, "value": value}
 
 
