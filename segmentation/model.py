@@ -484,6 +484,11 @@ class ListMatch(Node):
         return self
 
 
+# the variable of "some item meets it" written without one (orders[price > 50], and
+# xEvent.productListItems.SKU = "PS" on a list of structs): exists I from orders where ..
+SOME_ITEM_VAR = "I"
+
+
 class ListAny(Node):
     """``exists T from tags where T = "promo"``: some item of a list meets ``where``,
     which reads the item as ``ItemRef``. A missing list has no items. Inside an event

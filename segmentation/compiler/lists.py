@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from segmentation.compiler.operands import ITEM, Context, Val, present_items
 from segmentation.compiler.schema import element_type, kind_of, map_types, struct_fields
 from segmentation.errors import InvalidInputError, SegmentationError
-from segmentation.model import FieldRef, Func, ItemRef, ListAny, ListCall, Member
+from segmentation.model import SOME_ITEM_VAR, FieldRef, Func, ItemRef, ListAny, ListCall, Member
 from segmentation.store import quote_ident
 
 # the DuckDB type of a computed value of each kind (a field keeps its own)
@@ -70,7 +70,7 @@ class ListFunctions:
             return node
         for ref, inner in through.items():
             node = substitute(node, ref, ItemRef(path=".".join(inner)))
-        return ListAny(var="I", operand=lists.pop(), where=node)
+        return ListAny(var=SOME_ITEM_VAR, operand=lists.pop(), where=node)
 
     def _through_list(self, ref: FieldRef) -> tuple[str, ...]:
         try:

@@ -101,7 +101,7 @@ _LITERAL_TYPES = {bool: "Boolean", int: "Integer", float: "Double", str: "String
 # functions of more than one argument (the rest take one)
 _FUNC_ARGS = {"regexGroup": (3,), "intersection": (2,), "substr": (2, 3), "get": (2,)}
 # the item inside orders.filter(..), orders.sum(..) ...: a name no exists variable can have
-IMPLICIT_ITEM = "$item"
+LIST_ITEM_VAR = "$item"
 # the variable of the exists being written (its items are references to it)
 _ITEM_VAR: ContextVar[str] = ContextVar("item_var", default="item")
 
@@ -218,7 +218,7 @@ def _encode(node: Any) -> JsonNode:
 
 def _list_call(node: ListCall) -> JsonNode:
     items = _encode(node.operand)
-    token = _ITEM_VAR.set(IMPLICIT_ITEM)
+    token = _ITEM_VAR.set(LIST_ITEM_VAR)
     try:
         argument = node.test if node.test is not None else node.by
         params = [] if argument is None else [_encode(argument)]
@@ -442,7 +442,7 @@ class _Decoder:
         """``exists("T", <list>, <condition on T>)``."""
         var, items, where = self.params(node, path, (3,))
         at = [*path, "params"]
-        if self.item_var not in (None, IMPLICIT_ITEM):
+        if self.item_var not in (None, LIST_ITEM_VAR):
             raise self.fail(path, "an exists over a list cannot stand inside another one")
         name = self.literal(var, [*at, 0], str)
         operand = self.operand(items, [*at, 1], scope)
@@ -566,7 +566,7 @@ class _Decoder:
         counts = {"topN": (3,), "bottomN": (3,), "filter": (2,), "map": (2,), "groupBy": (2,)}
         params = self.params(node, path, counts.get(name, (1, 2)))
         operand = self.operand(params[0], [*at, 0], scope)
-        saved, self.item_var = self.item_var, IMPLICIT_ITEM
+        saved, self.item_var = self.item_var, LIST_ITEM_VAR
         try:
             if name == "filter":
                 test = self.condition(params[1], [*at, 1], scope)

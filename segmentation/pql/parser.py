@@ -26,6 +26,7 @@ from segmentation.model import (
     MAX_DEPTH,
     MAX_ITEMS,
     OPERAND_TYPES,
+    SOME_ITEM_VAR,
     Anchor,
     And,
     Arith,
@@ -117,8 +118,6 @@ def parse(text: str) -> Any:
         raise PQLSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", text, 1, 1) from None
 
 
-# the variable of orders[price > 50] when it stands as a condition: exists I from orders where ..
-IMPLICIT_ITEM = "I"
 _MEMBER_BASES = (Func, ListCall, Member)  # what ``.price`` may follow: head(), get(..)
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -568,7 +567,7 @@ class _Parser:
                 "(write l.filter(..).count() > 0)",
                 token,
             )
-        return ListAny(var=IMPLICIT_ITEM, operand=items, where=test)
+        return ListAny(var=SOME_ITEM_VAR, operand=items, where=test)
 
     def item_test(self, token: Token) -> Any:
         """The condition on each item of ``orders[..]`` / ``orders.filter(..)``."""
