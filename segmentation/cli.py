@@ -224,15 +224,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if not (root / "ui" / "server.py").exists():
         raise SegmentationError(f"serve runs from a source checkout; {root / 'ui'} is missing.")
     os.environ[ENV_PATH] = str(Path(args.workspace).resolve())
-    # Streamlit reads its settings from the environment when uvicorn starts it
-    os.environ.setdefault("STREAMLIT_SERVER_HEADLESS", "true")
-    os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
-    os.environ.setdefault("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")
     if reachable_from_outside(args.host):
         os.environ[DASHBOARD_AUTH_ENV] = "1"
     sys.path.insert(0, str(root))
     from ui import server
 
+    server.configure_streamlit(args.log_level)
     server.sandboxes.open_services()  # a held workspace fails here, with the CLI's message
     print(
         f"Serving {args.workspace}: dashboard http://{args.host}:{args.port}/ , "
@@ -240,7 +237,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     uvicorn.run(
-        server.app, host=args.host, port=args.port, log_level=args.log_level, **_fast_uvicorn()
+        server.app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=None,  # Streamlit's handler and format: each line once
+        **_fast_uvicorn(),
     )
 
 
@@ -391,7 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     srv = add("serve", help="the dashboard, the REST API and the schedules in one process")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     srv.add_argument("--port", type=int, default=8501)
-    srv.add_argument("--log-level", default="warning", help="uvicorn's log level")
+    srv.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="the server's log level (info logs each request)",
+    )
     srv.set_defaults(func=cmd_serve)
 
     tok = add("token", help="API tokens: create, list, revoke")

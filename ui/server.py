@@ -19,6 +19,7 @@ from pathlib import Path
 
 import streamlit as st
 from starlette.middleware import Middleware
+from streamlit.web import bootstrap
 from streamlit.web.server.starlette.starlette_path_security_middleware import (
     PathSecurityMiddleware,
 )
@@ -46,6 +47,22 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
         control.close()
         serve(None)
         sandboxes.close()
+
+
+def configure_streamlit(log_level: str) -> None:
+    """Streamlit's settings for ``serve``, as ``streamlit run`` passes its flags: outside
+    its own command Streamlit reads no ``STREAMLIT_*`` variable. Its log level is the
+    server's, since Streamlit sets uvicorn's loggers to it when it reads its settings
+    (at ``info``, whatever ``--log-level`` said, it logged every request)."""
+    level = {"critical": "error", "trace": "debug"}.get(log_level, log_level)
+    bootstrap.load_config_options(
+        {
+            "server.headless": True,
+            "server.fileWatcherType": "none",
+            "browser.gatherUsageStats": False,
+            "logger.level": level,
+        }
+    )
 
 
 api = mount(sandboxes)
