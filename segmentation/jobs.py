@@ -63,6 +63,7 @@ class JobSegment(BaseModel):
     segment_id: str
     name: str
     version: int
+    pql: str | None = None  # what was evaluated (None in jobs recorded before it was kept)
     # FAILED when this definition could not be evaluated (say a field's type changed
     # under it): its membership is then as the last successful run left it, and the
     # job's other definitions are evaluated all the same.
@@ -460,7 +461,9 @@ def _first_line(exc: Exception) -> str:
 def _payload(
     defs: list[Definition], as_of: dt.datetime, schedule_id: str | None, engine: str
 ) -> dict:
-    segments = [JobSegment(segment_id=d.id, name=d.name, version=d.version) for d in defs]
+    segments = [
+        JobSegment(segment_id=d.id, name=d.name, version=d.version, pql=d.pql) for d in defs
+    ]
     return {
         "segments": [seg.model_dump() for seg in segments],
         "as_of": as_of.isoformat(),

@@ -38,6 +38,33 @@ def test_a_job_from_the_array_form_runs_to_succeeded_with_aep_metrics(api):
     }
 
 
+def test_a_job_shows_the_pql_it_evaluated_after_the_definition_changes(api):
+    seg = _segment(api)
+    job_id = api.post("/segment/jobs", [{"segmentId": seg.id}]).json()["id"]
+    _finish(api, job_id)
+    api.svc.definitions.update(seg.id, pql='country = "DE"')
+    segment = api.get(f"/segment/jobs/{job_id}").json()["segments"][0]["segment"]
+    assert segment["expression"]["value"] == 'country = "US"'
+    assert segment["version"] == 1
+
+
+def test_a_job_recorded_before_jobs_kept_their_pql_shows_the_definition_now(api):
+    seg = _segment(api)
+    job_id = api.post("/segment/jobs", [{"segmentId": seg.id}]).json()["id"]
+    _finish(api, job_id)
+    with api.svc.db.write() as tx:  # as a workspace of an earlier version stored it
+        for column in ("payload", "result"):
+            tx.execute(
+                f"UPDATE tasks SET {column} = json_remove({column}, '$.segments[0].pql') "
+                "WHERE id = ?",
+                [job_id],
+            )
+    segment = api.get(f"/segment/jobs/{job_id}").json()["segments"][0]["segment"]
+    assert segment["expression"]["value"] == 'country = "US"'
+    api.svc.definitions.delete(seg.id)
+    assert "expression" not in api.get(f"/segment/jobs/{job_id}").json()["segments"][0]["segment"]
+
+
 def test_a_job_for_every_segment_with_the_star_form(api):
     a, b = _segment(api), _segment(api, "Gold", 'loyaltyTier = "gold"')
     body = {"schema": {"name": "_xdm.context.profile"}, "segments": [{"segmentId": "*"}]}

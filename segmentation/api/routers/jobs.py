@@ -10,9 +10,10 @@ from segmentation.aep_json import expression_to_aep
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
+from segmentation.api.waiting import until_finished
 from segmentation.api.wire import BAD_REQUEST
 from segmentation.errors import NotFoundError
-from segmentation.jobs import JobMetrics, SegmentJob, TimeSpan
+from segmentation.jobs import JobMetrics, JobSegment, SegmentJob, TimeSpan
 
 router = wire.Router(tags=["segment jobs"])
 MAX_SEGMENTS = 1500
@@ -47,22 +48,10 @@ def metrics(m: JobMetrics) -> dict[str, Any]:
 
 def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
     href = f"{wire.BASE}/segment/jobs/{j.id}"
-    # one read for all the job's definitions: a job may name 1500 (and clients poll it)
-    current = {d.id: d for d in caller.service.definitions.all()} if j.segments else {}
-    segments = []
-    for s in j.segments:
-        found = current.get(s.segment_id)
-        segment: dict[str, Any] = {
-            "id": s.segment_id,
-            "name": s.name,
-            "version": s.version,
-            "mergePolicyId": wire.MERGE_POLICY,
-            "mergePolicy": {"id": wire.MERGE_POLICY, "version": 1},
-            "status": s.status,  # ours: FAILED when this definition alone could not run
-        }
-        if found is not None:  # its stored PQL: clients poll a running job, keep it cheap
-            segment["expression"] = expression_to_aep(found)
-        segments.append({"segmentId": s.segment_id, "segment": segment})
+    segments = [
+        {"segmentId": s.segment_id, "segment": _segment(s, expression)}
+        for s, expression in zip(j.segments, _expressions(j, caller), strict=True)
+    ]
     updated = j.finished_at or j.started_at or j.created_at
     return {
         "id": j.id,
@@ -86,6 +75,31 @@ def job(j: SegmentJob, caller: Caller) -> dict[str, Any]:
         "updateTime": wire.ms(updated),
         "updateEpoch": wire.epoch(updated),
     }
+
+
+def _segment(s: JobSegment, expression: dict[str, str] | None) -> dict[str, Any]:
+    segment: dict[str, Any] = {
+        "id": s.segment_id,
+        "name": s.name,
+        "version": s.version,
+        "mergePolicyId": wire.MERGE_POLICY,
+        "mergePolicy": {"id": wire.MERGE_POLICY, "version": 1},
+        "status": s.status,  # ours: FAILED when this definition alone could not run
+    }
+    if expression is not None:
+        segment["expression"] = expression
+    return segment
+
+
+def _expressions(j: SegmentJob, caller: Caller) -> list[dict[str, str] | None]:
+    """The PQL each definition was evaluated with, as the job kept it; a job recorded
+    before jobs kept it shows the definition as it is now (one read for all: a job may
+    name 1500, and clients poll it)."""
+    if all(s.pql is not None for s in j.segments):
+        return [{"type": "PQL", "format": "pql/text", "value": s.pql} for s in j.segments]
+    current = {d.id: d for d in caller.service.definitions.all()}
+    found = [current.get(s.segment_id) for s in j.segments]
+    return [expression_to_aep(d) if d is not None else None for d in found]
 
 
 def _errors(j: SegmentJob) -> list[dict[str, Any]]:
@@ -162,7 +176,7 @@ def create_job(caller: Writer, body: Any = Body(...)) -> dict[str, Any]:
 
 
 @router.get("/segment/jobs/{job_id}")
-def get_job(caller: Reader, job_id: str) -> dict[str, Any]:
+def get_job(caller: Reader, job_id: str, _: None = until_finished("job_id")) -> dict[str, Any]:
     """What clients poll while the job runs: read from memory while nothing else was
     written (the job's own progress is remembered as it is written)."""
     return job(caller.service.jobs.get(job_id), caller)

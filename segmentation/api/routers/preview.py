@@ -18,6 +18,7 @@ from fastapi import Response
 from segmentation.api import wire
 from segmentation.api.auth import Reader
 from segmentation.api.errors import ApiError
+from segmentation.api.waiting import until_finished
 from segmentation.api.wire import BAD_REQUEST, Lenient
 from segmentation.tasks import Task
 
@@ -85,7 +86,11 @@ def _error(task: Task) -> dict[str, Any] | None:
 
 @router.get("/preview/{preview_id}")
 def get_preview(
-    caller: Reader, preview_id: str, offset: str = "0", limit: int = DEFAULT_LIMIT
+    caller: Reader,
+    preview_id: str,
+    offset: str = "0",
+    limit: int = DEFAULT_LIMIT,
+    _: None = until_finished("preview_id"),
 ) -> Response:
     """``results`` one entry per qualified profile, by profile id; ``links.next`` is
     ``""`` on the last page."""
@@ -141,7 +146,9 @@ def delete_preview(caller: Reader, preview_id: str) -> dict[str, Any]:
 
 
 @router.get("/estimate/{preview_id}")
-def get_estimate(caller: Reader, preview_id: str) -> dict[str, Any]:
+def get_estimate(
+    caller: Reader, preview_id: str, _: None = until_finished("preview_id")
+) -> dict[str, Any]:
     """AEP's estimate, plus our interval bounds ``estimatedSizeLow``/``High`` and ``exact``."""
     task = caller.service.previews.get(preview_id)
     return estimate(task)
