@@ -52,10 +52,10 @@ def blocked(api) -> Iterator[tuple[threading.Event, ThreadPoolExecutor]]:
 
 def _waiting_get(api, pool: ThreadPoolExecutor, path: str, prefer: str) -> Future:
     headers = {**api.headers(), "Prefer": prefer}
-    free = waiting._slots._value  # noqa: SLF001 - how many could wait: one more now waits
+    before = waiting.waiting_now()
     answer = pool.submit(api.client.get, path, headers=headers)
     deadline = time.monotonic() + 30
-    while waiting._slots._value == free and not answer.done():  # noqa: SLF001
+    while waiting.waiting_now() == before and not answer.done():
         assert time.monotonic() < deadline, "the GET never waited"
         time.sleep(0.01)
     return answer

@@ -40,6 +40,11 @@ def requested_wait(prefer: str | None) -> float:
     return min(int(found.group(1)), MAX_WAIT_SECONDS) if found else 0.0
 
 
+def waiting_now() -> int:
+    """How many GETs are waiting at this moment."""
+    return WAITERS - _slots._value  # a BoundedSemaphore keeps its count there
+
+
 def until_finished(param: str, task_id: Callable[[str], str] = str) -> Any:
     """A dependency that waits, as ``Prefer`` asks, for the task whose id is
     ``task_id(<path parameter param>)``."""
