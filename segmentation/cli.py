@@ -214,6 +214,22 @@ def _fast_uvicorn() -> dict[str, str]:
     return {**options, "loop": "uvloop"}
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    from segmentation.api.waiting import stop_waiting
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, whose GETs waiting with ``Prefer: wait`` answer at once when
+        it is told to stop (uvicorn waits for every answer in flight before it stops)."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            stop_waiting()
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     """The dashboard, the REST API and the schedules in this one process."""
     import os
@@ -236,14 +252,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
         f"API http://{args.host}:{args.port}/data/core/ups (docs at /data/core/ups/docs)",
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         server.app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         log_config=None,  # Streamlit's handler and format: each line once
+        timeout_graceful_shutdown=5,  # told to stop, what is in flight gets this long
         **_fast_uvicorn(),
     )
+    _server_class()(config).run()
 
 
 def _sandboxes(args: argparse.Namespace):

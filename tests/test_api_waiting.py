@@ -103,3 +103,15 @@ def test_a_wait_that_runs_out_answers_the_task_as_it_stands(api, blocked):
 def test_waiting_on_an_unknown_id_is_the_endpoints_404(api):
     headers = {**api.headers(), "Prefer": "wait=30"}
     assert_error(api.client.get("/segment/jobs/nope", headers=headers), 404, "'nope'")
+
+
+def test_a_server_told_to_stop_answers_its_waiting_gets_at_once(api, blocked):
+    release, pool = blocked
+    task = api.svc.tasks.submit(JOB_KIND, lambda ctx: release.wait(60) and {}, payload=JOB)
+    answer = _waiting_get(api, pool, f"/segment/jobs/{task.id}", "wait=60")
+    try:
+        waiting.stop_waiting()  # what `serve` does on SIGTERM / Ctrl-C
+        response = answer.result(timeout=30)  # the task still runs: it is not released
+        assert response.json()["status"] in ("NEW", "PROCESSING")
+    finally:
+        waiting._stopping.clear()  # this process goes on serving other tests

@@ -13,20 +13,22 @@ import asyncio
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
 from segmentation.api.auth import Reader
 from segmentation.errors import NotFoundError
+from segmentation.tasks import Task
 
 MAX_WAIT_SECONDS = 60
-WAITERS = 16  # threads that may wait at once; none of them takes the API's thread pool
+WAITERS = 16  # GETs that may wait at once, each on a thread of its own (not the API's pool)
 _WAIT = re.compile(r"(?:^|[,;])\s*wait\s*=\s*(\d{1,6})\s*(?=[,;]|$)", re.IGNORECASE)
+SLICE_SECONDS = 0.25
 _slots = threading.BoundedSemaphore(WAITERS)
-_pool = ThreadPoolExecutor(WAITERS, thread_name_prefix="api-wait")
+_stopping = threading.Event()
 
 PREFER_DOC = (
     "`wait=<seconds>` (RFC 7240): answer when the task has finished, or after that "
@@ -57,19 +59,39 @@ def until_finished(param: str, task_id: Callable[[str], str] = str) -> Any:
         seconds = requested_wait(prefer)
         if seconds and _slots.acquire(blocking=False):
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    _pool,
-                    _wait,
-                    caller.service.tasks.wait,
-                    task_id(request.path_params[param]),
-                    seconds,
-                )
+                wait_for = caller.service.tasks.wait
+                await _in_thread(_wait, wait_for, task_id(request.path_params[param]), seconds)
             finally:
                 _slots.release()
 
     return Depends(wait)
 
 
-def _wait(wait: Callable[[str, float], Any], task_id: str, seconds: float) -> None:
+def stop_waiting() -> None:
+    """Answer every waiting GET now (the server was told to stop) and wait no more."""
+    _stopping.set()
+
+
+def _wait(wait: Callable[[str, float], Task], task_id: str, seconds: float) -> None:
+    """In slices, so that :func:`stop_waiting` ends it within one."""
+    deadline = time.monotonic() + seconds
     with contextlib.suppress(NotFoundError):  # the endpoint answers the 404, in its words
-        wait(task_id, seconds)
+        while not _stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            if wait(task_id, min(left, SLICE_SECONDS)).finished:
+                return
+
+
+async def _in_thread(fn: Callable[..., None], *args: Any) -> None:
+    """``fn(*args)`` on a daemon thread of its own (a pool's threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def run() -> None:
+        try:
+            fn(*args)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits now
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    threading.Thread(target=run, name="api-wait", daemon=True).start()
+    await done
