@@ -414,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--log-level",
         default="warning",
+        type=str.lower,
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="the server's log level (info logs each request)",
     )

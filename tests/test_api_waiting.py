@@ -31,6 +31,7 @@ PREVIEW = {"pql": 'country = "US"', "as_of": "2026-01-01T00:00:00"}
         ("wait=soon", 0),
         ("nowait=5", 0),
         ("wait=5x", 0),
+        ('wait="7"', 7),
         ("", 0),
         (None, 0),
     ],
@@ -115,3 +116,35 @@ def test_a_server_told_to_stop_answers_its_waiting_gets_at_once(api, blocked):
         assert response.json()["status"] in ("NEW", "PROCESSING")
     finally:
         waiting._stopping.clear()  # this process goes on serving other tests
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("/estimate/{id}", "preview"),  # a job's id where a preview's belongs: no wait
+        ("/preview/{id}?limit=abc", "limit"),  # a bad query: its 400 before any wait
+    ],
+)
+def test_a_request_that_cannot_be_answered_is_refused_without_waiting(api, blocked, path, fragment):
+    release, pool = blocked
+    task = api.svc.tasks.submit(JOB_KIND, lambda ctx: release.wait(60) and {}, payload=JOB)
+    headers = {**api.headers(), "Prefer": "wait=60"}
+    answer = pool.submit(api.client.get, path.format(id=task.id), headers=headers)
+    response = answer.result(timeout=20)  # the task runs on for a minute
+    assert response.status_code in (400, 404), response.text
+    assert fragment in response.text
+    assert api.svc.tasks.get(task.id).status in ("NEW", "PROCESSING")
+
+
+def test_prefer_sent_on_two_header_lines_is_read_whole(api, blocked):
+    release, pool = blocked
+    task = api.svc.tasks.submit(JOB_KIND, lambda ctx: release.wait(60) and {}, payload=JOB)
+    headers = [("Authorization", f"Bearer {api.writer}"), ("Prefer", "respond-async")]
+    headers.append(("Prefer", "wait=30"))
+    before = waiting.waiting_now()
+    answer = pool.submit(api.client.get, f"/segment/jobs/{task.id}", headers=headers)
+    while waiting.waiting_now() == before and not answer.done():
+        time.sleep(0.01)
+    assert not answer.done()  # the second line's wait was read
+    release.set()
+    assert answer.result(timeout=30).json()["status"] == "SUCCEEDED"

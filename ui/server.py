@@ -51,9 +51,9 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
 
 def configure_streamlit(log_level: str) -> None:
     """Streamlit's settings for ``serve``, as ``streamlit run`` passes its flags: outside
-    its own command Streamlit reads no ``STREAMLIT_*`` variable. Its log level is the
-    server's, since Streamlit sets uvicorn's loggers to it when it reads its settings
-    (at ``info``, whatever ``--log-level`` said, it logged every request)."""
+    its own command Streamlit reads no ``STREAMLIT_*`` variable but its cookie secret.
+    Its log level is the server's, since Streamlit sets uvicorn's loggers to it when it
+    reads its settings (at ``info``, whatever ``--log-level`` said, it logged every request)."""
     level = {"critical": "error", "trace": "debug"}.get(log_level, log_level)
     bootstrap.load_config_options(
         {

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
 from segmentation.api.auth import Caller
 from segmentation.api.errors import ApiError
+from segmentation.api.waiting import Pending
 from segmentation.definitions import Definition
 from segmentation.expression_input import expression_from_data, load_json
 from segmentation.model import Expression
@@ -96,6 +97,9 @@ def memory_first(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def answer(**kwargs: Any) -> Any:
+        for value in kwargs.values():
+            if isinstance(value, Pending):  # Prefer: wait, once the request is checked
+                await value()
         try:
             with memory_only():
                 return endpoint(**kwargs)

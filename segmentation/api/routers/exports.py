@@ -17,9 +17,10 @@ from pydantic import Field
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
-from segmentation.api.waiting import until_finished
+from segmentation.api.waiting import Pending, until_finished
 from segmentation.api.wire import BAD_REQUEST, Lenient, SchemaIn
 from segmentation.errors import NotFoundError
+from segmentation.exports import KIND as EXPORT_KIND
 from segmentation.exports import ExportJob, ExportRequest
 
 router = wire.Router(tags=["export jobs"])
@@ -201,7 +202,9 @@ def _get(caller: Caller, export_id: str) -> ExportJob:
 
 @router.get("/export/jobs/{export_id}")
 def get_export(
-    caller: Reader, export_id: str, _: None = until_finished("export_id", store_id)
+    caller: Reader,
+    export_id: str,
+    _: Pending | None = until_finished("export_id", EXPORT_KIND, store_id),
 ) -> dict[str, Any]:
     return export(_get(caller, export_id), caller)
 

@@ -10,9 +10,10 @@ from segmentation.aep_json import expression_to_aep
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
-from segmentation.api.waiting import until_finished
+from segmentation.api.waiting import Pending, until_finished
 from segmentation.api.wire import BAD_REQUEST
 from segmentation.errors import NotFoundError
+from segmentation.jobs import KIND as JOB_KIND
 from segmentation.jobs import JobMetrics, JobSegment, SegmentJob, TimeSpan
 
 router = wire.Router(tags=["segment jobs"])
@@ -176,7 +177,9 @@ def create_job(caller: Writer, body: Any = Body(...)) -> dict[str, Any]:
 
 
 @router.get("/segment/jobs/{job_id}")
-def get_job(caller: Reader, job_id: str, _: None = until_finished("job_id")) -> dict[str, Any]:
+def get_job(
+    caller: Reader, job_id: str, _: Pending | None = until_finished("job_id", JOB_KIND)
+) -> dict[str, Any]:
     """What clients poll while the job runs: read from memory while nothing else was
     written (the job's own progress is remembered as it is written)."""
     return job(caller.service.jobs.get(job_id), caller)

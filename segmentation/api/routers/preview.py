@@ -18,8 +18,9 @@ from fastapi import Response
 from segmentation.api import wire
 from segmentation.api.auth import Reader
 from segmentation.api.errors import ApiError
-from segmentation.api.waiting import until_finished
+from segmentation.api.waiting import Pending, until_finished
 from segmentation.api.wire import BAD_REQUEST, Lenient
+from segmentation.service import Previews
 from segmentation.tasks import Task
 
 router = wire.Router(tags=["preview and estimate"])
@@ -90,7 +91,7 @@ def get_preview(
     preview_id: str,
     offset: str = "0",
     limit: int = DEFAULT_LIMIT,
-    _: None = until_finished("preview_id"),
+    _: Pending | None = until_finished("preview_id", Previews.KIND),
 ) -> Response:
     """``results`` one entry per qualified profile, by profile id; ``links.next`` is
     ``""`` on the last page."""
@@ -147,7 +148,7 @@ def delete_preview(caller: Reader, preview_id: str) -> dict[str, Any]:
 
 @router.get("/estimate/{preview_id}")
 def get_estimate(
-    caller: Reader, preview_id: str, _: None = until_finished("preview_id")
+    caller: Reader, preview_id: str, _: Pending | None = until_finished("preview_id", Previews.KIND)
 ) -> dict[str, Any]:
     """AEP's estimate, plus our interval bounds ``estimatedSizeLow``/``High`` and ``exact``."""
     task = caller.service.previews.get(preview_id)
