@@ -86,6 +86,7 @@ def until_finished(param: str, kind: str, task_id: Callable[[str], str] = str) -
         caller: Reader,
         prefer: Annotated[str | None, Header(description=PREFER_DOC)] = None,
     ) -> Pending | None:
+        # ``prefer`` is there for the OpenAPI document; it holds the first line only
         seconds = requested_wait(",".join(request.headers.getlist("prefer")))
         if not seconds:
             return None

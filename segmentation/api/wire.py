@@ -81,8 +81,8 @@ def rendered(endpoint: Callable[..., Any], status_code: int) -> Callable[..., An
             return content
         sub = next((v for v in kwargs.values() if isinstance(v, Response)), None)
         out = JsonAnswer(content, status_code=(sub and sub.status_code) or status_code)
-        if sub is not None:
-            out.headers.update({k: v for k, v in sub.headers.items() if k != "content-length"})
+        if sub is not None:  # FastAPI's sub-response holds no length or type of its own
+            out.raw_headers.extend(sub.raw_headers)
         return out
 
     return answer
