@@ -26,7 +26,9 @@ Measured:
   the 8 clients are threads of this process; beside them, in the same rounds, 8 clients
   that are processes (each its own GIL), and for every run the CPU that the server and
   the clients spent per request: on 2 cores 8 threads of one process can go no faster
-  than that process's one GIL lets them, whatever the server does;
+  than that process's one GIL lets them, whatever the server does; from those, the
+  ratio this machine allows at most (:func:`ceiling`): where the measured ratio sits
+  near it, the cores, not the server, set it;
 - the load average (``os.getloadavg``) at the start and the end: on a shared machine
   the neighbours' load moves every number.
 """
@@ -138,6 +140,20 @@ def throughput(
         # cores that other work on the machine took meanwhile (the neighbours' share)
         "other_cores": round(max(0.0, others), 2),
     }
+
+
+def ceiling(one: dict, many: dict) -> float:
+    """The most ``many`` clients could gain over ``one`` on this machine, from what their
+    requests cost: no faster than the cores' time allows (the server's and the clients'
+    CPU per request), than the server's one event loop (its CPU per request), nor, for
+    client threads, than their process's one GIL (their CPU per request)."""
+    limits = [
+        len(os.sched_getaffinity(0)) * 1000 / (many["server_cpu_ms"] + many["client_cpu_ms"]),
+        1000 / many["server_cpu_ms"],
+    ]
+    if not many["processes"]:
+        limits.append(1000 / many["client_cpu_ms"])
+    return round(min(limits) / one["per_second"], 2)
 
 
 def _client_threads(url: str, headers: dict, paths: list[str], clients: int, n: int) -> list:
@@ -282,7 +298,9 @@ def table(res: dict[str, Any]) -> str:
         lines.append(
             f"- {name}, 1 -> 8 clients: median {rate['median_ratio']:.2f}x ({rounds}), "
             f"errors {rate['errors']}; 8 client processes: median "
-            f"{rate['median_process_ratio']:.2f}x ({procs}); CPU ms per request, "
+            f"{rate['median_process_ratio']:.2f}x ({procs}); the most this machine allows "
+            f"(median): {rate['median_ceiling']:.2f}x / {rate['median_process_ceiling']:.2f}x; "
+            "CPU ms per request, "
             f"medians: {cpu}; other work on the machine took {others[0]:.2f}-{others[-1]:.2f} "
             "cores"
         )
@@ -409,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in rounds:
                 r["ratio"] = round(r["8"]["per_second"] / r["1"]["per_second"], 2)
                 r["process_ratio"] = round(r["8 processes"]["per_second"] / r["1"]["per_second"], 2)
+                r["ceiling"] = ceiling(r["1"], r["8"])
+                r["process_ceiling"] = ceiling(r["1"], r["8 processes"])
                 log(
                     f"{name}: {r['1']['per_second']} -> {r['8']['per_second']} req/s "
                     f"(8 processes: {r['8 processes']['per_second']})"
@@ -417,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": rounds,
                 "median_ratio": statistics.median(r["ratio"] for r in rounds),
                 "median_process_ratio": statistics.median(r["process_ratio"] for r in rounds),
+                "median_ceiling": statistics.median(r["ceiling"] for r in rounds),
+                "median_process_ceiling": statistics.median(r["process_ceiling"] for r in rounds),
                 "errors": sum(r[c]["errors"] for r in rounds for c in RUNS),
             }
         http.close()
