@@ -31,6 +31,7 @@ class AepDefinitionSpec(BaseModel):
     description: str = ""
     pql: str
     tags: list[str] = Field(default_factory=list)
+    ttl_days: int | None = None
 
 
 def _ms(value: dt.datetime) -> int:
@@ -63,6 +64,7 @@ def definition_to_aep(d: Definition, fmt: ExpressionFormat = "pql/text") -> dict
         "creationTime": _ms(d.created_at),
         "updateTime": _ms(d.updated_at),
         "updateEpoch": _ms(d.updated_at) // 1000,
+        "ttlInDays": d.ttl_days,
     }
 
 
@@ -99,11 +101,15 @@ def _spec_from_object(obj: Any, where: str) -> AepDefinitionSpec:
     description = obj.get("description") or ""
     if not isinstance(description, str):
         raise InvalidInputError(f"{where} ({name!r}): 'description' must be text.")
+    ttl = obj.get("ttlInDays")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
+        raise InvalidInputError(f"{where} ({name!r}): 'ttlInDays' must be a whole number of days.")
     return AepDefinitionSpec(
         name=name.strip(),
         description=description,
         pql=value,
         tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+        ttl_days=ttl,
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -454,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped early (`| head`): as other commands, quietly
+        # and so that the flush at exit does not raise again (Python's signal docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # a bug, not the user's fault: one line, not a traceback
         print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,9 @@ from segmentation.pql.locate import fields_located
 from segmentation.store import Database
 
 SortKey = Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"]
+# AEP's ttlInDays when none is given (aepp's default too); at most 100 years
+DEFAULT_TTL_DAYS = 30
+MAX_TTL_DAYS = 36_500
 _SORT_SQL = {
     "name": "lower(name) ASC",
     "-name": "lower(name) DESC",
@@ -34,7 +37,7 @@ _SORT_SQL = {
     "created_at": "created_at ASC",
     "-created_at": "created_at DESC",
 }
-_COLUMNS = "id, name, description, tags, expression, pql, version, created_at, updated_at"
+_COLUMNS = "id, name, description, tags, expression, pql, version, created_at, updated_at, ttl_days"
 
 
 class Definition(BaseModel):
@@ -51,6 +54,7 @@ class Definition(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    ttl_days: int = DEFAULT_TTL_DAYS
 
 
 class DefinitionPage(BaseModel):
@@ -70,6 +74,7 @@ def _row_to_definition(row: tuple) -> Definition:
         version=row[6],
         created_at=row[7],
         updated_at=row[8],
+        ttl_days=row[9] or DEFAULT_TTL_DAYS,
     )
 
 
@@ -199,7 +204,7 @@ class DefinitionStore:
         current = self.get(id_or_name)
         rows = self._db.rows(
             "SELECT definition_id, name, description, tags, expression, pql, version, "
-            "saved_at, saved_at FROM definition_versions WHERE definition_id = ? "
+            "saved_at, saved_at, NULL FROM definition_versions WHERE definition_id = ? "
             "ORDER BY version",
             [current.id],
         )
@@ -221,6 +226,7 @@ class DefinitionStore:
         expression: Expression | dict | None = None,
         description: str = "",
         tags: list[str] | None = None,
+        ttl_days: int | None = None,
     ) -> Definition:
         name = _clean_name(name)
         expr = to_expression(pql, expression)
@@ -237,6 +243,7 @@ class DefinitionStore:
             version=1,
             created_at=now,
             updated_at=now,
+            ttl_days=_clean_ttl(ttl_days),
         )
         with self._db.write() as con:
             self._check_name_free(con, name, None)
@@ -252,6 +259,7 @@ class DefinitionStore:
         expression: Expression | dict | None = None,
         description: str | None = None,
         tags: list[str] | None = None,
+        ttl_days: int | None = None,
     ) -> Definition:
         current = self.get(id_or_name)
         changes: dict = {}
@@ -267,6 +275,8 @@ class DefinitionStore:
             changes["description"] = description
         if tags is not None:
             changes["tags"] = _clean_tags(tags)
+        if ttl_days is not None:
+            changes["ttl_days"] = _clean_ttl(ttl_days)
         if not changes:
             return current
         with self._db.write() as con:
@@ -308,6 +318,7 @@ class DefinitionStore:
             expression=source.expression,
             description=source.description,
             tags=source.tags,
+            ttl_days=source.ttl_days,
         )
 
     def delete(self, id_or_name: str) -> None:
@@ -342,14 +353,24 @@ class DefinitionStore:
     def _insert(con, d: Definition) -> None:
         expression = expression_to_json(d.expression)
         con.execute(
-            f"INSERT INTO definitions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO definitions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [d.id, d.name, d.description, d.tags, expression, d.pql, d.version]
-            + [d.created_at, d.updated_at],
+            + [d.created_at, d.updated_at, d.ttl_days],
         )
         con.execute(
             "INSERT INTO definition_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [d.id, d.version, d.name, d.description, d.tags, expression, d.pql, d.updated_at],
         )
+
+
+def _clean_ttl(days: int | None) -> int:
+    if days is None:
+        return DEFAULT_TTL_DAYS
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TTL_DAYS:
+        raise InvalidInputError(
+            f"ttlInDays must be a whole number of days from 1 to {MAX_TTL_DAYS}; got {days!r}."
+        )
+    return days
 
 
 def _now() -> dt.datetime:

@@ -7,7 +7,7 @@ sees half a file. A job is all or nothing: when it fails or is cancelled, the
 files it had already finished are removed too.
 
 File names are ``<export id>_<slug>.<ext>``, the slug made of ``[a-z0-9_-]``
-from the segment name (or the export's name when combined), never raw user
+from the segment name (or the export's name when combined, else "combined"), never raw user
 text, and every path is checked to resolve inside the exports folder.
 
 JSON is written newline-delimited (one object per line, ``.jsonl``): it streams,
@@ -311,7 +311,9 @@ class ExportManager:
     ) -> list[tuple[Path, list[str]]]:
         ext = EXTENSIONS[request.format]
         if request.combined:
-            slug = slugify(request.name, "combined")
+            # one segment and no name of its own: the file is named after the segment
+            name = request.name or (segments[0].name if len(segments) == 1 else None)
+            slug = slugify(name, "combined")
             return [(self._target(f"{export_id}_{slug}.{ext}"), [s.id for s in segments])]
         plan: list[tuple[Path, list[str]]] = []
         used: set[str] = set()

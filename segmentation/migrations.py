@@ -116,4 +116,9 @@ MIGRATIONS: list[list[str]] = [
             source VARCHAR, name VARCHAR, display_name VARCHAR, description VARCHAR,
             updated_at TIMESTAMP)""",
     ],
+    [
+        # AEP's ttlInDays of a definition: kept and answered (aepp sends it back on every
+        # update), not acted on, since memberships here do not expire
+        "ALTER TABLE definitions ADD COLUMN ttl_days INTEGER",
+    ],
 ]

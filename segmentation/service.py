@@ -613,7 +613,11 @@ class SegmentationService:
         for name, spec in planned:
             created.append(
                 self.definitions.create(
-                    name=name, pql=spec.pql, description=spec.description, tags=spec.tags
+                    name=name,
+                    pql=spec.pql,
+                    description=spec.description,
+                    tags=spec.tags,
+                    ttl_days=spec.ttl_days,
                 )
             )
         return created

@@ -157,6 +157,49 @@ def test_get_patch_and_delete(api):
     assert _names(api) == []
 
 
+def test_what_aepp_reads_it_sends_back_whole(api):
+    """aepp's updateSegment needs ttlInDays in the object (it refuses one without), and
+    its createSegment and convertSegmentDef send ``"description": null`` when unset."""
+    created = _create(api, "Round trip", description=None, ttlInDays=60).json()
+    assert (created["description"], created["ttlInDays"]) == ("", 60)
+    path = f"/segment/definitions/{created['id']}"
+    read = api.get(path).json()
+    read["description"] = "edited"
+    patched = api.patch(path, read)
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["description"], patched.json()["ttlInDays"]) == ("edited", 60)
+    defaulted = _create(api, "Default TTL", ttlInDays=None).json()
+    assert api.get(f"/segment/definitions/{defaulted['id']}").json()["ttlInDays"] == 30
+    text = {"type": "PQL", "format": "pql/text", "value": PQL}
+    converted = api.post(
+        "/segment/conversion", {"name": None, "description": None, "expression": text}
+    )
+    assert converted.status_code == 200, converted.text
+    assert converted.json()["description"] == ""
+
+
+@pytest.mark.parametrize("ttl", [0, -1, 36_501, 1.5, "thirty", True])
+def test_a_bad_ttl_is_400_and_changes_nothing(api, ttl):
+    created = _create(api, "Kept", ttlInDays=45).json()
+    path = f"/segment/definitions/{created['id']}"
+    assert_error(
+        api.post("/segment/definitions", definition_body("New", PQL, ttlInDays=ttl)),
+        400,
+        "ttlInDays",
+    )
+    assert_error(api.patch(path, definition_body("Kept", PQL, ttlInDays=ttl)), 400, "ttlInDays")
+    assert _names(api) == ["Kept"]
+    assert api.get(path).json()["ttlInDays"] == 45
+
+
+def test_a_trailing_slash_is_the_same_path(api):
+    created = _create(api, "Slash").json()
+    listed = api.get("/segment/definitions/")
+    assert listed.status_code == 200, listed.text
+    assert [d["id"] for d in listed.json()["segments"]] == [created["id"]]
+    assert api.get(f"/segment/definitions/{created['id']}/").json()["name"] == "Slash"
+
+
 def test_a_change_made_beside_the_api_is_read_by_the_next_get(api):
     """GETs answer on the server's event loop from what is kept in memory, and read the
     workspace on its thread pool when that is out of date: a definition renamed beside

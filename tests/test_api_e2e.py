@@ -141,6 +141,16 @@ def test_1_definitions_are_created_listed_and_updated(seg, server):
     changed = seg.updateSegment(us["id"], _definition("US or DE", 'country in ["US", "DE"]'))
     assert (changed["name"], changed["version"]) == ("US or DE", 2)
     assert seg.getSegment(us["id"])["expression"]["value"] == 'country in ["US", "DE"]'
+    # what an AEP user does most: read it, change a key, send the whole object back
+    read = seg.getSegment(us["id"])
+    read["description"] = "two countries"
+    again = seg.updateSegment(us["id"], read)
+    assert (again["description"], again["version"], again["ttlInDays"]) == ("two countries", 3, 30)
+    # aepp's own defaults: description None
+    as_json = seg.convertSegmentDef(name="US", expression=read["expression"])
+    assert as_json["expression"]["format"] == "pql/json", as_json
+    back = seg.convertSegmentDef(name="US", expression=as_json["expression"])
+    assert back["expression"]["value"] == 'country in ["US", "DE"]'
     duplicate = seg.createSegment(_definition("Gold 30+", "age > 1"))
     assert duplicate["status"] == 422  # aepp hands back the error body
     bad = seg.createSegment(_definition("Broken", "age >"))

@@ -21,6 +21,7 @@ import pytest
 from segmentation import SegmentationService
 from segmentation.demo import load_demo, load_large_demo
 from segmentation.estimate import EXACT_THRESHOLD
+from segmentation.exports import slugify
 from segmentation.field_labels import default_display_name
 from segmentation.pql import parse, to_pql
 from tests.browser_support import (
@@ -363,7 +364,8 @@ def test_4_export_and_download_the_csv(page, studio, tmp_path):
     wait_idle(page)
 
     # the list refreshes itself while the export runs; the download appears when done
-    button = page.get_by_test_id("stDownloadButton").filter(has_text="_combined.csv (")
+    file_end = f"_{slugify(SEGMENT_NAME)}.csv"  # e2e-gold-buyers-30-days
+    button = page.get_by_test_id("stDownloadButton").filter(has_text=f"{file_end} (")
     expect(button).to_be_visible(timeout=SLOW)
     wait_idle(page)
     exports = on_screen(page.get_by_test_id("stDataFrame").first)
@@ -375,7 +377,7 @@ def test_4_export_and_download_the_csv(page, studio, tmp_path):
     assert count(newest["Rows"]) == qualified
 
     saved = download(page, button.locator("button"), tmp_path)
-    assert saved.name.endswith("_combined.csv")
+    assert saved.name.endswith(file_end)
     members = pd.read_csv(saved)
     assert members.columns[0] == "profile_id"
     assert len(members) == qualified

@@ -26,6 +26,24 @@ def test_help_explains_the_commands():
         assert command in result.stdout
 
 
+def test_a_reader_that_stops_early_gets_no_error_message(tmp_path: Path):
+    """`segmentation info | head -1`: the pipe is closed before the command writes."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [*CLI, "--workspace", str(tmp_path / "ws.duckdb"), "info"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == 141  # as a shell reports a command stopped by SIGPIPE
+    assert result.stderr == ""
+
+
 def test_ingest_run_and_info(tmp_path: Path):
     profiles, events = make_frames(200, 2000)
     profiles.to_csv(tmp_path / "p.csv", index=False)

@@ -21,7 +21,8 @@ T = dt.datetime
 def _add_definition(db: Database, seg_id: str, name: str) -> None:
     with db.write() as con:
         con.execute(
-            "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            "INSERT INTO definitions (id, name, description, tags, expression, pql, version, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
             [seg_id, name, "", [], "{}", "", T(2026, 1, 1), T(2026, 1, 1)],
         )
 
@@ -198,6 +199,12 @@ def test_combined_vs_per_segment(manager, tmp_path):
         ("seg-b", "p2"),
         ("seg-b", "p5"),
     ]
+
+    # one segment, combined, no name of its own: named after the segment, not "combined"
+    alone = manager.create(ExportRequest(segments=["seg-b"], fields=["email"]))
+    assert Path(alone.files[0]).name == f"{alone.id}_churn-risk.csv"
+    nameless = manager.create(ExportRequest(segments=both, fields=["email"]))
+    assert Path(nameless.files[0]).name == f"{nameless.id}_combined.csv"
 
     split = manager.create(ExportRequest(segments=both, fields=["email"], combined=False))
     names = [Path(f).name for f in split.files]

@@ -23,6 +23,11 @@ from segmentation.store import Database
 
 T = dt.datetime
 
+# the columns a test writes (the table has more, filled by later migrations)
+INSERT_DEFINITION = (
+    "INSERT INTO definitions (id, name, description, tags, expression, pql, version, "
+    "created_at, updated_at) VALUES "
+)
 DEFINITIONS = [
     # id, name, description, tags, pql
     (
@@ -63,7 +68,7 @@ def _insert_definitions(db: Database) -> None:
     with db.write() as con:
         for seg_id, name, desc, tags, pql in DEFINITIONS:
             con.execute(
-                "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                INSERT_DEFINITION + "(?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 [seg_id, name, desc, tags, "{}", pql, T(2026, 1, 1), T(2026, 1, 1)],
             )
 
@@ -184,7 +189,7 @@ def test_exact_name_ranks_above_partial(db):
 def test_snippet_is_short_with_the_match(db):
     with db.write() as con:
         con.execute(
-            "INSERT INTO definitions VALUES ('s-long', 'Long', ?, [], '{}', '', 1, now(), now())",
+            INSERT_DEFINITION + "('s-long', 'Long', ?, [], '{}', '', 1, now(), now())",
             ["lorem ipsum " * 30 + "needle " + "dolor sit " * 30],
         )
     hit = search_segments(db, "needle")[0]
@@ -251,7 +256,7 @@ def test_many_wildcards_match_in_linear_time(db):
     long_word = "a" * 5000
     with db.write() as con:
         con.execute(
-            "INSERT INTO definitions VALUES ('s-long', ?, '', [], '{}', '', 1, ?, ?)",
+            INSERT_DEFINITION + "('s-long', ?, '', [], '{}', '', 1, ?, ?)",
             [f"{long_word} {long_word}b", T(2026, 1, 1), T(2026, 1, 1)],
         )
     # eight leading stars before "b": a backtracking regex tries every split of the word

@@ -151,7 +151,7 @@ class ApiFirst:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _under_base(scope["path"]):
-            await self.checked(scope, receive, send)
+            await self.checked(_without_trailing_slash(scope), receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -161,6 +161,16 @@ class ApiFirst:
             await self.api.handle({**scope, **child}, receive, send)
         else:  # the base path itself, without a slash: the server's router, as before
             await self.app(scope, receive, send)
+
+
+def _without_trailing_slash(scope: Scope) -> Scope:
+    """``/export/jobs/`` is ``/export/jobs``: AEP's own next link has that slash, and the
+    router's answer to it was an empty 307."""
+    path = scope["path"]
+    if not path.endswith("/") or path.rstrip("/") in ("", BASE):
+        return scope
+    raw = scope.get("raw_path")
+    return {**scope, "path": path.rstrip("/"), "raw_path": raw and raw.rstrip(b"/")}
 
 
 def _under_base(path: str) -> bool:

@@ -7,14 +7,14 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Response
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
@@ -107,6 +107,14 @@ def memory_first(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             return await run_in_threadpool(endpoint, **kwargs)
 
     return answer
+
+
+def _none_as_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+# text that AEP's clients send as null when unset (aepp's ``"description": null``)
+Text = Annotated[str, BeforeValidator(_none_as_empty)]
 
 
 class Lenient(BaseModel):

@@ -11,12 +11,12 @@ import math
 from typing import Any
 
 from fastapi import Body, Query, Response
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from segmentation.api import wire
 from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
-from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn
+from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn, Text
 from segmentation.definitions import Definition
 
 router = wire.Router(tags=["audiences"])
@@ -26,12 +26,13 @@ PATCHABLE = ("/name", "/description", "/expression", "/labels")
 
 class AudienceIn(Lenient):
     name: str
-    description: str = ""
+    description: Text = ""
     type: str = "SegmentDefinition"
     expression: ExpressionIn
     schema_: SchemaIn | None = Field(None, alias="schema")
     evaluationInfo: dict[str, Any] | None = None
     labels: list[str] | None = None
+    ttlInDays: StrictInt | None = None
 
 
 def _check(body: AudienceIn) -> None:
@@ -148,6 +149,7 @@ def create_audience(caller: Writer, body: AudienceIn) -> dict[str, Any]:
         expression=wire.read_expression(body.expression),
         description=body.description,
         tags=body.labels,
+        ttl_days=body.ttlInDays,
     )
     return audience(created, caller)
 
@@ -162,6 +164,7 @@ def replace_audience(caller: Writer, audience_id: str, body: AudienceIn) -> dict
         expression=wire.read_expression(body.expression),
         description=body.description,
         tags=body.labels or [],
+        ttl_days=body.ttlInDays,
     )
     return audience(updated, caller)
 

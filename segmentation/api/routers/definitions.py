@@ -6,12 +6,12 @@ import math
 from typing import Any
 
 from fastapi import Body, Query, Response
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from segmentation.api import wire
 from segmentation.api.auth import Reader, Writer
 from segmentation.api.errors import ApiError
-from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn
+from segmentation.api.wire import BAD_REQUEST, ExpressionIn, Lenient, SchemaIn, Text
 
 router = wire.Router(tags=["segment definitions"])
 
@@ -26,16 +26,17 @@ SORTS = {
 
 class DefinitionIn(Lenient):
     name: str
-    description: str = ""
+    description: Text = ""
     expression: ExpressionIn
     schema_: SchemaIn | None = Field(None, alias="schema")
     evaluationInfo: dict[str, Any] | None = None
     labels: list[str] | None = None  # our tags
+    ttlInDays: StrictInt | None = None  # kept and answered; memberships here do not expire
 
 
 class ConversionIn(Lenient):
-    name: str = ""
-    description: str = ""
+    name: Text = ""
+    description: Text = ""
     expression: ExpressionIn
     schema_: SchemaIn | None = Field(None, alias="schema")
 
@@ -103,7 +104,11 @@ def create_definition(caller: Writer, body: DefinitionIn, response: Response) ->
     wire.check_evaluation(body.evaluationInfo)
     expr = wire.read_expression(body.expression)
     created = caller.service.definitions.create(
-        name=body.name, expression=expr, description=body.description, tags=body.labels
+        name=body.name,
+        expression=expr,
+        description=body.description,
+        tags=body.labels,
+        ttl_days=body.ttlInDays,
     )
     response.headers.update(wire.location(f"/segment/definitions/{created.id}"))
     return wire.definition(created, caller)
@@ -130,6 +135,7 @@ def overwrite_definition(
         expression=expr,
         description=body.description if "description" in sent else None,
         tags=body.labels if "labels" in sent else None,
+        ttl_days=body.ttlInDays,
     )
     response.headers.update(wire.location(f"/segment/definitions/{updated.id}"))
     return wire.definition(updated, caller)
