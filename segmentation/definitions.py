@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from typing import Literal
@@ -26,6 +28,11 @@ from segmentation.pql.locate import fields_located
 from segmentation.store import Database
 
 SortKey = Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"]
+MAX_DESCRIPTION = 10_000
+MAX_TAGS, MAX_TAG = 50, 100
+MAX_PQL = 1_000_000  # characters: a long `in [..]` list fits, a runaway paste does not
+_INVISIBLE = {"Cc", "Cf"}  # control and format characters (NUL, ESC, zero-width space)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 # AEP's ttlInDays when none is given (aepp's default too); at most 100 years
 DEFAULT_TTL_DAYS = 30
 MAX_TTL_DAYS = 36_500
@@ -85,21 +92,49 @@ def _stored_expression(text: str) -> Expression:
     return expression_from_json(text)
 
 
+def _clean_text(text: str, what: str) -> str:
+    """One line, in one Unicode form, without invisible characters: "Café" typed two
+    ways, or with a zero-width space, is one name, as it looks."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"The {what} must be text.")
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in _INVISIBLE)
+    return " ".join(text.split())
+
+
 def _clean_name(name: str) -> str:
-    cleaned = " ".join((name or "").split())
+    cleaned = _clean_text(name or "", "name")
     if not cleaned:
         raise InvalidInputError("A segment definition needs a name.")
     if len(cleaned) > 200:
         raise InvalidInputError(f"The name is {len(cleaned)} characters long; at most 200.")
+    if _UUID.match(cleaned):  # a definition is found by id first: this one could not be
+        raise InvalidInputError(f"The name {cleaned!r} looks like an id; give it words.")
     return cleaned
 
 
+def _clean_description(description: str) -> str:
+    if not isinstance(description, str):
+        raise InvalidInputError("The description must be text.")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidInputError(
+            f"The description is {len(description):,} characters long; at most {MAX_DESCRIPTION:,}."
+        )
+    return description
+
+
 def _clean_tags(tags: list[str] | None) -> list[str]:
+    if not isinstance(tags, list | tuple | None):
+        raise InvalidInputError("Tags must be a list of words.")
     seen: list[str] = []
     for tag in tags or []:
-        tag = tag.strip()
+        tag = _clean_text(tag, "tag")
+        if len(tag) > MAX_TAG:
+            raise InvalidInputError(f"The tag {tag[:40]!r}... is longer than {MAX_TAG} characters.")
         if tag and tag not in seen:
             seen.append(tag)
+    if len(seen) > MAX_TAGS:
+        raise InvalidInputError(f"{len(seen):,} tags; a definition takes at most {MAX_TAGS}.")
     return seen
 
 
@@ -108,6 +143,11 @@ def to_expression(pql: str | None, expression: Expression | dict | str | None) -
     if (pql is None) == (expression is None):
         raise InvalidInputError("Give the segment either as PQL text or as an expression.")
     if pql is not None:
+        if isinstance(pql, str) and len(pql) > MAX_PQL:
+            raise InvalidInputError(
+                f"The PQL is {len(pql):,} characters long; at most {MAX_PQL:,}. Split it into "
+                "segments, or keep long value lists in a profile attribute."
+            )
         return parse(pql)
     return expression_from_data(expression)
 
@@ -136,7 +176,9 @@ class DefinitionStore:
         return found
 
     def _read(self, id_or_name: str) -> Definition | None:
-        row = self._db.one(f"SELECT {_COLUMNS} FROM definitions WHERE id = ?", [id_or_name])
+        row = self._db.one(  # ids in any case: a client may upper-case a UUID
+            f"SELECT {_COLUMNS} FROM definitions WHERE lower(id) = lower(?)", [id_or_name]
+        )
         if row is None:
             row = self._db.one(
                 f"SELECT {_COLUMNS} FROM definitions WHERE lower(name) = lower(?)", [id_or_name]
@@ -230,13 +272,11 @@ class DefinitionStore:
     ) -> Definition:
         name = _clean_name(name)
         expr = to_expression(pql, expression)
-        with fields_located(pql):
-            self._validate(expr, None)
         now = _now()
         definition = Definition(
             id=str(uuid.uuid4()),
             name=name,
-            description=description or "",
+            description=_clean_description(description or ""),
             tags=_clean_tags(tags),
             expression=expr,
             pql=to_pql(expr),
@@ -247,6 +287,8 @@ class DefinitionStore:
         )
         with self._db.write() as con:
             self._check_name_free(con, name, None)
+            with fields_located(pql):  # under the lock: what it refers to cannot go meanwhile
+                self._validate(expr, None)
             self._insert(con, definition)
         return definition
 
@@ -267,12 +309,10 @@ class DefinitionStore:
             changes["name"] = _clean_name(name)
         if pql is not None or expression is not None:
             expr = to_expression(pql, expression)
-            with fields_located(pql):
-                self._validate(expr, current.id)
             changes["expression"] = expr
             changes["pql"] = to_pql(expr)
         if description is not None:
-            changes["description"] = description
+            changes["description"] = _clean_description(description)
         if tags is not None:
             changes["tags"] = _clean_tags(tags)
         if ttl_days is not None:
@@ -285,6 +325,9 @@ class DefinitionStore:
             fresh = row.fetchone()
             if fresh is None:
                 raise NotFoundError(f"The segment definition {current.name!r} was deleted.")
+            if "expression" in changes:  # under the lock: what it refers to cannot go meanwhile
+                with fields_located(pql):
+                    self._validate(changes["expression"], current.id)
             latest = _row_to_definition(fresh)
             updated = latest.model_copy(
                 update={**changes, "version": latest.version + 1, "updated_at": _now()}
@@ -322,14 +365,21 @@ class DefinitionStore:
         )
 
     def delete(self, id_or_name: str) -> None:
-        """Delete, unless another definition or a schedule still uses it."""
+        """Delete, unless another definition or a schedule still uses it. Checked under
+        the write lock, where a reference or schedule made meanwhile is seen (it was
+        not: both answered 200, and every run of "*" then failed on the dangling id)."""
         current = self.get(id_or_name)
-        reasons = self._blockers(current)
-        if reasons:
-            raise ConflictError(
-                f"Cannot delete {current.name!r}: it is used by " + "; ".join(reasons) + "."
-            )
         with self._db.write() as con:
+            if (
+                con.execute("SELECT 1 FROM definitions WHERE id = ?", [current.id]).fetchone()
+                is None
+            ):
+                raise NotFoundError(f"The segment definition {current.name!r} was deleted.")
+            reasons = self._blockers(current)
+            if reasons:
+                raise ConflictError(
+                    f"Cannot delete {current.name!r}: it is used by " + "; ".join(reasons) + "."
+                )
             con.execute("DELETE FROM definitions WHERE id = ?", [current.id])
             con.execute("DELETE FROM memberships WHERE segment_id = ?", [current.id])
 

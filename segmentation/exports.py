@@ -41,6 +41,7 @@ from segmentation.faults import crash_point
 from segmentation.jobs import MembershipRun, current_runs
 from segmentation.store import Database, quote_ident
 from segmentation.tasks import FINISHED, Task, TaskContext, TaskRunner, TaskStatus
+from segmentation.utc import naive_utc
 
 Format = Literal["csv", "parquet", "json"]
 MembershipStatus = Literal["realized", "existing", "exited"]
@@ -83,9 +84,7 @@ class ExportRequest(BaseModel):
     @classmethod
     def _to_naive_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
         # memberships store naive UTC timestamps
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value
+        return None if value is None else naive_utc(value, "qualification time")
 
     @model_validator(mode="after")
     def _check(self) -> ExportRequest:

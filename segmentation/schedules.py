@@ -178,6 +178,7 @@ class ScheduleStore:
         )
         with self.db.write() as con:
             self._check_unique(con, schedule.name, schedule.id)
+            self._check_segments(schedule.segments)  # again under the lock: a delete raced
             con.execute(_INSERT, _schedule_row(schedule))
         return schedule
 
@@ -204,6 +205,8 @@ class ScheduleStore:
             current = self._get_in(con, schedule_id)
             if "name" in checked:
                 self._check_unique(con, checked["name"], schedule_id)
+            if "segments" in checked:  # again under the lock: a delete raced
+                self._check_segments(checked["segments"])
             now = _naive_utc(self.clock())
             retimed = (
                 checked.get("cron", current.cron) != current.cron

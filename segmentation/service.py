@@ -57,6 +57,7 @@ from segmentation.search import (
 from segmentation.store import Database, quote_ident
 from segmentation.tasks import Task, TaskContext, TaskRunner
 from segmentation.tokens import TokenStore
+from segmentation.utc import naive_utc
 
 Query = str | Expression | dict[str, Any]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -79,9 +80,7 @@ def to_utc_naive(value: dt.datetime | str | None) -> dt.datetime:
             ) from exc
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+    return naive_utc(value, "as_of")
 
 
 MAX_NODES = 2_000
@@ -415,7 +414,9 @@ class SegmentationService:
             return self._compiler_for(self.expression(query), to_utc_naive(as_of))({})
 
     def _validate(self, expr: Expression, own_id: str | None) -> None:
-        """Refuse unknown references, cycles and (with data loaded) unknown fields."""
+        """Refuse what could not be evaluated: too many parts (as a preview would), unknown
+        references, cycles and (with data loaded) unknown fields."""
+        _check_size(expr)
         self._check_cycles(expr, own_id)
         if not self.db.table_exists("profiles"):
             return

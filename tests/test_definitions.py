@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from functools import partial
 
 import pytest
 
@@ -10,6 +12,7 @@ from segmentation import SegmentationError, SegmentationService
 from segmentation.errors import (
     ConflictError,
     InvalidInputError,
+    NameTakenError,
     NotFoundError,
     PQLSyntaxError,
     UnknownFieldError,
@@ -230,3 +233,109 @@ def test_bulk_get_keeps_the_order_asked_reads_names_and_refuses_an_unknown_one(s
     assert svc.definitions.bulk_get([]) == []
     with pytest.raises(NotFoundError):
         svc.definitions.bulk_get([a.id, "no-such-segment"])
+
+
+def _race(*calls) -> list[BaseException | None]:
+    """Each call on its own thread, released at once; what each raised (None: it worked)."""
+    barrier, outcomes = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            calls[i]()
+        except SegmentationError as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_a_delete_and_a_new_reference_to_it_never_both_succeed(svc: SegmentationService):
+    """Either the reference (a definition or a schedule) is made first and the delete is
+    refused, or the delete goes first and the reference is refused: never both, which
+    left a dangling id that failed every run of '*'."""
+    for i in range(12):
+        target = svc.definitions.create(name=f"target {i}", pql='loyaltyTier = "gold"')
+        if i % 2:
+            refer = partial(svc.schedules.create, f"sched {i}", "0 0 1 * * ?", [target.id])
+        else:
+            refer = partial(
+                svc.definitions.create, name=f"ref {i}", pql=f'inSegment("{target.id}")'
+            )
+        outcomes = _race(partial(svc.definitions.delete, target.id), refer)
+        assert sum(o is None for o in outcomes) == 1, outcomes
+    assert svc.jobs.run("*").status == "SUCCEEDED"  # no definition refers to a missing one
+    for _ in range(3):  # ten deletes of one definition: one is done, the others say it is gone
+        target = svc.definitions.create(name="once", pql="age > 1")
+        outcomes = _race(*[partial(svc.definitions.delete, target.id)] * 10)
+        assert sum(o is None for o in outcomes) == 1
+        assert all(isinstance(o, NotFoundError) for o in outcomes if o is not None)
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Caf\u00e9", "Café"),  # NFC
+        ("Cafe\u0301", "Café"),  # NFD: e + combining acute
+        ("Caf\u00e9\u200b", "Café"),  # a zero-width space
+        ("\uff23af\u00e9", "Café"),  # a fullwidth C
+        ("nul\u0000name \u001b[31m", "nulname [31m"),  # control characters
+        ("two\nlines\tand  spaces", "two lines and spaces"),
+    ],
+)
+def test_names_are_stored_as_they_look(svc: SegmentationService, typed, stored):
+    assert svc.definitions.create(name=typed, pql="age > 1").name == stored
+    assert svc.definitions.get(stored).name == stored
+
+
+def test_names_that_look_the_same_are_one_name(svc: SegmentationService):
+    svc.definitions.create(name="Café", pql="age > 1")
+    for twin in ("Cafe\u0301", "CAF\u00c9", "Caf\u00e9\u200b"):
+        with pytest.raises(NameTakenError):
+            svc.definitions.create(name=twin, pql="age > 2")
+
+
+def test_a_name_cannot_be_an_id_and_ids_are_read_in_any_case(svc: SegmentationService):
+    d = svc.definitions.create(name="Real", pql="age > 1")
+    with pytest.raises(InvalidInputError, match="looks like an id"):
+        svc.definitions.create(name=d.id.upper(), pql="age > 2")
+    assert svc.definitions.get(d.id.upper()).id == d.id
+    assert [x.name for x in svc.definitions.all()] == ["Real"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"description": "x" * 10_001}, "10,001 characters long; at most 10,000"),
+        ({"tags": ["t"] * 1 + [f"t{i}" for i in range(50)]}, "51 tags"),
+        ({"tags": ["x" * 101]}, "longer than 100"),
+        ({"tags": [5]}, "tag must be text"),
+        ({"tags": "vip"}, "list"),
+        ({"pql": 'name = "' + "x" * 1_000_000 + '"'}, "at most 1,000,000"),
+        ({"pql": " or ".join(["age > 1"] * 700)}, "at most 2,000 can be evaluated"),
+    ],
+)
+def test_oversized_parts_are_refused_and_nothing_is_stored(
+    svc: SegmentationService, fields, fragment
+):
+    kept = svc.definitions.create(name="Kept", pql="age > 1", description="d", tags=["a"])
+    with pytest.raises(InvalidInputError, match=fragment):
+        svc.definitions.create(name="New", **{"pql": "age > 2", **fields})
+    with pytest.raises(InvalidInputError, match=fragment):
+        svc.definitions.update(kept.id, **fields)
+    assert [d.name for d in svc.definitions.all()] == ["Kept"]
+    assert svc.definitions.get(kept.id) == kept
+
+
+def test_a_chain_too_deep_is_not_called_a_cycle(svc: SegmentationService):
+    previous = svc.definitions.create(name="link 0", pql="age > 1")
+    with pytest.raises(ConflictError, match="50 deep or more") as caught:
+        for i in range(1, 60):
+            previous = svc.definitions.create(
+                name=f"link {i}", pql=f'inSegment("{previous.id}") and age > 1'
+            )
+    assert "cycle" not in str(caught.value)

@@ -20,6 +20,7 @@ from segmentation.errors import (
     NotFoundError,
     PQLSyntaxError,
 )
+from segmentation.exports import ExportRequest
 from segmentation.model import BoolConst, Not
 from segmentation.pql import parse, to_pql
 from tests.conftest import AS_OF, make_frames
@@ -150,6 +151,13 @@ HOSTILE_INPUTS = [
     ("schedule timezone of 300 characters", lambda s: s.schedules.create(name="x",
      cron="0 0 1 * * ?", segments=["*"], timezone="x" * 300), InvalidInputError,
      "unknown timezone"),
+    ("as of past year 9999 in UTC", lambda s: s.preview("age > 1",
+     as_of="9999-12-31T23:59:59-01:00"), InvalidInputError, "out of range in UTC"),
+    ("as of before year 1 in UTC", lambda s: s.jobs.run("*",
+     as_of="0001-01-01T00:00:00+01:00"), InvalidInputError, "out of range in UTC"),
+    ("export from before year 1 in UTC", lambda s: s.exports.create(ExportRequest(
+     segments=["Gold"], qualified_after="0001-01-01T00:00:00+01:00")), InvalidInputError,
+     "out of range in UTC"),
 ]  # fmt: skip
 
 

@@ -384,9 +384,14 @@ class Compiler(ListFunctions, OperandCompiler):
             raise InvalidInputError(
                 f"inSegment({node.segment!r}) needs saved segments, and none are available here."
             )
-        if node.segment in self.segment_stack or len(self.segment_stack) >= MAX_SEGMENT_DEPTH:
-            chain = " -> ".join([*self.segment_stack, node.segment])
+        chain = " -> ".join([*self.segment_stack, node.segment])
+        if node.segment in self.segment_stack:
             raise ConflictError(f"Segments refer to each other in a cycle: {chain}.")
+        if len(self.segment_stack) >= MAX_SEGMENT_DEPTH:
+            raise ConflictError(
+                f"Segments refer to segments {MAX_SEGMENT_DEPTH} deep or more ({chain}); "
+                f"at most {MAX_SEGMENT_DEPTH} are evaluated in one chain."
+            )
         try:
             expr = self.resolve_segment(node.segment)
         except KeyError:
