@@ -281,6 +281,8 @@ def _run(
                 raise InvalidInputError(
                     f"{name} has {what} ({', '.join(info.names)}); nothing changed."
                 )
+            if mode == "replace" and db.table_exists(table):
+                load.kept = _kept_types(con, checked, dict(db.columns(table)), types, fmt)
             load.apply_types()
             if not write:
                 return load.preview(rows_read, started, rejects_dir, preview_rows)
@@ -381,6 +383,35 @@ def _forced_types(
     }
 
 
+def _kept_types(
+    con: duckdb.DuckDBPyConnection,
+    checked: str,
+    stored: dict[str, str],
+    chosen: dict[str, ColumnType],
+    date_format: str | None,
+) -> dict[str, str]:
+    """On replace, the stored type of each column that the file alone reads as text but
+    whose values mostly fit that type: one bad date among good ones made the whole
+    column text (and every saved segment comparing it failed); now the bad rows are
+    rejected, as on append. A type the caller chose wins; a column whose values mostly
+    do not fit becomes text, as the file says."""
+    text_columns = [
+        name
+        for name, kind, *_ in con.execute(f"DESCRIBE {quote_ident(checked)}").fetchall()
+        if kind == "VARCHAR" and stored.get(name, "VARCHAR") != "VARCHAR" and name not in chosen
+    ]
+    kept = {}
+    for name in text_columns:
+        col, target = quote_ident(name), stored[name]
+        given, fitting = con.execute(
+            f"SELECT count(nullif(trim({col}), '')), "
+            f"count({fits_expr(col, target, date_format)}) FROM {quote_ident(checked)}"
+        ).fetchone()
+        if given and fitting * 2 > given:
+            kept[name] = target
+    return kept
+
+
 # --- the load --------------------------------------------------------------------------
 
 
@@ -401,6 +432,7 @@ class _Load:
     ) -> None:
         self.db, self.con, self.table, self.mode, self.name = db, con, table, mode, name
         self.info, self.roles, self.existing = info, roles, existing
+        self.kept: dict[str, str] = {}  # replace: stored types the file's columns keep
         self.checked = quote_ident(checked)
         self.source_types: dict[str, str] = {}
         self.list_columns: set[str] = set()
@@ -622,7 +654,7 @@ class _Load:
                 continue
             col = quote_ident(column)
             chosen = self.types.get(source)
-            stored = self.existing.get(column)
+            stored = self.existing.get(column) or self.kept.get(column)
             if chosen is not None:
                 expr = convert_expr(col, chosen)
                 if chosen.format:

@@ -215,6 +215,36 @@ def test_replace_swaps_the_whole_table(loaded: Database, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
+    ("rows", "types", "loaded_ids", "rejected"),
+    [
+        # a bad value among good ones: the column keeps its type, the row is rejected
+        (
+            "p1,1990-04-12,120.5\np2,1985-13-45,88\np3,1979-01-01,10\np4,2001-07-30,abc\n",
+            {"birthDate": "DATE", "ltv": "DOUBLE"},
+            ["p1", "p3"],
+            {"p2": "not a date", "p4": "not a number"},
+        ),
+        # mostly not the stored type any more: the file's text wins (zip codes now text)
+        (
+            "p1,unknown,A-12\np2,1985-01-02,B-7\np3,n/a,C3\n",
+            {"birthDate": "VARCHAR", "ltv": "VARCHAR"},
+            ["p1", "p2", "p3"],
+            {},
+        ),
+    ],
+)
+def test_replace_keeps_a_stored_type_that_most_values_fit(
+    db: Database, tmp_path: Path, rows, types, loaded_ids, rejected
+) -> None:
+    ingest(db, "profiles", write(tmp_path, "old.csv", "id,birthDate,ltv\nq1,1970-01-01,1.5\n"))
+    report = ingest(db, "profiles", write(tmp_path, "new.csv", "id,birthDate,ltv\n" + rows))
+    assert {n: t for n, t in db.columns("profiles") if n in types} == types
+    assert [r[0] for r in db.rows("SELECT profile_id FROM profiles ORDER BY 1")] == loaded_ids
+    assert report.rows_rejected == len(rejected)
+    assert {p.reason for p in report.problems} == set(rejected.values())
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("2024-03-01T10:00:00Z", datetime(2024, 3, 1, 10, 0)),
