@@ -38,6 +38,7 @@ from segmentation.ingest import (
     ingest,
     ingest_preview,
 )
+from segmentation.jobs import KIND as JOB_KIND
 from segmentation.jobs import JobRunner, SegmentJob, order_by_dependency
 from segmentation.library import LibraryEntry, build_library
 from segmentation.model import And, Expression, Or, segment_refs, walk
@@ -55,7 +56,7 @@ from segmentation.search import (
     search_segments,
 )
 from segmentation.store import Database, quote_ident
-from segmentation.tasks import Task, TaskContext, TaskRunner
+from segmentation.tasks import ACTIVE, Task, TaskContext, TaskRunner
 from segmentation.tokens import TokenStore
 from segmentation.utc import naive_utc
 
@@ -449,7 +450,20 @@ class SegmentationService:
             if definition.id.lower() in refs or definition.name.lower() in refs:
                 reasons.append(f"definition {other.name!r}")
         reasons.extend(self._schedule_blockers(definition))
+        reasons.extend(self._job_blockers(definition))
         return reasons
+
+    def _job_blockers(self, definition: Definition) -> list[str]:
+        """A job evaluating it would record it SUCCEEDED with no members, after it went."""
+        active = [t for s in ACTIVE for t in self.tasks.list(JOB_KIND, status=s, limit=1000)]
+        return [
+            f"segment job {task.id}, which is evaluating it (cancel it, or wait until it ends)"
+            for task in active
+            if any(
+                seg.get("segment_id") == definition.id
+                for seg in (task.payload or {}).get("segments", [])
+            )
+        ]
 
     # --- preview and estimate ------------------------------------------------------
 

@@ -17,6 +17,7 @@ from segmentation.errors import (
     PQLSyntaxError,
     UnknownFieldError,
 )
+from segmentation.jobs import KIND as JOB_KIND
 
 
 def test_create_get_by_id_and_name(svc: SegmentationService):
@@ -339,3 +340,21 @@ def test_a_chain_too_deep_is_not_called_a_cycle(svc: SegmentationService):
                 name=f"link {i}", pql=f'inSegment("{previous.id}") and age > 1'
             )
     assert "cycle" not in str(caught.value)
+
+
+def test_a_definition_a_job_is_evaluating_cannot_be_deleted(svc: SegmentationService):
+    """The job would record it SUCCEEDED with no members once it had gone."""
+    d = svc.definitions.create(name="Queued", pql="age > 30")
+    release = threading.Event()
+    busy = svc.tasks.submit(JOB_KIND, lambda ctx: release.wait(60))  # the job worker
+    try:
+        job = svc.jobs.start([d.id])
+        with pytest.raises(ConflictError, match=f"segment job {job.id}, which is evaluating it"):
+            svc.definitions.delete(d.id)
+    finally:
+        release.set()
+    svc.tasks.wait(busy.id, timeout=60)
+    svc.tasks.wait(job.id, timeout=60)
+    assert svc.jobs.get(job.id).metrics.segmented_profile_counter[d.id] > 0
+    svc.definitions.delete(d.id)  # once it has ended
+    assert svc.definitions.find(d.id) is None
