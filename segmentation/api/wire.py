@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
 from segmentation.api.auth import Caller
+from segmentation.api.body import JsonRoute
 from segmentation.api.errors import ApiError
 from segmentation.api.waiting import Pending
 from segmentation.definitions import Definition
@@ -41,7 +42,11 @@ class Router(APIRouter):
     answers are plain JSON already, and validating them again would cost every
     request of a sync endpoint one more trip to the thread pool), whose answers are
     rendered by :func:`rendered`, and whose sync GETs answer from memory first
-    (:func:`memory_first`)."""
+    (:func:`memory_first`), and whose bodies are read as strict JSON
+    (:class:`body.JsonRoute`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(route_class=JsonRoute, **kwargs)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if isinstance(kwargs.get("response_model"), DefaultPlaceholder):
