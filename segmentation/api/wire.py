@@ -234,6 +234,16 @@ def query_string(params: dict[str, Any]) -> str:
     return urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
 
 
+# Past any list's end, and within SQL's 64-bit OFFSET (a page number times the limit
+# overflowed it: a 500). One rule for every list: a page past the end is empty.
+LAST_OFFSET = 2**53
+
+
+def row_offset(offset: int) -> int:
+    """The rows to skip, no more than :data:`LAST_OFFSET`: still an empty page."""
+    return min(offset, LAST_OFFSET)
+
+
 def page_window(limit: int, maximum: int = 1000) -> int:
     if limit < 1 or limit > maximum:
         raise ApiError(400, BAD_REQUEST, f"limit must be between 1 and {maximum}; got {limit}.")

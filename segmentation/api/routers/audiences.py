@@ -122,7 +122,17 @@ def list_audiences(
     links = {}
     if start + limit < len(bodies):
         page["next"] = start + limit
-        query = wire.query_string({"start": start + limit, "limit": limit, "property": properties})
+        query = wire.query_string(
+            {
+                "start": start + limit,
+                "limit": limit,
+                "name": name,
+                "description": description,
+                "sort": sort,
+                "entityType": entityType,
+                "property": properties,
+            }
+        )
         links["next"] = {"href": f"{wire.BASE}/audiences?{query}"}
     return {"children": items, "_page": page, "_links": links}
 

@@ -156,7 +156,7 @@ def list_jobs(
         total, children = len(found), found[start * limit : (start + 1) * limit]
     else:
         total = jobs.count(status)
-        items = jobs.list(limit=limit, offset=start * limit, status=status)
+        items = jobs.list(limit=limit, offset=wire.row_offset(start * limit), status=status)
         children = [job(j, caller) for j in items]
     links = {}
     if (start + 1) * limit < total:
