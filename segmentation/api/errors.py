@@ -132,7 +132,7 @@ def _describe_validation(errors: list[Any]) -> str:
     """pydantic's errors as one line naming each bad place, e.g. ``body.name: Field required``."""
     parts = []
     for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
+        where = _path(error.get("loc", ()))
         message = error.get("msg", "invalid")
         if error.get("type") == "json_invalid":  # its loc is ("body", <character>), no path
             ctx = error.get("ctx") or {}
@@ -144,6 +144,16 @@ def _describe_validation(errors: list[Any]) -> str:
         parts.append(f"{where}: {message}" if where else message)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "Invalid request: " + "; ".join(parts) + more
+
+
+def _path(loc: Any) -> str:
+    """pydantic's ``("body", "ids", 0, "id")`` as JSON's ``body.ids[0].id``."""
+    where = ""
+    for part in loc:
+        if part == "__root__":
+            continue
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    return where
 
 
 def install(app: FastAPI) -> None:

@@ -127,8 +127,14 @@ def _segments(body: Any) -> list[str] | str:
     ids = []
     for i, item in enumerate(items):
         value = item.get("segmentId") if isinstance(item, dict) else None
-        if not isinstance(value, str) or not value:
+        if value is None:
             raise ApiError(400, BAD_REQUEST, f'segments[{i}] has no "segmentId".')
+        if not isinstance(value, str) or not value:
+            raise ApiError(
+                400,
+                BAD_REQUEST,
+                f'segments[{i}].segmentId must be a string: a definition\'s id or name, or "*".',
+            )
         ids.append(value)
     return "*" if "*" in ids else ids
 

@@ -106,9 +106,10 @@ def _changes(ops: Any) -> dict[str, Any]:
         if not isinstance(op, dict) or op.get("op") != "add":
             raise ApiError(400, BAD_REQUEST, f'ops[{i}]: the only operation is "add".')
         path = op.get("path")
-        if path not in PATCHABLE:
+        if not isinstance(path, str) or path not in PATCHABLE:  # a list is not hashable
+            shown = f"path {path!r}" if isinstance(path, str) else "path must be a string"
             raise ApiError(
-                400, BAD_REQUEST, f"ops[{i}]: path {path!r}; use one of {', '.join(PATCHABLE)}."
+                400, BAD_REQUEST, f"ops[{i}]: {shown}; use one of {', '.join(PATCHABLE)}."
             )
         if "value" not in op:
             raise ApiError(400, BAD_REQUEST, f"ops[{i}] has no value.")
