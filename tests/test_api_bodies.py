@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from segmentation.api import body, errors
+from segmentation.api import body, errors, wire
 from segmentation.api.app import RequestIds
 from tests.api_support import assert_error, definition_body
 
@@ -192,3 +192,24 @@ def test_a_500_is_answered_and_logged_once_with_its_request_id(caplog):
     assert_error(response, 500, "rid-1")
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(logged) == 1 and "rid-1" in logged[0].getMessage()
+
+
+BULK = ["/segment/definitions/bulk-get", "/audiences/bulk-get", "/segment/jobs/bulk-get"]
+
+
+@pytest.mark.parametrize("path", BULK)
+def test_a_bulk_get_takes_at_most_1000_ids(api, path):
+    too_many = {"ids": [{"id": f"x{i}"} for i in range(wire.MAX_BULK + 1)]}
+    assert_error(api.post(path, too_many), 400, f"at most {wire.MAX_BULK}", "1001")
+    full = api.post(path, [f"x{i}" for i in range(wire.MAX_BULK)])
+    assert full.status_code == 207, full.text
+    assert (len(full.json()["results"]), len(full.json()["errors"])) == (0, wire.MAX_BULK)
+
+
+@pytest.mark.parametrize("path", BULK[:2])
+def test_bulk_get_of_definitions_finds_by_id_and_by_name_as_get_does(api, path):
+    a = api.svc.definitions.create(name="Alpha", pql=PQL)
+    body = api.post(path, [a.id, "ALPHA", "nope", a.id.upper()]).json()
+    assert sorted(body["results"]) == sorted([a.id, "ALPHA"])
+    assert {r["id"] for r in body["results"].values()} == {a.id}
+    assert sorted(body["errors"]) == sorted(["nope", a.id.upper()])

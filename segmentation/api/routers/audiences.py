@@ -145,9 +145,8 @@ def get_audience(caller: Reader, audience_id: str) -> dict[str, Any]:
 
 @router.post("/audiences/bulk-get", status_code=207)
 def bulk_get_audiences(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
-    def fetch(audience_id: str) -> dict[str, Any] | None:
-        found = caller.service.definitions.find(audience_id)
-        return None if found is None else audience(found, caller)
+    def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: audience(d, caller) for i, d in wire.find_definitions(caller, ids).items()}
 
     return wire.bulk_get(body, fetch, "audience")
 

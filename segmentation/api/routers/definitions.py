@@ -162,9 +162,9 @@ def delete_definition(caller: Writer, definition_id: str) -> dict[str, Any]:
 
 @router.post("/segment/definitions/bulk-get", status_code=207)
 def bulk_get_definitions(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
-    def fetch(definition_id: str) -> dict[str, Any] | None:
-        found = caller.service.definitions.find(definition_id)
-        return None if found is None else wire.definition(found, caller)
+    def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = wire.find_definitions(caller, ids)
+        return {i: wire.definition(d, caller) for i, d in found.items()}
 
     return wire.bulk_get(body, fetch, "segment definition")
 
