@@ -138,6 +138,21 @@ class SchemaIn(Lenient):
     name: str
 
 
+def utc_naive(value: dt.datetime | None, where: str) -> dt.datetime | None:
+    """Naive UTC, as the workspace keeps times; a 400 where that is past year 9999 or
+    before year 1 (``9999-12-31T23:59:59-01:00``), which Python cannot hold."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            f"{where} is outside years 1 to 9999 once in UTC: give a later or earlier time.",
+        ) from None
+
+
 def ms(value: dt.datetime | None) -> int | None:
     """Milliseconds since the epoch of a naive UTC time."""
     return None if value is None else int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)

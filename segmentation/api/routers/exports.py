@@ -149,8 +149,8 @@ def _request(body: ExportIn) -> ExportRequest:
             400, BAD_REQUEST, "filter.segments: give every segment the same status list."
         )
     when = body.filter.segmentQualificationTime or QualificationTimeIn()
-    after = _utc(when.startTime, f"{WHEN}.startTime")
-    before = _utc(when.endTime, f"{WHEN}.endTime")
+    after = wire.utc_naive(when.startTime, f"{WHEN}.startTime")
+    before = wire.utc_naive(when.endTime, f"{WHEN}.endTime")
     if after is not None and before is not None and after >= before:
         raise ApiError(
             400,
@@ -171,20 +171,6 @@ def _request(body: ExportIn) -> ExportRequest:
         return ExportRequest.model_validate(fields)
     except pydantic.ValidationError as e:  # named as the body names them, not as we do
         raise ApiError(400, BAD_REQUEST, _in_body_terms(e)) from None
-
-
-def _utc(value: dt.datetime | None, where: str) -> dt.datetime | None:
-    """Naive UTC, as memberships are stored; a 400 past year 9999 or before year 1."""
-    if value is None or value.tzinfo is None:
-        return value
-    try:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    except OverflowError:
-        raise ApiError(
-            400,
-            BAD_REQUEST,
-            f"{where} is outside years 1 to 9999 once in UTC: give a later or earlier time.",
-        ) from None
 
 
 def _in_body_terms(error: pydantic.ValidationError) -> str:

@@ -58,7 +58,8 @@ def create_preview(caller: Reader, body: PreviewIn, response: Response) -> dict[
         raise ApiError(
             400, BAD_REQUEST, f"predicateModel {body.predicateModel!r}: use {wire.PROFILE!r}."
         )
-    task = caller.service.previews.start(body.predicateExpression, as_of=body.asOf)
+    as_of = wire.utc_naive(body.asOf, "body.asOf")
+    task = caller.service.previews.start(body.predicateExpression, as_of=as_of)
     response.headers.update(wire.location(f"/preview/{task.id}"))
     return {
         "state": STATES[task.status],
