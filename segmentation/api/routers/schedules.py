@@ -114,6 +114,9 @@ def _changes(ops: Any) -> dict[str, Any]:
         if "value" not in op:
             raise ApiError(400, BAD_REQUEST, f"ops[{i}] has no value.")
         value = op["value"]
+        if not isinstance(value, str):  # each patchable field is text: a number or null
+            # reached the cron parser and the timezone lookup as its repr
+            raise ApiError(400, BAD_REQUEST, f"ops[{i}].value must be a string for {path}.")
         changes[PATCHABLE[path]] = _state(value) if path == "/state" else value
     return changes
 
