@@ -209,7 +209,11 @@ def test_a_bulk_get_takes_at_most_1000_ids(api, path):
 @pytest.mark.parametrize("path", BULK[:2])
 def test_bulk_get_of_definitions_finds_by_id_and_by_name_as_get_does(api, path):
     a = api.svc.definitions.create(name="Alpha", pql=PQL)
-    body = api.post(path, [a.id, "ALPHA", "nope", a.id.upper()]).json()
-    assert sorted(body["results"]) == sorted([a.id, "ALPHA"])
+    asked = [a.id, "ALPHA", "nope", a.id.upper()]
+    body = api.post(path, asked).json()
+    assert sorted(body["results"]) == sorted([a.id, "ALPHA", a.id.upper()])  # ids in any case
     assert {r["id"] for r in body["results"].values()} == {a.id}
-    assert sorted(body["errors"]) == sorted(["nope", a.id.upper()])
+    assert list(body["errors"]) == ["nope"]
+    for item_id in asked[:3]:  # as a GET finds them
+        found = api.get(f"/segment/definitions/{item_id}").status_code == 200
+        assert found == (item_id in body["results"])

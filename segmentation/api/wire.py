@@ -306,15 +306,15 @@ def bulk_get(body: Any, fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
 
 
 def find_definitions(caller: Caller, ids: list[str]) -> dict[str, Definition]:
-    """Each id's definition, by id, else by name in any case (as ``definitions.get``), from
-    one read of them all (kept in memory until the workspace changes): each unknown id
-    cost ``get`` two queries."""
+    """Each id's definition, by id, else by name, both in any case (as ``definitions.get``
+    reads them), from one read of them all (kept in memory until the workspace changes):
+    each unknown id cost ``get`` two queries."""
     every = caller.service.definitions.all()
-    by_id = {d.id: d for d in every}
+    by_id = {d.id.lower(): d for d in every}
     by_name: dict[str, Definition] = {}
     for d in every:
         by_name.setdefault(d.name.lower(), d)
-    found = {i: by_id.get(i) or by_name.get(i.lower()) for i in ids}
+    found = {i: by_id.get(i.lower()) or by_name.get(i.lower()) for i in ids}
     return {i: d for i, d in found.items() if d is not None}
 
 
