@@ -9,6 +9,10 @@ from tests.api_support import assert_error
 EXPRESSION = {"type": "PQL", "format": "pql/text", "value": 'country = "DE"'}
 
 
+def _add(path: str, value) -> dict:
+    return {"op": "add", "path": path, "value": value}
+
+
 def _names(api) -> list[str]:
     return sorted(d.name for d in api.svc.definitions.all())
 
@@ -113,15 +117,32 @@ def test_bulk_get(api):
                 {"op": "add", "path": "/name", "value": "Renamed"},
                 {"op": "add", "path": "/expression", "value": "age"},
             ],
-            "Invalid request",
+            "ops[1].value must be an expression object",
         ),
+        ([_add("/description", {"a": [1]})], "ops[0].value must be a string"),
+        ([_add("/description", 42)], "ops[0].value must be a string"),
+        ([_add("/name", 5)], "ops[0].value must be a string for /name"),
+        ([_add("/name", None)], "ops[0].value must be a string for /name"),
+        ([_add("/name", "Renamed"), _add("/labels", "abc")], "ops[1].value must be a list of"),
+        ([_add("/labels", [1, {"x": 2}])], "ops[0].value must be a list of strings"),
+        ([_add("/labels", None)], "ops[0].value must be a list of strings"),
+        ([_add("/expression", {"type": "PQL"})], "ops[0].value: value: Field required"),
     ],
 )
 def test_bad_patches_change_nothing(api, ops, fragment):
-    seg = api.svc.definitions.create(name="Keep", pql="age > 1")
-    assert_error(api.patch(f"/audiences/{seg.id}", ops), 400, fragment)
-    stored = api.svc.definitions.get(seg.id)
-    assert (stored.name, stored.pql, stored.version) == ("Keep", "age > 1", 1)
+    seg = api.svc.definitions.create(name="Keep", pql="age > 1", description="d", tags=["t"])
+    body = assert_error(api.patch(f"/audiences/{seg.id}", ops), 400, fragment)
+    assert "None" not in body["title"]
+    stored = api.get(f"/audiences/{seg.id}").json()
+    assert (stored["name"], stored["description"], stored["labels"]) == ("Keep", "d", ["t"])
+    assert (stored["expression"]["value"], stored["version"]) == ("age > 1", 1)
+
+
+def test_a_null_description_patch_empties_it_as_a_null_in_a_body_does(api):
+    seg = api.svc.definitions.create(name="Keep", pql="age > 1", description="d")
+    patched = api.patch(f"/audiences/{seg.id}", [_add("/description", None)])
+    assert patched.status_code == 201, patched.text
+    assert api.get(f"/audiences/{seg.id}").json()["description"] == ""
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,14 @@ def _body(segment_id: str, **extra) -> dict:
     }
 
 
+def _filter(when=None, **segment) -> dict:
+    """A ``filter`` change: the segment (``<segment>`` is the fixture's) and times."""
+    changed = {"filter": {"segments": [{"segmentId": "<segment>", **segment}]}}
+    if when is not None:
+        changed["filter"]["segmentQualificationTime"] = when
+    return changed
+
+
 def _run(api, body) -> dict:
     created = api.post("/export/jobs", body)
     assert created.status_code == 200, created.text
@@ -74,9 +82,11 @@ def test_list_pages_with_offset_tokens_to_the_end(api, segment):
     assert api.get("/export/jobs", params={"status": "FAILED"}).json()["records"] == []
 
 
-def test_cancelling_a_finished_export_is_409(api, segment):
+def test_cancelling_a_finished_export_is_409_naming_its_wire_number(api, segment):
     job = _run(api, _body(segment.id))
-    assert_error(api.delete(f"/export/jobs/{job['id']}"), 409, "SUCCEEDED")
+    response = assert_error(api.delete(f"/export/jobs/{job['id']}"), 409, "SUCCEEDED")
+    assert str(job["id"]) in response["title"] and "exp-" not in response["title"]
+    assert api.get(f"/export/jobs/{job['id']}").json()["status"] == "SUCCEEDED"
 
 
 @pytest.mark.parametrize(
@@ -88,11 +98,37 @@ def test_cancelling_a_finished_export_is_409(api, segment):
         ({"filter": {}}, 400, "filter.segments"),
         ({"format": "xlsx"}, 400, "format"),
         ({"schema": {"name": "other"}}, 400, "schema"),
+        (_filter(status=["bogus"]), 400, "body.filter.segments[0].status[0]"),
+        (_filter(status=[]), 400, "body.filter.segments[0].status"),
+        (_filter(segmentId=5), 400, "body.filter.segments[0].segmentId"),
+        (
+            _filter(when={"startTime": "2024-02-01T00:00:00Z", "endTime": "2024-01-01T00:00:00Z"}),
+            400,
+            "filter.segmentQualificationTime.startTime (2024-02-01T00:00:00Z) must be before "
+            "filter.segmentQualificationTime.endTime (2024-01-01T00:00:00Z)",
+        ),
+        (
+            _filter(when={"startTime": "0001-01-01T00:00:00+01:00"}),
+            400,
+            "filter.segmentQualificationTime.startTime is outside years 1 to 9999",
+        ),
+        (
+            _filter(when={"endTime": "9999-12-31T23:59:59-01:00"}),
+            400,
+            "filter.segmentQualificationTime.endTime is outside years 1 to 9999",
+        ),
     ],
 )
 def test_bad_exports_record_nothing(api, segment, change, status, fragment):
-    assert_error(api.post("/export/jobs", {**_body(segment.id), **change}), status, fragment)
+    body = {**_body(segment.id), **change}
+    for item in body["filter"].get("segments", []):
+        if item.get("segmentId") == "<segment>":
+            item["segmentId"] = segment.id
+    response = assert_error(api.post("/export/jobs", body), status, fragment)
+    for internal in ("statuses", "qualified_", "None"):
+        assert internal not in response["title"]
     assert api.svc.exports.list() == []
+    assert api.get("/export/jobs").json()["records"] == []
 
 
 def test_different_status_lists_per_segment_are_refused(api, segment):
@@ -103,9 +139,18 @@ def test_different_status_lists_per_segment_are_refused(api, segment):
     assert api.svc.exports.list() == []
 
 
-@pytest.mark.parametrize("export_id", ["123", "nope", "99999999999999999999"])
-def test_unknown_export_ids_are_404(api, export_id):
+@pytest.mark.parametrize(
+    "export_id", ["123", "nope", "99999999999999999999", "\u00b2", "\u2460", "\u0663"]
+)
+def test_unknown_export_ids_are_404(api, segment, export_id):
+    """Unicode digits too: "²" was a 500, and "٣" was read as export 3."""
+    _run(api, _body(segment.id))
     assert_error(api.get(f"/export/jobs/{export_id}"), 404, export_id)
+    assert_error(api.delete(f"/export/jobs/{export_id}"), 404, export_id)
+    waited = api.client.get(
+        f"/export/jobs/{export_id}", headers={**api.headers(), "Prefer": "wait=1"}
+    )
+    assert_error(waited, 404, export_id)
 
 
 @pytest.mark.parametrize(

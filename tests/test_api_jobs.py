@@ -181,6 +181,8 @@ def test_cancelling_a_running_job_answers_204_and_it_ends_cancelled_or_done(api)
         ([{"segmentId": "no-such-segment"}], 404, "no-such-segment"),
         ([{"segmentId": "x"}] * 1501, 400, "1500"),
         ("*", 400, "segmentId"),
+        ([{"segmentId": 5}], 400, "segments[0].segmentId must be a string"),
+        ([{"segmentId": ["x"]}], 400, "segments[0].segmentId must be a string"),
     ],
 )
 def test_bad_job_requests_start_nothing(api, body, status, fragment):

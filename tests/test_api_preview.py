@@ -196,3 +196,10 @@ def test_a_full_preview_runner_answers_429_with_retry_after(api):
         api, "preview", lambda: api.post("/preview", {"predicateExpression": PQL})
     )
     assert api.post("/preview", {"predicateExpression": PQL}).status_code == 201
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_an_as_of_outside_years_1_to_9999_in_utc_is_400_and_starts_nothing(api, as_of):
+    response = api.post("/preview", {"predicateExpression": PQL, "asOf": as_of})
+    assert_error(response, 400, "body.asOf", "years 1 to 9999")
+    assert api.svc.tasks.list("preview") == []

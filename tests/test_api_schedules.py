@@ -77,6 +77,13 @@ def test_patch_adds_state_and_schedule_and_answers_204(api):
         ),
         ([], "JSON-Patch"),
         ({"state": "active"}, "JSON-Patch"),
+        ([{"op": "add", "path": ["/state"], "value": "active"}], "path must be a string"),
+        ([{"op": "add", "path": {"a": 1}, "value": "active"}], "path must be a string"),
+        ([{"op": "add", "path": None, "value": "active"}], "path must be a string"),
+        ([{"op": "add", "path": "/timezone", "value": None}], "ops[0].value must be a string"),
+        ([{"op": "add", "path": "/schedule", "value": 5}], "ops[0].value must be a string"),
+        ([{"op": "add", "path": "/state", "value": {}}], "ops[0].value must be a string"),
+        ([{"op": "add", "path": "/name", "value": ["x"]}], "ops[0].value must be a string"),
     ],
 )
 def test_a_bad_patch_changes_nothing(api, ops, fragment):

@@ -22,7 +22,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from segmentation.api import errors
+from segmentation.api import body, errors
 from segmentation.api.routers import (
     audiences,
     definitions,
@@ -52,6 +52,9 @@ def create_app(sandboxes: Sandboxes) -> FastAPI:
     app.state.sandboxes = sandboxes
     errors.install(app)
 
+    # inside RequestIds: they answer or log with the request id
+    app.add_middleware(errors.InternalErrors)
+    app.add_middleware(body.BodyLimit)
     app.add_middleware(RequestIds)
     # outermost, so that Server-Timing is the API's own time, as it was behind the
     # dashboard's gzip (level 9 from 500 bytes): an answer within one packet (a definition)

@@ -20,6 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentation.errors import (
     ConflictError,
@@ -130,14 +132,28 @@ def _describe_validation(errors: list[Any]) -> str:
     """pydantic's errors as one line naming each bad place, e.g. ``body.name: Field required``."""
     parts = []
     for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
+        where = _path(error.get("loc", ()))
         message = error.get("msg", "invalid")
-        if error.get("type") == "json_invalid":
+        if error.get("type") == "json_invalid":  # its loc is ("body", <character>), no path
             ctx = error.get("ctx") or {}
+            at = error.get("loc", ())[-1:]
+            where = ""
             message = f"the body is not valid JSON ({ctx.get('error', 'parse error')})"
+            if at and isinstance(at[0], int):
+                message += f" at character {at[0]}"
         parts.append(f"{where}: {message}" if where else message)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "Invalid request: " + "; ".join(parts) + more
+
+
+def _path(loc: Any) -> str:
+    """pydantic's ``("body", "ids", 0, "id")`` as JSON's ``body.ids[0].id``."""
+    where = ""
+    for part in loc:
+        if part == "__root__":
+            continue
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    return where
 
 
 def install(app: FastAPI) -> None:
@@ -170,23 +186,63 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             message = f"No such endpoint: {request.method} {request.url.path}."
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}."
+            allowed = _allowed(request)
+            headers = {**headers, "Allow": allowed}
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
         else:
             message = str(exc.detail)
-        return envelope(request, exc.status_code, f"UPAPI-113434-{exc.status_code}", message)
+        response = envelope(request, exc.status_code, f"UPAPI-113434-{exc.status_code}", message)
+        response.headers.update(headers)
+        return response
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        rid = request_id(request)
-        log.exception(
-            "unexpected error in %s %s (request %s)", request.method, request.url.path, rid
-        )
-        return envelope(
-            request,
-            500,
-            INTERNAL_CODE,
-            f"Internal error; it was logged with request id {rid}.",
-        )
+
+def _allowed(request: Request) -> str:
+    """Every method of the path, where FastAPI's 405 names only the first route's."""
+    methods: set[str] = set()
+    routes = list(request.app.router.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # an include_router's routes
+        if included is not None:
+            routes.extend(included.routes)
+        elif route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+class InternalErrors:
+    """Innermost middleware: a bug is logged once, with its request id, and answered as a
+    500 with no trace. Starlette's own handler of ``Exception`` (ServerErrorMiddleware)
+    raises the error again after answering, and the server then logged it a second time,
+    without the request id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            request = Request(scope)
+            rid = request_id(request)
+            log.exception(
+                "unexpected error in %s %s (request %s)", request.method, request.url.path, rid
+            )
+            if started:  # too late for an answer of our own: the client sees it cut
+                return
+            message = f"Internal error; it was logged with request id {rid}."
+            await envelope(request, 500, INTERNAL_CODE, message)(scope, receive, send)

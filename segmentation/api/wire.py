@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from segmentation.aep_json import PROFILE_SCHEMA, definition_to_aep
 from segmentation.api.auth import Caller
+from segmentation.api.body import JsonRoute
 from segmentation.api.errors import ApiError
 from segmentation.api.waiting import Pending
 from segmentation.definitions import Definition
@@ -41,7 +42,11 @@ class Router(APIRouter):
     answers are plain JSON already, and validating them again would cost every
     request of a sync endpoint one more trip to the thread pool), whose answers are
     rendered by :func:`rendered`, and whose sync GETs answer from memory first
-    (:func:`memory_first`)."""
+    (:func:`memory_first`), and whose bodies are read as strict JSON
+    (:class:`body.JsonRoute`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(route_class=JsonRoute, **kwargs)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if isinstance(kwargs.get("response_model"), DefaultPlaceholder):
@@ -131,6 +136,21 @@ class ExpressionIn(Lenient):
 
 class SchemaIn(Lenient):
     name: str
+
+
+def utc_naive(value: dt.datetime | None, where: str) -> dt.datetime | None:
+    """Naive UTC, as the workspace keeps times; a 400 where that is past year 9999 or
+    before year 1 (``9999-12-31T23:59:59-01:00``), which Python cannot hold."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            f"{where} is outside years 1 to 9999 once in UTC: give a later or earlier time.",
+        ) from None
 
 
 def ms(value: dt.datetime | None) -> int | None:
@@ -229,10 +249,23 @@ def query_string(params: dict[str, Any]) -> str:
     return urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
 
 
+# Past any list's end, and within SQL's 64-bit OFFSET (a page number times the limit
+# overflowed it: a 500). One rule for every list: a page past the end is empty.
+LAST_OFFSET = 2**53
+
+
+def row_offset(offset: int) -> int:
+    """The rows to skip, no more than :data:`LAST_OFFSET`: still an empty page."""
+    return min(offset, LAST_OFFSET)
+
+
 def page_window(limit: int, maximum: int = 1000) -> int:
     if limit < 1 or limit > maximum:
         raise ApiError(400, BAD_REQUEST, f"limit must be between 1 and {maximum}; got {limit}.")
     return limit
+
+
+MAX_BULK = 1000  # ids of one bulk-get: 100,000 unknown ones held a worker for 6 minutes
 
 
 def bulk_ids(body: Any) -> list[str]:
@@ -241,6 +274,12 @@ def bulk_ids(body: Any) -> list[str]:
     if not isinstance(items, list) or not items:
         raise ApiError(
             400, BAD_REQUEST, 'Send {"ids": [{"id": "<id>"}, ...]} with at least one id.'
+        )
+    if len(items) > MAX_BULK:
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            f"ids: at most {MAX_BULK} in one bulk-get; got {len(items)}. Send them in parts.",
         )
     ids = []
     for i, item in enumerate(items):
@@ -251,17 +290,32 @@ def bulk_ids(body: Any) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def bulk_get(body: Any, fetch: Callable[[str], dict[str, Any] | None], what: str):
-    """AEP's 207 answer: what was found under ``results``, the ids not found under ``errors``."""
+def bulk_get(body: Any, fetch: Callable[[list[str]], dict[str, dict[str, Any]]], what: str):
+    """AEP's 207 answer: what was found under ``results``, the ids not found under ``errors``.
+    ``fetch`` reads all the ids at once: the answer body of each one found."""
+    ids = bulk_ids(body)
+    found = fetch(ids)
     results, errors = {}, {}
-    for item_id in bulk_ids(body):
-        found = fetch(item_id)
-        if found is None:
+    for item_id in ids:
+        if item_id in found:
+            results[item_id] = found[item_id]
+        else:
             message = f"No {what} with id {item_id!r}."
             errors[item_id] = {"status": 404, "code": "UPAPI-113430-404", "message": message}
-        else:
-            results[item_id] = found
     return {"results": results, "errors": errors}
+
+
+def find_definitions(caller: Caller, ids: list[str]) -> dict[str, Definition]:
+    """Each id's definition, by id, else by name, both in any case (as ``definitions.get``
+    reads them), from one read of them all (kept in memory until the workspace changes):
+    each unknown id cost ``get`` two queries."""
+    every = caller.service.definitions.all()
+    by_id = {d.id.lower(): d for d in every}
+    by_name: dict[str, Definition] = {}
+    for d in every:
+        by_name.setdefault(d.name.lower(), d)
+    found = {i: by_id.get(i.lower()) or by_name.get(i.lower()) for i in ids}
+    return {i: d for i, d in found.items() if d is not None}
 
 
 def property_filter(values: list[str] | None) -> Callable[[dict[str, Any]], bool]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pydantic
 from fastapi import Body, Query, Response
 from pydantic import Field, StrictInt
 
@@ -122,7 +123,17 @@ def list_audiences(
     links = {}
     if start + limit < len(bodies):
         page["next"] = start + limit
-        query = wire.query_string({"start": start + limit, "limit": limit, "property": properties})
+        query = wire.query_string(
+            {
+                "start": start + limit,
+                "limit": limit,
+                "name": name,
+                "description": description,
+                "sort": sort,
+                "entityType": entityType,
+                "property": properties,
+            }
+        )
         links["next"] = {"href": f"{wire.BASE}/audiences?{query}"}
     return {"children": items, "_page": page, "_links": links}
 
@@ -134,9 +145,8 @@ def get_audience(caller: Reader, audience_id: str) -> dict[str, Any]:
 
 @router.post("/audiences/bulk-get", status_code=207)
 def bulk_get_audiences(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
-    def fetch(audience_id: str) -> dict[str, Any] | None:
-        found = caller.service.definitions.find(audience_id)
-        return None if found is None else audience(found, caller)
+    def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: audience(d, caller) for i, d in wire.find_definitions(caller, ids).items()}
 
     return wire.bulk_get(body, fetch, "audience")
 
@@ -183,11 +193,43 @@ def _patch(ops: Any) -> dict[str, Any]:
             raise ApiError(
                 400, BAD_REQUEST, f"ops[{i}]: path {op.get('path')!r}; use {', '.join(PATCHABLE)}."
             )
-        field, value = op["path"].lstrip("/"), op["value"]
-        if field == "expression":
-            value = wire.read_expression(ExpressionIn.model_validate(value))
-        changes["tags" if field == "labels" else field] = value
+        field = op["path"].lstrip("/")
+        changes["tags" if field == "labels" else field] = _value(field, op["value"], i)
     return changes
+
+
+def _value(field: str, value: Any, i: int) -> Any:
+    """An op's value checked for its path: it reached the store as it came (a number's
+    repr as a description, a string's characters as labels)."""
+    where = f"ops[{i}].value"
+    if field == "description" and value is None:  # as in a body: AEP's clients send null
+        return ""
+    if field in ("name", "description"):
+        if not isinstance(value, str):
+            raise ApiError(400, BAD_REQUEST, f"{where} must be a string for /{field}.")
+        return value
+    if field == "labels":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ApiError(400, BAD_REQUEST, f"{where} must be a list of strings for /labels.")
+        return value
+    if not isinstance(value, dict):
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            f'{where} must be an expression object for /expression: {{"type": "PQL", '
+            '"format": "pql/text", "value": "<PQL>"}.',
+        )
+    try:
+        expression = ExpressionIn.model_validate(value)
+    except pydantic.ValidationError as e:
+        raise ApiError(400, BAD_REQUEST, f"{where}: {_first_problem(e)}") from None
+    return wire.read_expression(expression)
+
+
+def _first_problem(error: pydantic.ValidationError) -> str:
+    first = error.errors()[0]
+    place = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{place}: {first.get('msg', 'invalid')}" if place else first.get("msg", "invalid")
 
 
 @router.patch("/audiences/{audience_id}", status_code=201)

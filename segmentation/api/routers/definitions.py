@@ -59,6 +59,10 @@ def _sort(sort: str | None) -> tuple[str, str, str]:
     return (key if direction == "asc" else f"-{key}"), field, direction
 
 
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else str(value).lower()
+
+
 @router.get("/segment/definitions")
 def list_definitions(
     caller: Reader,
@@ -75,14 +79,22 @@ def list_definitions(
         raise ApiError(400, BAD_REQUEST, "page and start must be 0 or more.")
     key, field, direction = _sort(sort)
     offset = start + page * limit
-    result = caller.service.definitions.list(limit=limit, offset=offset, sort=key)
+    result = caller.service.definitions.list(limit=limit, offset=wire.row_offset(offset), sort=key)
     items, total = result.items, result.total
     if continuous or synchronous:  # every definition here is evaluated in batch
         items, total = [], 0
     pages = math.ceil(total / limit)
     link = {}
-    if offset + len(items) < total:
-        link["next"] = f"{wire.BASE}/segment/definitions?page={page + 1}&limit={limit}"
+    if offset + len(items) < total:  # the same list's next page: its own sort and filters
+        query = {
+            "page": page + 1,
+            "limit": limit,
+            "start": start or None,
+            "sort": sort,
+            "evaluationInfo.continuous.enabled": _flag(continuous),
+            "evaluationInfo.synchronous.enabled": _flag(synchronous),
+        }
+        link["next"] = f"{wire.BASE}/segment/definitions?{wire.query_string(query)}"
     return {
         "segments": [wire.definition(d, caller) for d in items],
         "page": {
@@ -150,9 +162,9 @@ def delete_definition(caller: Writer, definition_id: str) -> dict[str, Any]:
 
 @router.post("/segment/definitions/bulk-get", status_code=207)
 def bulk_get_definitions(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
-    def fetch(definition_id: str) -> dict[str, Any] | None:
-        found = caller.service.definitions.find(definition_id)
-        return None if found is None else wire.definition(found, caller)
+    def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = wire.find_definitions(caller, ids)
+        return {i: wire.definition(d, caller) for i, d in found.items()}
 
     return wire.bulk_get(body, fetch, "segment definition")
 

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from typing import Any
 
+import pydantic
 from pydantic import Field
 
 from segmentation.api import wire
@@ -19,19 +20,22 @@ from segmentation.api.auth import Caller, Reader, Writer
 from segmentation.api.errors import ApiError
 from segmentation.api.waiting import Pending, until_finished
 from segmentation.api.wire import BAD_REQUEST, Lenient, SchemaIn
-from segmentation.errors import NotFoundError
+from segmentation.errors import ConflictError, NotFoundError
 from segmentation.exports import KIND as EXPORT_KIND
-from segmentation.exports import ExportJob, ExportRequest
+from segmentation.exports import ExportJob, ExportRequest, MembershipStatus
 
 router = wire.Router(tags=["export jobs"])
 STATUSES = ("NEW", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLED")
 _OFFSET = re.compile(r"^(\d+)_(\d+)$")
+WHEN = "filter.segmentQualificationTime"
 
 
 class SegmentFilterIn(Lenient):
     segmentId: str
     segmentNs: str = "ups"
-    status: list[str] = Field(default_factory=lambda: ["realized", "existing"])
+    status: list[MembershipStatus] = Field(
+        default_factory=lambda: ["realized", "existing"], min_length=1
+    )
 
 
 class QualificationTimeIn(Lenient):
@@ -62,7 +66,8 @@ def wire_id(export_id: str) -> int:
 
 
 def store_id(number: str) -> str:
-    if not number.isdigit() or int(number) >= 16**12:
+    # ASCII only: isdigit() is true of "²" (int() refuses it: a 500) and "٣" (read as 3)
+    if not (number.isascii() and number.isdigit()) or int(number) >= 16**12:
         return f"exp-{number}"  # no such job: get() says so
     return f"exp-{int(number):012x}"
 
@@ -126,6 +131,16 @@ def export(job: ExportJob, caller: Caller) -> dict[str, Any]:
     }
 
 
+# the export request's fields -> where the body has them, for its messages
+BODY_PATHS = {
+    "segments": "filter.segments",
+    "statuses": "filter.segments[0].status",
+    "qualified_after": f"{WHEN}.startTime",
+    "qualified_before": f"{WHEN}.endTime",
+    "combined": "destination.segmentPerBatch",
+}
+
+
 def _request(body: ExportIn) -> ExportRequest:
     wire.check_schema(body.schema_, required=False)
     statuses = {tuple(s.status) for s in body.filter.segments}
@@ -134,17 +149,39 @@ def _request(body: ExportIn) -> ExportRequest:
             400, BAD_REQUEST, "filter.segments: give every segment the same status list."
         )
     when = body.filter.segmentQualificationTime or QualificationTimeIn()
-    return ExportRequest.model_validate(
-        {
-            "segments": [s.segmentId for s in body.filter.segments],
-            "fields": _fields(body.fields),
-            "format": body.format,
-            "statuses": list(statuses.pop()),
-            "qualified_after": when.startTime,
-            "qualified_before": when.endTime,
-            "combined": not body.destination.segmentPerBatch,
-        }
-    )
+    after = wire.utc_naive(when.startTime, f"{WHEN}.startTime")
+    before = wire.utc_naive(when.endTime, f"{WHEN}.endTime")
+    if after is not None and before is not None and after >= before:
+        raise ApiError(
+            400,
+            BAD_REQUEST,
+            f"{WHEN}.startTime ({after.isoformat()}Z) must be before "
+            f"{WHEN}.endTime ({before.isoformat()}Z).",
+        )
+    fields = {
+        "segments": [s.segmentId for s in body.filter.segments],
+        "fields": _fields(body.fields),
+        "format": body.format,
+        "statuses": list(statuses.pop()),
+        "qualified_after": after,
+        "qualified_before": before,
+        "combined": not body.destination.segmentPerBatch,
+    }
+    try:
+        return ExportRequest.model_validate(fields)
+    except pydantic.ValidationError as e:  # named as the body names them, not as we do
+        raise ApiError(400, BAD_REQUEST, _in_body_terms(e)) from None
+
+
+def _in_body_terms(error: pydantic.ValidationError) -> str:
+    parts = []
+    for problem in error.errors()[:5]:
+        loc = list(problem.get("loc", ()))
+        head = BODY_PATHS.get(str(loc[0]), str(loc[0])) if loc else ""
+        where = head + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+        message = problem.get("msg", "invalid")
+        parts.append(f"{where}: {message}" if where else message)
+    return "Invalid export: " + "; ".join(parts)
 
 
 @router.post("/export/jobs")
@@ -212,5 +249,12 @@ def get_export(
 @router.delete("/export/jobs/{export_id}")
 def cancel_export(caller: Writer, export_id: str) -> dict[str, Any]:
     """Cancels a queued or running export (no files are left); 409 once finished."""
-    caller.service.exports.cancel(_get(caller, export_id).id)
+    job = _get(caller, export_id)
+    try:
+        caller.service.exports.cancel(job.id)
+    except ConflictError:  # its message names our id, not the number the client knows
+        status = _get(caller, export_id).status
+        raise ConflictError(
+            f"Export job {export_id} is already {status}: there is nothing to cancel."
+        ) from None
     return {"status": True, "message": "Export job has been marked for cancelling"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import Body, Query, Response
@@ -127,8 +128,14 @@ def _segments(body: Any) -> list[str] | str:
     ids = []
     for i, item in enumerate(items):
         value = item.get("segmentId") if isinstance(item, dict) else None
-        if not isinstance(value, str) or not value:
+        if value is None:
             raise ApiError(400, BAD_REQUEST, f'segments[{i}] has no "segmentId".')
+        if not isinstance(value, str) or not value:
+            raise ApiError(
+                400,
+                BAD_REQUEST,
+                f'segments[{i}].segmentId must be a string: a definition\'s id or name, or "*".',
+            )
         ids.append(value)
     return "*" if "*" in ids else ids
 
@@ -156,7 +163,7 @@ def list_jobs(
         total, children = len(found), found[start * limit : (start + 1) * limit]
     else:
         total = jobs.count(status)
-        items = jobs.list(limit=limit, offset=start * limit, status=status)
+        items = jobs.list(limit=limit, offset=wire.row_offset(start * limit), status=status)
         children = [job(j, caller) for j in items]
     links = {}
     if (start + 1) * limit < total:
@@ -194,10 +201,11 @@ def cancel_job(caller: Writer, job_id: str) -> Response:
 
 @router.post("/segment/jobs/bulk-get", status_code=207)
 def bulk_get_jobs(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
-    def fetch(job_id: str) -> dict[str, Any] | None:
-        try:
-            return job(caller.service.jobs.get(job_id), caller)
-        except NotFoundError:
-            return None
+    def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = {}
+        for job_id in ids:  # one read each: there is no bulk read of tasks (at most MAX_BULK)
+            with contextlib.suppress(NotFoundError):
+                found[job_id] = job(caller.service.jobs.get(job_id), caller)
+        return found
 
     return wire.bulk_get(body, fetch, "segment job")

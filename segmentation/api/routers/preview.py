@@ -58,7 +58,8 @@ def create_preview(caller: Reader, body: PreviewIn, response: Response) -> dict[
         raise ApiError(
             400, BAD_REQUEST, f"predicateModel {body.predicateModel!r}: use {wire.PROFILE!r}."
         )
-    task = caller.service.previews.start(body.predicateExpression, as_of=body.asOf)
+    as_of = wire.utc_naive(body.asOf, "body.asOf")
+    task = caller.service.previews.start(body.predicateExpression, as_of=as_of)
     response.headers.update(wire.location(f"/preview/{task.id}"))
     return {
         "state": STATES[task.status],
@@ -70,10 +71,10 @@ def create_preview(caller: Reader, body: PreviewIn, response: Response) -> dict[
 
 
 def _offset(offset: str) -> int:
-    try:
-        value = int(offset)
-    except ValueError:
-        raise ApiError(400, BAD_REQUEST, f"offset={offset!r} is not a number.") from None
+    if not (offset.isascii() and offset.isdigit()):  # int() also reads "٣" and " 3"
+        message = f"offset={offset!r} is not a number: give 0 or more, in ASCII digits."
+        raise ApiError(400, BAD_REQUEST, message)
+    value = int(offset)
     if value < 0:
         raise ApiError(400, BAD_REQUEST, "offset must be 0 or more.")
     return value
@@ -102,7 +103,7 @@ def get_preview(
     links = {"_self": _href(preview_id, start, limit), "next": "", "prev": ""}
     items: list[str] = []
     if task.status == "SUCCEEDED":
-        page = caller.service.previews.page(task, limit=limit, offset=start)
+        page = caller.service.previews.page(task, limit=limit, offset=wire.row_offset(start))
         items = page.rendered(_results)
         body["totalRows"] = page.total
         if page.next_offset is not None:

@@ -106,13 +106,17 @@ def _changes(ops: Any) -> dict[str, Any]:
         if not isinstance(op, dict) or op.get("op") != "add":
             raise ApiError(400, BAD_REQUEST, f'ops[{i}]: the only operation is "add".')
         path = op.get("path")
-        if path not in PATCHABLE:
+        if not isinstance(path, str) or path not in PATCHABLE:  # a list is not hashable
+            shown = f"path {path!r}" if isinstance(path, str) else "path must be a string"
             raise ApiError(
-                400, BAD_REQUEST, f"ops[{i}]: path {path!r}; use one of {', '.join(PATCHABLE)}."
+                400, BAD_REQUEST, f"ops[{i}]: {shown}; use one of {', '.join(PATCHABLE)}."
             )
         if "value" not in op:
             raise ApiError(400, BAD_REQUEST, f"ops[{i}] has no value.")
         value = op["value"]
+        if not isinstance(value, str):  # each patchable field is text: a number or null
+            # reached the cron parser and the timezone lookup as its repr
+            raise ApiError(400, BAD_REQUEST, f"ops[{i}].value must be a string for {path}.")
         changes[PATCHABLE[path]] = _state(value) if path == "/state" else value
     return changes
 

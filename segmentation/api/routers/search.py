@@ -30,9 +30,8 @@ ALL = 100_000  # more definitions than a workspace holds: search returns them al
 
 def _check_schema(schema: str | None) -> None:
     if schema != SCHEMA:
-        raise ApiError(
-            400, BAD_REQUEST, f"schema.name (or schemaClass) must be {SCHEMA!r}; got {schema!r}."
-        )
+        got = "it is missing" if schema is None else f"got {schema!r}"
+        raise ApiError(400, BAD_REQUEST, f"schema.name (or schemaClass) must be {SCHEMA!r}; {got}.")
 
 
 def _b64(text: str) -> str:
