@@ -123,10 +123,12 @@ def test_sandboxes_keep_their_own_definitions(api):
     assert created.json()["sandbox"]["sandboxName"] == "dev"
 
 
-def test_an_unknown_sandbox_is_403_naming_it(api):
-    response = api.get("/segment/definitions", sandbox="staging")
+@pytest.mark.parametrize("name", ["staging", "ünï"])
+def test_an_unknown_sandbox_is_403_naming_it(api, name):
+    headers = {**api.headers(None, None), "x-sandbox-name": name.encode("utf-8")}
+    response = api.client.get("/segment/definitions", headers=headers)
     assert response.status_code == 403
-    assert "staging" in response.json()["message"]
+    assert repr(name) in response.json()["message"]  # as sent, in UTF-8
 
 
 def test_an_unknown_sandbox_with_a_bad_token_is_401(api):

@@ -53,7 +53,7 @@ async def _authenticate(request: Request) -> Caller:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise invalid_token()
-    sandbox = (request.headers.get("x-sandbox-name") or PROD).strip().lower()
+    sandbox = _utf8(request.headers.get("x-sandbox-name") or PROD).strip().lower()
     token = None
     if sandboxes.exists(sandbox):
         token = sandboxes.service(sandbox).tokens.verify(secret)
@@ -75,6 +75,12 @@ async def _authenticate(request: Request) -> Caller:
         org_id=request.headers.get("x-gw-ims-org-id") or DEFAULT_ORG,
         request_id=request_id(request),
     )
+
+
+def _utf8(header: str) -> str:
+    """A header as its client wrote it: HTTP hands over bytes, which Starlette reads as
+    latin-1 (a sandbox named 'ünï' was echoed back as 'Ã¼nÃ¯')."""
+    return header.encode("latin-1").decode("utf-8", errors="replace")
 
 
 async def _writer(caller: Annotated[Caller, Depends(_authenticate)]) -> Caller:
