@@ -27,6 +27,8 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel
 
+from segmentation.bins import Bins, bins
+from segmentation.catalog import kind_of
 from segmentation.compiler.sqlparts import bucket_sql
 from segmentation.errors import InvalidInputError
 from segmentation.store import Database, quote_ident
@@ -219,22 +221,28 @@ def estimate(engine: Engine, compile_fn: CompileFn, key: str) -> Estimate:
 def breakdown(
     engine: Engine, compile_fn: CompileFn, key: str, column: str, top: int = 15
 ) -> pd.DataFrame:
-    """Estimated size of the segment per value of a profile attribute."""
-    if column not in (engine.schema().profile_columns or {}):
+    """Estimated size of the segment per value of a profile attribute; a number or a
+    date with more than ``top`` values, per range of them, in order (``position``)."""
+    types = engine.schema().profile_columns or {}
+    if column not in types:
         raise InvalidInputError(f"Unknown profile column {column!r} for a breakdown.")
     info = engine.sample_info()
     updates = engine.slice_options(pick_slice(key, info), info) if info.sampled else {}
     sql, params = compile_fn(updates)
-    source = quote_ident(updates.get("tables", ("profiles",))[0])
+    source = quote_ident(updates.get("tables", engine.tables)[0])
+    col = f"p.{quote_ident(column)}"
+    members = f"FROM ({sql}) q JOIN {source} p ON p.profile_id = q.profile_id"
+    ranges = _ranges(engine, members, params, col, kind_of(types[column]), top)
+    value = ranges.sql if ranges else f"CAST({col} AS VARCHAR)"
     rows = engine.rows(
-        f"SELECT CAST(p.{quote_ident(column)} AS VARCHAR) AS value, count(*) AS matched "
-        f"FROM ({sql}) q JOIN {source} p ON p.profile_id = q.profile_id "
-        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        f"SELECT {value} AS value, count(*) AS matched {members} GROUP BY 1 ORDER BY 2 DESC, 1",
         params,
     )
     counts = pd.DataFrame(rows, columns=["value", "matched"]).astype({"matched": "int64"})
+    if ranges:
+        counts = _in_order(counts, ranges)
     counts["value"] = counts["value"].fillna("(missing)")
-    if len(counts) > top:
+    if len(counts) > top and not ranges:
         rest = counts.iloc[top:]["matched"].sum()
         other = pd.DataFrame({"value": ["(other)"], "matched": [rest]})
         counts = pd.concat([counts.iloc[:top], other], ignore_index=True)
@@ -245,6 +253,25 @@ def breakdown(
     counts["estimated_size"] = (counts["matched"] * scale).round().astype("int64")
     counts["low"] = [int(b[1]) for b in bounds]
     counts["high"] = [int(b[2]) for b in bounds]
+    return counts
+
+
+def _ranges(
+    engine: Engine, members: str, params: list[Any], col: str, kind: str, top: int
+) -> Bins | None:
+    if kind not in ("number", "date", "timestamp"):
+        return None
+    [(distinct, lo, hi)] = engine.rows(
+        f"SELECT count(DISTINCT {col}), min({col}), max({col}) {members}", params
+    )
+    return bins(col, kind, lo, hi) if distinct > top else None
+
+
+def _in_order(counts: pd.DataFrame, ranges: Bins) -> pd.DataFrame:
+    """Ranges from the lowest, missing values last; ``position`` keeps that order."""
+    counts = counts.sort_values("value", na_position="last", ignore_index=True)
+    counts["value"] = [None if pd.isna(k) else ranges.label(int(k)) for k in counts["value"]]
+    counts["position"] = range(len(counts))
     return counts
 
 

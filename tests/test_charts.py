@@ -52,6 +52,20 @@ def test_breakdown_chart_sorts_bars_by_size_and_adds_rules() -> None:
     assert y["title"] == "country"
 
 
+def test_breakdown_chart_keeps_ranges_in_their_order() -> None:
+    frame = pd.DataFrame(
+        {
+            "value": ["0 to 10", "10 to 20", "20 to 30"],
+            "position": [0, 1, 2],
+            "estimated_size": [5, 90, 10],
+            "low": [4, 80, 5],
+            "high": [6, 100, 15],
+        }
+    )
+    y = charts.breakdown_chart(frame, "age").to_dict()["layer"][0]["encoding"]["y"]
+    assert y["sort"] == ["0 to 10", "10 to 20", "20 to 30"]
+
+
 def test_overlap_heatmap_colours_the_share_of_a_also_in_b() -> None:
     frame = pd.DataFrame(
         [

@@ -99,6 +99,11 @@ def test_spark_workspace_gives_duckdbs_answers(tmp_path, frames, spark_session):
         est_b = spark.estimate(SEGMENTS["Carts, no recent buy"], as_of=AS_OF)
         assert est_b.engine == "spark"
         assert est_a.model_dump(exclude={"engine"}) == est_b.model_dump(exclude={"engine"})
+        for column in ("country", "age", "birthDate"):  # values, number and date ranges
+            pd.testing.assert_frame_equal(
+                duck.breakdown(SEGMENTS["US"], column, as_of=AS_OF),
+                spark.breakdown(SEGMENTS["US"], column, as_of=AS_OF),
+            )
 
         exports = []
         for key, svc in (("duck", duck), ("spark", spark)):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
 
 from segmentation import SegmentationService
 from segmentation import estimate as estimates
+from segmentation.bins import bins
 from segmentation.errors import InvalidInputError
 from segmentation.pql import parse, to_pql
 from tests.conftest import AS_OF, EVENT_TYPES, make_frames
@@ -84,6 +86,46 @@ def test_breakdown_sums_to_the_estimate(big: SegmentationService):
     assert table["matched"].sum() == big.estimate(pql, as_of=AS_OF).profiles_matched
     assert (table["low"] <= table["estimated_size"]).all()
     assert (table["estimated_size"] <= table["high"]).all()
+
+
+def test_a_breakdown_by_a_number_or_a_date_is_in_ranges_in_order(tmp_path):
+    rows = ["profile_id,age,joined"] + [
+        f"p{i},{'' if i % 10 == 0 else 18 + i % 62},{dt.date(2023, 1, 1) + dt.timedelta(days=i)}"
+        for i in range(900)
+    ]
+    (tmp_path / "p.csv").write_text("\n".join(rows))
+    svc = SegmentationService.open(":memory:", exports_dir=tmp_path / "exports")
+    svc.ingest("profiles", tmp_path / "p.csv")
+    pql = "profile_id.isNotNull()"
+    ages = svc.breakdown(pql, "age")
+    assert list(ages["value"]) == [f"{k} to {k + 10}" for k in range(10, 80, 10)] + ["(missing)"]
+    assert list(ages["position"]) == list(range(len(ages)))
+    assert ages["matched"].sum() == 900
+    joined = svc.breakdown(pql, "joined")  # 2023-01-01 to 2025-06-18: quarters
+    assert joined["value"].iloc[0] == "Q1 2023" and joined["value"].iloc[-1] == "Q2 2025"
+    assert len(joined) == 10 and joined["matched"].sum() == 900
+    svc.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "lo", "hi", "labels"),
+    [
+        ("number", 0.5, 7.5, {0: "0 to 1", 7: "7 to 8"}),
+        ("number", 0, 250_000, {0: "0 to 50,000", 5: "250,000 to 300,000"}),
+        ("number", 0.01, 0.09, {1: "0.01 to 0.02"}),
+        ("date", dt.date(2026, 1, 5), dt.date(2026, 11, 2), {202601: "Jan 2026"}),
+        ("date", dt.date(2024, 1, 5), dt.date(2026, 11, 2), {20241: "Q1 2024"}),
+        ("timestamp", dt.datetime(1990, 1, 1), dt.datetime(2026, 1, 1), {398: "1990 to 1994"}),
+        ("number", 3, 3, None),  # one value: nothing to split
+        ("text", "a", "z", None),
+    ],
+)
+def test_range_labels(kind, lo, hi, labels):
+    found = bins("x", kind, lo, hi)
+    if labels is None:
+        assert found is None
+    else:
+        assert {k: found.label(k) for k in labels} == labels
 
 
 def test_breakdown_of_unknown_column(svc: SegmentationService):

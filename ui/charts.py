@@ -57,11 +57,15 @@ def breakdown_chart(frame: pd.DataFrame, column: str) -> alt.LayerChart:
     """Bars of the estimated size per value of ``column``, with interval rules.
 
     ``frame`` has value, estimated_size, low, high (as ``svc.breakdown`` returns).
-    Bars are horizontal and sorted by size, so long category names stay readable.
+    Bars are horizontal, so long category names stay readable, and sorted by size;
+    ranges of a number or a date (a ``position`` column) stay in their order.
     """
     data = frame[["value", "estimated_size", "low", "high"]].copy()
     data["value"] = data["value"].astype(str)
-    order = data.sort_values("estimated_size", ascending=False)["value"].tolist()
+    if "position" in frame:
+        order = data["value"].tolist()
+    else:
+        order = data.sort_values("estimated_size", ascending=False)["value"].tolist()
     y = alt.Y("value:N", title=column, sort=order)
     base = alt.Chart(data).encode(y=y)
     bars = base.mark_bar(color=BAR_COLOR).encode(
