@@ -327,3 +327,49 @@ def test_a_link_whose_rows_do_not_fit_shows_its_rule(app: AppTest, builder: dict
     assert not app.exception
     assert any("unfinished conditions could not be read" in w.value for w in app.warning)
     assert _pql(app) == 'country = "DE"'
+
+
+def test_delete_of_a_segment_in_use_says_what_uses_it_before_asking(app: AppTest) -> None:
+    app.run()
+    svc = _svc(app)
+    base = svc.definitions.create(name="Base (in use)", pql='country = "FR"')
+    user = svc.definitions.create(name="Uses base", pql='inSegment("Base (in use)")')
+    sched = svc.schedules.create(name="Nightly base", cron="0 0 2 * * ?", segments=[base.id])
+    try:
+        app.query_params["segment"] = base.id
+        app.run()
+        _by_key(app.button, "builder_del").click()
+        app.run()
+        assert not app.exception
+        said = " ".join(w.value for w in app.warning)
+        assert "“Base (in use)” cannot be deleted" in said
+        assert "the segment “Uses base” and the schedule “Nightly base” use it" in said
+        assert not [b for b in app.button if b.key == "builder_del_yes"]  # nothing to confirm
+        _by_key(app.button, "builder_del_no").click()
+        app.run()
+        assert not any("cannot be deleted" in w.value for w in app.warning)
+        assert svc.definitions.find(base.id) is not None
+    finally:
+        svc.schedules.delete(sched.id)
+        svc.definitions.delete(user.id)
+        svc.definitions.delete(base.id)
+
+
+def test_a_delete_refused_meanwhile_says_why_once(app: AppTest) -> None:
+    app.run()
+    svc = _svc(app)
+    base = svc.definitions.create(name="Base (raced)", pql='country = "FR"')
+    app.query_params["segment"] = base.id
+    app.run()
+    _by_key(app.button, "builder_del").click()
+    app.run()
+    sched = svc.schedules.create(name="Made meanwhile", cron="0 0 2 * * ?", segments=[base.id])
+    try:
+        _by_key(app.button, "builder_del_yes").click()
+        app.run()
+        messages = [e.value for e in app.error]
+        assert len(messages) == 1 and "Made meanwhile" in messages[0], messages
+        assert messages[0].count("Cannot delete") == 1
+    finally:
+        svc.schedules.delete(sched.id)
+        svc.definitions.delete(base.id)

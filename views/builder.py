@@ -13,14 +13,14 @@ import streamlit as st
 
 from segmentation import SegmentationError
 from segmentation.errors import PQLSyntaxError
-from segmentation.model import And, Or
+from segmentation.model import And, Or, segment_refs
 from segmentation.pql import parse, to_pql
 from ui import builder_state as bs
 from ui.builder_widgets import Context, render_group
 from ui.charts import count_axis
 from ui.state import as_of, current_segment, service, set_current_segment
 from ui.widgets import attempt
-from ui.words import engine_word
+from ui.words import engine_word, listed
 
 NEW = "__new__"
 K_ROOT = "builder_root"  # GroupState: the rule being edited
@@ -456,14 +456,32 @@ def _duplicate() -> None:
     _flash(f"Duplicated as “{copy.name}”.")
 
 
+def used_by(definition: Any, definitions: dict[str, Any]) -> list[str]:
+    """The segments and schedules that use ``definition``, in the user's words.
+
+    The delete refuses while any does; asking first lets the page say so before it
+    asks "delete?". (The same check as the core's delete: a rule naming this segment
+    by id or name, a schedule listing it. The delete checks again under its lock.)
+    """
+    mine = {definition.id.lower(), definition.name.lower()}
+    users = [
+        f"the segment “{other.name}”"
+        for other in sorted(definitions.values(), key=lambda d: d.name.lower())
+        if other.id != definition.id
+        and mine & {ref.lower() for ref in segment_refs(other.expression)}
+    ]
+    schedules = attempt(svc.schedules.uses_segment, definition.id) or []
+    return users + [f"the schedule “{s.name}”" for s in schedules]
+
+
 def _delete() -> None:
     def_id = _loaded_id()
     try:
         name = svc.definitions.get(def_id).name
         svc.definitions.delete(def_id)
-    except SegmentationError as exc:
+    except SegmentationError as exc:  # e.g. a schedule made meanwhile: its message names it
         st.session_state[K_CONFIRM] = False
-        _flash("error:Cannot delete: " + exc.message)
+        _flash("error:" + exc.message)
         return
     _load_definition(None)
     st.session_state[K_PICK] = NEW
@@ -546,15 +564,32 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
             ):
                 st.session_state[K_CONFIRM] = True
             if st.session_state.get(K_CONFIRM):
-                st.warning(f"Delete “{current.name}” and its history?")
-                yes, no = st.columns(2)
-                yes.button("Yes, delete", type="primary", key="builder_del_yes", on_click=_delete)
-                if no.button("Cancel", key="builder_del_no"):
-                    st.session_state[K_CONFIRM] = False
-                    st.rerun()
+                delete_prompt(current, definitions)
         _show_flash()
         if current is not None:
             quick_links(current)
+
+
+def delete_prompt(current: Any, definitions: dict[str, Any]) -> None:
+    """Ask before deleting; or, when something still uses it, say what instead of asking."""
+    users = used_by(current, definitions)
+    if users:
+        st.warning(
+            f"“{current.name}” cannot be deleted: {listed(users)} "
+            f"{'uses' if len(users) == 1 else 'use'} it. Take it out of "
+            f"{'that' if len(users) == 1 else 'those'} first.",
+            icon=":material/block:",
+        )
+        if st.button("OK", key="builder_del_no"):
+            st.session_state[K_CONFIRM] = False
+            st.rerun()
+        return
+    st.warning(f"Delete “{current.name}” and its history?")
+    yes, no = st.columns(2)
+    yes.button("Yes, delete", type="primary", key="builder_del_yes", on_click=_delete)
+    if no.button("Cancel", key="builder_del_no"):
+        st.session_state[K_CONFIRM] = False
+        st.rerun()
 
 
 QUICK_LINKS = {  # button -> the page it opens on this segment
