@@ -373,3 +373,28 @@ def test_a_delete_refused_meanwhile_says_why_once(app: AppTest) -> None:
     finally:
         svc.schedules.delete(sched.id)
         svc.definitions.delete(base.id)
+
+
+def test_a_whole_number_typed_in_reads_without_a_decimal_point(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-attribute").click()
+    app.run()
+    _key_ending(app.selectbox, ":field").select("age")
+    app.run()
+    _key_ending(app.selectbox, ":op").set_value(">")
+    app.run()
+    _key_ending(app.number_input, ":v->").set_value(1000.0)
+    app.run()
+    assert not app.exception
+    assert _pql(app) == "age > 1000"
+    who = next(m.value for m in app.markdown if m.value.startswith("**Who:**"))
+    assert "more than 1000." in who and "1000.0" not in who
+
+
+def test_the_words_of_a_saved_rule_with_a_float_say_it_whole(app: AppTest) -> None:
+    app.run()
+    _by_key(app.text_area, "builder_pql_text").input("age > 1000.0")
+    _by_key(app.button, "builder_pql_apply").click()
+    app.run()
+    who = next(m.value for m in app.markdown if m.value.startswith("**Who:**"))
+    assert "more than 1000." in who and "1000.0" not in who, who

@@ -350,3 +350,38 @@ def test_an_unexpected_error_is_one_short_message_logged_and_the_app_goes_on(
     at.switch_page("views/preview.py").run()
     assert not at.exception and not at.error
     assert at.title[0].value == "Preview"
+
+
+def test_data_problems_say_one_row_and_show_no_none(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("data")
+    at.radio(key="data_table").set_value("events").run()
+    at.radio(key="data_mode").set_value("append").run()
+    bad = (
+        "profile_id,eventType,timestamp\n"
+        f"{workspace.email_profile},page_view,2026-01-01 10:00:00\n"
+        ",page_view,2026-01-01 10:00:00\n"
+    ).encode()
+    at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    assert_clean(at)
+    problems = next(m.value for m in at.markdown if m.value.startswith("**Problems:**"))
+    assert problems == "**Problems:** missing id: 1 row"
+    table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert list(table["reason"]) == ["missing id"]
+    assert not table.isna().any().any() and "None" not in table.astype(str).values
+
+
+def test_search_profile_events_show_a_missing_value_as_blank(
+    ws_copy: Path, workspace: Workspace
+) -> None:
+    at = open_page("search")
+    at.text_input(key="search_q").input(workspace.email_profile).run()
+    assert_clean(at)
+    events = at.dataframe[-1].value
+    assert len(events) and not events.isna().any().any()
+
+
+def test_home_counts_its_segments_in_words(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("home")
+    n = len(workspace.segment_ids)
+    assert any(c.value.startswith(f"{n} segments. Select a row") for c in at.caption)
+    assert any(f"**{n}** segments" in m.value for m in at.sidebar.markdown)

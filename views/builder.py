@@ -20,7 +20,7 @@ from ui.builder_widgets import Context, render_group
 from ui.charts import count_axis
 from ui.state import as_of, current_segment, service, set_current_segment
 from ui.widgets import attempt
-from ui.words import engine_word, listed
+from ui.words import count, engine_word, listed, whole_numbers
 
 NEW = "__new__"
 K_ROOT = "builder_root"  # GroupState: the rule being edited
@@ -332,7 +332,9 @@ def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
     st.subheader("Audience size")
     if expr is None:
         st.metric(
-            "Estimated size", f"{info['profiles']:,} profiles", help="No conditions yet: everyone."
+            "Estimated size",
+            count(info["profiles"], "profile"),
+            help="No conditions yet: everyone.",
         )
         st.caption("Add a condition to narrow the audience.")
         return
@@ -346,10 +348,10 @@ def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
     total = max(est["total_profiles"], 1)
     share = est["estimated_size"] / total
     if est["exact"]:
-        value = f"{est['estimated_size']:,} profiles"
+        value = count(est["estimated_size"], "profile")
         detail = f"exact · {share:.1%} of {est['total_profiles']:,}"
     else:
-        value = f"≈ {est['estimated_size']:,} profiles"
+        value = "≈ " + count(est["estimated_size"], "profile")
         detail = (
             f"({est['low']:,}–{est['high']:,}) · {share:.1%} of {est['total_profiles']:,}"
             f" · 95% interval from a sample of {est['sample_size']:,}"
@@ -407,7 +409,7 @@ def staleness_note(editing: Any) -> None:
     else:
         st.caption(
             f"Members last recorded as of {last['as_of']:%Y-%m-%d %H:%M} UTC: "
-            f"{last['qualified']:,} profiles."
+            f"{count(last['qualified'], 'profile')}."
         )
 
 
@@ -631,7 +633,7 @@ def quick_links(current: Any) -> None:
             )
             qualified = counts.get(current.id)
             label = f"Job {job.status.lower()}" + (
-                f": {qualified:,} profiles qualified" if qualified is not None else ""
+                f": {count(qualified, 'profile')} qualified" if qualified is not None else ""
             )
             status.update(
                 label=label,
@@ -828,7 +830,8 @@ def main() -> None:
         with text:
             pql_tab(expr)
         with reads:  # drawn above the tabs, after the tabs updated the rule
-            words = attempt(svc.sentence, expr)
+            # whole numbers without ".0": the number box gives floats, the words print them
+            words = attempt(svc.sentence, whole_numbers(expr))
             if words:
                 st.markdown(
                     f"**Who:** {words}.", help="The rule in words; the tabs hold it exactly."

@@ -11,7 +11,7 @@ import streamlit as st
 from segmentation.exports import FINISHED, ExportJob
 from ui.state import current_segment, service
 from ui.widgets import attempt, header, require_data, require_segments, segment_options
-from ui.words import STATUS_HELP, STATUS_WORDS, status_word
+from ui.words import STATUS_HELP, STATUS_WORDS, count, status_word
 
 MIME = {
     ".csv": "text/csv",
@@ -133,7 +133,7 @@ def what_it_writes(request: dict, names: dict[str, str]) -> int | None:
             if run
             else "never run: run it on the Jobs page first"
         )
-        lines.append(f"- **{names.get(segment, segment)}**: {n:,} rows, {source}")
+        lines.append(f"- **{names.get(segment, segment)}**: {count(n, 'row')}, {source}")
     st.markdown("\n".join(lines), help="Exports write the members the last job recorded.")
     return sum(counts.values())
 

@@ -17,7 +17,7 @@ from ui.widgets import (
     require_segments,
     segments_multiselect,
 )
-from ui.words import STATUS_HELP
+from ui.words import STATUS_HELP, count
 
 JOB_KEY = "jobs_selected"
 
@@ -62,8 +62,9 @@ def run_now() -> None:
             total = sum(job.metrics.segmented_profile_counter.values())
             status.update(
                 label=("What-if job" if job.what_if else "Job")
-                + f" succeeded: {len(job.segments)} segment(s), {total:,} qualified "
-                f"memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}"
+                + f" succeeded: {count(len(job.segments), 'segment')}, "
+                f"{count(total, 'qualified membership')}, "
+                f"{fmt_ms(job.metrics.total_time.total_time_in_ms)}"
                 + (" (members unchanged)" if job.what_if else ""),
                 state="complete",
                 expanded=False,
