@@ -294,7 +294,7 @@ def test_schedules_edit_switch_off_and_delete(ws_copy: Path) -> None:
     at.button(key="sched_save").click().run()
     assert_clean(at)
     table = at.dataframe[0].value.set_index("name")
-    assert table.loc["Hourly", "next run"] == "off"
+    assert table.loc["Hourly", "next run (UTC)"] == "off"
     at.selectbox(key="sched_pick").select(made).run()
     at.button(key="sched_delete").click().run()
     assert_clean(at)
@@ -385,3 +385,19 @@ def test_home_counts_its_segments_in_words(ws_copy: Path, workspace: Workspace) 
     n = len(workspace.segment_ids)
     assert any(c.value.startswith(f"{n} segments. Select a row") for c in at.caption)
     assert any(f"**{n}** segments" in m.value for m in at.sidebar.markdown)
+
+
+def test_schedules_next_run_is_in_utc_and_the_name_box_looks_empty(ws_copy: Path) -> None:
+    at = open_page("schedules")
+    at.text_input(key="sched_name").input("Paris mornings").run()
+    at.radio(key="sched_when").set_value("daily").run()
+    at.time_input(key="sched_time").set_value(dt.time(9, 0)).run()
+    at.selectbox(key="sched_tz").select("Europe/Paris").run()
+    at.button(key="sched_create").click().run()
+    assert_clean(at)
+    table = at.dataframe[0].value.set_index("name")
+    # 09:00 in Paris is 08:00 UTC in winter, 07:00 in summer; the column says UTC
+    assert table.loc["Paris mornings", "next run (UTC)"][-5:] in ("08:00", "07:00")
+    assert not any(n in table.loc["Paris mornings", "next run (UTC)"] for n in ("CET", "CEST"))
+    placeholder = at.text_input(key="sched_name").placeholder
+    assert placeholder.startswith("e.g. ") and placeholder not in set(table.index)
