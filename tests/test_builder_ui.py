@@ -398,3 +398,40 @@ def test_the_words_of_a_saved_rule_with_a_float_say_it_whole(app: AppTest) -> No
     app.run()
     who = next(m.value for m in app.markdown if m.value.startswith("**Who:**"))
     assert "more than 1000." in who and "1000.0" not in who, who
+
+
+def _badge(at: AppTest) -> bool:
+    return any("Unsaved changes" in m.value for m in at.markdown)
+
+
+def test_a_save_with_the_blank_row_of_a_group_leaves_nothing_unsaved(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-attribute").click()
+    app.run()
+    _key_ending(app.selectbox, ":field").select("country")
+    app.run()
+    _key_ending(app.selectbox, ":v-eq").select("FR")
+    app.run()
+    _key_ending(app.button, ":add-group").click()  # a group starts with a blank row
+    app.run()
+    _by_key(app.text_input, "builder_name").input("French (group started)")
+    app.run()
+    _by_key(app.button, "builder_save").click()
+    app.run()
+    assert not app.exception
+    saved = _svc(app).definitions.find("French (group started)")
+    assert saved is not None and saved.pql == 'country = "FR"'
+    assert not _badge(app)
+    assert "draft" not in app.query_params
+    # nothing changed: saving again is not the main action, and saves nothing
+    save = _by_key(app.button, "builder_save")
+    assert save.proto.type == "secondary" and "Nothing changed since v1" in save.help
+    save.click()
+    app.run()
+    assert any("nothing was saved" in i.value for i in app.info)
+    assert _svc(app).definitions.get(saved.id).version == 1
+    # an edit makes it the main action again
+    _key_ending(app.selectbox, ":v-eq").select("DE")
+    app.run()
+    assert _badge(app) and _by_key(app.button, "builder_save").proto.type == "primary"
+    _svc(app).definitions.delete(saved.id)

@@ -134,9 +134,13 @@ def _apply_pql() -> None:
 
 
 def _unfinished_rows() -> Any:
-    """The builder, when it holds rows the PQL cannot (started, not filled in yet)."""
+    """The builder, when it holds rows the PQL cannot (started, not filled in yet).
+
+    A blank row (what "Group" starts with) is no edit: counted, it kept "Unsaved
+    changes" and the URL draft after a save.
+    """
     root = st.session_state.get(K_ROOT)
-    return root if root is not None and bs.unfinished(root) else None
+    return root if root is not None and bs.unfinished(root, count_blank=False) else None
 
 
 def _draft_fields() -> dict[str, Any]:
@@ -425,6 +429,9 @@ def _save(expr: Any) -> None:
     desc = st.session_state.get(K_DESC) or ""
     tags = list(st.session_state.get(K_TAGS) or [])
     def_id = _loaded_id()
+    if def_id is not None and not unsaved_changes(svc.definitions.find(def_id)):
+        _flash("info:Nothing changed since the saved version, so nothing was saved.")
+        return
     try:
         if def_id is None:
             saved = svc.definitions.create(name=name, expression=expr, description=desc, tags=tags)
@@ -496,12 +503,14 @@ def _show_flash() -> None:
         return
     if message.startswith("error:"):
         st.error(message.removeprefix("error:"), icon=":material/error:")
+    elif message.startswith("info:"):
+        st.info(message.removeprefix("info:"), icon=":material/info:")
     else:
         st.success(message, icon=":material/check_circle:")
         st.toast(message)
 
 
-def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
+def save_panel(expr: Any, definitions: dict[str, Any], changed: list[str]) -> None:
     def_id = _loaded_id()
     current = definitions.get(def_id) if def_id else None
     with st.container(border=True):
@@ -543,15 +552,18 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
                 help="Add at least one condition first." if disabled else None,
             )
         else:
+            # the main action only when there is something to save; it stays clickable
+            # (a name typed and Save clicked at once arrive in one run)
             st.button(
                 f"Save as new version (v{current.version + 1})",
-                type="primary",
+                type="primary" if changed else "secondary",
                 icon=":material/save:",
                 key="builder_save",
                 on_click=_save,
                 args=(expr,),
                 disabled=disabled,
                 width="stretch",
+                help=None if changed else f"Nothing changed since v{current.version}.",
             )
             cols = st.columns(2)
             cols[0].button(
@@ -836,11 +848,11 @@ def main() -> None:
                 st.markdown(
                     f"**Who:** {words}.", help="The rule in words; the tabs hold it exactly."
                 )
+    changed = unsaved_changes(editing)
     with right:
         estimate_panel(expr, info, _data_version(info, definitions))
-        save_panel(expr, definitions)
+        save_panel(expr, definitions, changed)
         history_and_transfer(editing)
-    changed = unsaved_changes(editing)
     if changed:
         with badge:
             st.badge(
