@@ -435,3 +435,62 @@ def test_a_save_with_the_blank_row_of_a_group_leaves_nothing_unsaved(app: AppTes
     app.run()
     assert _badge(app) and _by_key(app.button, "builder_save").proto.type == "primary"
     _svc(app).definitions.delete(saved.id)
+
+
+def _apply(at: AppTest, text: str) -> None:
+    _by_key(at.text_area, "builder_pql_text").input(text)
+    _by_key(at.button, "builder_pql_apply").click()
+    at.run()
+
+
+def test_preview_of_a_segment_with_unsaved_edits_says_it_shows_the_saved_one(
+    app: AppTest,
+) -> None:
+    germans = _svc(app).definitions.get("Germans")
+    app.query_params["segment"] = germans.id
+    app.run()
+    _apply(app, 'country = "FR"')
+    app.switch_page("views/preview.py").run()
+    assert not app.exception
+    notes = [i.value for i in app.info]
+    assert any(
+        "Showing the saved version of “Germans”; your unsaved changes in the Builder are not "
+        "included." in n
+        for n in notes
+    ), notes
+    saved = _svc(app).preview(germans.id).total
+    assert next(m for m in app.metric if m.label == "Qualified profiles").value == f"{saved:,}"
+    _by_key(app.button, "preview_use_draft").click()
+    app.run()
+    assert not app.exception
+    assert _by_key(app.text_area, "preview_pql").value == 'country = "FR"'
+    assert any("unsaved rule of “Germans”" in i.value for i in app.info)
+    draft = _svc(app).preview('country = "FR"').total
+    assert next(m for m in app.metric if m.label == "Qualified profiles").value == f"{draft:,}"
+
+
+def test_estimates_from_a_new_unsaved_segment_show_its_rule_not_another_segment(
+    app: AppTest,
+) -> None:
+    app.run()
+    _apply(app, 'country = "FR"')
+    app.switch_page("views/estimates.py").run()
+    assert not app.exception
+    assert _by_key(app.radio, "est_mode").value == "PQL text"
+    assert _by_key(app.text_area, "est_pql").value == 'country = "FR"'
+    assert any("unsaved rule of the new segment" in i.value for i in app.info)
+    expected = _svc(app).estimate('country = "FR"').estimated_size
+    assert next(m for m in app.metric if m.label == "Estimated size").value == f"{expected:,}"
+
+
+def test_no_note_once_the_edits_are_saved(app: AppTest) -> None:
+    svc = _svc(app)
+    d = svc.definitions.create(name="Saved then previewed", pql='country = "DE"')
+    app.query_params["segment"] = d.id
+    app.run()
+    _apply(app, 'country = "GB"')
+    _by_key(app.button, "builder_save").click()
+    app.run()
+    app.switch_page("views/preview.py").run()
+    assert not any("Showing the saved version" in i.value for i in app.info)
+    svc.definitions.delete(d.id)

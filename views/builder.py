@@ -18,7 +18,7 @@ from segmentation.pql import parse, to_pql
 from ui import builder_state as bs
 from ui.builder_widgets import Context, render_group
 from ui.charts import count_axis
-from ui.state import as_of, current_segment, service, set_current_segment
+from ui.state import as_of, current_segment, service, set_builder_draft, set_current_segment
 from ui.widgets import attempt
 from ui.words import count, engine_word, listed, whole_numbers
 
@@ -862,6 +862,8 @@ def main() -> None:
                 help="Changed: " + ", ".join(changed) + ". Save to keep them as a new version.",
             )
     remember_draft(changed, editing)
+    draft_pql = to_pql(expr) if expr is not None and "rule" in changed else None
+    set_builder_draft(loaded, st.session_state.get(K_NAME) or "", draft_pql)
 
 
 main()
