@@ -401,3 +401,34 @@ def test_schedules_next_run_is_in_utc_and_the_name_box_looks_empty(ws_copy: Path
     assert not any(n in table.loc["Paris mornings", "next run (UTC)"] for n in ("CET", "CEST"))
     placeholder = at.text_input(key="sched_name").placeholder
     assert placeholder.startswith("e.g. ") and placeholder not in set(table.index)
+
+
+def test_jobs_opened_for_a_segment_show_who_entered_and_left_it(
+    ws_copy: Path, workspace: Workspace
+) -> None:
+    from ui import state
+
+    job = state._open(str(ws_copy)).jobs.list(limit=1)[0]
+    wanted = job.segments[-1]  # not the job's first segment
+    assert wanted.segment_id != job.segments[0].segment_id
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["segment"] = wanted.segment_id
+    at.run()
+    at.switch_page("views/jobs.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="jobs_pick_segment").value == wanted.segment_id
+    labels = at.selectbox(key="jobs_pick").options  # as shown
+    assert "· Succeeded ·" in labels[0]
+    assert "SUCCEEDED" not in " ".join(labels)
+
+
+def test_jobs_picker_marks_a_what_if_run(ws_copy: Path) -> None:
+    from ui import state
+
+    svc = state._open(str(ws_copy))
+    first = svc.definitions.all()[0]
+    svc.jobs.run([first.id], as_of=dt.datetime(2020, 1, 1))  # before the last run: what-if
+    at = open_page("jobs")
+    labels = at.selectbox(key="jobs_pick").options  # as shown, newest first
+    assert "· Succeeded · what-if · 1 segment" in labels[0]
+    assert "what-if" not in labels[1]
