@@ -432,3 +432,25 @@ def test_jobs_picker_marks_a_what_if_run(ws_copy: Path) -> None:
     labels = at.selectbox(key="jobs_pick").options  # as shown, newest first
     assert "· Succeeded · what-if · 1 segment" in labels[0]
     assert "what-if" not in labels[1]
+
+
+def test_exports_of_a_segment_never_run_say_so_and_offer_run_now(ws_copy: Path) -> None:
+    from ui import state
+
+    svc = state._open(str(ws_copy))
+    fresh = svc.definitions.create(name="Never run yet", pql=svc.definitions.all()[0].pql)
+    at = open_page("exports")
+    at.multiselect(key="exp_segments").set_value([fresh.id]).run()
+    assert_clean(at)
+    assert any(
+        "“Never run yet” has not been run yet, so there is nothing to export" in i.value
+        for i in at.info
+    )
+    create = at.button(key="exp_create")
+    assert create.disabled and "0 rows" not in create.label
+    at.button(key="exp_run_now").click().run()
+    assert_clean(at)
+    expected = svc.last_evaluation(fresh.id)["qualified"]
+    create = at.button(key="exp_create")
+    assert not create.disabled and create.label == f"Export {expected:,} rows"
+    assert not any("not been run yet" in i.value for i in at.info)
