@@ -42,7 +42,7 @@ def sidebar() -> None:
         st.caption(f"Workspace `{Path(info['path']).name}`")
         st.markdown(
             f"**{info['profiles']:,}** profiles · **{info['events']:,}** events · "
-            f"**{info['definitions']}** segments"
+            f"**{info['definitions']:,}** {'segment' if info['definitions'] == 1 else 'segments'}"
         )
         if info["last_load"]:
             loaded = info["last_load"]["loaded_at"]

@@ -371,3 +371,12 @@ def test_builder_state_round_trips_through_json() -> None:
 def test_a_broken_builder_state_is_refused(data: object) -> None:
     with pytest.raises(ValueError):
         bs.state_from_json(data)
+
+
+def test_a_blank_row_is_no_edit_when_blanks_are_left_out() -> None:
+    blank_group = GroupState(items=[AttributeRow(field="country", op="eq", value="DE"),
+                                    GroupState(items=[AttributeRow()])])  # fmt: skip
+    assert bs.unfinished(blank_group) is True
+    assert bs.unfinished(blank_group, count_blank=False) is False
+    started = GroupState(items=[GroupState(items=[AttributeRow(field="age", op=">")])])
+    assert bs.unfinished(started, count_blank=False) is True

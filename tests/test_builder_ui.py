@@ -327,3 +327,170 @@ def test_a_link_whose_rows_do_not_fit_shows_its_rule(app: AppTest, builder: dict
     assert not app.exception
     assert any("unfinished conditions could not be read" in w.value for w in app.warning)
     assert _pql(app) == 'country = "DE"'
+
+
+def test_delete_of_a_segment_in_use_says_what_uses_it_before_asking(app: AppTest) -> None:
+    app.run()
+    svc = _svc(app)
+    base = svc.definitions.create(name="Base (in use)", pql='country = "FR"')
+    user = svc.definitions.create(name="Uses base", pql='inSegment("Base (in use)")')
+    sched = svc.schedules.create(name="Nightly base", cron="0 0 2 * * ?", segments=[base.id])
+    try:
+        app.query_params["segment"] = base.id
+        app.run()
+        _by_key(app.button, "builder_del").click()
+        app.run()
+        assert not app.exception
+        said = " ".join(w.value for w in app.warning)
+        assert "“Base (in use)” cannot be deleted" in said
+        assert "the segment “Uses base” and the schedule “Nightly base” use it" in said
+        assert not [b for b in app.button if b.key == "builder_del_yes"]  # nothing to confirm
+        _by_key(app.button, "builder_del_no").click()
+        app.run()
+        assert not any("cannot be deleted" in w.value for w in app.warning)
+        assert svc.definitions.find(base.id) is not None
+    finally:
+        svc.schedules.delete(sched.id)
+        svc.definitions.delete(user.id)
+        svc.definitions.delete(base.id)
+
+
+def test_a_delete_refused_meanwhile_says_why_once(app: AppTest) -> None:
+    app.run()
+    svc = _svc(app)
+    base = svc.definitions.create(name="Base (raced)", pql='country = "FR"')
+    app.query_params["segment"] = base.id
+    app.run()
+    _by_key(app.button, "builder_del").click()
+    app.run()
+    sched = svc.schedules.create(name="Made meanwhile", cron="0 0 2 * * ?", segments=[base.id])
+    try:
+        _by_key(app.button, "builder_del_yes").click()
+        app.run()
+        messages = [e.value for e in app.error]
+        assert len(messages) == 1 and "Made meanwhile" in messages[0], messages
+        assert messages[0].count("Cannot delete") == 1
+    finally:
+        svc.schedules.delete(sched.id)
+        svc.definitions.delete(base.id)
+
+
+def test_a_whole_number_typed_in_reads_without_a_decimal_point(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-attribute").click()
+    app.run()
+    _key_ending(app.selectbox, ":field").select("age")
+    app.run()
+    _key_ending(app.selectbox, ":op").set_value(">")
+    app.run()
+    _key_ending(app.number_input, ":v->").set_value(1000.0)
+    app.run()
+    assert not app.exception
+    assert _pql(app) == "age > 1000"
+    who = next(m.value for m in app.markdown if m.value.startswith("**Who:**"))
+    assert "more than 1000." in who and "1000.0" not in who
+
+
+def test_the_words_of_a_saved_rule_with_a_float_say_it_whole(app: AppTest) -> None:
+    app.run()
+    _by_key(app.text_area, "builder_pql_text").input("age > 1000.0")
+    _by_key(app.button, "builder_pql_apply").click()
+    app.run()
+    who = next(m.value for m in app.markdown if m.value.startswith("**Who:**"))
+    assert "more than 1000." in who and "1000.0" not in who, who
+
+
+def _badge(at: AppTest) -> bool:
+    return any("Unsaved changes" in m.value for m in at.markdown)
+
+
+def test_a_save_with_the_blank_row_of_a_group_leaves_nothing_unsaved(app: AppTest) -> None:
+    app.run()
+    _key_ending(app.button, ":add-attribute").click()
+    app.run()
+    _key_ending(app.selectbox, ":field").select("country")
+    app.run()
+    _key_ending(app.selectbox, ":v-eq").select("FR")
+    app.run()
+    _key_ending(app.button, ":add-group").click()  # a group starts with a blank row
+    app.run()
+    _by_key(app.text_input, "builder_name").input("French (group started)")
+    app.run()
+    _by_key(app.button, "builder_save").click()
+    app.run()
+    assert not app.exception
+    saved = _svc(app).definitions.find("French (group started)")
+    assert saved is not None and saved.pql == 'country = "FR"'
+    assert not _badge(app)
+    assert "draft" not in app.query_params
+    # nothing changed: saving again is not the main action, and saves nothing
+    save = _by_key(app.button, "builder_save")
+    assert save.proto.type == "secondary" and "Nothing changed since v1" in save.help
+    save.click()
+    app.run()
+    assert any("nothing was saved" in i.value for i in app.info)
+    assert _svc(app).definitions.get(saved.id).version == 1
+    # an edit makes it the main action again
+    _key_ending(app.selectbox, ":v-eq").select("DE")
+    app.run()
+    assert _badge(app) and _by_key(app.button, "builder_save").proto.type == "primary"
+    _svc(app).definitions.delete(saved.id)
+
+
+def _apply(at: AppTest, text: str) -> None:
+    _by_key(at.text_area, "builder_pql_text").input(text)
+    _by_key(at.button, "builder_pql_apply").click()
+    at.run()
+
+
+def test_preview_of_a_segment_with_unsaved_edits_says_it_shows_the_saved_one(
+    app: AppTest,
+) -> None:
+    germans = _svc(app).definitions.get("Germans")
+    app.query_params["segment"] = germans.id
+    app.run()
+    _apply(app, 'country = "FR"')
+    app.switch_page("views/preview.py").run()
+    assert not app.exception
+    notes = [i.value for i in app.info]
+    assert any(
+        "Showing the saved version of “Germans”; your unsaved changes in the Builder are not "
+        "included." in n
+        for n in notes
+    ), notes
+    saved = _svc(app).preview(germans.id).total
+    assert next(m for m in app.metric if m.label == "Qualified profiles").value == f"{saved:,}"
+    _by_key(app.button, "preview_use_draft").click()
+    app.run()
+    assert not app.exception
+    assert _by_key(app.text_area, "preview_pql").value == 'country = "FR"'
+    assert any("unsaved rule of “Germans”" in i.value for i in app.info)
+    draft = _svc(app).preview('country = "FR"').total
+    assert next(m for m in app.metric if m.label == "Qualified profiles").value == f"{draft:,}"
+
+
+def test_estimates_from_a_new_unsaved_segment_show_its_rule_not_another_segment(
+    app: AppTest,
+) -> None:
+    app.run()
+    _apply(app, 'country = "FR"')
+    app.switch_page("views/estimates.py").run()
+    assert not app.exception
+    assert _by_key(app.radio, "est_mode").value == "PQL text"
+    assert _by_key(app.text_area, "est_pql").value == 'country = "FR"'
+    assert any("unsaved rule of the new segment" in i.value for i in app.info)
+    expected = _svc(app).estimate('country = "FR"').estimated_size
+    assert next(m for m in app.metric if m.label == "Estimated size").value == f"{expected:,}"
+
+
+def test_no_note_once_the_edits_are_saved(app: AppTest) -> None:
+    svc = _svc(app)
+    d = svc.definitions.create(name="Saved then previewed", pql='country = "DE"')
+    app.query_params["segment"] = d.id
+    app.run()
+    _apply(app, 'country = "GB"')
+    _by_key(app.button, "builder_save").click()
+    app.run()
+    app.switch_page("views/preview.py").run()
+    assert not any("Showing the saved version" in i.value for i in app.info)
+    svc.definitions.delete(d.id)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ui.cells import cell_text, readable
+from ui.cells import blank_missing, cell_text, readable
 
 ORDERS = np.array(
     [{"price": Decimal("6.0"), "storeId": "s1"}, {"price": None, "storeId": "s2"}], dtype=object
@@ -41,3 +41,22 @@ def test_readable_leaves_the_frame_it_is_given_and_other_columns_alone() -> None
     shown = readable(frame)
     assert shown["age"].tolist() == [41]
     assert isinstance(frame["orders"][0], np.ndarray)  # the original is unchanged
+
+
+def test_a_missing_value_is_an_empty_cell_not_none() -> None:
+    frame = pd.DataFrame(
+        {
+            "value": [None, "1985-13-45"],
+            "revenue": [None, 1234.5],
+            "count": [1, 2],
+            "when": pd.to_datetime([None, "2026-01-02 10:00"]),
+            "tags": pd.Series([["a"], None], dtype=object),
+        }
+    )
+    shown = blank_missing(frame)
+    assert shown["value"].tolist() == ["", "1985-13-45"]
+    assert shown["revenue"].tolist() == ["", "1,234.5"]
+    assert shown["count"].tolist() == [1, 2]  # no gap: stays a number
+    assert shown["when"].tolist() == ["", "2026-01-02 10:00:00"]
+    assert shown["tags"].tolist() == [["a"], ""]
+    assert frame["value"].isna().tolist() == [True, False]  # the original is unchanged

@@ -97,6 +97,10 @@ def test_overlap_heatmap_colours_the_share_of_a_also_in_b() -> None:
     # dark cells get white text so the share stays readable
     color = spec["layer"][1]["encoding"]["color"]
     assert color["condition"]["value"] == "white" and color["value"] == "black"
+    # sized per cell, not as a whole: Streamlit fits a whole width around the axes and
+    # the legend, which left 40 px cells with "100%" cut to "00%"
+    assert spec["width"] == {"step": charts.CELL} and spec["height"] == {"step": charts.CELL}
+    assert charts.CELL >= 80
 
 
 def test_size_over_time_has_line_and_signed_change_bars() -> None:

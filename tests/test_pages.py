@@ -294,7 +294,7 @@ def test_schedules_edit_switch_off_and_delete(ws_copy: Path) -> None:
     at.button(key="sched_save").click().run()
     assert_clean(at)
     table = at.dataframe[0].value.set_index("name")
-    assert table.loc["Hourly", "next run"] == "off"
+    assert table.loc["Hourly", "next run (UTC)"] == "off"
     at.selectbox(key="sched_pick").select(made).run()
     at.button(key="sched_delete").click().run()
     assert_clean(at)
@@ -350,3 +350,107 @@ def test_an_unexpected_error_is_one_short_message_logged_and_the_app_goes_on(
     at.switch_page("views/preview.py").run()
     assert not at.exception and not at.error
     assert at.title[0].value == "Preview"
+
+
+def test_data_problems_say_one_row_and_show_no_none(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("data")
+    at.radio(key="data_table").set_value("events").run()
+    at.radio(key="data_mode").set_value("append").run()
+    bad = (
+        "profile_id,eventType,timestamp\n"
+        f"{workspace.email_profile},page_view,2026-01-01 10:00:00\n"
+        ",page_view,2026-01-01 10:00:00\n"
+    ).encode()
+    at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    assert_clean(at)
+    problems = next(m.value for m in at.markdown if m.value.startswith("**Problems:**"))
+    assert problems == "**Problems:** missing id: 1 row"
+    table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert list(table["reason"]) == ["missing id"]
+    assert not table.isna().any().any() and "None" not in table.astype(str).values
+
+
+def test_search_profile_events_show_a_missing_value_as_blank(
+    ws_copy: Path, workspace: Workspace
+) -> None:
+    at = open_page("search")
+    at.text_input(key="search_q").input(workspace.email_profile).run()
+    assert_clean(at)
+    events = at.dataframe[-1].value
+    assert len(events) and not events.isna().any().any()
+
+
+def test_home_counts_its_segments_in_words(ws_copy: Path, workspace: Workspace) -> None:
+    at = open_page("home")
+    n = len(workspace.segment_ids)
+    assert any(c.value.startswith(f"{n} segments. Select a row") for c in at.caption)
+    assert any(f"**{n}** segments" in m.value for m in at.sidebar.markdown)
+
+
+def test_schedules_next_run_is_in_utc_and_the_name_box_looks_empty(ws_copy: Path) -> None:
+    at = open_page("schedules")
+    at.text_input(key="sched_name").input("Paris mornings").run()
+    at.radio(key="sched_when").set_value("daily").run()
+    at.time_input(key="sched_time").set_value(dt.time(9, 0)).run()
+    at.selectbox(key="sched_tz").select("Europe/Paris").run()
+    at.button(key="sched_create").click().run()
+    assert_clean(at)
+    table = at.dataframe[0].value.set_index("name")
+    # 09:00 in Paris is 08:00 UTC in winter, 07:00 in summer; the column says UTC
+    assert table.loc["Paris mornings", "next run (UTC)"][-5:] in ("08:00", "07:00")
+    assert not any(n in table.loc["Paris mornings", "next run (UTC)"] for n in ("CET", "CEST"))
+    placeholder = at.text_input(key="sched_name").placeholder
+    assert placeholder.startswith("e.g. ") and placeholder not in set(table.index)
+
+
+def test_jobs_opened_for_a_segment_show_who_entered_and_left_it(
+    ws_copy: Path, workspace: Workspace
+) -> None:
+    from ui import state
+
+    job = state._open(str(ws_copy)).jobs.list(limit=1)[0]
+    wanted = job.segments[-1]  # not the job's first segment
+    assert wanted.segment_id != job.segments[0].segment_id
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["segment"] = wanted.segment_id
+    at.run()
+    at.switch_page("views/jobs.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="jobs_pick_segment").value == wanted.segment_id
+    labels = at.selectbox(key="jobs_pick").options  # as shown
+    assert "· Succeeded ·" in labels[0]
+    assert "SUCCEEDED" not in " ".join(labels)
+
+
+def test_jobs_picker_marks_a_what_if_run(ws_copy: Path) -> None:
+    from ui import state
+
+    svc = state._open(str(ws_copy))
+    first = svc.definitions.all()[0]
+    svc.jobs.run([first.id], as_of=dt.datetime(2020, 1, 1))  # before the last run: what-if
+    at = open_page("jobs")
+    labels = at.selectbox(key="jobs_pick").options  # as shown, newest first
+    assert "· Succeeded · what-if · 1 segment" in labels[0]
+    assert "what-if" not in labels[1]
+
+
+def test_exports_of_a_segment_never_run_say_so_and_offer_run_now(ws_copy: Path) -> None:
+    from ui import state
+
+    svc = state._open(str(ws_copy))
+    fresh = svc.definitions.create(name="Never run yet", pql=svc.definitions.all()[0].pql)
+    at = open_page("exports")
+    at.multiselect(key="exp_segments").set_value([fresh.id]).run()
+    assert_clean(at)
+    assert any(
+        "“Never run yet” has not been run yet, so there is nothing to export" in i.value
+        for i in at.info
+    )
+    create = at.button(key="exp_create")
+    assert create.disabled and "0 rows" not in create.label
+    at.button(key="exp_run_now").click().run()
+    assert_clean(at)
+    expected = svc.last_evaluation(fresh.id)["qualified"]
+    create = at.button(key="exp_create")
+    assert not create.disabled and create.label == f"Export {expected:,} rows"
+    assert not any("not been run yet" in i.value for i in at.info)

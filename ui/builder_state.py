@@ -791,14 +791,25 @@ def _unfinished_filters(rows: list[AttributeRow]) -> bool:
     return any(_attribute(row) is None for row in rows)
 
 
-def unfinished(node: Node) -> bool:
+def blank(node: Node) -> bool:
+    """A row nothing was picked in yet (what "Add condition" and "Group" start with),
+    or a group of only such rows."""
+    if isinstance(node, GroupState):
+        return all(blank(child) for child in node.items)
+    return isinstance(node, AttributeRow) and node.field is None and not node.compare_field
+
+
+def unfinished(node: Node, *, count_blank: bool = True) -> bool:
     """Whether some row under ``node`` is started but converts to nothing yet.
 
     The PQL cannot hold such a row (a field with no value yet), so whatever keeps
-    the draft (the URL) must keep the builder state as well.
+    the draft (the URL) must keep the builder state as well. ``count_blank=False``
+    leaves out rows nothing was picked in: no edit is lost with them.
     """
+    if not count_blank and blank(node):
+        return False
     if isinstance(node, GroupState):
-        return any(unfinished(child) for child in node.items)
+        return any(unfinished(child, count_blank=count_blank) for child in node.items)
     if isinstance(node, AttributeRow):
         return _attribute(node) is None
     if isinstance(node, EventRow):

@@ -169,7 +169,8 @@ def _number(label: str, key: str, value: Any, integer: bool = False, **kw: Any) 
     # Keep 65 as 65 (not 65.0) while it is unchanged, so PQL round-trips as written.
     if isinstance(original, (int, float)) and not isinstance(original, bool) and got == original:
         return original
-    if isinstance(got, float) and got.is_integer() and isinstance(original, int):
+    # A whole number typed in is one (1000, not 1000.0), in the PQL and the words.
+    if isinstance(got, float) and got.is_integer():
         return int(got)
     return got
 

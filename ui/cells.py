@@ -61,3 +61,37 @@ def cell_text(value: Any) -> str:
     if _nested(value):
         return json.dumps(value, ensure_ascii=False)
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _number_text(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value:,.12g}"
+
+
+def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` for a table on a page: a missing value is an empty cell.
+
+    The grid writes a missing value as "None"; a marketer reads that as a value. A
+    number column with gaps becomes text ("1,234.5"), as a grid cell cannot be both a
+    number and blank.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if not values.isna().any():
+            continue
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            out[column] = values.map(_number_text)
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            out[column] = values.map(lambda v: "" if pd.isna(v) else v.isoformat(sep=" "))
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            out[column] = values.map(lambda v: "" if _missing(v) else v)
+    return out
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array is a value
+        return False

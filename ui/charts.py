@@ -84,6 +84,9 @@ def breakdown_chart(frame: pd.DataFrame, column: str) -> alt.LayerChart:
     return alt.layer(bars, rules, labels).properties(height=70 + 30 * len(data))
 
 
+CELL = 84  # px per overlap cell: "100%" whole, the slanted names apart
+
+
 def overlap_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
     """Pairwise overlap read along the rows: "% of A (row) also in B (column)".
 
@@ -124,8 +127,9 @@ def overlap_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
         # dark cells get white text so the share stays readable
         color=alt.condition(alt.datum.share_of_a > 0.55, alt.value("white"), alt.value("black")),
     )
-    side = 90 + 80 * len(order)
-    return alt.layer(rect, text).properties(width=side, height=side)
+    # Sized per cell: Streamlit fits a fixed width around the axes and the legend too,
+    # which left 40 px cells ("100%" cut to "00%") and crowded the slanted labels.
+    return alt.layer(rect, text).properties(width=alt.Step(CELL), height=alt.Step(CELL))
 
 
 def size_over_time(history: pd.DataFrame) -> alt.VConcatChart:

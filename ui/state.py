@@ -112,3 +112,22 @@ def sync_segment_with_url(svc: SegmentationService) -> None:
         set_current_segment(None)
     elif current:
         st.query_params["segment"] = current
+
+
+# --- the Builder's unsaved rule ----------------------------------------------------------
+# Preview and Estimates evaluate saved segments; while the Builder holds an unsaved rule
+# they say so (and offer that rule) instead of silently showing the saved one.
+BUILDER_DRAFT_KEY = "builder_unsaved_rule"
+
+
+def set_builder_draft(segment_id: str | None, name: str, pql: str | None) -> None:
+    """The Builder's rule when it differs from the saved one (``pql`` None: it does not)."""
+    if pql:
+        st.session_state[BUILDER_DRAFT_KEY] = {"segment_id": segment_id, "name": name, "pql": pql}
+    else:
+        st.session_state.pop(BUILDER_DRAFT_KEY, None)
+
+
+def builder_draft() -> dict | None:
+    """``{"segment_id", "name", "pql"}`` of the Builder's unsaved rule, or None."""
+    return st.session_state.get(BUILDER_DRAFT_KEY)

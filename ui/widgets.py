@@ -13,7 +13,7 @@ import streamlit as st
 
 from segmentation import SegmentationError, SegmentationService
 from ui.cells import readable
-from ui.state import current_segment, set_current_segment, show_error
+from ui.state import builder_draft, current_segment, set_current_segment, show_error
 
 T = TypeVar("T")
 
@@ -93,6 +93,12 @@ def segment_picker(
     picking another here makes that the current one for every page.
     """
     options = segment_options(svc)
+    draft = builder_draft() if allow_pql else None
+    # opened from a new, unsaved segment: its rule, not the first saved segment (the
+    # mode is unset only on arrival: widgets start over on another page)
+    new_draft = draft and draft["segment_id"] is None and current_segment() is None
+    if new_draft and f"{key}_mode" not in st.session_state:
+        _use_draft(key, draft)
     mode = "Saved segment"
     if allow_pql:
         modes = ["Saved segment", "PQL text"] if options else ["PQL text"]
@@ -107,6 +113,12 @@ def segment_picker(
         if not text.strip():
             st.caption("Type a PQL expression to evaluate it.")
             return None
+        if draft and text.strip() == draft["pql"].strip():
+            what = f"“{draft['name']}”" if draft["name"] else "the new segment"
+            st.info(
+                f"This is the unsaved rule of {what} in the Builder.",
+                icon=":material/edit_note:",
+            )
         return PickedSegment(query=text, label="PQL", segment_id=None)
     if not options:
         return None
@@ -123,7 +135,31 @@ def segment_picker(
     )
     if chosen is None:
         return None
+    if draft and draft["segment_id"] == chosen:
+        unsaved_note(key, draft, options[chosen])
     return PickedSegment(query=chosen, label=options[chosen], segment_id=chosen)
+
+
+def _use_draft(key: str, draft: dict) -> None:
+    st.session_state[f"{key}_mode"] = "PQL text"
+    st.session_state[f"{key}_pql"] = draft["pql"]
+
+
+def unsaved_note(key: str, draft: dict, name: str) -> None:
+    """The saved segment is shown while the Builder holds an unsaved rule for it: say so."""
+    with st.container(key=f"{key}_unsaved_note"):
+        st.info(
+            f"Showing the saved version of “{name}”; your unsaved changes in the Builder "
+            "are not included.",
+            icon=":material/edit_note:",
+        )
+        st.button(
+            "Use the unsaved rule instead",
+            key=f"{key}_use_draft",
+            on_click=_use_draft,
+            args=(key, draft),
+            icon=":material/edit_note:",
+        )
 
 
 def segments_multiselect(

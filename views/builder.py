@@ -13,14 +13,14 @@ import streamlit as st
 
 from segmentation import SegmentationError
 from segmentation.errors import PQLSyntaxError
-from segmentation.model import And, Or
+from segmentation.model import And, Or, segment_refs
 from segmentation.pql import parse, to_pql
 from ui import builder_state as bs
 from ui.builder_widgets import Context, render_group
 from ui.charts import count_axis
-from ui.state import as_of, current_segment, service, set_current_segment
+from ui.state import as_of, current_segment, service, set_builder_draft, set_current_segment
 from ui.widgets import attempt
-from ui.words import engine_word
+from ui.words import count, engine_word, listed, whole_numbers
 
 NEW = "__new__"
 K_ROOT = "builder_root"  # GroupState: the rule being edited
@@ -134,9 +134,13 @@ def _apply_pql() -> None:
 
 
 def _unfinished_rows() -> Any:
-    """The builder, when it holds rows the PQL cannot (started, not filled in yet)."""
+    """The builder, when it holds rows the PQL cannot (started, not filled in yet).
+
+    A blank row (what "Group" starts with) is no edit: counted, it kept "Unsaved
+    changes" and the URL draft after a save.
+    """
     root = st.session_state.get(K_ROOT)
-    return root if root is not None and bs.unfinished(root) else None
+    return root if root is not None and bs.unfinished(root, count_blank=False) else None
 
 
 def _draft_fields() -> dict[str, Any]:
@@ -332,7 +336,9 @@ def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
     st.subheader("Audience size")
     if expr is None:
         st.metric(
-            "Estimated size", f"{info['profiles']:,} profiles", help="No conditions yet: everyone."
+            "Estimated size",
+            count(info["profiles"], "profile"),
+            help="No conditions yet: everyone.",
         )
         st.caption("Add a condition to narrow the audience.")
         return
@@ -346,10 +352,10 @@ def estimate_panel(expr: Any, info: dict[str, Any], version: str) -> None:
     total = max(est["total_profiles"], 1)
     share = est["estimated_size"] / total
     if est["exact"]:
-        value = f"{est['estimated_size']:,} profiles"
+        value = count(est["estimated_size"], "profile")
         detail = f"exact · {share:.1%} of {est['total_profiles']:,}"
     else:
-        value = f"≈ {est['estimated_size']:,} profiles"
+        value = "≈ " + count(est["estimated_size"], "profile")
         detail = (
             f"({est['low']:,}–{est['high']:,}) · {share:.1%} of {est['total_profiles']:,}"
             f" · 95% interval from a sample of {est['sample_size']:,}"
@@ -407,7 +413,7 @@ def staleness_note(editing: Any) -> None:
     else:
         st.caption(
             f"Members last recorded as of {last['as_of']:%Y-%m-%d %H:%M} UTC: "
-            f"{last['qualified']:,} profiles."
+            f"{count(last['qualified'], 'profile')}."
         )
 
 
@@ -423,6 +429,9 @@ def _save(expr: Any) -> None:
     desc = st.session_state.get(K_DESC) or ""
     tags = list(st.session_state.get(K_TAGS) or [])
     def_id = _loaded_id()
+    if def_id is not None and not unsaved_changes(svc.definitions.find(def_id)):
+        _flash("info:Nothing changed since the saved version, so nothing was saved.")
+        return
     try:
         if def_id is None:
             saved = svc.definitions.create(name=name, expression=expr, description=desc, tags=tags)
@@ -456,14 +465,32 @@ def _duplicate() -> None:
     _flash(f"Duplicated as “{copy.name}”.")
 
 
+def used_by(definition: Any, definitions: dict[str, Any]) -> list[str]:
+    """The segments and schedules that use ``definition``, in the user's words.
+
+    The delete refuses while any does; asking first lets the page say so before it
+    asks "delete?". (The same check as the core's delete: a rule naming this segment
+    by id or name, a schedule listing it. The delete checks again under its lock.)
+    """
+    mine = {definition.id.lower(), definition.name.lower()}
+    users = [
+        f"the segment “{other.name}”"
+        for other in sorted(definitions.values(), key=lambda d: d.name.lower())
+        if other.id != definition.id
+        and mine & {ref.lower() for ref in segment_refs(other.expression)}
+    ]
+    schedules = attempt(svc.schedules.uses_segment, definition.id) or []
+    return users + [f"the schedule “{s.name}”" for s in schedules]
+
+
 def _delete() -> None:
     def_id = _loaded_id()
     try:
         name = svc.definitions.get(def_id).name
         svc.definitions.delete(def_id)
-    except SegmentationError as exc:
+    except SegmentationError as exc:  # e.g. a schedule made meanwhile: its message names it
         st.session_state[K_CONFIRM] = False
-        _flash("error:Cannot delete: " + exc.message)
+        _flash("error:" + exc.message)
         return
     _load_definition(None)
     st.session_state[K_PICK] = NEW
@@ -476,12 +503,14 @@ def _show_flash() -> None:
         return
     if message.startswith("error:"):
         st.error(message.removeprefix("error:"), icon=":material/error:")
+    elif message.startswith("info:"):
+        st.info(message.removeprefix("info:"), icon=":material/info:")
     else:
         st.success(message, icon=":material/check_circle:")
         st.toast(message)
 
 
-def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
+def save_panel(expr: Any, definitions: dict[str, Any], changed: list[str]) -> None:
     def_id = _loaded_id()
     current = definitions.get(def_id) if def_id else None
     with st.container(border=True):
@@ -523,15 +552,18 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
                 help="Add at least one condition first." if disabled else None,
             )
         else:
+            # the main action only when there is something to save; it stays clickable
+            # (a name typed and Save clicked at once arrive in one run)
             st.button(
                 f"Save as new version (v{current.version + 1})",
-                type="primary",
+                type="primary" if changed else "secondary",
                 icon=":material/save:",
                 key="builder_save",
                 on_click=_save,
                 args=(expr,),
                 disabled=disabled,
                 width="stretch",
+                help=None if changed else f"Nothing changed since v{current.version}.",
             )
             cols = st.columns(2)
             cols[0].button(
@@ -546,15 +578,32 @@ def save_panel(expr: Any, definitions: dict[str, Any]) -> None:
             ):
                 st.session_state[K_CONFIRM] = True
             if st.session_state.get(K_CONFIRM):
-                st.warning(f"Delete “{current.name}” and its history?")
-                yes, no = st.columns(2)
-                yes.button("Yes, delete", type="primary", key="builder_del_yes", on_click=_delete)
-                if no.button("Cancel", key="builder_del_no"):
-                    st.session_state[K_CONFIRM] = False
-                    st.rerun()
+                delete_prompt(current, definitions)
         _show_flash()
         if current is not None:
             quick_links(current)
+
+
+def delete_prompt(current: Any, definitions: dict[str, Any]) -> None:
+    """Ask before deleting; or, when something still uses it, say what instead of asking."""
+    users = used_by(current, definitions)
+    if users:
+        st.warning(
+            f"“{current.name}” cannot be deleted: {listed(users)} "
+            f"{'uses' if len(users) == 1 else 'use'} it. Take it out of "
+            f"{'that' if len(users) == 1 else 'those'} first.",
+            icon=":material/block:",
+        )
+        if st.button("OK", key="builder_del_no"):
+            st.session_state[K_CONFIRM] = False
+            st.rerun()
+        return
+    st.warning(f"Delete “{current.name}” and its history?")
+    yes, no = st.columns(2)
+    yes.button("Yes, delete", type="primary", key="builder_del_yes", on_click=_delete)
+    if no.button("Cancel", key="builder_del_no"):
+        st.session_state[K_CONFIRM] = False
+        st.rerun()
 
 
 QUICK_LINKS = {  # button -> the page it opens on this segment
@@ -596,7 +645,7 @@ def quick_links(current: Any) -> None:
             )
             qualified = counts.get(current.id)
             label = f"Job {job.status.lower()}" + (
-                f": {qualified:,} profiles qualified" if qualified is not None else ""
+                f": {count(qualified, 'profile')} qualified" if qualified is not None else ""
             )
             status.update(
                 label=label,
@@ -793,16 +842,17 @@ def main() -> None:
         with text:
             pql_tab(expr)
         with reads:  # drawn above the tabs, after the tabs updated the rule
-            words = attempt(svc.sentence, expr)
+            # whole numbers without ".0": the number box gives floats, the words print them
+            words = attempt(svc.sentence, whole_numbers(expr))
             if words:
                 st.markdown(
                     f"**Who:** {words}.", help="The rule in words; the tabs hold it exactly."
                 )
+    changed = unsaved_changes(editing)
     with right:
         estimate_panel(expr, info, _data_version(info, definitions))
-        save_panel(expr, definitions)
+        save_panel(expr, definitions, changed)
         history_and_transfer(editing)
-    changed = unsaved_changes(editing)
     if changed:
         with badge:
             st.badge(
@@ -812,6 +862,8 @@ def main() -> None:
                 help="Changed: " + ", ".join(changed) + ". Save to keep them as a new version.",
             )
     remember_draft(changed, editing)
+    draft_pql = to_pql(expr) if expr is not None and "rule" in changed else None
+    set_builder_draft(loaded, st.session_state.get(K_NAME) or "", draft_pql)
 
 
 main()

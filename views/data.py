@@ -13,9 +13,11 @@ import streamlit as st
 
 from segmentation import SegmentationError
 from segmentation.ingest import UPLOAD_MAX_BYTES
+from ui.cells import blank_missing
 from ui.charts import top_values_chart
 from ui.state import service, show_error
 from ui.widgets import attempt, csv_download, header, lazy_csv_download
+from ui.words import count
 
 AUTO = "(detect automatically)"
 REPORT_KEY = "data_last_report"
@@ -100,12 +102,12 @@ def problems_table(problems: list, counts: dict[str, int], rejected: int) -> Non
     if counts:
         st.markdown(
             "**Problems:** "
-            + "; ".join(f"{reason}: {n:,} rows" for reason, n in sorted(counts.items()))
+            + "; ".join(f"{reason}: {count(n, 'row')}" for reason, n in sorted(counts.items()))
         )
     if problems:
         st.caption(f"The first {len(problems)} of {rejected:,} rejected rows:")
         st.dataframe(
-            pd.DataFrame([p.model_dump() for p in problems]),
+            blank_missing(pd.DataFrame([p.model_dump() for p in problems])),
             hide_index=True,
             column_config={
                 "row": st.column_config.NumberColumn(

@@ -11,7 +11,7 @@ import streamlit as st
 from segmentation.exports import FINISHED, ExportJob
 from ui.state import current_segment, service
 from ui.widgets import attempt, header, require_data, require_segments, segment_options
-from ui.words import STATUS_HELP, STATUS_WORDS, status_word
+from ui.words import STATUS_HELP, STATUS_WORDS, count, listed, status_word
 
 MIME = {
     ".csv": "text/csv",
@@ -105,13 +105,24 @@ def create_form(names: dict[str, str]) -> None:
             "qualified_before": before,
             "name": name.strip() or None,
         }
-        rows = what_it_writes(request, names) if segments and statuses else None
+        rows, never_run = what_it_writes(request, names) if segments and statuses else (None, [])
+        # members come from a run: a segment never run has none, its export would be empty
+        nothing_run = bool(segments) and set(never_run) >= set(segments)
+        if never_run:
+            not_run_yet(never_run, names, nothing_run)
         clicked = st.button(
-            "Create export" if rows is None else f"Export {rows:,} rows",
+            "Nothing to export yet"
+            if nothing_run
+            else "Create export"
+            if rows is None
+            else f"Export {count(rows, 'row')}",
             type="primary",
             icon=":material/file_export:",
-            disabled=not segments,
+            disabled=not segments or nothing_run,
             key="exp_create",
+            help="Run the segment first: there are no members to export yet."
+            if nothing_run
+            else None,
         )
     if clicked:
         job = attempt(svc.exports.create, request, run_async=True)
@@ -119,23 +130,46 @@ def create_form(names: dict[str, str]) -> None:
             st.toast(f"Export {job.id} started.", icon=":material/file_export:")
 
 
-def what_it_writes(request: dict, names: dict[str, str]) -> int | None:
-    """The rows the export will write, and which run each segment's members come from."""
+def what_it_writes(request: dict, names: dict[str, str]) -> tuple[int | None, list[str]]:
+    """The rows the export will write, and which run each segment's members come from;
+    with the segments never run (they have no members to write yet)."""
     counts = attempt(svc.export_rows, request)
     if counts is None:
-        return None
-    lines = []
+        return None, []
+    lines, never_run = [], []
     for segment, n in counts.items():
         run = attempt(svc.last_evaluation, segment)
-        source = (
-            f"from the run as of {run['as_of']:%Y-%m-%d %H:%M} UTC"
-            + (" (an older version of the segment)" if run["stale"] else "")
-            if run
-            else "never run: run it on the Jobs page first"
+        name = names.get(segment, segment)
+        if run is None:
+            never_run.append(segment)
+            lines.append(f"- **{name}**: not run yet, so no members to export")
+            continue
+        stale = " (an older version of the segment)" if run["stale"] else ""
+        lines.append(
+            f"- **{name}**: {count(n, 'row')}, from the run as of "
+            f"{run['as_of']:%Y-%m-%d %H:%M} UTC{stale}"
         )
-        lines.append(f"- **{names.get(segment, segment)}**: {n:,} rows, {source}")
     st.markdown("\n".join(lines), help="Exports write the members the last job recorded.")
-    return sum(counts.values())
+    return sum(counts.values()), never_run
+
+
+def not_run_yet(segment_ids: list[str], names: dict[str, str], nothing_run: bool) -> None:
+    """Segments never run: say so and run them here (an export of them would be empty)."""
+    which = listed([f"“{names.get(s, s)}”" for s in segment_ids])
+    st.info(
+        f"{which} {'has' if len(segment_ids) == 1 else 'have'} not been run yet"
+        + (", so there is nothing to export." if nothing_run else " and will add no rows.")
+        + " Run now records the members (or use the Jobs page).",
+        icon=":material/info:",
+    )
+    if st.button("Run now", icon=":material/play_arrow:", key="exp_run_now"):
+        with st.spinner("Evaluating ..."):
+            job = attempt(svc.jobs.run, segment_ids)  # now: a what-if run would feed no export
+        if job is not None:
+            if job.status != "SUCCEEDED":
+                st.error(job.error or f"The job {job.status.lower()}.")
+                return
+            st.rerun()
 
 
 def download_buttons(job: ExportJob) -> None:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from ui.state import service, set_current_segment
 from ui.widgets import BUILDER_PAGE, attempt, header, require_data
+from ui.words import count
 
 LIBRARY_KEY = "home_library"
 
@@ -116,7 +117,7 @@ def library() -> None:
     if rows:
         set_current_segment(str(frame.iloc[rows[0]]["id"]))
         st.switch_page(BUILDER_PAGE)
-    st.caption(f"{len(frame):,} segment(s). Select a row to open it in the builder.")
+    st.caption(f"{count(len(frame), 'segment')}. Select a row to open it in the builder.")
 
 
 if require_data(svc):

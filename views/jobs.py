@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from segmentation.jobs import FINISHED, SegmentJob
-from ui.state import as_of, service
+from ui.state import as_of, current_segment, service
 from ui.widgets import (
     attempt,
     csv_download,
@@ -17,7 +17,7 @@ from ui.widgets import (
     require_segments,
     segments_multiselect,
 )
-from ui.words import STATUS_HELP
+from ui.words import STATUS_HELP, count
 
 JOB_KEY = "jobs_selected"
 
@@ -62,8 +62,9 @@ def run_now() -> None:
             total = sum(job.metrics.segmented_profile_counter.values())
             status.update(
                 label=("What-if job" if job.what_if else "Job")
-                + f" succeeded: {len(job.segments)} segment(s), {total:,} qualified "
-                f"memberships, {fmt_ms(job.metrics.total_time.total_time_in_ms)}"
+                + f" succeeded: {count(len(job.segments), 'segment')}, "
+                f"{count(total, 'qualified membership')}, "
+                f"{fmt_ms(job.metrics.total_time.total_time_in_ms)}"
                 + (" (members unchanged)" if job.what_if else ""),
                 state="complete",
                 expanded=False,
@@ -75,11 +76,16 @@ def run_now() -> None:
     st.session_state[JOB_KEY] = st.session_state["jobs_pick"] = job.id  # show this run below
 
 
+def status_words(job: SegmentJob) -> str:
+    """ "Succeeded · what-if": the status as a word, what-if runs marked (table and picker)."""
+    return job.status.capitalize() + (" · what-if" if job.what_if else "")
+
+
 def job_row(job: SegmentJob) -> dict:
     by_status = job.metrics.segmented_profile_by_status_counter
     return {
         "created": job.created_at,
-        "status": job.status.capitalize() + (" · what-if" if job.what_if else ""),
+        "status": status_words(job),
         "as of": job.as_of,
         "segments": ", ".join(s.name for s in job.segments),
         "qualified": sum(job.metrics.segmented_profile_counter.values()),
@@ -150,18 +156,25 @@ def history() -> list[SegmentJob]:
     return jobs
 
 
+def _segment_ids(job: SegmentJob) -> list[str]:
+    return [s.segment_id for s in job.segments]
+
+
 def job_detail(jobs: list[SegmentJob]) -> None:
     st.subheader("Who entered and who left")
     by_id = {j.id: j for j in jobs}
     ids = list(by_id)
+    current = current_segment()
     wanted = st.session_state.get(JOB_KEY)
+    if wanted not in ids:  # opened for a segment (the story, a link): its newest run
+        wanted = next((j.id for j in jobs if current in _segment_ids(j)), None)
     index = ids.index(wanted) if wanted in ids else 0
 
     def label(job_id: str) -> str:
         j = by_id[job_id]
         return (
             f"{j.created_at:%Y-%m-%d %H:%M:%S} · as of {j.as_of:%Y-%m-%d %H:%M} · "
-            f"{j.status} · {len(j.segments)} segment(s)"
+            f"{status_words(j)} · {count(len(j.segments), 'segment')}"
         )
 
     job_id = st.selectbox("Job", ids, index=index, format_func=label, key="jobs_pick")
@@ -205,6 +218,8 @@ def job_detail(jobs: list[SegmentJob]) -> None:
     if job.status != "SUCCEEDED":
         return
     names = {s.segment_id: s.name for s in job.segments}
+    if st.session_state.get("jobs_pick_segment") not in names and current in names:
+        st.session_state["jobs_pick_segment"] = current  # the segment the page is open for
     segment_id = st.selectbox(
         "Segment", list(names), format_func=names.__getitem__, key="jobs_pick_segment"
     )

@@ -69,7 +69,11 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
             "last run (UTC)": s.last_run_at.strftime("%Y-%m-%d %H:%M")
             if s.last_run_at
             else "never",
-            "next run": s.next_run.strftime("%Y-%m-%d %H:%M %Z") if s.next_run else "off",
+            # in UTC like the last run: one column, one timezone (each schedule's own
+            # timezone is in "When", and the form lists its next runs in both)
+            "next run (UTC)": s.next_run.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+            if s.next_run
+            else "off",
             "last error": s.last_error or "",
         }
         for s in schedules
@@ -87,7 +91,7 @@ def schedule_table(schedules: list[Schedule], names: dict[str, str]) -> None:
             "segments": st.column_config.TextColumn("Segments", width=120),
             "on": st.column_config.CheckboxColumn("On", width=40),
             "last run (UTC)": st.column_config.TextColumn("Last run (UTC)", width=110),
-            "next run": st.column_config.TextColumn("Next run", width=130),
+            "next run (UTC)": st.column_config.TextColumn("Next run (UTC)", width=110),
             "last error": st.column_config.TextColumn("Last error", width=200),
         },
     )
@@ -231,7 +235,8 @@ def editor(schedules: list[Schedule], names: dict[str, str]) -> None:
         st.session_state.setdefault(key, value)
     left, right = st.columns([3, 2])
     with left:
-        name = st.text_input("Name", key="sched_name", placeholder="Nightly refresh")
+        # "e.g.": a bare example name reads as filled in (the demo has "Nightly refresh")
+        name = st.text_input("Name", key="sched_name", placeholder="e.g. Winback, weekday mornings")
         cron = when_picker() or ""
         tz = st.selectbox("Timezone", zones, key="sched_tz")
         everything = st.checkbox("All segments", key="sched_all")

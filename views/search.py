@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from ui.cells import cell_text
+from ui.cells import blank_missing, cell_text
 from ui.state import service, set_current_segment
 from ui.widgets import BUILDER_PAGE, attempt, header, require_data
 from ui.words import STATUS_HELP, status_word
@@ -137,7 +137,7 @@ def render_profile(view) -> None:
             st.caption("No events.")
         else:
             events = view.events.drop(columns=["profile_id"], errors="ignore")
-            st.dataframe(events, hide_index=True, height=260)
+            st.dataframe(blank_missing(events), hide_index=True, height=260)
 
 
 def profile_results(term: str) -> None:
