@@ -326,9 +326,9 @@ def test_3_run_a_job_now(page, studio):
     run.click()
     wait_idle(page)
 
-    expect(page.get_by_text(re.compile(r"^Job succeeded: 1 segment\(s\), "))).to_be_visible()
-    expect(page.get_by_text(f"1 segment(s), {qualified:,} qualified memberships")).to_be_visible()
-    expect(combobox(page, "jobs_pick")).to_have_value(re.compile(r"· SUCCEEDED · 1 segment\(s\)$"))
+    expect(page.get_by_text(re.compile(r"^Job succeeded: 1 segment, "))).to_be_visible()
+    expect(page.get_by_text(f"1 segment, {qualified:,} qualified memberships")).to_be_visible()
+    expect(combobox(page, "jobs_pick")).to_have_value(re.compile(r"· Succeeded · 1 segment$"))
     expect(page.get_by_text(f"Entered ({qualified:,})", exact=True)).to_be_visible()
 
     history = on_screen(page.get_by_test_id("stDataFrame").first)
@@ -734,7 +734,7 @@ def test_home_page_library_search_opens_the_builder(page, studio):
     search.press("Enter")
     wait_idle(page)
     expect(
-        page.get_by_text("1 segment(s). Select a row to open it in the builder.")
+        page.get_by_text("1 segment. Select a row to open it in the builder.")
     ).to_be_visible()
     grid = on_screen(by_key(page, "home_library"))
     expect(grid.locator('tbody tr[role="row"]')).to_have_count(1)  # the grid redrawn
@@ -863,7 +863,7 @@ def test_upload_preview_types_and_one_report_of_every_problem(page, studio, tmp_
     expect(metric_value(page, "Rows in the file")).to_have_text("3")
     expect(metric_value(page, "Would load")).to_have_text("2")
     expect(metric_value(page, "Would be rejected")).to_have_text("1")
-    expect(preview).to_contain_text("not a number: 1 rows")  # the bad row, not the file
+    expect(preview).to_contain_text("not a number: 1 row")  # the bad row, not the file
     expect(
         preview.get_by_text(re.compile("'Gold ' differs only by case or spaces"))
     ).to_be_visible()
