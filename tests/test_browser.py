@@ -733,9 +733,7 @@ def test_home_page_library_search_opens_the_builder(page, studio):
     search.fill("runners")
     search.press("Enter")
     wait_idle(page)
-    expect(
-        page.get_by_text("1 segment. Select a row to open it in the builder.")
-    ).to_be_visible()
+    expect(page.get_by_text("1 segment. Select a row to open it in the builder.")).to_be_visible()
     grid = on_screen(by_key(page, "home_library"))
     expect(grid.locator('tbody tr[role="row"]')).to_have_count(1)  # the grid redrawn
     rows = grid_rows(grid)
