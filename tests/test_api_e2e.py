@@ -321,7 +321,7 @@ def test_10_the_dashboard_of_the_same_process_shows_what_aepp_made(server):
             wait_idle(page)
             sidebar = page.get_by_test_id("stSidebarContent")
             # Gold 30+ made through the API, US deleted through it: one segment
-            sync_api.expect(sidebar).to_contain_text("1 segments")
+            sync_api.expect(sidebar).to_contain_text("· 1 segment")
             page.get_by_role("textbox").first.fill("gold")
             page.keyboard.press("Enter")
             wait_idle(page)
