@@ -191,6 +191,18 @@ class DefinitionStore:
         except NotFoundError:
             return None
 
+    def find_many(self, ids_or_names: list[str]) -> dict[str, Definition]:
+        """Each one found, by id, else by name, both in any case (as :meth:`get` reads
+        them), from one read of them all (kept until the workspace changes): each unknown
+        one cost :meth:`get` two queries. The ones not found are left out."""
+        every = self.all()
+        by_id = {d.id.lower(): d for d in every}
+        by_name: dict[str, Definition] = {}
+        for d in every:
+            by_name.setdefault(d.name.lower(), d)
+        found = {i: by_id.get(i.lower()) or by_name.get(i.lower()) for i in ids_or_names}
+        return {i: d for i, d in found.items() if d is not None}
+
     def bulk_get(self, ids: list[str]) -> list[Definition]:
         """In the order asked; the ids read in one query (a job of 50 definitions after a
         write would otherwise read them one query each), names as :meth:`get` reads them."""

@@ -23,6 +23,7 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentation.api import body, errors
+from segmentation.api.asgi import HttpMiddleware
 from segmentation.api.routers import (
     audiences,
     definitions,
@@ -66,19 +67,13 @@ def create_app(sandboxes: Sandboxes) -> FastAPI:
     return app
 
 
-class RequestIds:
+class RequestIds(HttpMiddleware):
     """Each request's id (the client's ``x-request-id``, else a new one) in
     ``request.state`` and on the answer, with the time the API took as
     ``Server-Timing: app;dur=<ms>`` (what a client sees beyond it is the HTTP stack
     and the network). Plain ASGI: cheaper than BaseHTTPMiddleware."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(b"x-request-id", b"")
         rid = sent.decode("latin-1")[:128] or errors.new_request_id()
         scope.setdefault("state", {})["request_id"] = rid

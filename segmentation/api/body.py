@@ -18,8 +18,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from segmentation.api.asgi import HttpMiddleware
 from segmentation.api.errors import ApiError, envelope
 
 MAX_BYTES = 16 * 2**20  # a definition is a few kB; more ties up a worker for nothing
@@ -175,18 +176,12 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=_too_large())
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """A 413 in AEP's envelope for a body over :data:`MAX_BYTES`: at once when its
     Content-Length says so, else (chunked) as the bytes arrive. FastAPI's own
     ``max_body_size`` answers the first case in plain text, whatever the endpoint says."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > MAX_BYTES:
             request = Request(scope)

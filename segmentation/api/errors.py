@@ -21,8 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from segmentation.api.asgi import HttpMiddleware
 from segmentation.errors import (
     ConflictError,
     InvalidInputError,
@@ -214,19 +215,13 @@ def _allowed(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-class InternalErrors:
+class InternalErrors(HttpMiddleware):
     """Innermost middleware: a bug is logged once, with its request id, and answered as a
     500 with no trace. Starlette's own handler of ``Exception`` (ServerErrorMiddleware)
     raises the error again after answering, and the server then logged it a second time,
     without the request id."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_noting_start(message: Message) -> None:

@@ -305,19 +305,6 @@ def bulk_get(body: Any, fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
     return {"results": results, "errors": errors}
 
 
-def find_definitions(caller: Caller, ids: list[str]) -> dict[str, Definition]:
-    """Each id's definition, by id, else by name, both in any case (as ``definitions.get``
-    reads them), from one read of them all (kept in memory until the workspace changes):
-    each unknown id cost ``get`` two queries."""
-    every = caller.service.definitions.all()
-    by_id = {d.id.lower(): d for d in every}
-    by_name: dict[str, Definition] = {}
-    for d in every:
-        by_name.setdefault(d.name.lower(), d)
-    found = {i: by_id.get(i.lower()) or by_name.get(i.lower()) for i in ids}
-    return {i: d for i, d in found.items() if d is not None}
-
-
 def property_filter(values: list[str] | None) -> Callable[[dict[str, Any]], bool]:
     """AEP's ``property`` filters of a list, every one of which must hold: ``path==value``
     (a dotted path into the listed object's JSON, exact match) or ``array~path==value``

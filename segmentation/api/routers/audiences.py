@@ -146,7 +146,9 @@ def get_audience(caller: Reader, audience_id: str) -> dict[str, Any]:
 @router.post("/audiences/bulk-get", status_code=207)
 def bulk_get_audiences(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
     def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {i: audience(d, caller) for i, d in wire.find_definitions(caller, ids).items()}
+        return {
+            i: audience(d, caller) for i, d in caller.service.definitions.find_many(ids).items()
+        }
 
     return wire.bulk_get(body, fetch, "audience")
 

@@ -163,7 +163,7 @@ def delete_definition(caller: Writer, definition_id: str) -> dict[str, Any]:
 @router.post("/segment/definitions/bulk-get", status_code=207)
 def bulk_get_definitions(caller: Reader, body: Any = Body(...)) -> dict[str, Any]:
     def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
-        found = wire.find_definitions(caller, ids)
+        found = caller.service.definitions.find_many(ids)
         return {i: wire.definition(d, caller) for i, d in found.items()}
 
     return wire.bulk_get(body, fetch, "segment definition")
